@@ -1,0 +1,16 @@
+#ifndef COUTBOXSYS_H
+#define COUTBOXSYS_H
+#include <stddef.h>
+#include <sys/types.h>
+
+/// Whether the kernel marked this process AT_SECURE (set-id execution) when it started.
+/// Decided once, in a constructor that runs before the Swift runtime, and never re-read.
+int coutbox_secure_exec(void);
+
+/// Fills buf with n bytes from getrandom(2); returns 0 or -1 with errno set.
+int coutbox_getrandom(void *buf, size_t n);
+
+/// close_range(2) for fds >= first; returns 0 or -1 with errno set.
+int coutbox_close_from(unsigned int first);
+
+#endif

@@ -1,0 +1,113 @@
+import OutboxCore
+
+/// How TLS is used towards the smarthost (Postfix's smtp_tls_security_level words).
+public enum TLSSecurityLevel: String, Sendable, CaseIterable {
+    /// TLS required, chain and host name verified.
+    case verify
+    /// TLS required, certificate not verified.
+    case encrypt
+    /// STARTTLS when the server offers it.
+    case may
+    /// Never TLS.
+    case none
+}
+
+/// One configured smarthost.
+public struct Smarthost: Equatable, Sendable, CustomStringConvertible {
+    /// How the TLS session starts.
+    public enum Mode: String, Sendable {
+        /// Plain connection upgraded by STARTTLS (`smtp://`).
+        case startTLS = "smtp"
+        /// TLS from the first byte (`smtps://`).
+        case implicitTLS = "smtps"
+    }
+
+    public var mode: Mode
+    public var host: String
+    public var port: UInt16
+
+    public init(mode: Mode, host: String, port: UInt16) {
+        self.mode = mode
+        self.host = host
+        self.port = port
+    }
+
+    public var description: String {
+        "\(mode.rawValue)://\(host.contains(":") ? "[\(host)]" : host):\(port)"
+    }
+
+    /// Parses `[smtp://|smtps://]host[:port]`, `[v6addr]:port` included; nil if malformed.
+    public static func parse(_ text: Substring) -> Smarthost? {
+        var rest = text
+        var mode = Mode.startTLS
+        if rest.hasPrefix("smtps://") {
+            mode = .implicitTLS
+            rest = rest.dropFirst(8)
+        } else if rest.hasPrefix("smtp://") {
+            rest = rest.dropFirst(7)
+        } else if rest.contains("://") {
+            return nil
+        }
+        var host: Substring
+        var portText: Substring?
+        if rest.hasPrefix("[") {
+            guard let close = rest.firstIndex(of: "]") else { return nil }
+            host = rest[rest.index(after: rest.startIndex)..<close]
+            let after = rest[rest.index(after: close)...]
+            if !after.isEmpty {
+                guard after.hasPrefix(":") else { return nil }
+                portText = after.dropFirst()
+            }
+        } else if let colon = rest.lastIndex(of: ":") {
+            host = rest[..<colon]
+            portText = rest[rest.index(after: colon)...]
+        } else {
+            host = rest
+        }
+        if host.hasSuffix("/") { host = host.dropLast() }
+        guard !host.isEmpty, host.utf8.allSatisfy({ b in
+            (b >= 48 && b <= 57) || (b >= 65 && b <= 90) || (b >= 97 && b <= 122) || b == 45 || b == 46 || b == 58 || b == 95
+        }) else { return nil }
+        var port: UInt16 = mode == .implicitTLS ? 465 : 587
+        if let portText {
+            guard let p = UInt16(portText), p > 0 else { return nil }
+            port = p
+        }
+        return Smarthost(mode: mode, host: String(host), port: port)
+    }
+}
+
+/// The effective configuration: defaults overlaid with outbox.conf.
+public struct Config: Equatable, Sendable {
+    public var spoolDirectory = "/var/spool/outbox"
+    public var smarthosts: [Smarthost] = []
+    public var tlsSecurityLevel = TLSSecurityLevel.verify
+    public var tlsCAFile: String?
+    public var tlsCertFile: String?
+    public var tlsKeyFile: String?
+    public var authUsername: String?
+    public var authPasswordFile: String?
+    public var authPasswordCommand: String?
+    public var authMechanisms: [String] = []
+    public var authOverPlaintext = false
+    /// Qualifies bare names; nil means the host's FQDN, looked up when first needed.
+    public var domain: String?
+    public var adminAddress: String?
+    public var aliasesFile = "/etc/aliases"
+    public var heloName: String?
+    public var maxConnections = 2
+    public var connectTimeout = 30
+    public var commandTimeout = 300
+    public var minimalBackoffTime = 300
+    public var maximalBackoffTime = 3600
+    public var maximalQueueLifetime = 5 * 86400
+    public var queueScanInterval = 300
+
+    /// The file it was read from, or nil for built-in defaults only.
+    public var sourcePath: String?
+
+    public init() {}
+
+    /// The configuration file used when none is named.
+    public static let defaultPath = "/etc/outbox/outbox.conf"
+}

@@ -1,0 +1,179 @@
+import Glibc
+import OutboxCore
+
+/// A configuration problem, naming file and line.
+public struct ConfigError: AdminError, Equatable {
+    public let path: String
+    public let line: Int?
+    public let problem: String
+
+    public init(path: String, line: Int?, _ problem: String) {
+        self.path = path
+        self.line = line
+        self.problem = problem
+    }
+
+    public var description: String {
+        if let line { return "\(path):\(line): \(problem)" }
+        return "\(path): \(problem)"
+    }
+
+    public var exitCode: ExitCode { .config }
+}
+
+/// Parses outbox.conf: `key = value` logical lines in the style of Postfix's main.cf. A
+/// line starting with whitespace continues the previous one; a line whose first non-blank
+/// character is `#` is a comment. Unknown keys and bad values are errors naming file:line.
+public enum ConfigParser {
+    /// Every key, its setter and the value check: the single table of what is allowed.
+    typealias Setter = @Sendable (inout Config, String) -> String?
+
+    static let keys: [String: Setter] = [
+        "spool_directory": { c, v in absolutePath(v).map { c.spoolDirectory = $0; return nil } ?? "must be an absolute path" },
+        "smarthost": { c, v in
+            var hosts: [Smarthost] = []
+            for item in v.split(whereSeparator: { $0 == "," || $0 == " " || $0 == "\t" }) {
+                guard let h = Smarthost.parse(item) else { return "bad smarthost '\(item)' (want [smtp://|smtps://]host[:port])" }
+                hosts.append(h)
+            }
+            guard !hosts.isEmpty else { return "needs at least one host" }
+            c.smarthosts = hosts
+            return nil
+        },
+        "tls_security_level": { c, v in
+            guard let level = TLSSecurityLevel(rawValue: v) else { return "must be one of verify, encrypt, may, none" }
+            c.tlsSecurityLevel = level
+            return nil
+        },
+        "tls_ca_file": { c, v in absolutePath(v).map { c.tlsCAFile = $0; return nil } ?? "must be an absolute path" },
+        "tls_cert_file": { c, v in absolutePath(v).map { c.tlsCertFile = $0; return nil } ?? "must be an absolute path" },
+        "tls_key_file": { c, v in absolutePath(v).map { c.tlsKeyFile = $0; return nil } ?? "must be an absolute path" },
+        "auth_username": { c, v in c.authUsername = v; return nil },
+        "auth_password_file": { c, v in absolutePath(v).map { c.authPasswordFile = $0; return nil } ?? "must be an absolute path" },
+        "auth_password_command": { c, v in c.authPasswordCommand = v; return nil },
+        "auth_mechanisms": { c, v in
+            c.authMechanisms = v.split(whereSeparator: { $0 == "," || $0 == " " }).map { String($0).uppercased() }
+            return nil
+        },
+        "auth_over_plaintext": { c, v in boolean(v).map { c.authOverPlaintext = $0; return nil } ?? "must be yes or no" },
+        "domain": { c, v in
+            guard isDomain(v) else { return "'\(v)' is not a domain name" }
+            c.domain = ASCII.lowercased(v)
+            return nil
+        },
+        "admin_address": { c, v in
+            guard let at = v.lastIndex(of: "@"), at != v.startIndex, isDomain(String(v[v.index(after: at)...])),
+                !v.contains(where: { $0 == " " || $0 == "<" || $0 == ">" || $0 == "," })
+            else { return "'\(v)' is not a user@domain address" }
+            c.adminAddress = v
+            return nil
+        },
+        "aliases_file": { c, v in absolutePath(v).map { c.aliasesFile = $0; return nil } ?? "must be an absolute path" },
+        "helo_name": { c, v in isDomain(v) ? { c.heloName = v; return nil }() : "'\(v)' is not a host name" },
+        "max_connections": { c, v in
+            guard let n = Int(v), n >= 1, n <= 64 else { return "must be an integer from 1 to 64" }
+            c.maxConnections = n
+            return nil
+        },
+        "connect_timeout": { c, v in duration(v).map { c.connectTimeout = $0; return nil } ?? durationProblem },
+        "command_timeout": { c, v in duration(v).map { c.commandTimeout = $0; return nil } ?? durationProblem },
+        "minimal_backoff_time": { c, v in duration(v).map { c.minimalBackoffTime = $0; return nil } ?? durationProblem },
+        "maximal_backoff_time": { c, v in duration(v).map { c.maximalBackoffTime = $0; return nil } ?? durationProblem },
+        "maximal_queue_lifetime": { c, v in duration(v).map { c.maximalQueueLifetime = $0; return nil } ?? durationProblem },
+        "queue_scan_interval": { c, v in duration(v).map { c.queueScanInterval = $0; return nil } ?? durationProblem },
+    ]
+
+    /// Every key name, sorted (for documentation checks and `outboxctl config`).
+    public static var keyNames: [String] { keys.keys.sorted() }
+
+    static let durationProblem = "must be a time like 30s, 5m, 1h or 5d"
+
+    /// Parses configuration text; `path` is used in error messages.
+    public static func parse(_ text: String, path: String) throws(ConfigError) -> Config {
+        var config = Config()
+        config.sourcePath = path
+        var logical: (line: Int, text: String)?
+        func finish(_ entry: (line: Int, text: String)) throws(ConfigError) {
+            guard let eq = entry.text.firstIndex(of: "=") else {
+                throw ConfigError(path: path, line: entry.line, "expected 'key = value'")
+            }
+            let key = String(ASCII.trimmed(entry.text[..<eq]))
+            let value = String(ASCII.trimmed(entry.text[entry.text.index(after: eq)...]))
+            guard let setter = keys[key] else {
+                throw ConfigError(path: path, line: entry.line, "unknown key '\(key)'")
+            }
+            if value.isEmpty, key != "smarthost" {
+                // An empty value restores the default, as in Postfix's main.cf.
+                let defaults = Config()
+                switch key {
+                case "domain": config.domain = defaults.domain
+                case "admin_address": config.adminAddress = nil
+                case "auth_username": config.authUsername = nil
+                case "auth_password_file": config.authPasswordFile = nil
+                case "auth_password_command": config.authPasswordCommand = nil
+                case "tls_ca_file": config.tlsCAFile = nil
+                case "tls_cert_file": config.tlsCertFile = nil
+                case "tls_key_file": config.tlsKeyFile = nil
+                case "auth_mechanisms": config.authMechanisms = []
+                case "helo_name": config.heloName = nil
+                default: throw ConfigError(path: path, line: entry.line, "\(key) needs a value")
+                }
+                return
+            }
+            if let problem = setter(&config, value) {
+                throw ConfigError(path: path, line: entry.line, "\(key): \(problem)")
+            }
+        }
+        var number = 0
+        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            number += 1
+            let line = rawLine.hasSuffix("\r") ? rawLine.dropLast() : rawLine
+            let trimmed = ASCII.trimmed(line)
+            if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
+            if line.first == " " || line.first == "\t" {
+                guard logical != nil else {
+                    throw ConfigError(path: path, line: number, "continuation line without a key before it")
+                }
+                logical!.text += " " + trimmed
+                continue
+            }
+            if let entry = logical { try finish(entry) }
+            logical = (number, String(trimmed))
+        }
+        if let entry = logical { try finish(entry) }
+        if config.authPasswordFile != nil && config.authPasswordCommand != nil {
+            throw ConfigError(path: path, line: nil, "set auth_password_file or auth_password_command, not both")
+        }
+        return config
+    }
+
+    static func absolutePath(_ v: String) -> String? { v.hasPrefix("/") ? v : nil }
+
+    static func boolean(_ v: String) -> Bool? {
+        switch ASCII.lowercased(v) {
+        case "yes", "true", "on", "1": true
+        case "no", "false", "off", "0": false
+        default: nil
+        }
+    }
+
+    /// Seconds from "300", "300s", "5m", "1h", "5d", "1w".
+    public static func duration(_ v: String) -> Int? {
+        guard let last = v.last else { return nil }
+        let units: [Character: Int] = ["s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604_800]
+        if let unit = units[last] {
+            guard let n = Int(v.dropLast()), n >= 0 else { return nil }
+            return n * unit
+        }
+        guard let n = Int(v), n >= 0 else { return nil }
+        return n
+    }
+
+    /// A DNS name: labels of letters, digits and hyphens (underscore tolerated).
+    public static func isDomain(_ v: String) -> Bool {
+        guard !v.isEmpty, v.utf8.count <= 253, !v.hasPrefix("."), !v.hasSuffix("."), !v.contains("..") else { return false }
+        return v.utf8.allSatisfy { b in
+            (b >= 48 && b <= 57) || (b >= 65 && b <= 90) || (b >= 97 && b <= 122) || b == 45 || b == 46 || b == 95
+        }
+    }
+}

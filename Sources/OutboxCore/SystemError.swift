@@ -1,0 +1,46 @@
+import Glibc
+
+/// A failed system call: the operation, the path it concerned, and errno.
+public struct SystemError: AdminError, Equatable {
+    /// What was attempted ("open", "fsync", "rename" …).
+    public let operation: String
+    /// The file or directory concerned, when there is one.
+    public let path: String?
+    /// The errno value the call failed with.
+    public let errno: Int32
+
+    public init(_ operation: String, path: String? = nil, errno: Int32 = Glibc.errno) {
+        self.operation = operation
+        self.path = path
+        self.errno = errno
+    }
+
+    public var description: String {
+        let reason = String(cString: strerror(errno))
+        if let path { return "\(operation) \(path): \(reason)" }
+        return "\(operation): \(reason)"
+    }
+
+    /// Resource shortages are temporary (the caller may retry); permission problems and
+    /// everything else are mapped as sendmail(8) callers expect.
+    public var exitCode: ExitCode {
+        switch errno {
+        case ENOSPC, EDQUOT, EAGAIN, ENOMEM, EMFILE, ENFILE, EINTR, EBUSY, EFBIG: .tempFail
+        case EACCES, EPERM, EROFS: .noPermission
+        case EIO: .ioError
+        default: .cantCreate
+        }
+    }
+}
+
+/// Calls `body` until it does not fail with EINTR; returns its result or throws errno.
+@inline(__always)
+public func retryingEINTR<T: BinaryInteger>(
+    _ operation: String, path: String? = nil, _ body: () -> T
+) throws(SystemError) -> T {
+    while true {
+        let result = body()
+        if result >= 0 { return result }
+        if errno != EINTR { throw SystemError(operation, path: path) }
+    }
+}

@@ -1,0 +1,111 @@
+import Glibc
+import OutboxCore
+
+/// Writes one drop file durably: create in maildrop/tmp with O_EXCL, append records,
+/// then `commit()` = flush → fsync(file) → rename into maildrop/new → fsync(directory).
+///
+/// A crash or signal before the rename leaves only a file in tmp/ (nobody reads it; it is
+/// removed by the signal handler or after 36 h). After the rename the file is complete,
+/// because every byte was fsync'd first and the last record is E.
+public final class DropWriter {
+    /// The queue ID, which is also the file name.
+    public let queueID: QueueID
+    /// The full path of the file in tmp/, for the signal handler's unlink.
+    public let temporaryPath: String
+
+    private let layout: SpoolLayout
+    private let tmpDirectory: FileDescriptor
+    private let newDirectory: FileDescriptor
+    private let file: FileDescriptor
+    private var buffer: [UInt8] = []
+    private var committed = false
+    private static let flushThreshold = 1 << 17
+
+    /// Opens both drop directories and creates a fresh file in tmp/.
+    public init(layout: SpoolLayout, fileMode: mode_t = 0o640) throws(SystemError) {
+        self.layout = layout
+        let dirFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW
+        tmpDirectory = try FileDescriptor.open(layout.maildropTmp, flags: dirFlags)
+        do throws(SystemError) {
+            newDirectory = try FileDescriptor.open(layout.maildropNew, flags: dirFlags)
+        } catch {
+            tmpDirectory.close()
+            throw error
+        }
+        var attempts = 0
+        while true {
+            let id = QueueID.generate()
+            let fd = openat(tmpDirectory.rawValue, id.text, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, fileMode)
+            if fd >= 0 {
+                queueID = id
+                temporaryPath = layout.maildropTmp + "/" + id.text
+                file = FileDescriptor(rawValue: fd, path: temporaryPath)
+                break
+            }
+            let err = errno
+            attempts += 1
+            if (err == EEXIST || err == EINTR) && attempts < 10 { continue }
+            tmpDirectory.close()
+            newDirectory.close()
+            throw SystemError("create", path: layout.maildropTmp + "/" + id.text, errno: err)
+        }
+        buffer.reserveCapacity(DropWriter.flushThreshold + RecordLimits.maxContentPayload + 16)
+        // umask must not weaken or widen the mode the daemon relies on.
+        _ = fchmod(file.rawValue, fileMode)
+    }
+
+    deinit {
+        if !committed { abandon() }
+    }
+
+    /// Appends one record (buffered).
+    public func append(_ type: RecordType, _ payload: UnsafeRawBufferPointer) throws(SystemError) {
+        RecordEncoder.append(type, payload, to: &buffer)
+        if buffer.count >= DropWriter.flushThreshold { try flush() }
+    }
+
+    /// Appends one record (buffered).
+    public func append(_ record: Record) throws(SystemError) {
+        let failure: SystemError? = record.payload.withUnsafeBytes { (raw) -> SystemError? in
+            do throws(SystemError) { try append(record.type, raw); return nil } catch { return error }
+        }
+        if let failure { throw failure }
+    }
+
+    private func flush() throws(SystemError) {
+        if buffer.isEmpty { return }
+        try file.writeAll(buffer)
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    /// Makes the file durable and visible in new/. On failure the tmp file is removed.
+    public func commit() throws(SystemError) {
+        do throws(SystemError) {
+            try flush()
+            try file.sync()
+            file.close()
+            if renameat(tmpDirectory.rawValue, queueID.text, newDirectory.rawValue, queueID.text) != 0 {
+                throw SystemError("rename", path: temporaryPath)
+            }
+            committed = true
+            // From here the message exists; a failed directory fsync is still an error the
+            // caller must hear (exit non-zero), even though the file may survive.
+            try newDirectory.sync()
+        } catch {
+            if !committed { abandon() }
+            throw error
+        }
+        tmpDirectory.close()
+        newDirectory.close()
+    }
+
+    /// Removes the unfinished file from tmp/.
+    public func abandon() {
+        guard !committed else { return }
+        committed = true
+        file.close()
+        _ = unlinkat(tmpDirectory.rawValue, queueID.text, 0)
+        tmpDirectory.close()
+        newDirectory.close()
+    }
+}

@@ -1,0 +1,117 @@
+import OutboxCore
+
+/// Appends framed records to a byte buffer.
+public enum RecordEncoder {
+    /// Frames one record onto `buffer`.
+    public static func append(_ type: RecordType, _ payload: UnsafeRawBufferPointer, to buffer: inout [UInt8]) {
+        let n = UInt32(payload.count)
+        buffer.append(type.rawValue)
+        buffer.append(UInt8(n >> 24))
+        buffer.append(UInt8((n >> 16) & 0xFF))
+        buffer.append(UInt8((n >> 8) & 0xFF))
+        buffer.append(UInt8(n & 0xFF))
+        buffer.append(contentsOf: payload)
+    }
+
+    /// Frames one record onto `buffer`.
+    public static func append(_ record: Record, to buffer: inout [UInt8]) {
+        record.payload.withUnsafeBytes { append(record.type, $0, to: &buffer) }
+    }
+
+    /// The framed bytes of a list of records.
+    public static func encode(_ records: [Record]) -> [UInt8] {
+        var out: [UInt8] = []
+        for r in records { append(r, to: &out) }
+        return out
+    }
+}
+
+/// Decodes framed records from an in-memory buffer (unit tests, fuzzing, small files).
+public struct RecordDecoder {
+    private let bytes: [UInt8]
+    private var offset = 0
+
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    /// The next record, nil at a clean end of input; throws on a truncated, oversized or
+    /// unknown record.
+    public mutating func next() throws(RecordError) -> Record? {
+        if offset == bytes.count { return nil }
+        guard bytes.count - offset >= RecordLimits.headerSize else { throw .truncated(offset: offset) }
+        guard let type = RecordType(rawValue: bytes[offset]) else { throw .unknownType(bytes[offset], offset: offset) }
+        let length = Int(bytes[offset + 1]) << 24 | Int(bytes[offset + 2]) << 16 | Int(bytes[offset + 3]) << 8
+            | Int(bytes[offset + 4])
+        guard length <= type.maxPayload else { throw .oversized(type: type, length: length) }
+        let start = offset + RecordLimits.headerSize
+        guard bytes.count - start >= length else { throw .truncated(offset: offset) }
+        offset = start + length
+        return Record(type, Array(bytes[start..<start + length]))
+    }
+
+    /// Every record in the buffer.
+    public static func decodeAll(_ bytes: [UInt8]) throws(RecordError) -> [Record] {
+        var decoder = RecordDecoder(bytes)
+        var out: [Record] = []
+        while let r = try decoder.next() { out.append(r) }
+        return out
+    }
+}
+
+/// Reads framed records from a file descriptor with a fixed buffer: constant memory for
+/// any message size.
+public struct RecordReader {
+    private let fd: FileDescriptor
+    private var buffer: [UInt8]
+    private var start = 0
+    private var end = 0
+    private var consumed = 0
+    private var eof = false
+
+    public init(_ fd: FileDescriptor, bufferSize: Int = 1 << 17) {
+        self.fd = fd
+        self.buffer = [UInt8](repeating: 0, count: max(bufferSize, RecordLimits.maxContentPayload + RecordLimits.headerSize))
+    }
+
+    /// Offset of the next unread byte in the stream.
+    public var offset: Int { consumed }
+
+    private mutating func fill(_ need: Int) throws -> Bool {
+        if end - start >= need { return true }
+        if start > 0 {
+            let live = end - start
+            buffer.withUnsafeMutableBytes { raw in
+                raw.baseAddress!.copyMemory(from: raw.baseAddress! + start, byteCount: live)
+            }
+            start = 0
+            end = live
+        }
+        while end - start < need && !eof {
+            let n = try buffer.withUnsafeMutableBytes { raw in
+                try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[end...]))
+            }
+            if n == 0 { eof = true } else { end += n }
+        }
+        return end - start >= need
+    }
+
+    /// Calls `body` with the next record's type and payload (valid only during the call);
+    /// returns false at a clean end of input.
+    public mutating func next(_ body: (RecordType, UnsafeRawBufferPointer) throws -> Void) throws -> Bool {
+        if try !fill(1) { return false }
+        guard try fill(RecordLimits.headerSize) else { throw RecordError.truncated(offset: consumed) }
+        guard let type = RecordType(rawValue: buffer[start]) else {
+            throw RecordError.unknownType(buffer[start], offset: consumed)
+        }
+        let length = Int(buffer[start + 1]) << 24 | Int(buffer[start + 2]) << 16 | Int(buffer[start + 3]) << 8
+            | Int(buffer[start + 4])
+        guard length <= type.maxPayload else { throw RecordError.oversized(type: type, length: length) }
+        guard try fill(RecordLimits.headerSize + length) else { throw RecordError.truncated(offset: consumed) }
+        let payloadStart = start + RecordLimits.headerSize
+        try buffer.withUnsafeBytes { raw in
+            try body(type, UnsafeRawBufferPointer(rebasing: raw[payloadStart..<payloadStart + length]))
+        }
+        start = payloadStart + length
+        consumed += RecordLimits.headerSize + length
+        return true
+    }
+}

@@ -1,0 +1,81 @@
+// outboxdrop: the setgid drop helper (Postfix's postdrop). See outboxdrop(8).
+//
+// SECURITY
+// This program runs with the spool group's rights on behalf of any local user. It trusts
+// nothing its caller controls:
+// - the environment: emptied before the Swift runtime starts (COutboxSys constructor) when
+//   the kernel reports set-id execution; OUTBOX_CONFIG is then never consulted;
+// - the command line: only `-C FILE`, and only when the real uid is root or we are not
+//   set-id; anything else is a usage error;
+// - descriptors: 0-2 are reopened on /dev/null when closed; every other inherited one is
+//   closed; signal mask and dispositions are reset; umask is set;
+// - the input: a record stream that is checked against a fixed grammar and size limits,
+//   never parsed further (all RFC 5322 work happens in the unprivileged sendmail). Records
+//   claiming a uid, time, queue ID or version are refused: this program stamps them itself.
+// It writes exactly one file, in maildrop/tmp, and renames it into maildrop/new only after
+// fsync; on a signal or any error the unfinished file is removed.
+import Glibc
+import OutboxConfig
+import OutboxCore
+import OutboxSpool
+
+/// Reports an error line to sendmail (our stdout is its pipe) and exits.
+func fail(_ error: any Error) -> Never {
+    let admin = error as? any AdminError
+    let text = admin.map { "\($0)" } ?? "\(error)"
+    try? FileDescriptor.standardOutput.writeAll("E \(text)\n")
+    exit((admin?.exitCode ?? .software).rawValue)
+}
+
+resetSignals()
+umask(0o027)
+Privilege.closeInheritedDescriptors()
+
+var configOption: String?
+var args = CommandLine.arguments.dropFirst()
+while let arg = args.popFirst() {
+    if arg == "-C", let value = args.popFirst() {
+        configOption = value
+    } else {
+        try? FileDescriptor.standardOutput.writeAll("E usage: outboxdrop [-C config] < records\n")
+        exit(ExitCode.usage.rawValue)
+    }
+}
+
+let writer: DropWriter
+do {
+    let config = try ConfigLoader.load(try ConfigLoader.source(commandLine: configOption))
+    let layout = SpoolLayout(root: config.spoolDirectory)
+    if !Privilege.isSetID { try layout.createDropDirectories(groupWritable: false) }
+    writer = try DropWriter(layout: layout)
+} catch {
+    fail(error)
+}
+installCleanup(for: writer.temporaryPath)
+
+do {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    try writer.append(Record(.version, DropFile.currentVersion))
+    try writer.append(Record(.queueID, writer.queueID.text))
+    try writer.append(Record(.uid, String(getuid())))
+    try writer.append(Record(.time, String(ts.tv_sec)))
+    // sendmail needs the ID early, for the Received: and Message-ID: headers.
+    try FileDescriptor.standardOutput.writeAll("I \(writer.queueID.text)\n")
+
+    var grammar = DropStreamGrammar()
+    var reader = RecordReader(.standardInput)
+    while try reader.next({ type, payload in
+        try grammar.accept(type)
+        try writer.append(type, payload)
+    }) {
+        if grammar.isComplete { break }
+    }
+    guard grammar.isComplete else { throw RecordError.truncated(offset: reader.offset) }
+    blockTerminatingSignals()
+    try writer.commit()
+} catch {
+    writer.abandon()
+    fail(error)
+}
+exit(0)
