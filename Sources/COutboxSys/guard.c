@@ -50,3 +50,5 @@ int coutbox_getrandom(void *buf, size_t n) {
 int coutbox_close_from(unsigned int first) {
     return (int)syscall(SYS_close_range, first, ~0U, 0);
 }
+
+int coutbox_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }

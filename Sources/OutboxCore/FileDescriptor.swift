@@ -1,3 +1,4 @@
+import COutboxSys
 import Glibc
 
 /// An open file descriptor with the handful of calls outbox needs, each retried on EINTR
@@ -89,5 +90,14 @@ public struct FileDescriptor: Sendable, Hashable {
     /// Wraps `close(2)`; errors are ignored because every durable write is fsync'd first.
     public func close() {
         _ = Glibc.close(rawValue)
+    }
+}
+
+extension FileDescriptor {
+    /// A close-on-exec pipe: (read end, write end).
+    public static func pipe() throws(SystemError) -> (read: FileDescriptor, write: FileDescriptor) {
+        var fds: [Int32] = [0, 0]
+        guard coutbox_pipe_cloexec(&fds) == 0 else { throw SystemError("pipe") }
+        return (FileDescriptor(rawValue: fds[0]), FileDescriptor(rawValue: fds[1]))
     }
 }

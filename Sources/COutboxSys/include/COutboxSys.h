@@ -13,4 +13,7 @@ int coutbox_getrandom(void *buf, size_t n);
 /// close_range(2) for fds >= first; returns 0 or -1 with errno set.
 int coutbox_close_from(unsigned int first);
 
+/// pipe2(2) with O_CLOEXEC; returns 0 or -1 with errno set.
+int coutbox_pipe_cloexec(int fds[2]);
+
 #endif

@@ -1,0 +1,168 @@
+import Glibc
+import OutboxCore
+import OutboxSpool
+
+/// The drop helper reported a failure (its exit code and its one-line reason).
+public struct DropHelperError: AdminError, Equatable {
+    public let code: ExitCode
+    public let reason: String
+    public var description: String { reason }
+    public var exitCode: ExitCode { code }
+}
+
+/// Runs the setgid drop helper (outboxdrop) with a pipe on its stdin for the record
+/// stream and one on its stdout for its answers: `I <queue-id>` once its file exists,
+/// `E <reason>` on failure. It is started before stdin is read so that its start-up
+/// overlaps sendmail's parsing.
+public final class DropHelperClient {
+    private let pid: pid_t
+    private let toHelper: FileDescriptor
+    private let fromHelper: FileDescriptor
+    private var buffer: [UInt8] = []
+    private var answer: [UInt8] = []
+    private var finished = false
+    private var writeFailed = false
+
+    /// The helper binary: beside this executable (build directory, or /usr/sbin after
+    /// install), resolved through /proc/self/exe so symlinks such as /usr/lib/sendmail work.
+    public static func defaultHelperPath() -> String {
+        var buf = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/exe", &buf, 4095)
+        guard n > 0 else { return "/usr/sbin/outboxdrop" }
+        let exe = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        guard let slash = exe.lastIndex(of: "/") else { return "/usr/sbin/outboxdrop" }
+        return exe[..<slash] + "/outboxdrop"
+    }
+
+    /// Starts the helper. `configPath` is passed as `-C` (the helper refuses it under
+    /// set-id unless the caller is root).
+    public init(helperPath: String = DropHelperClient.defaultHelperPath(), configPath: String?) throws {
+        let inputPipe = try FileDescriptor.pipe()
+        let outputPipe = try FileDescriptor.pipe()
+        let input = [inputPipe.read.rawValue, inputPipe.write.rawValue]
+        let output = [outputPipe.read.rawValue, outputPipe.write.rawValue]
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, input[0], 0)
+        posix_spawn_file_actions_adddup2(&actions, output[1], 1)
+        var args = [helperPath]
+        if let configPath { args += ["-C", configPath] }
+        let cargs: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
+        defer { for p in cargs { free(p) } }
+        var child: pid_t = 0
+        let rc = posix_spawn(&child, helperPath, &actions, nil, cargs, environ)
+        Glibc.close(input[0])
+        Glibc.close(output[1])
+        guard rc == 0 else {
+            Glibc.close(input[1])
+            Glibc.close(output[0])
+            throw DropHelperError(code: .unavailable, reason: "cannot run drop helper \(helperPath): \(String(cString: strerror(rc)))")
+        }
+        pid = child
+        toHelper = FileDescriptor(rawValue: input[1], path: "drop helper")
+        fromHelper = FileDescriptor(rawValue: output[0], path: "drop helper")
+    }
+
+    deinit { if !finished { abort() } }
+
+    /// Waits for the helper's `I <id>` line; throws its error if it failed instead.
+    public func queueID() throws -> String {
+        while true {
+            if let nl = answer.firstIndex(of: ASCII.lf) {
+                let line = String(decoding: answer[..<nl], as: UTF8.self)
+                if line.hasPrefix("I ") { return String(line.dropFirst(2)) }
+                throw failure()
+            }
+            var chunk = [UInt8](repeating: 0, count: 512)
+            let n = (try? chunk.withUnsafeMutableBytes { try fromHelper.read(into: $0) }) ?? 0
+            if n == 0 { throw failure() }
+            answer += chunk[0..<n]
+        }
+    }
+
+    /// Queues one record (buffered; written in large pipe writes).
+    public func send(_ type: RecordType, _ payload: UnsafeRawBufferPointer) throws {
+        RecordEncoder.append(type, payload, to: &buffer)
+        if buffer.count >= 1 << 16 { try flush() }
+    }
+
+    /// Queues one record.
+    public func send(_ type: RecordType, _ text: String) throws {
+        var bytes = Array(text.utf8)
+        try bytes.withUnsafeMutableBytes { try send(type, UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Queues message octets as content records of at most 64 KiB.
+    public func sendContent(_ bytes: [UInt8]) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let n = min(RecordLimits.maxContentPayload, bytes.count - offset)
+            try bytes.withUnsafeBytes { raw in
+                try send(.content, UnsafeRawBufferPointer(rebasing: raw[offset..<offset + n]))
+            }
+            offset += n
+        }
+    }
+
+    private func flush() throws {
+        if buffer.isEmpty || writeFailed { return }
+        do {
+            try toHelper.writeAll(buffer)
+            buffer.removeAll(keepingCapacity: true)
+        } catch {
+            // The helper is gone (EPIPE): its own reason is better than ours.
+            writeFailed = true
+            throw failure()
+        }
+    }
+
+    /// Sends the end record and waits for the helper to commit; returns the queue ID.
+    public func finish() throws -> String {
+        var empty: [UInt8] = []
+        try empty.withUnsafeMutableBytes { try send(.end, UnsafeRawBufferPointer($0)) }
+        try flush()
+        let id = try queueID()
+        toHelper.close()
+        finished = true
+        let status = waitForExit()
+        if status != 0 { throw failure(status: status) }
+        return id
+    }
+
+    /// Abandons the message: closes the stream without an end record, so the helper
+    /// removes its unfinished file.
+    public func abort() {
+        guard !finished else { return }
+        finished = true
+        toHelper.close()
+        _ = waitForExit()
+        fromHelper.close()
+    }
+
+    private var exitStatus: Int32?
+
+    private func waitForExit() -> Int32 {
+        if let exitStatus { return exitStatus }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let code: Int32 = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 75
+        exitStatus = code
+        return code
+    }
+
+    private func failure(status: Int32? = nil) -> DropHelperError {
+        if !finished {
+            finished = true
+            toHelper.close()
+        }
+        let code = status ?? waitForExit()
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while let n = try? chunk.withUnsafeMutableBytes({ try fromHelper.read(into: $0) }), n > 0 { answer += chunk[0..<n] }
+        fromHelper.close()
+        let lines = answer.split(separator: ASCII.lf).map { String(decoding: $0, as: UTF8.self) }
+        let reason = lines.first(where: { $0.hasPrefix("E ") }).map { String($0.dropFirst(2)) }
+            ?? "drop helper failed with status \(code)"
+        return DropHelperError(code: ExitCode(rawValue: code) ?? .tempFail, reason: reason)
+    }
+}

@@ -1,0 +1,37 @@
+import Glibc
+import OutboxCore
+
+/// This host's names, used for `domain`'s default, the local-name test and Received:.
+public struct HostIdentity: Sendable, Equatable {
+    /// gethostname(2), as is.
+    public let hostname: String
+    /// The fully qualified name: the host name when it has a dot, otherwise its canonical
+    /// name from the resolver (/etc/hosts first), otherwise the host name.
+    public let fqdn: String
+
+    public init(hostname: String, fqdn: String) {
+        self.hostname = hostname
+        self.fqdn = fqdn
+    }
+
+    /// Looks the names up.
+    public static func current() -> HostIdentity {
+        var buf = [CChar](repeating: 0, count: 256)
+        gethostname(&buf, 255)
+        let name = ASCII.lowercased(String(decoding: buf.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        if name.contains(".") { return HostIdentity(hostname: name, fqdn: name) }
+        var hints = addrinfo()
+        hints.ai_flags = AI_CANONNAME
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var result: UnsafeMutablePointer<addrinfo>?
+        var fqdn = name
+        if getaddrinfo(name, nil, &hints, &result) == 0, let info = result {
+            if let canon = info.pointee.ai_canonname {
+                let c = ASCII.lowercased(String(cString: canon))
+                if c.contains(".") { fqdn = c }
+            }
+            freeaddrinfo(info)
+        }
+        return HostIdentity(hostname: name, fqdn: fqdn)
+    }
+}

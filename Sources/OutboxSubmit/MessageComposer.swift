@@ -1,0 +1,187 @@
+import OutboxCore
+import OutboxMessage
+import OutboxSpool
+
+/// A submission failed: exit code and one line for stderr (or an SMTP reply in -bs).
+public struct SubmissionError: AdminError, Equatable {
+    public let code: ExitCode
+    public let problem: String
+    public init(_ code: ExitCode, _ problem: String) {
+        self.code = code
+        self.problem = problem
+    }
+    public var description: String { problem }
+    public var exitCode: ExitCode { code }
+}
+
+/// The envelope a composer starts with.
+public struct EnvelopeInput: Sendable {
+    /// Envelope sender; "" is the null sender.
+    public var sender: String
+    /// Recipients already resolved (command line or RCPT TO).
+    public var recipients: [ResolvedRecipient]
+    /// -t: add the recipients of To/Cc/Bcc (or Resent-*).
+    public var extractFromHeaders: Bool
+    /// Envelope parameters known up front (NOTIFY, RET, ENVID, BODY).
+    public var parameters: [String]
+    /// -B / BODY= as declared by the caller, if any.
+    public var declaredBodyType: String?
+    /// -F: full name for an added From:.
+    public var fullName: String?
+    /// The HELO/EHLO name and protocol for Received: in -bs.
+    public var smtpClient: (helo: String, esmtp: Bool)?
+
+    public init(sender: String, recipients: [ResolvedRecipient], extractFromHeaders: Bool, parameters: [String] = [],
+                declaredBodyType: String? = nil, fullName: String? = nil, smtpClient: (helo: String, esmtp: Bool)? = nil) {
+        self.sender = sender
+        self.recipients = recipients
+        self.extractFromHeaders = extractFromHeaders
+        self.parameters = parameters
+        self.declaredBodyType = declaredBodyType
+        self.fullName = fullName
+        self.smtpClient = smtpClient
+    }
+}
+
+/// Turns a CRLF-normalised message into the drop record stream, streaming: the header
+/// section is held (bounded), rewritten, and sent with the envelope; body octets are
+/// passed on as they come, with only their 8-bit and line-length facts remembered.
+public final class MessageComposer {
+    private let context: SubmissionContext
+    private var envelope: EnvelopeInput
+    private let helper: DropHelperClient
+    private var headers = HeaderSectionParser()
+    private var inBody = false
+    private var pendingBody: [UInt8] = []
+    private var bodyHasEightBit = false
+    private var headersHaveEightBit = false
+    private var lineLength = 0
+    private var longestLine = 0
+    /// Body lines longer than this violate RFC 5321 §4.5.3.1.6.
+    static let smtpLineLimit = 998
+
+    public init(context: SubmissionContext, envelope: EnvelopeInput, helper: DropHelperClient) {
+        self.context = context
+        self.envelope = envelope
+        self.helper = helper
+    }
+
+    /// Consumes normalised octets.
+    public func consume(_ bytes: [UInt8]) throws {
+        if bytes.isEmpty { return }
+        if inBody {
+            try body(bytes)
+            return
+        }
+        let progress: HeaderSectionParser.Progress
+        do {
+            progress = try bytes.withUnsafeBytes { raw throws(HeaderSectionParser.TooLarge) in try headers.feed(raw) }
+        } catch {
+            throw SubmissionError(.dataError, "message header section exceeds \(HeaderSectionParser.maxHeaderBytes) bytes")
+        }
+        if case .complete(let rest) = progress {
+            try beginBody()
+            try body(rest)
+        }
+    }
+
+    /// Ends the message and waits for the helper's commit; returns the queue ID.
+    public func finish() throws -> String {
+        if !inBody {
+            let rest = headers.finish()
+            try beginBody()
+            try body(rest)
+        }
+        try helper.sendContent(pendingBody)
+        pendingBody.removeAll()
+        if lineLength > longestLine { longestLine = lineLength }
+        if envelope.declaredBodyType == nil && (bodyHasEightBit || headersHaveEightBit) {
+            try helper.send(.parameter, "BODY=8BITMIME")
+        }
+        if longestLine > Self.smtpLineLimit {
+            try helper.send(.parameter, "LONGLINES=\(longestLine)")
+        }
+        return try helper.finish()
+    }
+
+    private func beginBody() throws {
+        inBody = true
+        var recipients = envelope.recipients
+        if envelope.extractFromHeaders {
+            let found: [Mailbox]
+            do {
+                found = try HeaderRewriter.recipients(in: headers.fields)
+            } catch {
+                throw SubmissionError(.dataError, "\(error)")
+            }
+            var seen = Set(recipients.map { ASCII.lowercased($0.address) })
+            for r in context.resolver.resolveAll(found) where seen.insert(ASCII.lowercased(r.address)).inserted {
+                recipients.append(r)
+            }
+            if recipients.isEmpty {
+                throw SubmissionError(.noUser, "no recipient addresses found in message header")
+            }
+        }
+        guard !recipients.isEmpty else { throw SubmissionError(.usage, "no recipients given") }
+
+        let queueID = try helper.queueID()
+        let now = MailDate.now()
+        let date = MailDate.rfc5322(now)
+        let received: String
+        if let client = envelope.smtpClient {
+            received = "Received: from \(client.helo) (\(context.userName)@localhost)\r\n\tby \(context.host.fqdn) (outbox) with \(client.esmtp ? "ESMTP" : "SMTP") id \(queueID);\r\n\t\(date)"
+        } else {
+            received = "Received: by \(context.host.fqdn) (outbox, from userid \(context.uid))\r\n\tid \(queueID); \(date)"
+        }
+        let from = envelope.sender.isEmpty ? "\(context.userName)@\(context.domain)" : envelope.sender
+        let rewriteContext = HeaderRewriter.Context(
+            domain: context.domain, fromAddress: from, fullName: envelope.fullName ?? context.gecosName,
+            received: received, date: date, messageID: "<\(MailDate.compact(now)).\(queueID)@\(context.domain)>")
+        var headerBytes = HeaderRewriter.rewrite(headers.fields, context: rewriteContext)
+        headerBytes += ASCII.crlf
+        headersHaveEightBit = headerBytes.contains { $0 >= 0x80 }
+
+        try helper.send(.sender, envelope.sender)
+        for p in envelope.parameters { try helper.send(.parameter, p) }
+        if let body = envelope.declaredBodyType { try helper.send(.parameter, "BODY=\(body)") }
+        let addresses = [envelope.sender] + recipients.map(\.address)
+        if addresses.contains(where: { $0.utf8.contains { $0 >= 0x80 } }) { try helper.send(.parameter, "SMTPUTF8") }
+        for r in recipients {
+            var payload = Array(r.address.utf8)
+            if r.original != nil || r.notify != nil {
+                payload.append(0)
+                payload += Array((r.original ?? "").utf8)
+            }
+            if let notify = r.notify {
+                payload.append(0)
+                payload += Array(notify.utf8)
+            }
+            try payload.withUnsafeBytes { try helper.send(.recipient, $0) }
+        }
+        pendingBody = headerBytes
+    }
+
+    private func body(_ bytes: [UInt8]) throws {
+        if bytes.isEmpty { return }
+        var eightBit = bodyHasEightBit
+        var length = lineLength
+        var longest = longestLine
+        for b in bytes {
+            if b == ASCII.lf {
+                if length - 1 > longest { longest = length - 1 }  // minus the CR
+                length = 0
+            } else {
+                length += 1
+                if b >= 0x80 { eightBit = true }
+            }
+        }
+        bodyHasEightBit = eightBit
+        lineLength = length
+        longestLine = longest
+        pendingBody += bytes
+        if pendingBody.count >= RecordLimits.maxContentPayload {
+            try helper.sendContent(pendingBody)
+            pendingBody.removeAll(keepingCapacity: true)
+        }
+    }
+}

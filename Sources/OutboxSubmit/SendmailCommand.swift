@@ -1,0 +1,144 @@
+import Glibc
+import OutboxConfig
+import OutboxCore
+import OutboxMessage
+import OutboxSpool
+
+/// `sendmail`, `mailq` and `newaliases`: runs one invocation and returns its exit code.
+/// Silent on success; on failure one line on stderr (never in -bs mode).
+public enum SendmailCommand {
+    public static func run(_ argv: [String]) -> Int32 {
+        // A caller that closed our stdout/stderr pipe must not kill us with SIGPIPE.
+        signal(SIGPIPE, SIG_IGN)
+        let invokedAs = argv.first.map { String($0.split(separator: "/").last ?? Substring($0)) } ?? "sendmail"
+        var options = SendmailOptions()
+        do {
+            options = try SendmailArguments.parse(Array(argv.dropFirst()), invokedAs: invokedAs)
+            let config = try ConfigLoader.load(try ConfigLoader.source(commandLine: options.configPath))
+            switch options.mode {
+            case .listQueue:
+                try FileDescriptor.standardOutput.writeAll(try QueueListing.text(SpoolLayout(root: config.spoolDirectory)))
+            case .initAliases:
+                let table = AliasTable.load(path: config.aliasesFile)
+                for w in table.warnings { warn(invokedAs, "warning: \(w)") }
+            case .verify:
+                return try verify(options, config: config).rawValue
+            case .flush:
+                let helper = try DropHelperClient(configPath: options.configPath)
+                var empty: [UInt8] = []
+                try empty.withUnsafeMutableBytes { try helper.send(.flush, UnsafeRawBufferPointer($0)) }
+                _ = try helper.finish()
+            case .smtp:
+                let context = SubmissionContext(config: config)
+                let session = SMTPServerSession(context: context, input: .standardInput, output: .standardOutput) {
+                    try DropHelperClient(configPath: options.configPath)
+                }
+                return session.run().rawValue
+            case .deliver:
+                let id = try deliver(options, config: config)
+                if options.verbose { try? FileDescriptor.standardOutput.writeAll("\(invokedAs): queued as \(id)\n") }
+            }
+            return 0
+        } catch {
+            // In -bs mode stderr is part of the protocol contract: stay silent.
+            let admin = error as? any AdminError
+            if options.mode != .smtp { warn(invokedAs, admin.map { "\($0)" } ?? "\(error)") }
+            return (admin?.exitCode ?? .software).rawValue
+        }
+    }
+
+    static func warn(_ program: String, _ text: String) {
+        try? FileDescriptor.standardError.writeAll("\(program): \(text)\n")
+    }
+
+    /// Parses every recipient argument; the first malformed one fails the submission.
+    static func recipientArguments(_ options: SendmailOptions) throws -> [Mailbox] {
+        var out: [Mailbox] = []
+        for arg in options.recipients {
+            do {
+                out += try EnvelopeAddress.parseArgument(arg)
+            } catch {
+                throw SubmissionError(.noUser, "\(error)")
+            }
+        }
+        return out
+    }
+
+    static func deliver(_ options: SendmailOptions, config: Config) throws -> String {
+        if options.recipients.isEmpty && !options.extractRecipients {
+            throw SubmissionError(.usage, "no recipients given (name them as arguments, or use -t to read them from the headers)")
+        }
+        let context = SubmissionContext(config: config)
+        let sender: String
+        do {
+            sender = try context.envelopeSender(options.sender)
+        } catch {
+            throw SubmissionError(.usage, "-f: \(error)")
+        }
+        let recipients = context.resolver.resolveAll(try recipientArguments(options))
+        var parameters: [String] = []
+        if let n = options.dsnNotify { parameters.append("NOTIFY=\(n)") }
+        if let r = options.dsnReturn { parameters.append("RET=\(r)") }
+        if let v = options.envelopeID { parameters.append("ENVID=\(v)") }
+
+        let helper = try DropHelperClient(configPath: options.configPath)
+        let composer = MessageComposer(
+            context: context,
+            envelope: EnvelopeInput(sender: sender, recipients: recipients, extractFromHeaders: options.extractRecipients,
+                                    parameters: parameters, declaredBodyType: options.bodyType, fullName: options.fullName),
+            helper: helper)
+        var normalizer = LineEndingNormalizer(dotEndsInput: !options.ignoreDots)
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        var normalized: [UInt8] = []
+        normalized.reserveCapacity(1 << 17 + 1 << 12)
+        while true {
+            let n: Int
+            do {
+                n = try chunk.withUnsafeMutableBytes { try FileDescriptor.standardInput.read(into: $0) }
+            } catch {
+                helper.abort()
+                throw SubmissionError(.ioError, "reading the message: \(error)")
+            }
+            normalized.removeAll(keepingCapacity: true)
+            if n == 0 {
+                normalizer.finish(into: &normalized)
+            } else {
+                chunk.withUnsafeBytes { raw in
+                    _ = normalizer.feed(UnsafeRawBufferPointer(rebasing: raw[0..<n]), into: &normalized)
+                }
+            }
+            do { try composer.consume(normalized) } catch {
+                helper.abort()
+                throw error
+            }
+            if n == 0 || normalizer.ended { break }
+        }
+        if !normalizer.ended {
+            normalized.removeAll(keepingCapacity: true)
+            normalizer.finish(into: &normalized)
+            try composer.consume(normalized)
+        }
+        return try composer.finish()
+    }
+
+    static func verify(_ options: SendmailOptions, config: Config) throws -> ExitCode {
+        let context = SubmissionContext(config: config)
+        var code = ExitCode.ok
+        var out = ""
+        for arg in options.recipients {
+            do {
+                for m in try EnvelopeAddress.parseArgument(arg) {
+                    for r in context.resolver.resolve(m) {
+                        out += "\(m.address)... deliverable: \(r.explanation), relay to <\(r.address)> via smarthost\n"
+                    }
+                }
+            } catch {
+                out += "\(arg)... undeliverable: \(error)\n"
+                code = .noUser
+            }
+        }
+        if options.recipients.isEmpty { throw SubmissionError(.usage, "-bv needs recipient arguments") }
+        try FileDescriptor.standardOutput.writeAll(out)
+        return code
+    }
+}

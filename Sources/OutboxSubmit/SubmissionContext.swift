@@ -1,0 +1,61 @@
+import Glibc
+import OutboxConfig
+import OutboxCore
+import OutboxMessage
+
+/// Everything a submission needs to know about its caller and host, computed once.
+public struct SubmissionContext: Sendable {
+    public let config: Config
+    public let host: HostIdentity
+    /// `domain`, or the host's FQDN.
+    public let domain: String
+    public let resolver: RecipientResolver
+    /// The caller's login name (or `#uid` without a passwd entry).
+    public let userName: String
+    /// The caller's real uid.
+    public let uid: uid_t
+    /// The first GECOS field, for an added From:.
+    public let gecosName: String?
+
+    public init(config: Config, host: HostIdentity? = nil, aliases: AliasTable? = nil, uid: uid_t = getuid()) {
+        self.config = config
+        // Only look up the FQDN when `domain` is unset: the lookup may reach DNS.
+        let hostIdentity = host ?? {
+            if config.domain != nil {
+                var buf = [CChar](repeating: 0, count: 256)
+                gethostname(&buf, 255)
+                let name = ASCII.lowercased(String(decoding: buf.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self))
+                return HostIdentity(hostname: name, fqdn: name)
+            }
+            return HostIdentity.current()
+        }()
+        self.host = hostIdentity
+        let domain = config.domain ?? hostIdentity.fqdn
+        self.domain = domain
+        self.uid = uid
+        let table = aliases ?? AliasTable.load(path: config.aliasesFile)
+        self.resolver = RecipientResolver(aliases: table, domain: domain, adminAddress: config.adminAddress, host: hostIdentity)
+        if let pw = getpwuid(uid) {
+            userName = String(cString: pw.pointee.pw_name)
+            let gecos = pw.pointee.pw_gecos.map { String(cString: $0) } ?? ""
+            let first = gecos.split(separator: ",", omittingEmptySubsequences: false).first.map(String.init) ?? ""
+            gecosName = first.isEmpty ? nil : first
+        } else {
+            userName = "#\(uid)"
+            gecosName = nil
+        }
+    }
+
+    /// Qualifies a bare mailbox with `domain`.
+    public func qualified(_ m: Mailbox) -> String {
+        m.domain == nil ? "\(String(decoding: m.localPart, as: UTF8.self))@\(domain)" : m.address
+    }
+
+    /// The envelope sender for `-f`/`-r` text ("" is the null sender), or the caller's
+    /// own address when none was given.
+    public func envelopeSender(_ option: String?) throws(AddressError) -> String {
+        guard let option else { return "\(userName)@\(domain)" }
+        guard let m = try EnvelopeAddress.parseSender(option) else { return "" }
+        return qualified(m)
+    }
+}
