@@ -52,3 +52,5 @@ int coutbox_close_from(unsigned int first) {
 }
 
 int coutbox_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+const int coutbox_o_path = O_PATH;

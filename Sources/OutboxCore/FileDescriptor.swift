@@ -94,6 +94,10 @@ public struct FileDescriptor: Sendable, Hashable {
 }
 
 extension FileDescriptor {
+    /// open(2)'s O_PATH: a descriptor usable only as an anchor for *at() calls, which needs
+    /// no read permission on the directory.
+    public static let pathOnly: Int32 = coutbox_o_path
+
     /// A close-on-exec pipe: (read end, write end).
     public static func pipe() throws(SystemError) -> (read: FileDescriptor, write: FileDescriptor) {
         var fds: [Int32] = [0, 0]

@@ -24,10 +24,11 @@ public final class DropWriter {
     /// Opens both drop directories and creates a fresh file in tmp/.
     public init(layout: SpoolLayout, fileMode: mode_t = 0o640) throws(SystemError) {
         self.layout = layout
-        let dirFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW
-        tmpDirectory = try FileDescriptor.open(layout.maildropTmp, flags: dirFlags)
+        // tmp/ is only an anchor for openat/renameat/unlinkat, and the drop group may not
+        // read it (1730): O_PATH. new/ is opened for reading because it must be fsync'd.
+        tmpDirectory = try FileDescriptor.open(layout.maildropTmp, flags: FileDescriptor.pathOnly | O_DIRECTORY | O_NOFOLLOW)
         do throws(SystemError) {
-            newDirectory = try FileDescriptor.open(layout.maildropNew, flags: dirFlags)
+            newDirectory = try FileDescriptor.open(layout.maildropNew, flags: O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
         } catch {
             tmpDirectory.close()
             throw error

@@ -25,16 +25,27 @@ public struct SpoolLayout: Sendable, Equatable {
     /// killed by SIGKILL or a crash); as maildir and DESIGN say, 36 hours.
     public static let staleTemporaryAge = 36 * 3600
 
-    /// Creates the drop directories that are missing: mode 0700 for an unprivileged
-    /// instance (tests, development), 1730 (the Postfix maildrop mode) when `groupWritable`.
+    /// The installed mode of each drop directory. tmp/ is 1730 as Postfix's maildrop: the
+    /// drop group may create and remove names it knows but not list. new/ must also be
+    /// group-readable (1770), because the helper has to open it to fsync the rename (a
+    /// directory cannot be opened for fsync without read permission). Users outside the
+    /// group can reach neither.
+    public static let installedModes: [(relativePath: String, mode: mode_t)] = [
+        ("maildrop", 0o755), ("maildrop/tmp", 0o1730), ("maildrop/new", 0o1770),
+    ]
+
+    /// Creates the drop directories that are missing: owner-only (0700) for an
+    /// unprivileged instance (tests, development), `installedModes` when `groupWritable`.
     public func createDropDirectories(groupWritable: Bool) throws(SystemError) {
-        let mode: mode_t = groupWritable ? 0o1730 : 0o700
-        for path in [root, maildrop, maildropTmp, maildropNew] {
-            if mkdir(path, path == root ? 0o755 : mode) != 0 {
+        if mkdir(root, 0o755) != 0 && errno != EEXIST { throw SystemError("mkdir", path: root) }
+        for (relative, installed) in SpoolLayout.installedModes {
+            let path = root + "/" + relative
+            let mode = groupWritable ? installed : 0o700
+            if mkdir(path, mode) != 0 {
                 if errno == EEXIST { continue }
                 throw SystemError("mkdir", path: path)
             }
-            if groupWritable && path != root { _ = chmod(path, mode) }
+            _ = chmod(path, mode)  // mkdir's mode is filtered by umask
         }
     }
 

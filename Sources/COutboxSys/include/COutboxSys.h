@@ -16,4 +16,7 @@ int coutbox_close_from(unsigned int first);
 /// pipe2(2) with O_CLOEXEC; returns 0 or -1 with errno set.
 int coutbox_pipe_cloexec(int fds[2]);
 
+/// O_PATH (needs _GNU_SOURCE, which Swift's Glibc module does not define).
+extern const int coutbox_o_path;
+
 #endif

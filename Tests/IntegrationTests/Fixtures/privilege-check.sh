@@ -1,0 +1,48 @@
+#!/bin/bash
+# Runs inside `unshare -m`: an overlay on /etc gives this test its own
+# /etc/outbox/outbox.conf and `outbox` group without touching the host. Installs the
+# drop helper setgid into a temporary prefix, then submits as `nobody` with a hostile
+# environment. Prints "RESULT name=value" lines for the Swift test to check.
+set -u
+BIN=$1 W=$2
+mkdir -p "$W/ov/upper" "$W/ov/work"
+mount -t overlay overlay -o "lowerdir=/etc,upperdir=$W/ov/upper,workdir=$W/ov/work" /etc || { echo "RESULT setup=overlay-failed"; exit 1; }
+getent group outbox >/dev/null || groupadd --system outbox
+mkdir -p /etc/outbox "$W/prefix/sbin" "$W/spool/maildrop/tmp" "$W/spool/maildrop/new" "$W/evil"
+chmod 755 "$W" "$W/prefix" "$W/prefix/sbin" "$W/spool" "$W/spool/maildrop" "$W/evil"
+chgrp outbox "$W/spool/maildrop/tmp" "$W/spool/maildrop/new"
+chmod 1730 "$W/spool/maildrop/tmp"
+chmod 1770 "$W/spool/maildrop/new"
+cp "$BIN/sendmail" "$BIN/outboxdrop" "$W/prefix/sbin/"
+chgrp outbox "$W/prefix/sbin/outboxdrop"
+chmod 2755 "$W/prefix/sbin/outboxdrop"
+printf 'spool_directory = %s/spool\ndomain = example.org\nadmin_address = admin@example.net\naliases_file = %s/aliases\n' "$W" "$W" > /etc/outbox/outbox.conf
+: > "$W/aliases"
+printf 'spool_directory = %s/evil/spool\ndomain = evil.test\n' "$W" > "$W/evil/outbox.conf"
+chmod 644 /etc/outbox/outbox.conf "$W/evil/outbox.conf" "$W/aliases"
+
+as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
+as_daemon() { setpriv --reuid=daemon --regid=daemon --clear-groups "$@"; }
+
+printf 'Subject: from nobody\n\nhello\n' | as_nobody env -i PATH=/usr/bin:/bin \
+    OUTBOX_CONFIG="$W/evil/outbox.conf" TMPDIR="$W/evil" LANG=xx_XX.UTF-8 LC_ALL=xx_XX \
+    SWIFT_DEBUG_ENABLE_MALLOC_SCRIBBLE=1 SWIFT_BACKTRACE=enable=yes ICU_DATA="$W/evil" \
+    LD_LIBRARY_PATH="$W/evil" "$W/prefix/sbin/sendmail" -i someone@x.test
+echo "RESULT nobody_exit=$?"
+f=$(ls "$W/spool/maildrop/new" | head -1)
+echo "RESULT queued_count=$(ls "$W/spool/maildrop/new" | wc -l)"
+echo "RESULT evil_spool_exists=$([ -e "$W/evil/spool" ] && echo yes || echo no)"
+echo "RESULT file_owner=$(stat -c '%U:%G:%a' "$W/spool/maildrop/new/$f")"
+echo "RESULT tmp_left=$(ls "$W/spool/maildrop/tmp" | wc -l)"
+as_daemon cat "$W/spool/maildrop/new/$f" >/dev/null 2>&1; echo "RESULT other_user_read_exit=$?"
+as_daemon ls "$W/spool/maildrop/new" >/dev/null 2>&1; echo "RESULT other_user_list_exit=$?"
+as_nobody ls "$W/spool/maildrop/new" >/dev/null 2>&1; echo "RESULT nobody_list_exit=$?"
+# -C from a non-root caller is refused by the set-id helper.
+printf 'Subject: x\n\nb\n' | as_nobody "$W/prefix/sbin/sendmail" -C "$W/evil/outbox.conf" -i someone@x.test 2>"$W/c.err"
+echo "RESULT alternate_config_exit=$?"
+echo "RESULT alternate_config_message=$(cat "$W/c.err")"
+# Forged helper-only records (a uid) straight into the helper are refused.
+printf 'U\0\0\0\x010S\0\0\0\x03a@bR\0\0\0\x03c@dE\0\0\0\0' | as_nobody "$W/prefix/sbin/outboxdrop" > "$W/forge.out"
+echo "RESULT forged_uid_exit=$?"
+echo "RESULT queued_after=$(ls "$W/spool/maildrop/new" | wc -l)"
+echo "RESULT tmp_after=$(ls "$W/spool/maildrop/tmp" | wc -l)"

@@ -1,0 +1,32 @@
+import Foundation
+import Testing
+
+@Suite("the setgid drop helper as an unprivileged user", .serialized,
+       .enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare"), "needs root and unshare"))
+struct PrivilegeTests {
+    @Test("nobody can queue, cannot read or list the queue, and a hostile environment changes nothing")
+    func nobody() throws {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("outbox-priv-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let r = try run("/usr/bin/unshare", ["-m", "--propagation", "private", "/bin/bash", Fixtures.directory + "/privilege-check.sh", Binaries.directory, work])
+        var results: [String: String] = [:]
+        for line in r.stdout.split(separator: "\n") where line.hasPrefix("RESULT ") {
+            let kv = line.dropFirst(7)
+            if let eq = kv.firstIndex(of: "=") { results[String(kv[..<eq])] = String(kv[kv.index(after: eq)...]) }
+        }
+        #expect(results["nobody_exit"] == "0", "\(r.stdout)\n\(r.stderr)")
+        #expect(results["queued_count"] == "1")
+        #expect(results["evil_spool_exists"] == "no", "OUTBOX_CONFIG must not steer the set-id helper")
+        #expect(results["file_owner"] == "nobody:outbox:640")
+        #expect(results["tmp_left"] == "0")
+        #expect(results["other_user_read_exit"] != "0")
+        #expect(results["other_user_list_exit"] != "0")
+        #expect(results["nobody_list_exit"] != "0")
+        #expect(results["alternate_config_exit"] == "78")
+        #expect(results["alternate_config_message"]?.contains("alternate configuration is allowed only for root") == true)
+        #expect(results["forged_uid_exit"] == "65")
+        #expect(results["queued_after"] == "1")
+        #expect(results["tmp_after"] == "0")
+    }
+}

@@ -1,0 +1,65 @@
+import Foundation
+import Testing
+
+@Suite("sendmail -bs speaks SMTP on stdin/stdout and queues each transaction")
+struct SMTPDialogueTests {
+    func codes(_ stdout: String) -> [String] {
+        stdout.components(separatedBy: "\r\n").filter { line in Array(line.utf8).count >= 4 && Array(line.utf8)[3] == UInt8(ascii: " ") }
+            .map { String($0.prefix(3)) }
+    }
+
+    @Test("pipelined EHLO dialogue with two transactions, a null sender and a refused recipient")
+    func twoTransactions() throws {
+        let instance = try Instance()
+        let script = "EHLO client.test\r\nMAIL FROM:<app@x.test>\r\nRCPT TO:<a@x.test>\r\nRCPT TO:<a@@x.test>\r\nRCPT TO:<b@x.test> NOTIFY=FAILURE\r\nDATA\r\n"
+            + "Subject: one\r\nBcc: hidden@x.test\r\n\r\n..leading dot\r\nbody\r\n.\r\n"
+            + "MAIL FROM:<>\r\nRCPT TO:<root>\r\nDATA\r\nSubject: two\r\n\r\nbody\r\n.\r\nQUIT\r\n"
+        let r = try instance.sendmail(["-bs"], script)
+        #expect(r.code == 0)
+        #expect(r.stderr.isEmpty)
+        #expect(codes(r.stdout) == ["220", "250", "250", "250", "501", "250", "354", "250", "250", "250", "354", "250", "221"])
+        #expect(r.stdout.contains("250-PIPELINING\r\n") && r.stdout.contains("250-DSN\r\n"))
+        let files = try instance.dropFiles().sorted { $0.file.queueID < $1.file.queueID }
+        try #require(files.count == 2)
+        #expect(r.stdout.contains("queued as \(files[0].file.queueID)"))
+        #expect(files[0].file.sender == "app@x.test")
+        #expect(files[0].file.recipients.map(\.address) == ["a@x.test", "b@x.test"])
+        let first = String(decoding: files[0].message, as: UTF8.self)
+        #expect(first.contains("\r\n\r\n.leading dot\r\nbody\r\n"), "dot-stuffing must be removed")
+        #expect(!first.contains("Bcc:") && !first.contains("hidden"))
+        #expect(first.hasPrefix("Received: from client.test ("))
+        #expect(files[1].file.sender == "")
+        #expect(files[1].file.recipients.map(\.address) == ["admin@example.net"])
+    }
+
+    @Test("HELO works, errors do not end the session, and unknown commands are refused")
+    func heloAndErrors() throws {
+        let instance = try Instance()
+        let script = "HELO h\r\nRCPT TO:<a@x.test>\r\nDATA\r\nMAIL FROM:<a@x.test> BOGUS=1\r\nMAIL FROM:<a@x.test>\r\nMAIL FROM:<b@x.test>\r\nDATA\r\nNOOP\r\nVRFY root\r\nRSET\r\nFOO\r\nEXPN x\r\n\r\nQUIT\r\n"
+        let r = try instance.sendmail(["-bs"], script)
+        #expect(codes(r.stdout) == ["220", "250", "503", "503", "555", "250", "503", "503", "250", "252", "250", "502", "502", "500", "221"])
+        #expect(r.stderr.isEmpty)
+        #expect(instance.queued().isEmpty)
+    }
+
+    @Test("end of input inside DATA queues nothing and writes nothing to stderr")
+    func eofInData() throws {
+        let instance = try Instance()
+        let r = try instance.sendmail(["-bs"], "EHLO x\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nDATA\r\nSubject: cut\r\n\r\nhalf a mess")
+        #expect(r.stderr.isEmpty)
+        #expect(codes(r.stdout) == ["220", "250", "250", "250", "354"])
+        #expect(instance.queued().isEmpty)
+        #expect(instance.unfinished().isEmpty)
+    }
+
+    @Test("bare-LF clients and a message without a final CRLF before the dot are normalised")
+    func bareLF() throws {
+        let instance = try Instance()
+        let r = try instance.sendmail(["-bs"], "HELO x\nMAIL FROM:<a@x.test>\nRCPT TO:<b@x.test>\nDATA\nSubject: lf\n\nline\rwith CR\n.\nQUIT\n")
+        #expect(codes(r.stdout).last == "221")
+        let files = try instance.dropFiles()
+        try #require(files.count == 1)
+        #expect(hasOnlyCRLFLineEndings(files[0].message))
+        #expect(String(decoding: files[0].message, as: UTF8.self).hasSuffix("\r\n\r\nline\r\nwith CR\r\n"))
+    }
+}
