@@ -95,7 +95,15 @@ public struct HeaderSectionParser {
 
     enum LineKind { case undecided, mboxFrom, field, continuation, blank, body }
 
+    /// An incomplete line can only be decided early when it is certainly body text (so a
+    /// huge body-only line never has to be held); anything else waits for its LF.
     private func classify(_ line: ArraySlice<UInt8>, complete: Bool) -> LineKind {
+        let kind = classifyPrefix(line, complete: complete)
+        if complete || kind == .body { return kind }
+        return .undecided
+    }
+
+    private func classifyPrefix(_ line: ArraySlice<UInt8>, complete: Bool) -> LineKind {
         guard let first = line.first else { return complete ? .blank : .undecided }
         if first == ASCII.cr {
             if line.count >= 2 { return line[line.startIndex + 1] == ASCII.lf ? .blank : .body }

@@ -1,0 +1,178 @@
+import OutboxMessage
+import Testing
+
+/// Feeds `input` to a fresh normaliser in pieces split at `split`.
+func normalize(_ input: [UInt8], dotEndsInput: Bool, split: Int) -> (output: [UInt8], ended: Bool) {
+    var n = LineEndingNormalizer(dotEndsInput: dotEndsInput)
+    var out: [UInt8] = []
+    input[..<split].withUnsafeBytes { _ = n.feed($0, into: &out) }
+    input[split...].withUnsafeBytes { _ = n.feed($0, into: &out) }
+    let ended = n.ended
+    n.finish(into: &out)
+    return (out, ended)
+}
+
+@Suite("Line endings, lone dots and NUL, streaming")
+struct LineEndingNormalizerTests {
+    static let cases: [(String, Bool, String)] = [
+        ("a\nb\r\nc\rd", false, "a\r\nb\r\nc\r\nd\r\n"),
+        ("a\r\r\nb", false, "a\r\n\r\nb\r\n"),
+        ("a\n\rb", false, "a\r\n\r\nb\r\n"),
+        ("x\u{0}y\n", false, "xy\r\n"),
+        ("", false, ""),
+        ("no newline", false, "no newline\r\n"),
+        ("a\n.\nb\n", true, "a\r\n"),
+        ("a\r\n.\r\nb\r\n", true, "a\r\n"),
+        ("a\n.\rb\n", true, "a\r\n"),
+        ("a\n.", true, "a\r\n"),
+        ("a\n..\n.b\n", true, "a\r\n..\r\n.b\r\n"),
+        ("a\n.\nb\n", false, "a\r\n.\r\nb\r\n"),
+        (".\n", true, ""),
+    ]
+
+    @Test("normalises every split of the input identically", arguments: cases)
+    func normalizes(_ input: String, _ dotEnds: Bool, _ expected: String) {
+        let bytes = Array(input.utf8)
+        for split in 0...bytes.count {
+            let (out, _) = normalize(bytes, dotEndsInput: dotEnds, split: split)
+            #expect(String(decoding: out, as: UTF8.self) == expected, "split at \(split)")
+        }
+    }
+
+    @Test("8-bit octets pass unchanged")
+    func eightBit() {
+        let bytes: [UInt8] = [0xC3, 0xA9, 0xFF, 0x80, 10]
+        #expect(normalize(bytes, dotEndsInput: true, split: 2).output == [0xC3, 0xA9, 0xFF, 0x80, 13, 10])
+    }
+}
+
+@Suite("Header section splitting")
+struct HeaderSectionParserTests {
+    func split(_ text: String, chunk: Int = 1 << 20) throws -> ([String], String) {
+        var p = HeaderSectionParser()
+        let bytes = Array(text.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let piece = Array(bytes[offset..<min(bytes.count, offset + chunk)])
+            offset += piece.count
+            let progress = try piece.withUnsafeBytes { try p.feed($0) }
+            if case .complete(let rest) = progress {
+                return (p.fields.map { String(decoding: $0.raw, as: UTF8.self) }, String(decoding: rest + bytes[offset...], as: UTF8.self))
+            }
+        }
+        let rest = p.finish()
+        return (p.fields.map { String(decoding: $0.raw, as: UTF8.self) }, String(decoding: rest, as: UTF8.self))
+    }
+
+    @Test("folded and repeated fields, then the body after the blank line")
+    func folded() throws {
+        for chunk in [1, 3, 7, 1 << 20] {
+            let (fields, body) = try split("To: a,\r\n  b\r\nTo: c\r\nX-Y : z\r\n\r\nbody\r\n", chunk: chunk)
+            #expect(fields == ["To: a,\r\n  b\r\n", "To: c\r\n", "X-Y : z\r\n"])
+            #expect(body == "body\r\n")
+        }
+    }
+
+    @Test("a line that is not a header starts the body; leading mbox From lines are dropped")
+    func bodyOnlyAndFrom() throws {
+        #expect(try split("just text\r\nmore\r\n") == ([], "just text\r\nmore\r\n"))
+        #expect(try split("From a@b Mon Jan 1\r\nSubject: s\r\n\r\nFrom x\r\n") == (["Subject: s\r\n"], "From x\r\n"))
+        #expect(try split("Subject: s\r\n<html>\r\n") == (["Subject: s\r\n"], "<html>\r\n"))
+        #expect(try split(" leading blank\r\n") == ([], " leading blank\r\n"))
+        #expect(try split("") == ([], ""))
+        #expect(try split("Subject: only\r\n") == (["Subject: only\r\n"], ""))
+    }
+
+    @Test("a header section over the limit is refused, not truncated")
+    func tooLarge() {
+        var p = HeaderSectionParser()
+        let big = Array(("X: " + String(repeating: "a", count: HeaderSectionParser.maxHeaderBytes + 10)).utf8)
+        #expect(throws: HeaderSectionParser.TooLarge.self) { _ = try big.withUnsafeBytes { try p.feed($0) } }
+    }
+}
+
+@Suite("Header rewriting")
+struct HeaderRewriterTests {
+    func fields(_ text: String) -> [HeaderField] {
+        var p = HeaderSectionParser()
+        let bytes = Array(text.utf8)
+        _ = try? bytes.withUnsafeBytes { try p.feed($0) }
+        _ = p.finish()
+        return p.fields
+    }
+
+    let context = HeaderRewriter.Context(domain: "example.org", fromAddress: "u@example.org", fullName: "Ümlaut User",
+                                         received: "Received: by h (outbox)", date: "Mon, 1 Jan 2024 00:00:00 +0000", messageID: "<1.ID@example.org>")
+
+    @Test("-t reads To/Cc/Bcc, or only Resent-To/Cc/Bcc when Resent- fields exist")
+    func recipients() throws {
+        #expect(try HeaderRewriter.recipients(in: fields("To: a@x\r\nCc: b@x\r\nBcc: c@x\r\nReply-To: d@x\r\n\r\n")).map(\.address) == ["a@x", "b@x", "c@x"])
+        #expect(try HeaderRewriter.recipients(in: fields("To: a@x\r\nResent-To: r@x\r\nResent-Cc: s@x\r\n\r\n")).map(\.address) == ["r@x", "s@x"])
+        #expect(throws: HeaderRewriter.RecipientHeaderError.self) { try HeaderRewriter.recipients(in: fields("To: a@@x\r\n\r\n")) }
+    }
+
+    @Test("removes Bcc and friends, qualifies in place, adds missing fields, encodes a non-ASCII name")
+    func rewrite() {
+        let out = String(decoding: HeaderRewriter.rewrite(fields("To: bob (Bob)\r\nBcc: x@y\r\nresent-bcc: z@y\r\nReturn-Path: <q@r>\r\nCONTENT-LENGTH: 9\r\nSubject: s\r\n\r\n"), context: context), as: UTF8.self)
+        #expect(out == "Received: by h (outbox)\r\nTo: bob@example.org (Bob)\r\nSubject: s\r\nFrom: =?UTF-8?B?w5xtbGF1dCBVc2Vy?= <u@example.org>\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\nMessage-ID: <1.ID@example.org>\r\n")
+    }
+
+    @Test("existing From, Date and Message-ID are kept as they are")
+    func keeps() {
+        let out = String(decoding: HeaderRewriter.rewrite(fields("from: a@x\r\nDATE: d\r\nMessage-Id: <m@x>\r\n\r\n"), context: context), as: UTF8.self)
+        #expect(out == "Received: by h (outbox)\r\nfrom: a@x\r\nDATE: d\r\nMessage-Id: <m@x>\r\n")
+    }
+
+    @Test("phrases are quoted when they contain specials")
+    func phrases() {
+        #expect(MIMEWord.phrase("Cron Daemon") == "Cron Daemon")
+        #expect(MIMEWord.phrase("Doe, John") == "\"Doe, John\"")
+        #expect(MIMEWord.phrase("a \"b\"") == "\"a \\\"b\\\"\"")
+        #expect(Base64.encode(Array("any carnal pleas".utf8)) == "YW55IGNhcm5hbCBwbGVhcw==")
+    }
+}
+
+@Suite("Lossless folding of long header lines")
+struct HeaderFoldingTests {
+    func unfold(_ raw: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        var i = 0
+        while i < raw.count {
+            if raw[i] == 13, i + 2 < raw.count, raw[i + 1] == 10, raw[i + 2] == 32 || raw[i + 2] == 9 { i += 2; continue }
+            out.append(raw[i])
+            i += 1
+        }
+        return out
+    }
+
+    func lineLengths(_ raw: [UInt8]) -> [Int] {
+        raw.split(separator: 10).map { $0.last == 13 ? $0.count - 1 : $0.count }
+    }
+
+    @Test("a 2000-octet header folds to lines of at most 998 octets and unfolds to the original", arguments: [1, 2, 7, 40])
+    func folds(wordLength: Int) {
+        let value = (0..<3000).map { _ in String(repeating: "w", count: wordLength) }.joined(separator: " ")
+        var field = HeaderField(name: "X-Long", value: String(value.prefix(2000)))
+        let original = field.raw
+        field.foldLongLines()
+        #expect(lineLengths(field.raw).allSatisfy { $0 <= 998 })
+        #expect(unfold(field.raw) == original)
+    }
+
+    @Test("a run without blanks longer than the limit is never broken inside, so it unfolds to the original")
+    func unbreakable() {
+        var field = HeaderField(name: "X-Token", value: String(repeating: "t", count: 1500))
+        let original = field.raw
+        field.foldLongLines()
+        #expect(unfold(field.raw) == original)
+        #expect(field.raw.split(separator: 10).contains { $0.count > 1500 }, "the 1500-octet token stays on one line")
+    }
+
+    @Test("short fields are untouched")
+    func short() {
+        var field = HeaderField(name: "Subject", value: "hello world")
+        let original = field.raw
+        field.foldLongLines()
+        #expect(field.raw == original)
+    }
+}
