@@ -34,7 +34,7 @@ let package = Package(
             name: "OutboxSubmitTests", dependencies: ["OutboxSubmit"],
             resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(
-            name: "IntegrationTests", dependencies: ["OutboxSpool"],
+            name: "IntegrationTests", dependencies: ["OutboxSpool", "OutboxConfig", "OutboxSubmit"],
             resources: [.copy("Fixtures")], swiftSettings: strict),
     ]
 )

@@ -1,0 +1,50 @@
+import Foundation
+import OutboxConfig
+@testable import OutboxSubmit
+import Testing
+
+enum Repository {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    static func manPage(_ name: String) throws -> String { try String(contentsOfFile: root + "/man/" + name, encoding: .utf8) }
+}
+
+@Suite("Every program, option and key is documented, and the pages lint clean")
+struct DocumentationTests {
+    @Test("every outbox.conf key has its entry in outbox.conf(5) and in etc/outbox.conf")
+    func configKeys() throws {
+        let page = try Repository.manPage("outbox.conf.5")
+        let sample = try String(contentsOfFile: Repository.root + "/etc/outbox.conf", encoding: .utf8)
+        for key in ConfigParser.keyNames {
+            #expect(page.contains("Cm \(key)"), "outbox.conf.5 lacks \(key)")
+            #expect(sample.contains("#\(key) ="), "etc/outbox.conf lacks \(key)")
+        }
+    }
+
+    @Test("every sendmail option letter appears in sendmail(8)")
+    func sendmailOptions() throws {
+        let page = try Repository.manPage("sendmail.8")
+        for letter in SendmailArguments.withValue.union(SendmailArguments.flags).union(["q"]) {
+            #expect(page.contains("Fl \(letter)"), "sendmail.8 lacks -\(letter)")
+        }
+        for mode in ["bm", "bp", "bs", "bi", "bv"] { #expect(page.contains("Fl \(mode)")) }
+    }
+
+    @Test("every executable has a man page")
+    func executables() throws {
+        let sources = try FileManager.default.contentsOfDirectory(atPath: Repository.root + "/Sources")
+        let man = try FileManager.default.contentsOfDirectory(atPath: Repository.root + "/man")
+        for target in sources where FileManager.default.fileExists(atPath: Repository.root + "/Sources/\(target)/main.swift") {
+            #expect(man.contains { $0.hasPrefix(target + ".") }, "\(target) has no man page")
+        }
+    }
+
+    @Test("mandoc -T lint reports nothing", .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/mandoc"), "mandoc not installed"))
+    func lint() throws {
+        let pages = try FileManager.default.contentsOfDirectory(atPath: Repository.root + "/man").filter { $0.range(of: #"\.[1-8]$"#, options: .regularExpression) != nil }
+        #expect(pages.count >= 4)
+        for page in pages {
+            let r = try run("/usr/bin/mandoc", ["-T", "lint", "-W", "warning", Repository.root + "/man/" + page])
+            #expect(r.code == 0 && r.stdout.isEmpty && r.stderr.isEmpty, "\(page): \(r.stdout)\(r.stderr)")
+        }
+    }
+}
