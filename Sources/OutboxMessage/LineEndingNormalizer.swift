@@ -16,15 +16,23 @@ public struct LineEndingNormalizer {
     public init(dotEndsInput: Bool) { self.dotEndsInput = dotEndsInput }
 
     /// Normalises `input`, appending to `output`; returns false once the input has ended
-    /// (lone dot), after which further input is ignored.
+    /// (lone dot), after which further input is ignored. Runs of ordinary octets are
+    /// copied in bulk: this loop sees every octet of a 50 MB message.
     @discardableResult
     public mutating func feed(_ input: UnsafeRawBufferPointer, into output: inout [UInt8]) -> Bool {
         if ended { return false }
-        output.reserveCapacity(output.count + input.count + input.count / 16 + 4)
-        for b in input {
+        guard let base = input.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return true }
+        let n = input.count
+        output.reserveCapacity(output.count + n + n / 16 + 4)
+        var i = 0
+        while i < n {
+            let b = base[i]
             if afterCR {
                 afterCR = false
-                if b == ASCII.lf { continue }
+                if b == ASCII.lf {
+                    i += 1
+                    continue
+                }
             }
             if heldDot {
                 heldDot = false
@@ -34,6 +42,23 @@ public struct LineEndingNormalizer {
                 }
                 output.append(UInt8(ascii: "."))
                 atLineStart = false
+            } else if atLineStart && dotEndsInput && b == UInt8(ascii: ".") {
+                heldDot = true
+                atLineStart = false
+                i += 1
+                continue
+            }
+            var j = i
+            while j < n {
+                let c = base[j]
+                if c == ASCII.cr || c == ASCII.lf || c == 0 { break }
+                j += 1
+            }
+            if j > i {
+                output.append(contentsOf: UnsafeBufferPointer(start: base + i, count: j - i))
+                atLineStart = false
+                i = j
+                continue
             }
             switch b {
             case ASCII.cr:
@@ -45,15 +70,10 @@ public struct LineEndingNormalizer {
                 output.append(ASCII.cr)
                 output.append(ASCII.lf)
                 atLineStart = true
-            case 0:
-                sawNUL = true
-            case UInt8(ascii: ".") where atLineStart && dotEndsInput:
-                heldDot = true
-                atLineStart = false
             default:
-                output.append(b)
-                atLineStart = false
+                sawNUL = true
             }
+            i += 1
         }
         return true
     }

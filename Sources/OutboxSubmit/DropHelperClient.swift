@@ -60,6 +60,8 @@ public final class DropHelperClient {
             throw DropHelperError(code: .unavailable, reason: "cannot run drop helper \(helperPath): \(String(cString: strerror(rc)))")
         }
         pid = child
+        // A larger pipe halves the context switches on big messages (the default is 64 KiB).
+        _ = fcntl(input[1], 1031 /* F_SETPIPE_SZ */, 1 << 18)
         toHelper = FileDescriptor(rawValue: input[1], path: "drop helper")
         fromHelper = FileDescriptor(rawValue: output[0], path: "drop helper")
     }
@@ -84,7 +86,7 @@ public final class DropHelperClient {
     /// Queues one record (buffered; written in large pipe writes).
     public func send(_ type: RecordType, _ payload: UnsafeRawBufferPointer) throws {
         RecordEncoder.append(type, payload, to: &buffer)
-        if buffer.count >= 1 << 16 { try flush() }
+        if buffer.count >= 1 << 17 { try flush() }
     }
 
     /// Queues one record.

@@ -1,3 +1,4 @@
+import Glibc
 import OutboxCore
 import OutboxMessage
 import OutboxSpool
@@ -163,21 +164,32 @@ public final class MessageComposer {
 
     private func body(_ bytes: [UInt8]) throws {
         if bytes.isEmpty { return }
-        var eightBit = bodyHasEightBit
-        var length = lineLength
-        var longest = longestLine
-        for b in bytes {
-            if b == ASCII.lf {
-                if length - 1 > longest { longest = length - 1 }  // minus the CR
-                length = 0
-            } else {
-                length += 1
-                if b >= 0x80 { eightBit = true }
+        bytes.withUnsafeBufferPointer { buffer in
+            let base = buffer.baseAddress!
+            let n = buffer.count
+            if !bodyHasEightBit {
+                var any: UInt8 = 0
+                for b in buffer { any |= b }
+                bodyHasEightBit = any >= 0x80
+            }
+            // Line lengths via memchr: only the longest one matters.
+            var start = 0
+            while start < n {
+                guard let hit = memchr(base + start, Int32(ASCII.lf), n - start) else {
+                    lineLength += n - start
+                    break
+                }
+                let lf = UnsafePointer<UInt8>(hit.assumingMemoryBound(to: UInt8.self)) - base
+                let length = lineLength + (lf - start) - 1  // minus the CR before the LF
+                if length > longestLine { longestLine = length }
+                lineLength = 0
+                start = lf + 1
             }
         }
-        bodyHasEightBit = eightBit
-        lineLength = length
-        longestLine = longest
+        if pendingBody.isEmpty && bytes.count >= RecordLimits.maxContentPayload {
+            try helper.sendContent(bytes)
+            return
+        }
         pendingBody += bytes
         if pendingBody.count >= RecordLimits.maxContentPayload {
             try helper.sendContent(pendingBody)

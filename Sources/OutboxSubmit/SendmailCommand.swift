@@ -68,25 +68,31 @@ public enum SendmailCommand {
         if options.recipients.isEmpty && !options.extractRecipients {
             throw SubmissionError(.usage, "no recipients given (name them as arguments, or use -t to read them from the headers)")
         }
-        let context = SubmissionContext(config: config)
-        let sender: String
-        do {
-            sender = try context.envelopeSender(options.sender)
-        } catch {
-            throw SubmissionError(.usage, "-f: \(error)")
-        }
-        let recipients = context.resolver.resolveAll(try recipientArguments(options))
-        var parameters: [String] = []
-        if let n = options.dsnNotify { parameters.append("NOTIFY=\(n)") }
-        if let r = options.dsnReturn { parameters.append("RET=\(r)") }
-        if let v = options.envelopeID { parameters.append("ENVID=\(v)") }
-
+        // Start the helper first: its exec and start-up overlap everything below.
         let helper = try DropHelperClient(configPath: options.configPath)
-        let composer = MessageComposer(
-            context: context,
-            envelope: EnvelopeInput(sender: sender, recipients: recipients, extractFromHeaders: options.extractRecipients,
-                                    parameters: parameters, declaredBodyType: options.bodyType, fullName: options.fullName),
-            helper: helper)
+        let composer: MessageComposer
+        do {
+            let context = SubmissionContext(config: config)
+            let sender: String
+            do {
+                sender = try context.envelopeSender(options.sender)
+            } catch {
+                throw SubmissionError(.usage, "-f: \(error)")
+            }
+            let recipients = context.resolver.resolveAll(try recipientArguments(options))
+            var parameters: [String] = []
+            if let n = options.dsnNotify { parameters.append("NOTIFY=\(n)") }
+            if let r = options.dsnReturn { parameters.append("RET=\(r)") }
+            if let v = options.envelopeID { parameters.append("ENVID=\(v)") }
+            composer = MessageComposer(
+                context: context,
+                envelope: EnvelopeInput(sender: sender, recipients: recipients, extractFromHeaders: options.extractRecipients,
+                                        parameters: parameters, declaredBodyType: options.bodyType, fullName: options.fullName),
+                helper: helper)
+        } catch {
+            helper.abort()
+            throw error
+        }
         var normalizer = LineEndingNormalizer(dotEndsInput: !options.ignoreDots)
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         var normalized: [UInt8] = []

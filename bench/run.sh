@@ -1,0 +1,70 @@
+#!/bin/bash
+# make bench: submission latency and memory, printed beside the floors. Not part of the
+# test suite; numbers depend on the machine (disk fsync cost above all).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${N:-1000}
+BIN=$PWD/.build/release
+OUT=$PWD/bench/out
+rm -rf "$OUT"; mkdir -p "$OUT/floor/tmp" "$OUT/floor/new"
+gcc -O2 -o "$OUT/latency" bench/latency.c
+gcc -O2 -static -o "$OUT/floorbin" bench/floor.c
+cat > "$OUT/outbox.conf" <<CONF
+spool_directory = $OUT/spool
+domain = example.org
+admin_address = admin@example.net
+aliases_file = $OUT/aliases
+CONF
+: > "$OUT/aliases"
+export OUTBOX_CONFIG=$OUT/outbox.conf
+python3 - "$OUT" <<'PY'
+import sys
+out = sys.argv[1]
+head = "From: bench@example.org\nTo: rcpt@example.net\nSubject: bench\n\n"
+body = "".join(f"line {i:04d} of a one-kilobyte benchmark message body, padding padding\n" for i in range(40))
+msg = (head + body)[:1024]
+open(f"{out}/1k.eml", "w").write(msg)
+with open(f"{out}/50m.eml", "wb") as f:
+    f.write(b"From: bench@example.org\nSubject: big\n\n")
+    line = b"x" * 76 + b"\n"
+    for _ in range(50 * 1024 * 1024 // len(line)):
+        f.write(line)
+PY
+echo "== submission latency ($N sequential 1 KiB messages, real fsync of file and directory)"
+"$OUT/latency" "floor: exec of a static no-op" "$N" "$OUT/1k.eml" "$OUT/floorbin" noop
+"$OUT/latency" "floor: exec of a static durable write" "$N" "$OUT/1k.eml" "$OUT/floorbin" once "$OUT/floor"
+"$OUT/floorbin" loop "$OUT/floor" "$N"
+"$OUT/latency" "sendmail -i rcpt (sendmail + outboxdrop)" "$N" "$OUT/1k.eml" "$BIN/sendmail" -i rcpt@example.net
+echo "queued: $(ls "$OUT/spool/maildrop/new" | wc -l) files"
+rm -rf "$OUT/spool"
+
+echo "== 50 MB message"
+/usr/bin/time -f "sendmail (max of itself and helper): wall %e s, peak RSS %M KiB" "$BIN/sendmail" -i rcpt@example.net < "$OUT/50m.eml"
+python3 - "$OUT" "$BIN" <<'PY'
+import os, struct, subprocess, sys, time
+out, bin = sys.argv[1], sys.argv[2]
+# sendmail's own peak, sampled from /proc while it runs (VmHWM is monotonic).
+env = dict(os.environ)
+p = subprocess.Popen([f"{bin}/sendmail", "-i", "rcpt@example.net"], stdin=open(f"{out}/50m.eml", "rb"), env=env)
+hwm = {}
+def sample(pid, key):
+    try:
+        for l in open(f"/proc/{pid}/status"):
+            if l.startswith("VmHWM:"): hwm[key] = max(hwm.get(key, 0), int(l.split()[1]))
+        kids = open(f"/proc/{pid}/task/{pid}/children").read().split()
+        for k in kids: sample(int(k), "outboxdrop")
+    except OSError: pass
+while p.poll() is None:
+    sample(p.pid, "sendmail"); time.sleep(0.002)
+print(f"sampled peak RSS: sendmail {hwm.get('sendmail', 0)} KiB, outboxdrop {hwm.get('outboxdrop', 0)} KiB")
+# The helper alone on a 50 MB record stream.
+with open(f"{out}/50m.records", "wb") as f:
+    def rec(t, p): f.write(t + struct.pack(">I", len(p)) + p)
+    rec(b"S", b"bench@example.org"); rec(b"R", b"rcpt@example.net")
+    chunk = (b"x" * 76 + b"\r\n") * 840
+    for _ in range(50 * 1024 * 1024 // len(chunk)): rec(b"M", chunk)
+    rec(b"E", b"")
+PY
+/usr/bin/time -f "outboxdrop alone (50 MB record stream): wall %e s, peak RSS %M KiB" "$BIN/outboxdrop" < "$OUT/50m.records" > /dev/null
+ls -la "$BIN/sendmail" "$BIN/outboxdrop" | awk '{print "binary size: " $NF ": " $5 " bytes"}'
+rm -rf "$OUT/spool"
