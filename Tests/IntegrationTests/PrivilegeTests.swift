@@ -28,5 +28,7 @@ struct PrivilegeTests {
         #expect(results["forged_uid_exit"] == "65")
         #expect(results["queued_after"] == "1")
         #expect(results["tmp_after"] == "0")
+        #expect(Int(results["plain_runtime_stderr_bytes"] ?? "0")! > 0, "control: the runtime should honour SWIFT_DEBUG_HELP without set-id")
+        #expect(results["setgid_runtime_stderr_bytes"] == "0", "the set-id helper's runtime saw SWIFT_DEBUG_HELP")
     }
 }

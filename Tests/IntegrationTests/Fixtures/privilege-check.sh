@@ -46,3 +46,11 @@ printf 'U\0\0\0\x010S\0\0\0\x03a@bR\0\0\0\x03c@dE\0\0\0\0' | as_nobody "$W/prefi
 echo "RESULT forged_uid_exit=$?"
 echo "RESULT queued_after=$(ls "$W/spool/maildrop/new" | wc -l)"
 echo "RESULT tmp_after=$(ls "$W/spool/maildrop/tmp" | wc -l)"
+# The Swift runtime prints its variable list when SWIFT_DEBUG_HELP is set. The set-id
+# helper must be silent (environment emptied before the runtime starts); the same binary
+# without set-id is the control that shows the probe works.
+as_nobody env SWIFT_DEBUG_HELP=YES "$W/prefix/sbin/outboxdrop" -x </dev/null >/dev/null 2>"$W/setgid.err"
+echo "RESULT setgid_runtime_stderr_bytes=$(wc -c < "$W/setgid.err")"
+cp "$W/prefix/sbin/outboxdrop" "$W/prefix/sbin/plain"; chmod 755 "$W/prefix/sbin/plain"
+as_nobody env SWIFT_DEBUG_HELP=YES "$W/prefix/sbin/plain" -x </dev/null >/dev/null 2>"$W/plain.err"
+echo "RESULT plain_runtime_stderr_bytes=$(wc -c < "$W/plain.err")"
