@@ -24,8 +24,13 @@ let package = Package(
             dependencies: ["OutboxCore", "OutboxSpool", "OutboxConfig", "OutboxMessage"],
             swiftSettings: strict),
         .executableTarget(name: "sendmail", dependencies: ["OutboxSubmit"], swiftSettings: strict),
+        // The set-id helper always links the Swift runtime statically, debug builds too:
+        // only then does COutboxSys's priority-101 constructor empty the environment
+        // before the runtime reads SWIFT_* variables (a shared libswiftCore initialises
+        // before any constructor of the executable). The privilege test checks this.
         .executableTarget(
-            name: "outboxdrop", dependencies: ["OutboxSpool", "OutboxConfig"], swiftSettings: strict),
+            name: "outboxdrop", dependencies: ["OutboxSpool", "OutboxConfig"], swiftSettings: strict,
+            linkerSettings: [.unsafeFlags(["-static-stdlib"])]),
 
         .testTarget(name: "OutboxMessageTests", dependencies: ["OutboxMessage"], swiftSettings: strict),
         .testTarget(name: "OutboxSpoolTests", dependencies: ["OutboxSpool"], swiftSettings: strict),
