@@ -4,6 +4,8 @@
 #   make install    PREFIX=/usr DESTDIR= ; as root also creates the outbox user/group,
 #                   the spool with its modes, and the drop helper's setgid bit
 #   make bench      submission latency and memory benchmarks (not part of check)
+# The configuration is always /etc/outbox/outbox.conf (the set-id helper accepts no other);
+# a SPOOL other than /var/spool/outbox must also be set as spool_directory there.
 
 PREFIX   ?= /usr/local
 DESTDIR  ?=
@@ -11,7 +13,6 @@ SBINDIR  ?= $(PREFIX)/sbin
 BINDIR   ?= $(PREFIX)/bin
 MANDIR   ?= $(PREFIX)/share/man
 SPOOL    ?= /var/spool/outbox
-CONFDIR  ?= /etc/outbox
 SWIFT    ?= swift
 RELEASE  := .build/release
 # Fully static executables: no dynamic loader, no libstdc++ relocation at every start.
@@ -34,7 +35,7 @@ check:
 test: check
 
 install: build
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(CONFDIR)
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)/etc/outbox
 	install -m 0755 $(RELEASE)/sendmail $(DESTDIR)$(SBINDIR)/sendmail
 	install -m 0755 $(RELEASE)/outboxdrop $(DESTDIR)$(SBINDIR)/outboxdrop
 	ln -sf $(SBINDIR)/sendmail $(DESTDIR)$(BINDIR)/mailq
@@ -42,7 +43,7 @@ install: build
 	if [ "$(PREFIX)" = /usr ]; then install -d $(DESTDIR)/usr/lib && ln -sf ../sbin/sendmail $(DESTDIR)/usr/lib/sendmail; fi
 	install -m 0644 man/sendmail.8 man/outboxdrop.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 man/outbox.conf.5 man/outbox-spool.5 $(DESTDIR)$(MANDIR)/man5/
-	[ -e $(DESTDIR)$(CONFDIR)/outbox.conf ] || install -m 0644 etc/outbox.conf $(DESTDIR)$(CONFDIR)/outbox.conf
+	[ -e $(DESTDIR)/etc/outbox/outbox.conf ] || install -m 0644 etc/outbox.conf $(DESTDIR)/etc/outbox/outbox.conf
 	install -d -m 0755 $(DESTDIR)$(SPOOL) $(DESTDIR)$(SPOOL)/maildrop $(DESTDIR)$(SPOOL)/public
 	install -d -m 1730 $(DESTDIR)$(SPOOL)/maildrop/tmp
 	install -d -m 1770 $(DESTDIR)$(SPOOL)/maildrop/new

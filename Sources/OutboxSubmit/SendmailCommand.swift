@@ -28,6 +28,9 @@ public enum SendmailCommand {
                 var empty: [UInt8] = []
                 try empty.withUnsafeMutableBytes { try helper.send(.flush, UnsafeRawBufferPointer($0)) }
                 _ = try helper.finish()
+                // Whoever may list maildrop/tmp (root, the spool owner) also sweeps files
+                // abandoned by killed writers; for everyone else this is a no-op.
+                _ = try? SpoolLayout(root: config.spoolDirectory).removeStaleTemporaryFiles()
             case .smtp:
                 let context = SubmissionContext(config: config)
                 let session = SMTPServerSession(context: context, input: .standardInput, output: .standardOutput) {

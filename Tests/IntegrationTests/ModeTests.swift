@@ -61,6 +61,15 @@ struct ModeTests {
         let files = try instance.dropFiles()
         #expect(files.count == 2 && files.allSatisfy { $0.file.isFlushRequest && $0.message.isEmpty })
         #expect(try instance.sendmail(["-bp"]).stdout == "Mail queue is empty\n")
+
+        // -q also sweeps drop files abandoned for more than 36 hours, and only those.
+        let stale = instance.layout.maildropTmp + "/STALE", fresh = instance.layout.maildropTmp + "/FRESH"
+        FileManager.default.createFile(atPath: stale, contents: Data("x".utf8))
+        FileManager.default.createFile(atPath: fresh, contents: Data("x".utf8))
+        var old = [timeval(tv_sec: time(nil) - 37 * 3600, tv_usec: 0), timeval(tv_sec: time(nil) - 37 * 3600, tv_usec: 0)]
+        utimes(stale, &old)
+        #expect(try instance.sendmail(["-q"]).code == 0)
+        #expect(instance.unfinished() == ["FRESH"])
     }
 
     @Test("works with stdout and stderr closed, and reads stdin from its current offset")
