@@ -44,19 +44,13 @@ public enum ConfigLoader {
 
     /// Reads a file of at most 1 MiB as text; nil with errno set on failure.
     public static func readSmallFile(_ path: String) -> String? {
-        guard let fd = try? FileDescriptor.open(path, flags: O_RDONLY) else { return nil }
-        defer { fd.close() }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 16384)
-        while true {
-            guard let n = try? chunk.withUnsafeMutableBytes({ try fd.read(into: $0) }) else { return nil }
-            if n == 0 { break }
-            bytes.append(contentsOf: chunk[0..<n])
-            if bytes.count > 1 << 20 {
-                errno = EFBIG
-                return nil
-            }
+        do {
+            let fd = try FileDescriptor.open(path, flags: O_RDONLY)
+            defer { fd.close() }
+            return String(decoding: try fd.readToEnd(limit: 1 << 20), as: UTF8.self)
+        } catch {
+            errno = error.errno
+            return nil
         }
-        return String(decoding: bytes, as: UTF8.self)
     }
 }

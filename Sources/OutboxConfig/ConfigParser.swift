@@ -92,7 +92,6 @@ public enum ConfigParser {
     public static func parse(_ text: String, path: String) throws(ConfigError) -> Config {
         var config = Config()
         config.sourcePath = path
-        var logical: (line: Int, text: String)?
         func finish(_ entry: (line: Int, text: String)) throws(ConfigError) {
             guard let eq = entry.text.firstIndex(of: "=") else {
                 throw ConfigError(path: path, line: entry.line, "expected 'key = value'")
@@ -124,23 +123,10 @@ public enum ConfigParser {
                 throw ConfigError(path: path, line: entry.line, "\(key): \(problem)")
             }
         }
-        var number = 0
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            number += 1
-            let line = rawLine.hasSuffix("\r") ? rawLine.dropLast() : rawLine
-            let trimmed = ASCII.trimmed(line)
-            if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
-            if line.first == " " || line.first == "\t" {
-                guard logical != nil else {
-                    throw ConfigError(path: path, line: number, "continuation line without a key before it")
-                }
-                logical!.text += " " + trimmed
-                continue
-            }
-            if let entry = logical { try finish(entry) }
-            logical = (number, String(trimmed))
+        let lines = try LogicalLines.split(text) { (number: Int) throws(ConfigError) in
+            throw ConfigError(path: path, line: number, "continuation line without a key before it")
         }
-        if let entry = logical { try finish(entry) }
+        for line in lines { try finish((line.number, line.text)) }
         if config.authPasswordFile != nil && config.authPasswordCommand != nil {
             throw ConfigError(path: path, line: nil, "set auth_password_file or auth_password_command, not both")
         }

@@ -105,3 +105,25 @@ extension FileDescriptor {
         return (FileDescriptor(rawValue: fds[0]), FileDescriptor(rawValue: fds[1]))
     }
 }
+
+extension FileDescriptor {
+    /// Reads into the whole of `buffer` at most once; returns the count (0 at end of file).
+    public func read(into buffer: inout [UInt8]) throws(SystemError) -> Int {
+        let result: Result<Int, SystemError> = buffer.withUnsafeMutableBytes { raw in
+            do throws(SystemError) { return .success(try read(into: raw)) } catch { return .failure(error) }
+        }
+        return try result.get()
+    }
+
+    /// Reads the rest of the file, failing with EFBIG beyond `limit` octets.
+    public func readToEnd(limit: Int) throws(SystemError) -> [UInt8] {
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 16384)
+        while true {
+            let n = try read(into: &chunk)
+            if n == 0 { return bytes }
+            bytes.append(contentsOf: chunk[0..<n])
+            if bytes.count > limit { throw SystemError("read", path: path, errno: EFBIG) }
+        }
+    }
+}

@@ -37,8 +37,6 @@ public struct AliasTable: Sendable, Equatable {
     /// Parses aliases text.
     public static func parse(_ text: String, path: String) -> AliasTable {
         var table = AliasTable()
-        var logical: (line: Int, text: String)?
-        var number = 0
         func finish(_ entry: (line: Int, text: String)) {
             guard let colon = entry.text.firstIndex(of: ":") else {
                 table.warnings.append("\(path):\(entry.line): missing ':' in alias entry")
@@ -75,21 +73,10 @@ public struct AliasTable: Sendable, Equatable {
             }
             return .unsupported(t)
         }
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            number += 1
-            let line = rawLine.hasSuffix("\r") ? rawLine.dropLast() : rawLine
-            let trimmed = ASCII.trimmed(line)
-            if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
-            if line.first == " " || line.first == "\t" {
-                if logical != nil { logical!.text += " " + trimmed } else {
-                    table.warnings.append("\(path):\(number): continuation line without an alias before it")
-                }
-                continue
-            }
-            if let entry = logical { finish(entry) }
-            logical = (number, String(trimmed))
+        let lines = LogicalLines.split(text) { number in
+            table.warnings.append("\(path):\(number): continuation line without an alias before it")
         }
-        if let entry = logical { finish(entry) }
+        for line in lines { finish((line.number, line.text)) }
         return table
     }
 

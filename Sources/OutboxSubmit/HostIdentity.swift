@@ -14,12 +14,18 @@ public struct HostIdentity: Sendable, Equatable {
         self.fqdn = fqdn
     }
 
-    /// Looks the names up.
-    public static func current() -> HostIdentity {
+    /// gethostname(2), lowercased.
+    public static func hostname() -> String {
         var buf = [CChar](repeating: 0, count: 256)
         gethostname(&buf, 255)
-        let name = ASCII.lowercased(String(decoding: buf.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self))
-        if name.contains(".") { return HostIdentity(hostname: name, fqdn: name) }
+        return ASCII.lowercased(String(decoding: buf.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self))
+    }
+
+    /// Looks the names up. Without `lookUpFQDN` the FQDN is the host name: the lookup may
+    /// reach DNS, which a submission should not wait for when `domain` is configured.
+    public static func current(lookUpFQDN: Bool = true) -> HostIdentity {
+        let name = hostname()
+        if name.contains(".") || !lookUpFQDN { return HostIdentity(hostname: name, fqdn: name) }
         var hints = addrinfo()
         hints.ai_flags = AI_CANONNAME
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)

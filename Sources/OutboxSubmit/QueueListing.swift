@@ -77,10 +77,7 @@ public enum QueueListing {
     static func readPublicSummary(_ layout: SpoolLayout) -> String? {
         guard let fd = try? FileDescriptor.open(layout.publicQueueSummary, flags: O_RDONLY | O_NOFOLLOW) else { return nil }
         defer { fd.close() }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while let n = try? chunk.withUnsafeMutableBytes({ try fd.read(into: $0) }), n > 0 { bytes += chunk[0..<n] }
-        return String(decoding: bytes, as: UTF8.self)
+        return (try? fd.readToEnd(limit: 64 << 20)).map { String(decoding: $0, as: UTF8.self) }
     }
 
     static func pad(_ s: String, _ width: Int) -> String {

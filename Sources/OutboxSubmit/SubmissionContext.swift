@@ -19,16 +19,7 @@ public struct SubmissionContext: Sendable {
 
     public init(config: Config, host: HostIdentity? = nil, aliases: AliasTable? = nil, uid: uid_t = getuid()) {
         self.config = config
-        // Only look up the FQDN when `domain` is unset: the lookup may reach DNS.
-        let hostIdentity = host ?? {
-            if config.domain != nil {
-                var buf = [CChar](repeating: 0, count: 256)
-                gethostname(&buf, 255)
-                let name = ASCII.lowercased(String(decoding: buf.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self))
-                return HostIdentity(hostname: name, fqdn: name)
-            }
-            return HostIdentity.current()
-        }()
+        let hostIdentity = host ?? HostIdentity.current(lookUpFQDN: config.domain == nil)
         self.host = hostIdentity
         let domain = config.domain ?? hostIdentity.fqdn
         self.domain = domain
