@@ -114,6 +114,9 @@ public struct HeaderSectionParser {
         if !sawField && current == nil && line.count < 5 && "From ".utf8.starts(with: line) && !complete { return .undecided }
         var i = line.startIndex
         while i < line.endIndex {
+            // No field name is longer than a line may be: a longer run is body text, so a
+            // huge body-only first line is never held in memory.
+            if i - line.startIndex > 998 { return .body }
             let b = line[i]
             if b == UInt8(ascii: ":") { return i == line.startIndex ? .body : .field }
             if b <= 32 || b >= 127 {

@@ -83,6 +83,14 @@ struct HeaderSectionParserTests {
         #expect(try split("Subject: only\r\n") == (["Subject: only\r\n"], ""))
     }
 
+    @Test("a huge first line without a colon is body at once, not a held header")
+    func hugeBodyLine() throws {
+        var p = HeaderSectionParser()
+        let blob = Array(String(repeating: "QUJD", count: 1 << 19).utf8)  // 2 MiB, no LF, no colon
+        let progress = try blob.withUnsafeBytes { try p.feed($0) }
+        #expect(progress == .complete(bodyStart: blob))
+    }
+
     @Test("a header section over the limit is refused, not truncated")
     func tooLarge() {
         var p = HeaderSectionParser()
