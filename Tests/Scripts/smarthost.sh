@@ -1,0 +1,136 @@
+#!/bin/bash
+# A private Postfix smarthost on 127.0.0.1 for tests, benchmarks and the demo: TLS with a
+# throwaway CA, Cyrus SASL with a sasldb, fault injection through access maps, and every
+# delivered message captured as a file with its envelope.
+#
+#   smarthost.sh start DIR PORT   ports: PORT   submission, STARTTLS required, AUTH
+#                                        PORT+1 implicit TLS (wrapper mode), AUTH
+#                                        PORT+2 no TLS offered at all, AUTH offered
+#                                        PORT+3 STARTTLS with a certificate for another host
+#   smarthost.sh stop DIR
+#   smarthost.sh reload DIR       after editing DIR/etc/recipient_access or sender_access
+#
+# Users: "user@smarthost.test" / "secret" in DIR/sasldb2. Captured mail:
+# DIR/mail/<queueid>-<n>.eml (LF line endings, as Postfix's pipe hands it over) and
+# DIR/mail/<queueid>-<n>.env ("sender\nrecipient\n"). CA: DIR/ca.pem.
+set -euo pipefail
+cmd=$1 DIR=$2
+stop() {
+    if [ -f "$DIR/queue/pid/master.pid" ]; then
+        pid=$(tr -d ' ' < "$DIR/queue/pid/master.pid")
+        kill "$pid" 2>/dev/null || true
+        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+    fi
+}
+case $cmd in
+stop) stop; exit 0 ;;
+reload) postmap -c "$DIR/etc" "texthash:$DIR/etc/recipient_access" 2>/dev/null || true; postfix -c "$DIR/etc" reload >/dev/null 2>&1; exit 0 ;;
+start) ;;
+*) echo "usage: $0 start|stop|reload DIR [PORT]" >&2; exit 64 ;;
+esac
+PORT=$3
+mkdir -p "$DIR"/{etc/sasl,queue,data,mail,tls}
+chmod 755 "$DIR"; chmod 1777 "$DIR/mail"
+chown postfix "$DIR/data"
+cd "$DIR/tls"
+if [ ! -f ca.pem ]; then
+    openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=outbox test CA" -keyout ca.key -out ca.pem 2>/dev/null
+    for name in good:smarthost.test:127.0.0.1 wrong:other.test:192.0.2.1; do
+        IFS=: read -r file dns ip <<<"$name"
+        openssl req -newkey rsa:2048 -nodes -subj "/CN=$dns" -keyout $file.key -out $file.csr 2>/dev/null
+        printf 'subjectAltName=DNS:%s,IP:%s\n' "$dns" "$ip" > $file.ext
+        openssl x509 -req -in $file.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 -extfile $file.ext -out $file.pem 2>/dev/null
+    done
+    cp ca.pem "$DIR/ca.pem"
+fi
+chmod 644 *.pem; chmod 600 *.key
+# Debian's Postfix reads $config_directory/sasl/smtpd.conf (cyrus_sasl_config_path is not
+# consulted by its smtpd), so the file lives there.
+cat > "$DIR/etc/sasl/smtpd.conf" <<CONF
+pwcheck_method: auxprop
+auxprop_plugin: sasldb
+sasldb_path: $DIR/sasldb2
+mech_list: PLAIN LOGIN CRAM-MD5 DIGEST-MD5 SCRAM-SHA-1 SCRAM-SHA-256
+CONF
+echo secret | saslpasswd2 -p -f "$DIR/sasldb2" -u smarthost.test -c user
+chown root:postfix "$DIR/sasldb2"; chmod 640 "$DIR/sasldb2"
+cat > "$DIR/capture.sh" <<'CAP'
+#!/bin/sh
+# pipe(8) target: one file per recipient, the envelope beside it.
+dir=$(dirname "$0")/mail
+n=$(date +%s%N)
+cat > "$dir/$1-$n.tmp" && printf '%s\n%s\n' "$2" "$3" > "$dir/$1-$n.env" && mv "$dir/$1-$n.tmp" "$dir/$1-$n.eml"
+CAP
+chmod 755 "$DIR/capture.sh"
+touch "$DIR/etc/recipient_access" "$DIR/etc/sender_access"
+cat > "$DIR/etc/main.cf" <<CONF
+compatibility_level = 3.6
+queue_directory = $DIR/queue
+data_directory = $DIR/data
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+myhostname = smarthost.test
+mydomain = smarthost.test
+mydestination =
+local_recipient_maps =
+mynetworks = 127.0.0.0/8
+default_transport = capture
+capture_destination_recipient_limit = 1
+maillog_file = $DIR/maillog
+maillog_file_prefixes = $DIR
+smtpd_banner = \$myhostname ESMTP test smarthost
+smtpd_sasl_auth_enable = yes
+smtpd_sasl_type = cyrus
+smtpd_sasl_path = smtpd
+cyrus_sasl_config_path = $DIR/etc/sasl
+smtpd_sasl_security_options = noanonymous
+smtpd_tls_cert_file = $DIR/tls/good.pem
+smtpd_tls_key_file = $DIR/tls/good.key
+smtpd_tls_security_level = may
+smtpd_relay_restrictions = permit_sasl_authenticated, reject
+smtpd_recipient_restrictions = check_recipient_access texthash:$DIR/etc/recipient_access, permit_sasl_authenticated, reject
+smtpd_sender_restrictions = check_sender_access texthash:$DIR/etc/sender_access
+local_header_rewrite_clients =
+smtpd_forbid_bare_newline = reject
+smtpd_forbid_bare_newline_exclusions =
+strict_rfc821_envelopes = yes
+smtpd_forbid_unauth_pipelining = yes
+message_size_limit = 10240000
+smtpd_client_connection_rate_limit = 0
+smtpd_error_sleep_time = 0
+CONF
+cat > "$DIR/etc/master.cf" <<CONF
+$PORT      inet n - n - - smtpd -o smtpd_tls_security_level=encrypt -o smtpd_tls_auth_only=yes
+$((PORT+1)) inet n - n - - smtpd -o smtpd_tls_wrappermode=yes
+$((PORT+2)) inet n - n - - smtpd -o smtpd_tls_security_level=none
+$((PORT+3)) inet n - n - - smtpd -o smtpd_tls_cert_file=$DIR/tls/wrong.pem -o smtpd_tls_key_file=$DIR/tls/wrong.key
+pickup    unix  n - n 60 1 pickup
+cleanup   unix  n - n - 0 cleanup
+qmgr      unix  n - n 300 1 qmgr
+tlsmgr    unix  - - n 1000? 1 tlsmgr
+rewrite   unix  - - n - - trivial-rewrite
+bounce    unix  - - n - 0 bounce
+defer     unix  - - n - 0 bounce
+trace     unix  - - n - 0 bounce
+verify    unix  - - n - 1 verify
+flush     unix  n - n 1000? 0 flush
+proxymap  unix  - - n - - proxymap
+smtp      unix  - - n - - smtp
+relay     unix  - - n - - smtp
+showq     unix  n - n - - showq
+error     unix  - - n - - error
+retry     unix  - - n - - error
+discard   unix  - - n - - discard
+anvil     unix  - - n - 1 anvil
+scache    unix  - - n - 1 scache
+postlog   unix-dgram n - n - 1 postlogd
+capture   unix  - n n - - pipe flags=q user=nobody argv=$DIR/capture.sh \${queue_id} \${sender} \${recipient}
+CONF
+stop
+postfix -c "$DIR/etc" check 2>&1 | grep -v 'not owned\|group or other writable' || true
+postfix -c "$DIR/etc" start >/dev/null 2>&1 || { tail -5 "$DIR/maillog" 2>/dev/null; exit 1; }
+for _ in $(seq 1 100); do
+    (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break
+    sleep 0.05
+done
+echo "smarthost ready: 127.0.0.1:$PORT (STARTTLS) $((PORT+1)) (TLS) $((PORT+2)) (no TLS) $((PORT+3)) (wrong cert); CA $DIR/ca.pem"
