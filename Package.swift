@@ -21,6 +21,8 @@ let package = Package(
         .target(name: "OutboxSpool", dependencies: ["OutboxCore"], swiftSettings: strict),
         .target(name: "OutboxConfig", dependencies: ["OutboxCore"], swiftSettings: strict),
         .target(name: "OutboxMessage", dependencies: ["OutboxCore"], swiftSettings: strict),
+        // The SMTP grammar as values: no I/O, no C libraries.
+        .target(name: "OutboxSMTP", swiftSettings: strict),
         .target(
             name: "OutboxSubmit",
             dependencies: ["OutboxCore", "OutboxSpool", "OutboxConfig", "OutboxMessage"],
@@ -42,6 +44,7 @@ let package = Package(
         .testTarget(name: "OutboxMessageTests", dependencies: ["OutboxMessage"], swiftSettings: strict),
         .testTarget(name: "OutboxSpoolTests", dependencies: ["OutboxSpool"], swiftSettings: strict),
         .testTarget(name: "OutboxConfigTests", dependencies: ["OutboxConfig"], swiftSettings: strict),
+        .testTarget(name: "OutboxSMTPTests", dependencies: ["OutboxSMTP"], swiftSettings: strict),
         .testTarget(
             name: "OutboxSubmitTests", dependencies: ["OutboxSubmit"],
             resources: [.copy("Fixtures")], swiftSettings: strict),
