@@ -1,8 +1,10 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// No package dependencies: sendmail and the setgid drop helper must start in about a
-// millisecond and stay off Foundation/ICU (see DESIGN "Build and start-up").
+// sendmail and the setgid drop helper have no package dependencies: they must start in
+// about a millisecond and stay off Foundation/ICU (see DESIGN "Build and start-up").
+// swift-argument-parser serves outboxctl and outboxd only (subcommands, --help, errors
+// in the form operators know; it needs FoundationEssentials, not ICU).
 let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 
 let package = Package(
@@ -10,6 +12,10 @@ let package = Package(
     products: [
         .executable(name: "sendmail", targets: ["sendmail"]),
         .executable(name: "outboxdrop", targets: ["outboxdrop"]),
+        .executable(name: "outboxctl", targets: ["outboxctl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
         // C: the pre-runtime environment scrub for set-id execution, and syscalls Glibc's
@@ -22,7 +28,15 @@ let package = Package(
         .target(name: "OutboxConfig", dependencies: ["OutboxCore"], swiftSettings: strict),
         .target(name: "OutboxMessage", dependencies: ["OutboxCore"], swiftSettings: strict),
         // The SMTP grammar as values: no I/O, no C libraries.
-        .target(name: "OutboxSMTP", swiftSettings: strict),
+        .target(name: "OutboxSMTP", dependencies: ["OutboxCore"], swiftSettings: strict),
+        // Sockets with poll(2) deadlines; TLS and SASL each behind one module.
+        .target(name: "OutboxNet", swiftSettings: strict),
+        .target(name: "OutboxTLS", dependencies: ["COpenSSL", "OutboxNet"], swiftSettings: strict),
+        .target(name: "OutboxSASL", dependencies: ["CSASL"], swiftSettings: strict),
+        .target(
+            name: "OutboxDelivery",
+            dependencies: ["OutboxCore", "OutboxSpool", "OutboxConfig", "OutboxMessage", "OutboxSMTP", "OutboxNet", "OutboxTLS", "OutboxSASL"],
+            swiftSettings: strict),
         .target(
             name: "OutboxSubmit",
             dependencies: ["OutboxCore", "OutboxSpool", "OutboxConfig", "OutboxMessage"],
@@ -40,6 +54,11 @@ let package = Package(
                 .unsafeFlags(["-static-stdlib"], .when(configuration: .debug)),
                 .unsafeFlags(["-static-executable"], .when(configuration: .release)),
             ]),
+
+        .executableTarget(
+            name: "outboxctl",
+            dependencies: ["OutboxDelivery", "OutboxConfig", "OutboxCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict),
 
         .testTarget(name: "OutboxMessageTests", dependencies: ["OutboxMessage"], swiftSettings: strict),
         .testTarget(name: "OutboxSpoolTests", dependencies: ["OutboxSpool"], swiftSettings: strict),

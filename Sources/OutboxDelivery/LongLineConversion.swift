@@ -1,0 +1,107 @@
+import OutboxCore
+import OutboxMessage
+
+/// Re-encodes a message whose body has lines over 998 octets as quoted-printable, which is
+/// lossless for the reader, instead of splitting lines (sendmail(8), "MESSAGE HANDLING").
+/// Applies to single-part messages (no Content-Type, or text/*) whose body is not already
+/// encoded; anything else is passed through unchanged.
+struct LongLineConversion {
+    private var header: [UInt8] = []
+    private var inBody = false
+    private var active = false
+    private var encoder = QuotedPrintableEncoder()
+
+    mutating func feed(_ bytes: [UInt8], emit: ([UInt8]) throws -> Void) throws {
+        if inBody {
+            try emitBody(bytes, emit)
+            return
+        }
+        header += bytes
+        guard let end = Self.headerEnd(header) else {
+            if header.count > 1 << 20 {  // no header end within 1 MiB: pass through
+                inBody = true
+                try emit(header)
+                header = []
+            }
+            return
+        }
+        inBody = true
+        let rest = Array(header[end...])
+        let fields = Array(header[..<end])
+        header = []
+        active = Self.isConvertible(fields)
+        try emit(active ? Self.rewriteHeader(fields) : fields)
+        try emitBody(rest, emit)
+    }
+
+    mutating func finish(emit: ([UInt8]) throws -> Void) throws {
+        if !inBody {
+            try emit(header)
+            return
+        }
+        if active {
+            var out: [UInt8] = []
+            encoder.finish(into: &out)
+            try emit(out)
+        }
+    }
+
+    private mutating func emitBody(_ bytes: [UInt8], _ emit: ([UInt8]) throws -> Void) throws {
+        guard active else { return try emit(bytes) }
+        var out: [UInt8] = []
+        encoder.encode(bytes, into: &out)
+        try emit(out)
+    }
+
+    /// Offset just past the blank line ending the header section.
+    static func headerEnd(_ b: [UInt8]) -> Int? {
+        if b.starts(with: [13, 10]) { return 2 }
+        var i = 0
+        while i + 3 < b.count {
+            if b[i] == 13 && b[i + 1] == 10 && b[i + 2] == 13 && b[i + 3] == 10 { return i + 4 }
+            i += 1
+        }
+        return nil
+    }
+
+    static func fieldValue(_ fields: [UInt8], _ name: String) -> String? {
+        let text = String(decoding: fields, as: UTF8.self)
+        for line in text.split(separator: "\r\n") where !line.hasPrefix(" ") && !line.hasPrefix("\t") {
+            if let colon = line.firstIndex(of: ":"), ASCII.lowercased(String(line[..<colon])).trimmingCharacters == name {
+                return ASCII.lowercased(String(line[line.index(after: colon)...])).trimmingCharacters
+            }
+        }
+        return nil
+    }
+
+    static func isConvertible(_ fields: [UInt8]) -> Bool {
+        if let type = fieldValue(fields, "content-type"), !type.hasPrefix("text/") { return false }
+        if let cte = fieldValue(fields, "content-transfer-encoding"), !["7bit", "8bit", "binary"].contains(cte) { return false }
+        return true
+    }
+
+    /// Drops Content-Transfer-Encoding (with its continuation lines), adds the QP one and
+    /// MIME-Version when missing; keeps every other field as it was.
+    static func rewriteHeader(_ fields: [UInt8]) -> [UInt8] {
+        let text = String(decoding: fields, as: UTF8.self)
+        var out = ""
+        var skipping = false
+        var hasMIMEVersion = false
+        for line in text.split(separator: "\r\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix(" ") || line.hasPrefix("\t") {
+                if !skipping { out += line + "\r\n" }
+                continue
+            }
+            skipping = ASCII.lowercased(String(line)).hasPrefix("content-transfer-encoding:")
+            if ASCII.lowercased(String(line)).hasPrefix("mime-version:") { hasMIMEVersion = true }
+            if !skipping && !line.isEmpty { out += line + "\r\n" }
+        }
+        if !hasMIMEVersion { out += "MIME-Version: 1.0\r\n" }
+        out += "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+        return Array(out.utf8)
+    }
+}
+
+extension String {
+    var trimmingCharacters: String { String(ASCII.trimmed(Substring(self))) }
+}

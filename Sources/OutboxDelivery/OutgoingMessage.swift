@@ -1,0 +1,56 @@
+import Glibc
+import OutboxCore
+import OutboxMessage
+import OutboxSpool
+
+/// One queued message as the relay sends it: envelope, pending recipients, and a reader
+/// for its content.
+public struct OutgoingMessage: Sendable {
+    public struct Recipient: Sendable, Equatable {
+        /// Index in the queue file's recipient list (the state file's key).
+        public var index: Int
+        public var address: String
+        public var original: String?
+        public var notify: String?
+    }
+
+    public var queueID: String
+    public var sender: String
+    public var recipients: [Recipient]
+    public var parameters: [String]
+    /// Message size in octets as stored (before dot-stuffing).
+    public var size: Int
+    public var path: String
+
+    public func parameter(_ key: String) -> String? {
+        for p in parameters {
+            if p == key { return "" }
+            if p.hasPrefix(key + "=") { return String(p.dropFirst(key.count + 1)) }
+        }
+        return nil
+    }
+
+    public var needsSMTPUTF8: Bool { parameter("SMTPUTF8") != nil }
+    public var isEightBit: Bool { parameter("BODY") == "8BITMIME" }
+    /// Body lines over 998 octets, which are re-encoded when sent.
+    public var hasLongLines: Bool { parameter("LONGLINES") != nil }
+
+    /// Calls `body` with the content as it goes on the wire (before dot-stuffing), in
+    /// chunks. Messages with long body lines are re-encoded as quoted-printable when their
+    /// structure allows it (see `LongLineConversion`).
+    public func readContent(_ body: ([UInt8]) throws -> Void) throws {
+        let fd = try FileDescriptor.open(path, flags: O_RDONLY | O_NOFOLLOW)
+        defer { fd.close() }
+        var reader = RecordReader(fd)
+        var conversion = hasLongLines ? LongLineConversion() : nil
+        while try reader.next({ type, payload in
+            guard type == .content else { return }
+            if conversion != nil {
+                try conversion!.feed(Array(payload), emit: body)
+            } else {
+                try body(Array(payload))
+            }
+        }) {}
+        try conversion?.finish(emit: body)
+    }
+}

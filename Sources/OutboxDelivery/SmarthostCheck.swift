@@ -1,0 +1,42 @@
+import OutboxConfig
+import OutboxTLS
+
+/// `outboxctl check`: connect to each smarthost the way outboxd would and report what
+/// happened, step by step, in words an admin can act on.
+public enum SmarthostCheck {
+    /// Returns the report lines and whether every smarthost passed.
+    public static func run(_ config: Config) -> (lines: [String], ok: Bool) {
+        guard !config.smarthosts.isEmpty else { return (["no smarthost configured (set smarthost in outbox.conf)"], false) }
+        let tls: TLSContext
+        do {
+            tls = try TLSContext(policy: TLSPolicy(verify: config.tlsSecurityLevel == .verify, caFile: config.tlsCAFile,
+                                                   certificateFile: config.tlsCertFile, keyFile: config.tlsKeyFile))
+        } catch { return (["TLS set-up failed: \(error)"], false) }
+        var lines: [String] = []
+        var allOK = true
+        for host in config.smarthosts {
+            lines.append("\(host):")
+            do {
+                let session = try RelaySession.open(host, config: config, tls: tls) { () throws(SessionError) -> [UInt8] in
+                    try Credentials.password(config)
+                }
+                lines.append("  connected: \(session.peer)")
+                lines.append("  TLS: \(session.tlsDescription ?? "none (tls_security_level = \(config.tlsSecurityLevel.rawValue))")")
+                if let cert = session.certificate { lines.append("  certificate: \(cert)") }
+                lines.append("  AUTH offered: \(session.offeredMechanisms.isEmpty ? "none" : session.offeredMechanisms.joined(separator: " "))")
+                if config.authUsername != nil {
+                    lines.append("  AUTH: \(session.authMechanism ?? "?") as \(config.authUsername!) succeeded")
+                } else {
+                    lines.append("  AUTH: not configured (auth_username unset)")
+                }
+                if let size = session.capabilities.sizeLimit { lines.append("  SIZE limit: \(size)") }
+                lines.append("  result: OK")
+                session.quit()
+            } catch {
+                allOK = false
+                lines.append("  result: FAILED: \(error)")
+            }
+        }
+        return (lines, allOK)
+    }
+}
