@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "sendmail", targets: ["sendmail"]),
         .executable(name: "outboxdrop", targets: ["outboxdrop"]),
         .executable(name: "outboxctl", targets: ["outboxctl"]),
+        .executable(name: "outboxd", targets: ["outboxd"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -57,6 +58,11 @@ let package = Package(
 
         .executableTarget(
             name: "outboxctl",
+            dependencies: ["OutboxDelivery", "OutboxConfig", "OutboxCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict),
+
+        .executableTarget(
+            name: "outboxd",
             dependencies: ["OutboxDelivery", "OutboxConfig", "OutboxCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
 

@@ -8,10 +8,13 @@ public struct DropFile: Equatable, Sendable {
         public var address: String
         /// The address as originally given (DSN ORCPT), when alias expansion changed it.
         public var original: String?
+        /// DSN NOTIFY for this recipient, when given per recipient (sendmail -bs).
+        public var notify: String?
 
-        public init(_ address: String, original: String? = nil) {
+        public init(_ address: String, original: String? = nil, notify: String? = nil) {
             self.address = address
             self.original = original
+            self.notify = notify
         }
     }
 
@@ -76,11 +79,11 @@ public struct DropFile: Equatable, Sendable {
             switch type {
             case .sender: file.sender = String(decoding: payload, as: UTF8.self)
             case .recipient:
-                let parts = payload.split(separator: 0, maxSplits: 1, omittingEmptySubsequences: false)
+                let parts = payload.split(separator: 0, maxSplits: 2, omittingEmptySubsequences: false)
+                    .map { String(decoding: $0, as: UTF8.self) }
                 file.recipients.append(
-                    Recipient(
-                        String(decoding: parts[0], as: UTF8.self),
-                        original: parts.count > 1 ? String(decoding: parts[1], as: UTF8.self) : nil))
+                    Recipient(parts[0], original: parts.count > 1 && !parts[1].isEmpty ? parts[1] : nil,
+                              notify: parts.count > 2 && !parts[2].isEmpty ? parts[2] : nil))
             case .parameter: file.parameters.append(String(decoding: payload, as: UTF8.self))
             case .content:
                 file.contentSize += payload.count

@@ -18,6 +18,8 @@ public struct SpoolLayout: Sendable, Equatable {
     public var maildrop: String { root + "/maildrop" }
     public var maildropTmp: String { root + "/maildrop/tmp" }
     public var maildropNew: String { root + "/maildrop/new" }
+    public var queueMessages: String { root + "/queue/msg" }
+    public var queueStates: String { root + "/queue/state" }
     public var publicDirectory: String { root + "/public" }
     public var publicQueueSummary: String { root + "/public/mailq" }
 
@@ -74,7 +76,12 @@ public struct SpoolLayout: Sendable, Equatable {
 
     /// Names of the complete drop files in maildrop/new, oldest first.
     public func dropFileNames() throws(SystemError) -> [String] {
-        guard let dir = opendir(maildropNew) else { throw SystemError("opendir", path: maildropNew) }
+        try fileNames(in: maildropNew)
+    }
+
+    /// Names in `directory` not starting with ".", sorted (queue IDs sort by arrival).
+    public func fileNames(in directory: String) throws(SystemError) -> [String] {
+        guard let dir = opendir(directory) else { throw SystemError("opendir", path: directory) }
         defer { closedir(dir) }
         var names: [String] = []
         while let entry = readdir(dir) {

@@ -1,0 +1,242 @@
+import Glibc
+import OutboxConfig
+import OutboxCore
+import OutboxSpool
+
+/// The write end of the self-pipe the signal handlers use (async-signal-safe: write(2)).
+nonisolated(unsafe) var signalPipeWrite: Int32 = -1
+
+/// Writes the signal number to the self-pipe; the main loop acts on it.
+let forwardSignal: @convention(c) (Int32) -> Void = { sig in
+    var byte = UInt8(truncatingIfNeeded: sig)
+    _ = write(signalPipeWrite, &byte, 1)
+}
+
+/// outboxd: adopts drop files, delivers due messages on up to `max_connections` threads,
+/// retries, bounces, and reacts at once to new mail (inotify), signals and flush requests.
+public final class Daemon: @unchecked Sendable {
+    private var config: Config
+    private let configSource: ConfigLoader.Source
+    private let log: DeliveryLog
+    private let store: QueueStore
+    private var relay: Relay
+    private let work = WorkQueue()
+    private var items: [String: QueueItem] = [:]
+    private var inFlight = Set<String>()
+    private var workers: [WorkerThread] = []
+    private var wakePipe: (read: FileDescriptor, write: FileDescriptor)
+    private var lastSummary = 0
+
+    public init(config: Config, source: ConfigLoader.Source, log: DeliveryLog) throws {
+        self.config = config
+        self.configSource = source
+        self.log = log
+        store = try QueueStore(layout: SpoolLayout(root: config.spoolDirectory))
+        relay = try Relay(config: config, store: store, log: log)
+        wakePipe = try FileDescriptor.pipe()
+        _ = fcntl(wakePipe.read.rawValue, F_SETFL, O_NONBLOCK)
+        _ = fcntl(wakePipe.write.rawValue, F_SETFL, O_NONBLOCK)
+    }
+
+    /// Delivers everything due and exits (`--once`), or serves until SIGTERM.
+    public func run(once: Bool) -> Int32 {
+        for item in store.load() { items[item.id] = item }
+        _ = try? store.layout.removeStaleTemporaryFiles()
+        log.info("starting outboxd: \(items.count) queued, smarthost \(config.smarthosts.map(\.description).joined(separator: ", ")), \(config.maxConnections) connections")
+        for _ in 0..<config.maxConnections {
+            let thread = WorkerThread { [self] in deliveryLoop() }
+            thread.start()
+            workers.append(thread)
+        }
+        let status = once ? runOnce() : serve()
+        work.stop()
+        for w in workers { w.join() }
+        collectResults()
+        writeSummary(force: true)
+        log.info("outboxd stopped: \(items.count) queued")
+        return status
+    }
+
+    private func runOnce() -> Int32 {
+        while true {
+            let adopted = adoptAndDispatch(flushAll: false)
+            if !adopted && work.isEmpty && work.active == 0 { break }
+            work.waitUntilIdle()
+            collectResults()
+        }
+        return 0
+    }
+
+    private func serve() -> Int32 {
+        let pipe: (read: FileDescriptor, write: FileDescriptor)
+        do { pipe = try FileDescriptor.pipe() } catch {
+            log.error("cannot create the signal pipe: \(error)")
+            return ExitCode.osError.rawValue
+        }
+        signalPipeWrite = pipe.write.rawValue
+        for sig in [SIGTERM, SIGINT, SIGHUP] { signal(sig, forwardSignal) }
+        signal(SIGPIPE, SIG_IGN)
+        let inotify = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+        if inotify < 0 || inotify_add_watch(inotify, store.layout.maildropNew, UInt32(IN_MOVED_TO | IN_CLOSE_WRITE | IN_CREATE)) < 0 {
+            log.warning("inotify unavailable (\(String(cString: strerror(errno)))); rescanning every \(config.queueScanInterval)s")
+        }
+        var lastScan = MailDate.now()
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            collectResults()
+            _ = adoptAndDispatch(flushAll: false)
+            writeSummary(force: false)
+            let now = MailDate.now()
+            if now - lastScan >= config.queueScanInterval {
+                lastScan = now
+                _ = try? store.layout.removeStaleTemporaryFiles()
+            }
+            let nextDue = items.values.filter { !inFlight.contains($0.id) }.map(\.state.nextAttempt).min() ?? Int.max
+            let timeout = max(0, min(nextDue - now, config.queueScanInterval, lastScan + config.queueScanInterval - now))
+            var fds = [pollfd(fd: inotify, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: pipe.read.rawValue, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: wakePipe.read.rawValue, events: Int16(POLLIN), revents: 0)]
+            let rc = poll(&fds, nfds_t(fds.count), Int32(min(timeout, 3600) * 1000))
+            if rc < 0 && errno != EINTR { log.warning("poll: \(String(cString: strerror(errno)))") }
+            // Events only say "look again"; an overflow (IN_Q_OVERFLOW) too: adoption rescans.
+            if fds[0].revents != 0 { while read(inotify, &buffer, buffer.count) > 0 {} }
+            if fds[2].revents != 0 { while read(wakePipe.read.rawValue, &buffer, buffer.count) > 0 {} }
+            if fds[1].revents != 0 {
+                let n = read(pipe.read.rawValue, &buffer, 64)
+                for sig in buffer.prefix(max(0, n)) {
+                    switch Int32(sig) {
+                    case SIGHUP: reload()
+                    default:
+                        log.info("received signal \(sig): finishing messages in flight")
+                        return 0
+                    }
+                }
+            }
+        }
+    }
+
+    private func reload() {
+        do {
+            let fresh = try ConfigLoader.load(configSource)
+            guard fresh.spoolDirectory == config.spoolDirectory else {
+                log.warning("reload: spool_directory cannot change while running; keeping \(config.spoolDirectory)")
+                return
+            }
+            // Threads pick the new relay up with their next message.
+            relayLock.withLock { relay = try! Relay(config: fresh, store: store, log: log) }
+            config = fresh
+            log.info("reloaded \(fresh.sourcePath ?? "configuration")")
+        } catch {
+            log.error("reload failed, keeping the running configuration: \(error)")
+        }
+    }
+
+    private let relayLock = Lock()
+
+    /// Adopts new drop files and hands every due message to the delivery threads; returns
+    /// whether anything was adopted or dispatched.
+    private func adoptAndDispatch(flushAll: Bool) -> Bool {
+        let adoption = store.adopt()
+        for (name, reason) in adoption.rejected { log.warning("maildrop/new/\(name): rejected: \(reason); moved to queue/corrupt") }
+        for item in adoption.adopted {
+            items[item.id] = item
+            log.info("\(item.id): uid=\(item.envelope.uid) from=<\(item.envelope.sender)>")
+            log.info("\(item.id): from=<\(item.envelope.sender)>, size=\(item.envelope.contentSize), nrcpt=\(item.envelope.recipients.count) (queue active)")
+        }
+        if adoption.flushRequested || flushAll {
+            log.info("flush requested: every deferred message is due now")
+            for id in items.keys { items[id]!.state.nextAttempt = 0 }
+        }
+        let now = MailDate.now()
+        let due = items.values.filter { !inFlight.contains($0.id) && $0.state.nextAttempt <= now }.sorted { $0.id < $1.id }
+        for item in due { inFlight.insert(item.id) }
+        if !due.isEmpty { work.add(due) }
+        return !adoption.adopted.isEmpty || !due.isEmpty
+    }
+
+    private func collectResults() {
+        let (finished, created) = work.drainResults()
+        for item in created {
+            items[item.id] = item
+            inFlight.insert(item.id)  // already queued for delivery by the thread that made it
+        }
+        for item in finished {
+            inFlight.remove(item.id)
+            if item.isFinished { items.removeValue(forKey: item.id) } else { items[item.id] = item }
+        }
+    }
+
+    /// One delivery thread: reuses a session for as long as there is work (RSET between
+    /// messages), opens another when it breaks, and closes it when the queue runs dry.
+    private func deliveryLoop() {
+        var session: RelaySession?
+        while let (taken, unreachable) = work.take() {
+            var item = taken
+            let relay = relayLock.withLock { self.relay }
+            var created: [QueueItem] = []
+            if let reason = unreachable, session == nil {
+                created = relay.deferAll(&item, reason: reason)
+            } else {
+                if session == nil {
+                    switch relay.openSession() {
+                    case .success(let s): session = s
+                    case .failure(let error):
+                        work.markUnreachable("\(error)")
+                        created = relay.deferAll(&item, reason: "\(error)")
+                    }
+                }
+                if let s = session {
+                    do {
+                        let outcomes = try s.send(item.outgoing)
+                        created = relay.record(&item, outcomes: outcomes, relay: s.peer)
+                    } catch {
+                        created = relay.deferAll(&item, reason: "\(error)", relay: s.peer)
+                        s.quit()
+                        session = nil
+                    }
+                    if let s = session, !s.usable {
+                        s.quit()
+                        session = nil
+                    }
+                }
+            }
+            work.done(item, created: created)
+            var byte: UInt8 = 1
+            _ = write(wakePipe.write.rawValue, &byte, 1)
+            if work.isEmpty {
+                session?.quit()
+                session = nil
+            }
+        }
+        session?.quit()
+    }
+
+    /// Publishes the envelope summary unprivileged `mailq` reads (at most once a second).
+    private func writeSummary(force: Bool) {
+        let now = MailDate.now()
+        guard force || now != lastSummary else { return }
+        lastSummary = now
+        let layout = store.layout
+        guard mkdir(layout.publicDirectory, 0o755) == 0 || errno == EEXIST else { return }
+        var entries = (try? QueueListing.dropEntries(layout)) ?? []
+        entries += (try? QueueListing.queueEntries(layout)) ?? []
+        let text = QueueListing.render(entries.sorted { $0.id < $1.id })
+        let tmp = layout.publicDirectory + "/.mailq.tmp"
+        guard let fd = try? FileDescriptor.open(tmp, flags: O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, mode: 0o644) else { return }
+        try? fd.writeAll(text)
+        _ = fchmod(fd.rawValue, 0o644)
+        fd.close()
+        rename(tmp, layout.publicQueueSummary)
+    }
+}
+
+/// A pthread mutex around a closure.
+final class Lock: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    init() { pthread_mutex_init(&mutex, nil) }
+    func withLock<T>(_ body: () throws -> T) rethrows -> T {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return try body()
+    }
+}

@@ -1,0 +1,185 @@
+import Glibc
+import OutboxCore
+import OutboxSpool
+
+/// A message in outboxd's queue: its envelope (from the queue file) and its state.
+public struct QueueItem: Sendable {
+    public var id: String
+    public var envelope: DropFile
+    public var state: DeliveryState
+    public var path: String
+
+    /// Recipients still to deliver, as the relay sends them.
+    public var outgoing: OutgoingMessage {
+        let pending = envelope.recipients.enumerated().filter { state.isPending($0.offset) }.map { i, r in
+            OutgoingMessage.Recipient(index: i, address: r.address, original: r.original, notify: r.notify)
+        }
+        return OutgoingMessage(queueID: id, sender: envelope.sender, recipients: pending,
+                               parameters: envelope.parameters, size: envelope.contentSize, path: path)
+    }
+
+    public var isFinished: Bool { envelope.recipients.indices.allSatisfy { !state.isPending($0) } }
+}
+
+/// outboxd's private queue below `spool_directory` (mode 0700, user outbox):
+///
+///     queue/msg/ID     adopted queue files (renamed from maildrop/new, never copied)
+///     queue/state/ID   delivery state (see DeliveryState)
+///     queue/tmp/       state and bounce files being written
+///     queue/corrupt/   drop files that failed validation, kept for the admin
+public final class QueueStore: @unchecked Sendable {
+    public let layout: SpoolLayout
+    public var messages: String { layout.root + "/queue/msg" }
+    public var states: String { layout.root + "/queue/state" }
+    public var temporary: String { layout.root + "/queue/tmp" }
+    public var corrupt: String { layout.root + "/queue/corrupt" }
+    /// Largest queue file adopted (a sanity limit against a hostile drop file).
+    public static let maximumFileSize = 1 << 31
+
+    public init(layout: SpoolLayout) throws {
+        self.layout = layout
+        for dir in [layout.root + "/queue", messages, states, temporary, corrupt] {
+            if mkdir(dir, 0o700) != 0 && errno != EEXIST { throw SystemError("mkdir", path: dir) }
+        }
+        if !Privilege.isSetID { try? layout.createDropDirectories(groupWritable: false) }
+    }
+
+    /// What adoption found in maildrop/new.
+    public struct Adoption {
+        public var adopted: [QueueItem] = []
+        public var flushRequested = false
+        public var rejected: [(name: String, reason: String)] = []
+    }
+
+    /// Validates every file in maildrop/new as hostile input and moves the good ones into
+    /// queue/msg (rename + fsync of the directory: durable before it counts as adopted);
+    /// flush requests are consumed, bad files moved to queue/corrupt.
+    public func adopt() -> Adoption {
+        var result = Adoption()
+        guard let names = try? layout.dropFileNames() else { return result }
+        for name in names {
+            let source = layout.maildropNew + "/" + name
+            var st = stat()
+            guard lstat(source, &st) == 0 else { continue }
+            let file: DropFile
+            do {
+                guard (st.st_mode & S_IFMT) == S_IFREG else { throw RecordError.unexpected(.version, state: "(not a regular file)") }
+                guard Int(st.st_size) <= QueueStore.maximumFileSize else { throw RecordError.oversized(type: .content, length: Int(st.st_size)) }
+                file = try DropFile.read(path: source)
+                guard file.queueID == name else { throw RecordError.unexpected(.queueID, state: "(queue ID \(file.queueID) does not match file name)") }
+            } catch {
+                result.rejected.append((name, "\(error)"))
+                let target = corrupt + "/" + name.filter { $0.isLetter || $0.isNumber || $0 == "." }.prefix(64) + "-\(time(nil))"
+                if rename(source, target) != 0 { unlink(source) }
+                continue
+            }
+            if file.isFlushRequest {
+                unlink(source)
+                result.flushRequested = true
+                continue
+            }
+            let target = messages + "/" + name
+            guard rename(source, target) == 0 else {
+                result.rejected.append((name, "\(SystemError("rename", path: source))"))
+                continue
+            }
+            result.adopted.append(QueueItem(id: name, envelope: file, state: DeliveryState(), path: target))
+        }
+        if !result.adopted.isEmpty { syncDirectory(messages) }
+        return result
+    }
+
+    /// Every message already in the queue, with its state (at start-up).
+    public func load() -> [QueueItem] {
+        guard let dir = opendir(messages) else { return [] }
+        defer { closedir(dir) }
+        var items: [QueueItem] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            if name.hasPrefix(".") { continue }
+            let path = messages + "/" + name
+            guard let file = try? DropFile.read(path: path) else {
+                _ = rename(path, corrupt + "/" + name)
+                continue
+            }
+            var state = DeliveryState()
+            if let fd = try? FileDescriptor.open(states + "/" + name, flags: O_RDONLY | O_NOFOLLOW) {
+                if let bytes = try? fd.readToEnd(limit: 1 << 24), let s = DeliveryState.decode(String(decoding: bytes, as: UTF8.self)) {
+                    state = s
+                }
+                fd.close()
+            }
+            items.append(QueueItem(id: name, envelope: file, state: state, path: path))
+        }
+        // A state file whose message is gone belongs to a removal interrupted by a crash.
+        if let sdir = opendir(states) {
+            defer { closedir(sdir) }
+            let present = Set(items.map(\.id))
+            while let entry = readdir(sdir) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+                if !name.hasPrefix(".") && !present.contains(name) { unlink(states + "/" + name) }
+            }
+        }
+        return items.sorted { $0.id < $1.id }
+    }
+
+    /// Replaces the state of `id` atomically and durably.
+    public func save(_ state: DeliveryState, for id: String) throws {
+        try writeDurably(Array(state.encoded().utf8), to: states + "/" + id)
+    }
+
+    /// Removes a finished message: the queue file first (a leftover state file is
+    /// cleaned at the next start), then its state.
+    public func remove(_ id: String) {
+        unlink(messages + "/" + id)
+        unlink(states + "/" + id)
+        syncDirectory(messages)
+    }
+
+    /// Writes a new queue file (a bounce) durably under a fresh queue ID.
+    public func enqueue(sender: String, recipient: String, parameters: [String], content: [UInt8]) throws -> QueueItem {
+        let id = QueueID.generate().text
+        var records: [Record] = [Record(.version, DropFile.currentVersion), Record(.queueID, id), Record(.uid, String(getuid())),
+                                 Record(.time, String(MailDate.now())), Record(.sender, sender), Record(.recipient, recipient)]
+        records += parameters.map { Record(.parameter, $0) }
+        var offset = 0
+        while offset < content.count {
+            let n = min(RecordLimits.maxContentPayload, content.count - offset)
+            records.append(Record(.content, Array(content[offset..<offset + n])))
+            offset += n
+        }
+        records.append(Record(.end))
+        let path = messages + "/" + id
+        try writeDurably(RecordEncoder.encode(records), to: path)
+        let file = try DropFile.read(path: path)
+        return QueueItem(id: id, envelope: file, state: DeliveryState(), path: path)
+    }
+
+    /// tmp → write → fsync → rename → fsync(directory).
+    func writeDurably(_ bytes: [UInt8], to path: String) throws {
+        let tmp = temporary + "/" + QueueID.generate().text
+        let fd = try FileDescriptor.open(tmp, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600)
+        do {
+            try fd.writeAll(bytes)
+            try fd.sync()
+            fd.close()
+        } catch {
+            fd.close()
+            unlink(tmp)
+            throw error
+        }
+        guard rename(tmp, path) == 0 else {
+            let e = SystemError("rename", path: path)
+            unlink(tmp)
+            throw e
+        }
+        syncDirectory(String(path[..<path.lastIndex(of: "/")!]))
+    }
+
+    func syncDirectory(_ path: String) {
+        if let fd = try? FileDescriptor.open(path, flags: O_RDONLY | O_DIRECTORY) {
+            try? fd.sync()
+            fd.close()
+        }
+    }
+}

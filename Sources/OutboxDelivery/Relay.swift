@@ -1,0 +1,128 @@
+import Glibc
+import OutboxConfig
+import OutboxCore
+import OutboxSpool
+import OutboxTLS
+
+/// Turns attempt outcomes into durable facts: state, log lines, bounces, removal.
+public final class Relay: @unchecked Sendable {
+    public let config: Config
+    let store: QueueStore
+    let log: DeliveryLog
+    let tls: TLSContext
+    let schedule: RetrySchedule
+    let bouncer: BounceBuilder
+
+    public init(config: Config, store: QueueStore, log: DeliveryLog) throws {
+        self.config = config
+        self.store = store
+        self.log = log
+        tls = try TLSContext(policy: TLSPolicy(verify: config.tlsSecurityLevel == .verify, caFile: config.tlsCAFile,
+                                               certificateFile: config.tlsCertFile, keyFile: config.tlsKeyFile))
+        schedule = RetrySchedule(minimum: config.minimalBackoffTime, maximum: config.maximalBackoffTime)
+        let host = config.heloName ?? HeloName.local
+        bouncer = BounceBuilder(reportingHost: host, domain: config.domain ?? host)
+    }
+
+    /// Opens a session to the first smarthost that works, in configured order.
+    func openSession() -> Result<RelaySession, SessionError> {
+        var last = SessionError.policy("no smarthost configured (set smarthost in \(config.sourcePath ?? "outbox.conf"))")
+        for host in config.smarthosts {
+            do {
+                let session = try RelaySession.open(host, config: config, tls: tls) { () throws(SessionError) -> [UInt8] in
+                    try Credentials.password(config)
+                }
+                return .success(session)
+            } catch {
+                log.warning("\(host): \(error)")
+                last = error
+            }
+        }
+        return .failure(last)
+    }
+
+    /// Records the outcome of one attempt on `item`; returns new queue items (bounces).
+    func record(_ item: inout QueueItem, outcomes: [RecipientOutcome], relay: String) -> [QueueItem] {
+        let now = MailDate.now()
+        if item.state.firstAttempt == 0 { item.state.firstAttempt = now }
+        item.state.attempts += 1
+        var failures: [BounceBuilder.Failure] = []
+        let delay = now - item.envelope.time
+        for o in outcomes {
+            let r = item.envelope.recipients[o.index]
+            let expired = o.status == .deferred && now - item.envelope.time > config.maximalQueueLifetime
+            let status: DeliveryState.Status = expired ? .bounced : o.status == .sent ? .sent : o.status == .bounced ? .bounced : .deferred
+            let reply = expired ? "delivery time expired after \(config.maximalQueueLifetime / 86400) days; last reply: \(o.reply)" : o.reply
+            let dsn = expired ? "4.4.7" : o.dsn
+            item.state.recipients[o.index] = DeliveryState.Entry(status: status, reply: reply, dsn: dsn)
+            let orig = r.original.map { "orig_to=<\($0)>, " } ?? ""
+            log.info("\(item.id): to=<\(r.address)>, \(orig)relay=\(relay), delay=\(delay), tries=\(item.state.attempts), dsn=\(dsn), status=\(status == .sent ? "sent" : status == .bounced ? "bounced" : "deferred") (\(reply))")
+            if status == .bounced && Self.wantsFailureNotice(r.notify ?? item.outgoing.parameter("NOTIFY")) {
+                failures.append(BounceBuilder.Failure(recipient: r.address, original: r.original, status: Self.dsnStatus(dsn, bounced: true), diagnostic: reply))
+            }
+        }
+        var created: [QueueItem] = []
+        if !failures.isEmpty, let bounce = makeBounce(for: item, failures: failures, relay: relay) { created.append(bounce) }
+        if item.isFinished {
+            store.remove(item.id)
+            log.info("\(item.id): removed")
+        } else {
+            item.state.nextAttempt = now + schedule.delay(afterAttempts: item.state.attempts, unit: Double(UInt32.random(in: 0...UInt32.max)) / 4_294_967_296)
+            do { try store.save(item.state, for: item.id) } catch {
+                log.error("\(item.id): cannot save delivery state: \(error); the message stays queued")
+            }
+        }
+        return created
+    }
+
+    /// Defers every pending recipient of `item` for a session-level reason.
+    func deferAll(_ item: inout QueueItem, reason: String, relay: String = "none") -> [QueueItem] {
+        let outcomes = item.outgoing.recipients.map { RecipientOutcome(index: $0.index, status: .deferred, reply: reason, dsn: "4.4.1") }
+        return record(&item, outcomes: outcomes, relay: relay)
+    }
+
+    static func wantsFailureNotice(_ notify: String?) -> Bool {
+        guard let notify else { return true }
+        return notify.uppercased().split(separator: ",").contains("FAILURE")
+    }
+
+    /// A DSN status code for a failed recipient: the server's when it is a 5.x.x.
+    static func dsnStatus(_ dsn: String, bounced: Bool) -> String {
+        if dsn.hasPrefix("5.") || !bounced { return dsn }
+        return "5" + dsn.dropFirst()
+    }
+
+    /// Writes the DSN durably before the failure is recorded (a crash in between yields a
+    /// duplicate DSN, never a lost one). Null-sender mail never bounces; a failed bounce of
+    /// ours goes once to admin_address.
+    func makeBounce(for item: QueueItem, failures: [BounceBuilder.Failure], relay: String) -> QueueItem? {
+        let envelope = item.envelope
+        var recipient = envelope.sender
+        var marker = "BOUNCE=1"
+        if envelope.sender.isEmpty {
+            guard envelope.parameter("BOUNCE") == "1", let admin = config.adminAddress else {
+                log.info("\(item.id): no non-delivery notification: null sender")
+                return nil
+            }
+            recipient = admin
+            marker = "BOUNCE=2"
+        }
+        var original: [UInt8] = []
+        try? item.outgoing.readContent { chunk in
+            if original.count <= BounceBuilder.fullReturnLimit + 65536 { original += chunk }
+        }
+        let bounceID = QueueID.generate().text
+        let content = bouncer.build(queueID: item.id, sender: recipient, arrival: envelope.time, failures: failures,
+                                    remoteMTA: relay == "none" ? nil : relay, original: original,
+                                    returnHeadersOnly: envelope.parameter("RET") == "HDRS" || envelope.contentSize > BounceBuilder.fullReturnLimit,
+                                    bounceID: bounceID)
+        do {
+            let bounce = try store.enqueue(sender: "", recipient: recipient, parameters: [marker], content: content)
+            log.info("\(item.id): sender non-delivery notification: \(bounce.id)")
+            return bounce
+        } catch {
+            log.error("\(item.id): cannot queue the non-delivery notification: \(error)")
+            return nil
+        }
+    }
+}

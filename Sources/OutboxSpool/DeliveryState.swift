@@ -1,0 +1,77 @@
+/// Per-message delivery state, kept in queue/state/ID and replaced atomically (write a
+/// new file, fsync, rename, fsync the directory), so a crash never loses the record that
+/// a recipient was accepted and never re-sends to one.
+///
+/// Text format, one fact per line:
+///
+///     attempts 3
+///     next 1795430000          (epoch seconds of the next attempt; 0 = due)
+///     first 1795420000         (epoch seconds of the first attempt)
+///     r 2 sent 250 2.0.0 Ok    (recipient index, status, last reply)
+public struct DeliveryState: Equatable, Sendable {
+    public enum Status: String, Sendable { case pending, sent, bounced, deferred }
+
+    public struct Entry: Equatable, Sendable {
+        public var status: Status
+        public var reply: String
+        public var dsn: String
+
+        public init(status: Status, reply: String, dsn: String) {
+            self.status = status
+            self.reply = reply
+            self.dsn = dsn
+        }
+    }
+
+    public var attempts = 0
+    public var nextAttempt = 0
+    public var firstAttempt = 0
+    /// Recipient index → outcome so far; absent means never tried.
+    public var recipients: [Int: Entry] = [:]
+
+    public init() {}
+
+    /// Whether recipient `index` still needs delivery.
+    public func isPending(_ index: Int) -> Bool {
+        switch recipients[index]?.status {
+        case .sent?, .bounced?: false
+        default: true
+        }
+    }
+
+    public func encoded() -> String {
+        var out = "attempts \(attempts)\nnext \(nextAttempt)\nfirst \(firstAttempt)\n"
+        for index in recipients.keys.sorted() {
+            let e = recipients[index]!
+            let reply = e.reply.replacingNewlines
+            out += "r \(index) \(e.status.rawValue) \(e.dsn) \(reply)\n"
+        }
+        return out
+    }
+
+    /// Parses the text form; unknown lines are ignored (forward compatibility), malformed
+    /// numbers make it nil (the caller then treats the message as never tried).
+    public static func decode(_ text: String) -> DeliveryState? {
+        var state = DeliveryState()
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: " ", maxSplits: 4, omittingEmptySubsequences: false)
+            switch parts.first {
+            case "attempts": guard parts.count == 2, let n = Int(parts[1]) else { return nil }; state.attempts = n
+            case "next": guard parts.count == 2, let n = Int(parts[1]) else { return nil }; state.nextAttempt = n
+            case "first": guard parts.count == 2, let n = Int(parts[1]) else { return nil }; state.firstAttempt = n
+            case "r":
+                guard parts.count >= 4, let index = Int(parts[1]), let status = Status(rawValue: String(parts[2])) else { return nil }
+                state.recipients[index] = Entry(status: status, reply: parts.count > 4 ? String(parts[4]) : "", dsn: String(parts[3]))
+            default: continue
+            }
+        }
+        return state
+    }
+}
+
+extension String {
+    var replacingNewlines: String {
+        String(map { $0 == "\n" || $0 == "\r" ? " " : $0 })
+    }
+}
+
