@@ -5,7 +5,7 @@ import OutboxSMTP
 ///
 /// | stage        | 2xx (3xx for DATA) | 452 / x.5.3           | other 4xx | 5xx    |
 /// |--------------|--------------------|-----------------------|-----------|--------|
-/// | MAIL FROM    | go on              | defer message         | defer     | bounce |
+/// | MAIL FROM    | go on              | defer message         | defer     | bounce (503: defer, session bug) |
 /// | RCPT TO      | recipient accepted | retry in a new transaction now | defer recipient | bounce recipient |
 /// | DATA         | send content       | defer accepted        | defer     | bounce accepted |
 /// | end of data  | sent               | defer accepted        | defer     | bounce accepted |
@@ -28,6 +28,8 @@ public enum OutcomeTable {
         case (.data, 3): return .proceed
         case (.data, 2), (_, 3): return .deferred  // a positive reply where none belongs is a server bug: retry later
         case (_, 2): return .proceed
+        // 503 (bad sequence) is the session's state, not the message's fault.
+        case (_, 5) where reply.code == 503: return .deferred
         case (.rcptTo, 4) where reply.code == 452 || reply.enhancedStatus == "4.5.3": return .retryInNewTransaction
         case (_, 4): return .deferred
         case (_, 5): return .bounced

@@ -114,7 +114,9 @@ public final class Relay: @unchecked Sendable {
         let bounceID = QueueID.generate().text
         let content = bouncer.build(queueID: item.id, sender: recipient, arrival: envelope.time, failures: failures,
                                     remoteMTA: relay == "none" ? nil : relay, original: original,
-                                    returnHeadersOnly: envelope.parameter("RET") == "HDRS" || envelope.contentSize > BounceBuilder.fullReturnLimit,
+                                    // A message refused for its size must not come back whole.
+                                    returnHeadersOnly: envelope.parameter("RET") == "HDRS" || envelope.contentSize > BounceBuilder.fullReturnLimit
+                                        || failures.contains { $0.status.hasSuffix(".3.4") },
                                     bounceID: bounceID)
         do {
             let bounce = try store.enqueue(sender: "", recipient: recipient, parameters: [marker], content: content)

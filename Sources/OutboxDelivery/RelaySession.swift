@@ -29,6 +29,8 @@ public final class RelaySession {
     public private(set) var offeredMechanisms: [String] = []
     /// False once the server closed or a transaction broke mid-way.
     public private(set) var usable = true
+    /// A transaction ended without a final reply to DATA: RSET before the next MAIL.
+    private var needsReset = false
     public var peer: String { connection.stream.peerDescription }
     let dataTimeout: Double
 
@@ -158,7 +160,6 @@ public final class RelaySession {
             }
         }
         var pending = message.recipients
-        var needsReset = false
         while !pending.isEmpty && usable {
             if needsReset {
                 let r = try connection.command(.rset)
@@ -166,9 +167,10 @@ public final class RelaySession {
                     usable = false
                     break
                 }
+                needsReset = false
             }
-            needsReset = true
             let round = try transaction(message, recipients: pending)
+            needsReset = !round.completed
             outcomes += round.outcomes
             if !round.retry.isEmpty && round.retry.count == pending.count {
                 // 452 for every recipient: no progress possible now.
@@ -176,7 +178,6 @@ public final class RelaySession {
                 break
             }
             pending = round.retry
-            if round.completed { needsReset = false }
         }
         let done = Set(outcomes.map(\.index))
         outcomes += pending.filter { !done.contains($0.index) }.map {
@@ -234,10 +235,11 @@ public final class RelaySession {
             }
         }
         let mail = replies[0]
-        if OutcomeTable.endsSession(mail) { usable = false }
+        if OutcomeTable.endsSession(mail) || mail.code == 503 { usable = false }
         let mailVerdict = OutcomeTable.verdict(.mailFrom, mail)
         if mailVerdict != .proceed {
             round.outcomes = recipients.map { outcome($0, mailVerdict == .bounced ? .bounced : .deferred, mail) }
+            try abandonData(replies.count == commands.count ? replies.last : nil)
             return round
         }
         var accepted: [OutgoingMessage.Recipient] = []
@@ -254,7 +256,10 @@ public final class RelaySession {
             }
         }
         guard replies.count == commands.count, let dataReply = replies.last else { return round }
-        guard !accepted.isEmpty, usable else { return round }
+        guard !accepted.isEmpty, usable else {
+            try abandonData(dataReply)
+            return round
+        }
         let dataVerdict = OutcomeTable.verdict(.data, dataReply)
         if OutcomeTable.endsSession(dataReply) { usable = false }
         guard dataVerdict == .proceed else {
@@ -267,6 +272,16 @@ public final class RelaySession {
         round.outcomes += accepted.map { outcome($0, OutcomeTable.verdict(.endOfData, final), final) }
         round.completed = true
         return round
+    }
+
+    /// A server that answered DATA with 354 although the transaction failed is waiting
+    /// for content: end it with a lone "." (it has no valid recipient to deliver to) and
+    /// give up the session.
+    private func abandonData(_ dataReply: SMTPReply?) throws(SessionError) {
+        guard let dataReply, dataReply.isIntermediate else { return }
+        try connection.send(Array(".\r\n".utf8))
+        _ = try? connection.reply()
+        usable = false
     }
 
     /// Streams the content dot-stuffed; the final ".\r\n" leaves in the same write as the

@@ -1,6 +1,7 @@
 import Foundation
 import OutboxCore
 import OutboxMessage
+import OutboxSpool
 @testable import OutboxSubmit
 import Testing
 

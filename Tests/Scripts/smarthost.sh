@@ -7,8 +7,12 @@
 #                                        PORT+1 implicit TLS (wrapper mode), AUTH
 #                                        PORT+2 no TLS offered at all, AUTH offered
 #                                        PORT+3 STARTTLS with a certificate for another host
+#                                        PORT+4 STARTTLS with a self-signed certificate
+#                                        PORT+5 STARTTLS with an expired certificate
+#                                        PORT+6 greeting delayed by 4 seconds
+#                                        PORT+7 STARTTLS, AUTH, SIZE limit 20000
 #   smarthost.sh stop DIR
-#   smarthost.sh reload DIR       after editing DIR/etc/recipient_access or sender_access
+#   smarthost.sh reload DIR       after editing DIR/etc/{recipient,sender,data}_access
 #
 # Users: "user@smarthost.test" / "secret" in DIR/sasldb2. Captured mail:
 # DIR/mail/<queueid>-<n>.eml (LF line endings, as Postfix's pipe hands it over) and
@@ -24,7 +28,7 @@ stop() {
 }
 case $cmd in
 stop) stop; exit 0 ;;
-reload) postmap -c "$DIR/etc" "texthash:$DIR/etc/recipient_access" 2>/dev/null || true; postfix -c "$DIR/etc" reload >/dev/null 2>&1; exit 0 ;;
+reload) postfix -c "$DIR/etc" reload >/dev/null 2>&1; exit 0 ;;
 start) ;;
 *) echo "usage: $0 start|stop|reload DIR [PORT]" >&2; exit 64 ;;
 esac
@@ -41,6 +45,28 @@ if [ ! -f ca.pem ]; then
         printf 'subjectAltName=DNS:%s,IP:%s\n' "$dns" "$ip" > $file.ext
         openssl x509 -req -in $file.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 -extfile $file.ext -out $file.pem 2>/dev/null
     done
+    openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=smarthost.test" \
+        -addext "subjectAltName=DNS:smarthost.test,IP:127.0.0.1" -keyout selfsigned.key -out selfsigned.pem 2>/dev/null
+    # An expired certificate needs explicit dates: openssl ca with a throwaway database.
+    mkdir -p ca-db && : > ca-db/index.txt && echo 01 > ca-db/serial
+    cat > ca-db/ca.cnf <<CNF
+[ca]
+default_ca = test
+[test]
+database = ca-db/index.txt
+serial = ca-db/serial
+new_certs_dir = ca-db
+certificate = ca.pem
+private_key = ca.key
+default_md = sha256
+policy = any
+copy_extensions = copy
+[any]
+commonName = supplied
+CNF
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=smarthost.test" -addext "subjectAltName=DNS:smarthost.test,IP:127.0.0.1" \
+        -keyout expired.key -out expired.csr 2>/dev/null
+    openssl ca -batch -config ca-db/ca.cnf -startdate 20200101000000Z -enddate 20200102000000Z -in expired.csr -out expired.pem >/dev/null 2>&1
     cp ca.pem "$DIR/ca.pem"
 fi
 chmod 644 *.pem; chmod 600 *.key
@@ -62,7 +88,7 @@ n=$(date +%s%N)
 cat > "$dir/$1-$n.tmp" && printf '%s\n%s\n' "$2" "$3" > "$dir/$1-$n.env" && mv "$dir/$1-$n.tmp" "$dir/$1-$n.eml"
 CAP
 chmod 755 "$DIR/capture.sh"
-touch "$DIR/etc/recipient_access" "$DIR/etc/sender_access"
+touch "$DIR/etc/recipient_access" "$DIR/etc/sender_access" "$DIR/etc/data_access"
 cat > "$DIR/etc/main.cf" <<CONF
 compatibility_level = 3.6
 queue_directory = $DIR/queue
@@ -90,6 +116,7 @@ smtpd_tls_security_level = may
 smtpd_relay_restrictions = permit_sasl_authenticated, reject
 smtpd_recipient_restrictions = check_recipient_access texthash:$DIR/etc/recipient_access, permit_sasl_authenticated, reject
 smtpd_sender_restrictions = check_sender_access texthash:$DIR/etc/sender_access
+smtpd_end_of_data_restrictions = check_sender_access texthash:$DIR/etc/data_access
 local_header_rewrite_clients =
 smtpd_forbid_bare_newline = reject
 smtpd_forbid_bare_newline_exclusions =
@@ -104,6 +131,10 @@ $PORT      inet n - n - - smtpd -o smtpd_tls_security_level=encrypt -o smtpd_tls
 $((PORT+1)) inet n - n - - smtpd -o smtpd_tls_wrappermode=yes
 $((PORT+2)) inet n - n - - smtpd -o smtpd_tls_security_level=none
 $((PORT+3)) inet n - n - - smtpd -o smtpd_tls_cert_file=$DIR/tls/wrong.pem -o smtpd_tls_key_file=$DIR/tls/wrong.key
+$((PORT+4)) inet n - n - - smtpd -o smtpd_tls_cert_file=$DIR/tls/selfsigned.pem -o smtpd_tls_key_file=$DIR/tls/selfsigned.key
+$((PORT+5)) inet n - n - - smtpd -o smtpd_tls_cert_file=$DIR/tls/expired.pem -o smtpd_tls_key_file=$DIR/tls/expired.key
+$((PORT+6)) inet n - n - - smtpd -o smtpd_delay_reject=no -o smtpd_client_restrictions=sleep,4
+$((PORT+7)) inet n - n - - smtpd -o smtpd_tls_security_level=encrypt -o message_size_limit=20000
 pickup    unix  n - n 60 1 pickup
 cleanup   unix  n - n - 0 cleanup
 qmgr      unix  n - n 300 1 qmgr
@@ -124,7 +155,7 @@ discard   unix  - - n - - discard
 anvil     unix  - - n - 1 anvil
 scache    unix  - - n - 1 scache
 postlog   unix-dgram n - n - 1 postlogd
-capture   unix  - n n - - pipe flags=q user=nobody argv=$DIR/capture.sh \${queue_id} \${sender} \${recipient}
+capture   unix  - n n - - pipe flags=q null_sender= user=nobody argv=$DIR/capture.sh \${queue_id} \${sender} \${recipient}
 CONF
 stop
 postfix -c "$DIR/etc" check 2>&1 | grep -v 'not owned\|group or other writable' || true
@@ -133,4 +164,4 @@ for _ in $(seq 1 100); do
     (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break
     sleep 0.05
 done
-echo "smarthost ready: 127.0.0.1:$PORT (STARTTLS) $((PORT+1)) (TLS) $((PORT+2)) (no TLS) $((PORT+3)) (wrong cert); CA $DIR/ca.pem"
+echo "smarthost ready: 127.0.0.1:$PORT (STARTTLS) $((PORT+1)) (TLS) $((PORT+2)) (no TLS) $((PORT+3)) (wrong host) $((PORT+4)) (self-signed) $((PORT+5)) (expired) $((PORT+6)) (slow greeting) $((PORT+7)) (SIZE 20000); CA $DIR/ca.pem"

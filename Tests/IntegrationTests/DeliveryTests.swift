@@ -1,0 +1,162 @@
+import Foundation
+import Testing
+
+@Suite("outboxd relays to a real Postfix smarthost with TLS and Cyrus SASL", .serialized,
+       .enabled(if: Smarthost.available, "needs root, postfix and sasl2-bin"))
+struct DeliveryTests {
+    static let modesAndMechanisms: [(String, Int, String)] = ["PLAIN", "LOGIN", "CRAM-MD5", "DIGEST-MD5", "SCRAM-SHA-1", "SCRAM-SHA-256"]
+        .flatMap { m in [("smtp", 0, m), ("smtps", 1, m)] }
+
+    @Test("each TLS mode with each SASL mechanism delivers", arguments: modesAndMechanisms)
+    func modeAndMechanism(_ scheme: String, _ port: Int, _ mechanism: String) throws {
+        let instance = try Instance.relaying(port: port, scheme: scheme, mechanism: mechanism)
+        let t = token("\(scheme)-\(mechanism)")
+        #expect(try instance.sendmail(["-i", "-f", "sender@client.test", "rcpt@remote.test"], "Subject: \(t)\n\n.dot line\nbody \(t)\n").code == 0)
+        let r = try instance.outboxdOnce()
+        #expect(r.code == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("status=sent (250 2.0.0 Ok"), "\(r.stderr)")
+        let got = Smarthost.shared.await(t, count: 1)
+        try #require(got.count == 1)
+        #expect(got[0].sender == "sender@client.test" && got[0].recipient == "rcpt@remote.test")
+        #expect(got[0].content.contains("\n.dot line\n"), "dot-stuffing must round-trip")
+        #expect(Smarthost.shared.log.contains("sasl_method=\(mechanism)"), "Postfix should log the mechanism used")
+        #expect(instance.deferred().isEmpty)
+    }
+
+    @Test("a wrong password defers with the server's reply in the log")
+    func wrongPassword() throws {
+        let instance = try Instance.relaying(password: "wrong")
+        let t = token("wrongpw")
+        _ = try instance.sendmail(["-i", "rcpt@remote.test"], "Subject: \(t)\n\nb\n")
+        let r = try instance.outboxdOnce()
+        #expect(r.stderr.contains("535 5.7.8"), "\(r.stderr)")
+        #expect(r.stderr.contains("status=deferred"))
+        #expect(instance.deferred().count == 1)
+        #expect(Smarthost.shared.await(t, count: 1, seconds: 2).isEmpty)
+        #expect(try instance.sendmail(["-bp"]).stdout.contains("535 5.7.8"), "mailq shows the reason")
+    }
+
+    static let badCertificates: [(Int, String)] = [(3, "IP address mismatch for 127.0.0.1"), (4, "self-signed certificate"), (5, "certificate has expired")]
+
+    @Test("a certificate for another host, a self-signed and an expired one: deferred, never delivered", arguments: badCertificates)
+    func certificates(_ port: Int, _ reason: String) throws {
+        let instance = try Instance.relaying(port: port)
+        let t = token("cert\(port)")
+        _ = try instance.sendmail(["-i", "rcpt@remote.test"], "Subject: \(t)\n\nb\n")
+        let r = try instance.outboxdOnce()
+        #expect(r.stderr.contains("certificate verify failed: \(reason)"), "\(r.stderr)")
+        #expect(instance.deferred().count == 1)
+        #expect(Smarthost.shared.await(t, count: 1, seconds: 2).isEmpty)
+    }
+
+    @Test("a server without STARTTLS on smtp:// gets no AUTH and nothing is sent")
+    func noStartTLS() throws {
+        let instance = try Instance.relaying(port: 2)
+        let t = token("nostarttls")
+        _ = try instance.sendmail(["-i", "rcpt@remote.test"], "Subject: \(t)\n\nb\n")
+        let before = Smarthost.shared.log.count
+        let r = try instance.outboxdOnce()
+        #expect(r.stderr.contains("does not offer STARTTLS"), "\(r.stderr)")
+        #expect(instance.deferred().count == 1)
+        usleep(500_000)
+        let session = String(Smarthost.shared.log.dropFirst(before))
+        #expect(session.contains("disconnect from"), "\(session)")
+        #expect(!session.contains("auth="), "no AUTH may be sent in the clear: \(session)")
+    }
+
+    @Test("a greeting slower than command_timeout defers")
+    func slowGreeting() throws {
+        let instance = try Instance.relaying(port: 6)
+        _ = try instance.sendmail(["-i", "rcpt@remote.test"], "Subject: slow\n\nb\n")
+        let r = try instance.outboxdOnce()
+        #expect(r.stderr.contains("timed out"), "\(r.stderr)")
+        #expect(instance.deferred().count == 1)
+    }
+
+    @Test("451 on one of three recipients: two delivered once, the third after the fault is lifted")
+    func partialTempfail() throws {
+        let smarthost = Smarthost.shared
+        try smarthost.setAccess("recipient", ["later@remote.test 451 4.7.1 try again later"])
+        defer { try? smarthost.setAccess("recipient", []) }
+        let instance = try Instance.relaying()
+        let t = token("451")
+        _ = try instance.sendmail(["-i", "-f", "s@client.test", "a@remote.test", "later@remote.test", "b@remote.test"], "Subject: \(t)\n\nb\n")
+        let first = try instance.outboxdOnce()
+        #expect(first.stderr.contains("to=<later@remote.test>") && first.stderr.contains("status=deferred (451 4.7.1"), "\(first.stderr)")
+        #expect(Set(smarthost.await(t, count: 2).map(\.recipient)) == ["a@remote.test", "b@remote.test"])
+        #expect(instance.deferred().count == 1)
+        try smarthost.setAccess("recipient", [])
+        #expect(try instance.sendmail(["-q"]).code == 0)
+        let second = try instance.outboxdOnce()
+        #expect(second.stderr.contains("to=<later@remote.test>") && second.stderr.contains("status=sent"), "\(second.stderr)")
+        let all = smarthost.await(t, count: 3)
+        #expect(all.map(\.recipient).sorted() == ["a@remote.test", "b@remote.test", "later@remote.test"], "each recipient exactly once")
+        #expect(instance.deferred().isEmpty)
+    }
+
+    @Test("550 sends an RFC 3464 DSN to the sender from <>")
+    func permanentFailure() throws {
+        let smarthost = Smarthost.shared
+        try smarthost.setAccess("recipient", ["nosuch@remote.test 550 5.1.1 no such user here"])
+        defer { try? smarthost.setAccess("recipient", []) }
+        let instance = try Instance.relaying()
+        let t = token("550")
+        _ = try instance.sendmail(["-i", "-f", "author@client.test", "nosuch@remote.test"], "Subject: \(t)\n\nbody \(t)\n")
+        let r = try instance.outboxdOnce()
+        #expect(r.stderr.contains("status=bounced (550 5.1.1"), "\(r.stderr)")
+        #expect(r.stderr.contains("sender non-delivery notification"))
+        let dsn = smarthost.await(t, count: 1)
+        try #require(dsn.count == 1)
+        #expect(dsn[0].sender == "" && dsn[0].recipient == "author@client.test", "\(dsn[0])")
+        #expect(dsn[0].content.contains("multipart/report; report-type=delivery-status"))
+        #expect(dsn[0].content.contains("Final-Recipient: rfc822; nosuch@remote.test"))
+        #expect(dsn[0].content.contains("Status: 5.1.1"))
+        #expect(instance.deferred().isEmpty)
+    }
+
+    @Test("null sender + 550: no bounce at all")
+    func nullSenderNoBounce() throws {
+        let smarthost = Smarthost.shared
+        try smarthost.setAccess("recipient", ["nosuch@remote.test 550 5.1.1 no such user here"])
+        defer { try? smarthost.setAccess("recipient", []) }
+        let instance = try Instance.relaying()
+        let t = token("null550")
+        _ = try instance.sendmail(["-i", "-f", "<>", "nosuch@remote.test"], "Subject: \(t)\n\nbody \(t)\n")
+        let r = try instance.outboxdOnce()
+        #expect(r.stderr.contains("no non-delivery notification: null sender"), "\(r.stderr)")
+        #expect(smarthost.await(t, count: 1, seconds: 3).isEmpty)
+        #expect(instance.deferred().isEmpty)
+    }
+
+    @Test("421 after DATA: retried and delivered once")
+    func disconnectAfterData() throws {
+        let smarthost = Smarthost.shared
+        try smarthost.setAccess("data", ["dropper@client.test 421 4.7.0 closing now"])
+        defer { try? smarthost.setAccess("data", []) }
+        let instance = try Instance.relaying()
+        let t = token("421")
+        _ = try instance.sendmail(["-i", "-f", "dropper@client.test", "rcpt@remote.test"], "Subject: \(t)\n\nb\n")
+        let first = try instance.outboxdOnce()
+        #expect(first.stderr.contains("status=deferred (421 4.7.0"), "\(first.stderr)")
+        try smarthost.setAccess("data", [])
+        _ = try instance.sendmail(["-q"])
+        let second = try instance.outboxdOnce()
+        #expect(second.stderr.contains("status=sent"), "\(second.stderr)")
+        #expect(smarthost.await(t, count: 1).count == 1)
+    }
+
+    @Test("SIZE smaller than the message: no DATA, a DSN to the sender")
+    func sizeLimit() throws {
+        let smarthost = Smarthost.shared
+        let instance = try Instance.relaying(port: 7)
+        let t = token("size")
+        let body = String(repeating: "0123456789 abcdefghijklmnopqrstuvwxyz\n", count: 800)  // ~30 KB
+        _ = try instance.sendmail(["-i", "-f", "big@client.test", "rcpt@remote.test"], "Subject: \(t)\n\n\(body)")
+        let r = try instance.outboxdOnce()
+        #expect(r.stderr.contains("status=bounced (552 5.3.4 message size"), "\(r.stderr)")
+        let got = smarthost.await(t, count: 1)
+        try #require(got.count == 1)
+        #expect(got[0].recipient == "big@client.test" && got[0].sender == "", "only the DSN arrives")
+        #expect(got[0].content.contains("text/rfc822-headers"))
+    }
+}

@@ -1,0 +1,110 @@
+import Foundation
+import Testing
+
+/// The private Postfix smarthost (Tests/Scripts/smarthost.sh), started once per test
+/// process on ports derived from the pid and stopped at exit.
+final class Smarthost: Sendable {
+    let directory: String
+    let port: Int
+    var caFile: String { directory + "/ca.pem" }
+    var mailDirectory: String { directory + "/mail" }
+
+    static let available = getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/sbin/postfix")
+        && FileManager.default.isExecutableFile(atPath: "/usr/sbin/saslpasswd2")
+
+    nonisolated(unsafe) static var stopCommand: String?
+
+    static let shared: Smarthost = {
+        let port = 21000 + Int(getpid() % 390) * 10
+        let dir = "/tmp/outbox-smarthost-\(getpid())"
+        let r = try! run("/bin/bash", [Repository.root + "/Tests/Scripts/smarthost.sh", "start", dir, String(port)])
+        precondition(r.code == 0, "smarthost failed to start: \(r.stdout) \(r.stderr)")
+        stopCommand = "/bin/bash '\(Repository.root)/Tests/Scripts/smarthost.sh' stop '\(dir)' >/dev/null 2>&1; rm -rf '\(dir)'"
+        atexit { if let c = Smarthost.stopCommand { _ = system(c) } }
+        return Smarthost(directory: dir, port: port)
+    }()
+
+    private init(directory: String, port: Int) {
+        self.directory = directory
+        self.port = port
+    }
+
+    /// One captured delivery.
+    struct Delivery {
+        var sender: String
+        var recipient: String
+        var content: String
+    }
+
+    /// Every delivery whose content contains `token`.
+    func deliveries(containing token: String) -> [Delivery] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: mailDirectory)) ?? []
+        var out: [Delivery] = []
+        for name in names where name.hasSuffix(".eml") {
+            let base = mailDirectory + "/" + name.dropLast(4)
+            guard let content = try? String(contentsOfFile: base + ".eml", encoding: .utf8), content.contains(token),
+                  let env = try? String(contentsOfFile: base + ".env", encoding: .utf8) else { continue }
+            let lines = env.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            out.append(Delivery(sender: lines[0], recipient: lines.count > 1 ? lines[1] : "", content: content))
+        }
+        return out
+    }
+
+    /// Waits up to `seconds` for at least `count` deliveries containing `token`.
+    func await(_ token: String, count: Int, seconds: Double = 15) -> [Delivery] {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            let found = deliveries(containing: token)
+            if found.count >= count { return found }
+            usleep(100_000)
+        }
+        return deliveries(containing: token)
+    }
+
+    /// Replaces an access map and makes Postfix re-read it.
+    func setAccess(_ map: String, _ lines: [String]) throws {
+        try (lines.joined(separator: "\n") + "\n").write(toFile: directory + "/etc/\(map)_access", atomically: true, encoding: .utf8)
+        _ = try run("/bin/bash", [Repository.root + "/Tests/Scripts/smarthost.sh", "reload", directory])
+        usleep(1_500_000)
+    }
+
+    /// Postfix's own log, for checking what the client did.
+    var log: String { (try? String(contentsOfFile: directory + "/maillog", encoding: .utf8)) ?? "" }
+}
+
+extension Instance {
+    /// An instance relaying to the shared smarthost on `port` with `scheme`.
+    static func relaying(port offset: Int = 0, scheme: String = "smtp", mechanism: String? = nil, password: String = "secret",
+                         extra: String = "") throws -> Instance {
+        let smarthost = Smarthost.shared
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("outbox-pw-\(UUID().uuidString)").path
+        try password.write(toFile: dir, atomically: true, encoding: .utf8)
+        chmod(dir, 0o600)
+        var config = """
+        smarthost = \(scheme)://127.0.0.1:\(smarthost.port + offset)
+        tls_ca_file = \(smarthost.caFile)
+        auth_username = user@smarthost.test
+        auth_password_file = \(dir)
+        connect_timeout = 5s
+        command_timeout = 2s
+        minimal_backoff_time = 1s
+        maximal_backoff_time = 2s
+
+        """
+        if let mechanism { config += "auth_mechanisms = \(mechanism)\n" }
+        return try Instance(extraConfig: config + extra)
+    }
+
+    /// Runs `outboxd --once`, returning its log (stderr).
+    func outboxdOnce() throws -> RunResult {
+        try run(Binaries.directory + "/outboxd", ["--once", "--no-syslog"], environment: ["OUTBOX_CONFIG": configPath])
+    }
+
+    /// Queue IDs still in outboxd's queue.
+    func deferred() -> [String] {
+        (try? FileManager.default.contentsOfDirectory(atPath: layout.root + "/queue/msg").sorted()) ?? []
+    }
+}
+
+/// A unique word to find a test's messages among everything the smarthost received.
+func token(_ name: String) -> String { "token-\(name)-\(UUID().uuidString.prefix(8))" }
