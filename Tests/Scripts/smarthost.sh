@@ -11,6 +11,7 @@
 #                                        PORT+5 STARTTLS with an expired certificate
 #                                        PORT+6 greeting delayed by 4 seconds
 #                                        PORT+7 STARTTLS, AUTH, SIZE limit 20000
+#                                        PORT+8 STARTTLS, AUTH, at most 2 recipients per transaction (452)
 #   smarthost.sh stop DIR
 #   smarthost.sh reload DIR       after editing DIR/etc/{recipient,sender,data}_access
 #
@@ -135,6 +136,7 @@ $((PORT+4)) inet n - n - - smtpd -o smtpd_tls_cert_file=$DIR/tls/selfsigned.pem 
 $((PORT+5)) inet n - n - - smtpd -o smtpd_tls_cert_file=$DIR/tls/expired.pem -o smtpd_tls_key_file=$DIR/tls/expired.key
 $((PORT+6)) inet n - n - - smtpd -o smtpd_delay_reject=no -o smtpd_client_restrictions=sleep,4
 $((PORT+7)) inet n - n - - smtpd -o smtpd_tls_security_level=encrypt -o message_size_limit=20000
+$((PORT+8)) inet n - n - - smtpd -o smtpd_tls_security_level=encrypt -o smtpd_recipient_limit=2
 pickup    unix  n - n 60 1 pickup
 cleanup   unix  n - n - 0 cleanup
 qmgr      unix  n - n 300 1 qmgr
