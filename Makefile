@@ -29,6 +29,8 @@ all: build
 build:
 	$(SWIFT) build $(SWIFTFLAGS) --product sendmail
 	$(SWIFT) build $(SWIFTFLAGS) --product outboxdrop
+	$(SWIFT) build $(SWIFTFLAGS) --product outboxd
+	$(SWIFT) build $(SWIFTFLAGS) --product outboxctl
 
 check:
 	$(SWIFT) build --build-tests
@@ -40,10 +42,12 @@ install: build
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)/etc/outbox
 	install -m 0755 $(RELEASE)/sendmail $(DESTDIR)$(SBINDIR)/sendmail
 	install -m 0755 $(RELEASE)/outboxdrop $(DESTDIR)$(SBINDIR)/outboxdrop
+	install -m 0755 $(RELEASE)/outboxd $(DESTDIR)$(SBINDIR)/outboxd
+	install -m 0755 $(RELEASE)/outboxctl $(DESTDIR)$(SBINDIR)/outboxctl
 	ln -sf $(SBINDIR)/sendmail $(DESTDIR)$(BINDIR)/mailq
 	ln -sf $(SBINDIR)/sendmail $(DESTDIR)$(BINDIR)/newaliases
 	if [ "$(PREFIX)" = /usr ]; then install -d $(DESTDIR)/usr/lib && ln -sf ../sbin/sendmail $(DESTDIR)/usr/lib/sendmail; fi
-	install -m 0644 man/sendmail.8 man/outboxdrop.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 man/sendmail.8 man/outboxdrop.8 man/outboxd.8 man/outboxctl.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 man/outbox.conf.5 man/outbox-spool.5 $(DESTDIR)$(MANDIR)/man5/
 	[ -e $(DESTDIR)/etc/outbox/outbox.conf ] || install -m 0644 etc/outbox.conf $(DESTDIR)/etc/outbox/outbox.conf
 	install -d -m 0755 $(DESTDIR)$(SPOOL) $(DESTDIR)$(SPOOL)/maildrop $(DESTDIR)$(SPOOL)/public
@@ -53,6 +57,7 @@ install: build
 	    getent group outbox >/dev/null || groupadd --system outbox; \
 	    getent passwd outbox >/dev/null || useradd --system --gid outbox --home-dir $(SPOOL) --no-create-home --shell /usr/sbin/nologin outbox; \
 	    chown outbox:outbox $(SPOOL) $(SPOOL)/maildrop $(SPOOL)/maildrop/tmp $(SPOOL)/maildrop/new $(SPOOL)/public; \
+	    install -d -m 0700 -o outbox -g outbox $(SPOOL)/queue; \
 	    chmod 1730 $(SPOOL)/maildrop/tmp; chmod 1770 $(SPOOL)/maildrop/new; \
 	    chown root:outbox $(SBINDIR)/outboxdrop; chmod 2755 $(SBINDIR)/outboxdrop; \
 	    echo "installed: $(SBINDIR)/outboxdrop setgid outbox, spool $(SPOOL)"; \
@@ -61,8 +66,8 @@ install: build
 	fi
 
 uninstall:
-	rm -f $(DESTDIR)$(SBINDIR)/sendmail $(DESTDIR)$(SBINDIR)/outboxdrop $(DESTDIR)$(BINDIR)/mailq $(DESTDIR)$(BINDIR)/newaliases
-	rm -f $(DESTDIR)$(MANDIR)/man8/sendmail.8 $(DESTDIR)$(MANDIR)/man8/outboxdrop.8 $(DESTDIR)$(MANDIR)/man5/outbox.conf.5 $(DESTDIR)$(MANDIR)/man5/outbox-spool.5
+	rm -f $(DESTDIR)$(SBINDIR)/sendmail $(DESTDIR)$(SBINDIR)/outboxdrop $(DESTDIR)$(SBINDIR)/outboxd $(DESTDIR)$(SBINDIR)/outboxctl $(DESTDIR)$(BINDIR)/mailq $(DESTDIR)$(BINDIR)/newaliases
+	rm -f $(DESTDIR)$(MANDIR)/man8/sendmail.8 $(DESTDIR)$(MANDIR)/man8/outboxdrop.8 $(DESTDIR)$(MANDIR)/man8/outboxd.8 $(DESTDIR)$(MANDIR)/man8/outboxctl.8 $(DESTDIR)$(MANDIR)/man5/outbox.conf.5 $(DESTDIR)$(MANDIR)/man5/outbox-spool.5
 
 bench: build
 	bash bench/run.sh

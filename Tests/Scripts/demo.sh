@@ -1,20 +1,32 @@
 #!/bin/bash
-# The main job, end to end, as far as it exists today: build the release binaries,
-# queue messages into a throwaway spool the way cron and PHP do, and show them with
-# mailq. (Delivery by outboxd to a smarthost arrives with the delivery work.)
+# The main job, end to end: build the release binaries, start a private Postfix smarthost
+# on loopback (TLS with a throwaway CA, Cyrus SASL), queue mail with sendmail the way cron
+# and PHP do, let outboxd deliver it, and show the log lines and the delivered message.
+# Needs root (Postfix) and the packages README lists.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 make build >/dev/null
 BIN=$PWD/.build/release
 DEMO=$(mktemp -d /tmp/outbox-demo.XXXXXX)
+chmod 755 "$DEMO"
+PORT=${PORT:-12587}
+trap 'bash Tests/Scripts/smarthost.sh stop "$DEMO/smarthost"; rm -rf "$DEMO"' EXIT
+bash Tests/Scripts/smarthost.sh start "$DEMO/smarthost" "$PORT"
+echo secret > "$DEMO/password"; chmod 600 "$DEMO/password"
 cat > "$DEMO/outbox.conf" <<CONF
 spool_directory = $DEMO/spool
 domain = example.org
 admin_address = admin@example.net
 aliases_file = $DEMO/aliases
+smarthost = smtp://127.0.0.1:$PORT
+tls_ca_file = $DEMO/smarthost/ca.pem
+auth_username = user@smarthost.test
+auth_password_file = $DEMO/password
 CONF
 printf 'postmaster: root\n' > "$DEMO/aliases"
 export OUTBOX_CONFIG=$DEMO/outbox.conf
+echo "== outboxctl check"
+"$BIN/outboxctl" check
 echo "== cron-style: sendmail -FCronDaemon -i -B8BITMIME -oem root"
 printf 'Subject: Cron <root@host> backup\n\nbackup finished\n' | "$BIN/sendmail" -FCronDaemon -i -B8BITMIME -oem root
 echo "== PHP mail()-style: sendmail -t -i"
@@ -22,14 +34,11 @@ printf 'To: Someone <someone@example.com>\nBcc: hidden@example.com\nSubject: hel
 echo "== mailq"
 ln -sf "$BIN/sendmail" "$DEMO/mailq"
 "$DEMO/mailq"
-echo "== stored message (Bcc removed, headers added, CRLF):"
-f=$(ls "$DEMO/spool/maildrop/new" | tail -1)
-python3 - "$DEMO/spool/maildrop/new/$f" <<'PY'
-import struct, sys
-data = open(sys.argv[1], 'rb').read(); i = 0
-while i < len(data):
-    t = chr(data[i]); n = struct.unpack('>I', data[i+1:i+5])[0]; p = data[i+5:i+5+n]; i += 5 + n
-    if t == 'M': sys.stdout.write(p.decode('utf-8', 'replace').replace('\r\n', '\n'))
-    elif t != 'E': print(f"[{t}] {p.decode('utf-8', 'replace')!r}")
-PY
-rm -rf "$DEMO"
+echo "== outboxd --once"
+"$BIN/outboxd" --once --no-syslog
+for _ in $(seq 1 50); do [ "$(ls "$DEMO/smarthost/mail" | grep -c eml)" -ge 3 ] && break; sleep 0.2; done
+echo "== delivered to the smarthost (envelope, then message as Postfix received it):"
+for f in "$DEMO"/smarthost/mail/*.eml; do
+    printf -- '--- sender <%s> recipient <%s>\n' $(head -1 "${f%.eml}.env") $(sed -n 2p "${f%.eml}.env")
+    cat "$f"
+done
