@@ -179,7 +179,9 @@ public final class Daemon: @unchecked Sendable {
             } else {
                 if session == nil {
                     switch relay.openSession() {
-                    case .success(let s): session = s
+                    case .success(let s):
+                        session = s
+                        log.info("session to \(s.peer): \(s.tlsDescription ?? "no TLS"), \(s.authMechanism.map { "AUTH \($0)" } ?? "no AUTH")")
                     case .failure(let error):
                         work.markUnreachable("\(error)")
                         created = relay.deferAll(&item, reason: "\(error)")

@@ -38,10 +38,12 @@ public final class QueueStore: @unchecked Sendable {
 
     public init(layout: SpoolLayout) throws {
         self.layout = layout
+        // An empty spool_directory is a valid fresh spool: create what is missing, the
+        // drop directories first (they create the root).
+        try layout.createDropDirectories(groupWritable: false)
         for dir in [layout.root + "/queue", messages, states, temporary, corrupt] {
             if mkdir(dir, 0o700) != 0 && errno != EEXIST { throw SystemError("mkdir", path: dir) }
         }
-        if !Privilege.isSetID { try? layout.createDropDirectories(groupWritable: false) }
     }
 
     /// What adoption found in maildrop/new.

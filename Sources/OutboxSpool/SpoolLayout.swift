@@ -44,6 +44,7 @@ public struct SpoolLayout: Sendable, Equatable {
             let path = root + "/" + relative
             let mode = groupWritable ? installed : 0o700
             if mkdir(path, mode) != 0 {
+                // Existing directories keep the modes the installer gave them.
                 if errno == EEXIST { continue }
                 throw SystemError("mkdir", path: path)
             }

@@ -111,3 +111,16 @@ struct ModeTests {
         #expect(instance.queued().isEmpty)
     }
 }
+
+@Suite("outboxd on a fresh spool")
+struct FreshSpoolTests {
+    @Test("outboxd --once on an empty spool_directory creates its layout and exits 0")
+    func freshSpool() throws {
+        let instance = try Instance(extraConfig: "smarthost = smtp://127.0.0.1:1\ntls_security_level = none\n")
+        #expect(!FileManager.default.fileExists(atPath: instance.layout.root))
+        let r = try run(Binaries.directory + "/outboxd", ["--once", "--no-syslog"], environment: ["OUTBOX_CONFIG": instance.configPath])
+        #expect(r.code == 0, "\(r.stderr)")
+        #expect(FileManager.default.fileExists(atPath: instance.layout.root + "/queue/msg"))
+        #expect(FileManager.default.fileExists(atPath: instance.layout.maildropNew))
+    }
+}
