@@ -40,6 +40,12 @@ public final class Daemon: @unchecked Sendable {
 
     /// Delivers everything due and exits (`--once`), or serves until SIGTERM.
     public func run(once: Bool) -> Int32 {
+        // The parent may have left signals blocked or ignored (found by the tests: a
+        // SIGTERM stayed pending forever); threads created below inherit this clean mask.
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        sigprocmask(SIG_SETMASK, &empty, nil)
+        for sig in [SIGTERM, SIGINT, SIGHUP] { signal(sig, SIG_DFL) }
         for item in store.load() { items[item.id] = item }
         _ = try? store.layout.removeStaleTemporaryFiles()
         log.info("starting outboxd: \(items.count) queued, smarthost \(config.smarthosts.map(\.description).joined(separator: ", ")), \(config.maxConnections) connections")

@@ -160,3 +160,98 @@ struct DeliveryTests {
         #expect(got[0].content.contains("text/rfc822-headers"))
     }
 }
+
+@Suite("outboxd as a daemon, and hostile drop files", .serialized, .enabled(if: Smarthost.available, "needs root, postfix and sasl2-bin"))
+struct DaemonModeTests {
+    func startDaemon(_ instance: Instance) throws -> (Process, Pipe) {
+        let daemon = Process()
+        daemon.executableURL = URL(fileURLWithPath: Binaries.directory + "/outboxd")
+        daemon.arguments = ["--no-syslog"]
+        daemon.environment = ProcessInfo.processInfo.environment.merging(["OUTBOX_CONFIG": instance.configPath]) { $1 }
+        let errors = Pipe()
+        daemon.standardError = errors
+        try daemon.run()
+        return (daemon, errors)
+    }
+
+    @Test("notices new mail at once, reloads on SIGHUP, stops cleanly on SIGTERM")
+    func daemon() throws {
+        let instance = try Instance.relaying()
+        let (daemon, errors) = try startDaemon(instance)
+        usleep(500_000)
+        let t = token("inotify")
+        _ = try instance.sendmail(["-i", "rcpt@remote.test"], "Subject: \(t)\n\nb\n")
+        #expect(Smarthost.shared.await(t, count: 1, seconds: 10).count == 1, "delivered without --once or a rescan")
+        kill(daemon.processIdentifier, SIGHUP)
+        usleep(300_000)
+        kill(daemon.processIdentifier, SIGTERM)
+        daemon.waitUntilExit()
+        let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(daemon.terminationStatus == 0)
+        #expect(log.contains("reloaded "), "\(log)")
+        #expect(log.contains("outboxd stopped"))
+    }
+
+    @Test("symlinks, FIFOs, directories, hard links and truncated files in maildrop/new are rejected; good mail still goes")
+    func hostileDropFiles() throws {
+        let instance = try Instance.relaying()
+        let t = token("hostile")
+        _ = try instance.sendmail(["-i", "rcpt@remote.test"], "Subject: \(t)\n\nb\n")
+        let new = instance.layout.maildropNew
+        let good = try #require(instance.queued().first)
+        symlink("/etc/shadow", new + "/LINK")
+        mkfifo(new + "/FIFO", 0o600)
+        mkdir(new + "/DIR", 0o700)
+        try Data("V\0\0\0\u{5}trunc".utf8).write(to: URL(fileURLWithPath: new + "/TRUNC"))
+        try Data("garbage".utf8).write(to: URL(fileURLWithPath: instance.directory + "/other"))
+        link(instance.directory + "/other", new + "/HARD")
+        let r = try instance.outboxdOnce()
+        #expect(r.code == 0)
+        for name in ["LINK", "FIFO", "DIR", "TRUNC", "HARD"] {
+            #expect(r.stderr.contains("maildrop/new/\(name): rejected"), "\(name): \(r.stderr)")
+        }
+        #expect(instance.queued().isEmpty, "everything adopted or moved aside")
+        #expect(FileManager.default.fileExists(atPath: "/etc/shadow"), "a symlink is never followed")
+        #expect(Smarthost.shared.await(t, count: 1).count == 1, "\(good) delivered")
+    }
+
+    @Test("a body line over 998 octets arrives quoted-printable, recoverable, with no line over 998")
+    func longLines() throws {
+        let instance = try Instance.relaying()
+        let t = token("longline")
+        let long = String(repeating: "abcdefghij", count: 250) + " = end"  // 2506 octets
+        _ = try instance.sendmail(["-i", "rcpt@remote.test"], "Subject: \(t)\n\n\(long)\nshort line\n")
+        _ = try instance.outboxdOnce()
+        let got = try #require(Smarthost.shared.await(t, count: 1).first)
+        #expect(got.content.split(separator: "\n").allSatisfy { $0.utf8.count <= 998 })
+        #expect(got.content.contains("Content-Transfer-Encoding: quoted-printable"))
+        let body = String(got.content[got.content.range(of: "\n\n")!.upperBound...])
+        let decoded = body.replacingOccurrences(of: "=\n", with: "").replacingOccurrences(of: "=3D", with: "=")
+        #expect(decoded == long + "\nshort line\n")
+    }
+
+    @Test("a bounce that cannot be delivered goes once to admin_address, then nowhere")
+    func doubleBounce() throws {
+        let smarthost = Smarthost.shared
+        try smarthost.setAccess("recipient", ["nosuch@remote.test 550 5.1.1 no such user", "gone@client.test 550 5.1.1 sender gone too"])
+        defer { try? smarthost.setAccess("recipient", []) }
+        let instance = try Instance.relaying()
+        let t = token("double")
+        _ = try instance.sendmail(["-i", "-f", "gone@client.test", "nosuch@remote.test"], "Subject: \(t)\n\nb \(t)\n")
+        let r = try instance.outboxdOnce()
+        let got = smarthost.await(t, count: 1)
+        #expect(got.count == 1 && got.first?.recipient == "admin@example.net" && got.first?.sender == "", "\(r.stderr)")
+        #expect(r.stderr.components(separatedBy: "sender non-delivery notification").count == 3, "exactly two notifications: \(r.stderr)")
+        #expect(instance.deferred().isEmpty)
+    }
+
+    @Test("a message deferred past maximal_queue_lifetime is bounced")
+    func expiry() throws {
+        let instance = try Instance.relaying(password: "wrong", extra: "maximal_queue_lifetime = 0s\n")
+        _ = try instance.sendmail(["-i", "-f", "old@client.test", "rcpt@remote.test"], "Subject: expiry\n\nb\n")
+        usleep(1_100_000)
+        let r = try instance.outboxdOnce()
+        #expect(r.stderr.contains("status=bounced (delivery time expired"), "\(r.stderr)")
+        #expect(r.stderr.contains("sender non-delivery notification"))
+    }
+}
