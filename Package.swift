@@ -59,7 +59,7 @@ let package = Package(
 
         .executableTarget(
             name: "outboxctl",
-            dependencies: ["OutboxDelivery", "OutboxConfig", "OutboxCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["OutboxDelivery", "OutboxConfig", "OutboxCore", "OutboxSpool", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
 
         .executableTarget(
@@ -71,6 +71,7 @@ let package = Package(
         .testTarget(name: "OutboxSpoolTests", dependencies: ["OutboxSpool"], swiftSettings: strict),
         .testTarget(name: "OutboxConfigTests", dependencies: ["OutboxConfig"], swiftSettings: strict),
         .testTarget(name: "OutboxSMTPTests", dependencies: ["OutboxSMTP"], swiftSettings: strict),
+        .testTarget(name: "OutboxDeliveryTests", dependencies: ["OutboxDelivery"], swiftSettings: strict),
         .testTarget(
             name: "OutboxSubmitTests", dependencies: ["OutboxSubmit"],
             resources: [.copy("Fixtures")], swiftSettings: strict),

@@ -4,11 +4,12 @@ import Glibc
 import OutboxConfig
 import OutboxCore
 import OutboxDelivery
+import OutboxSpool
 
 struct OutboxCtl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "outboxctl", abstract: "Inspect and control the outbox relay.",
-        subcommands: [Check.self])
+        subcommands: [Check.self, Flush.self])
 }
 
 struct ConfigOption: ParsableArguments {
@@ -34,6 +35,28 @@ struct Check: ParsableCommand {
         let (lines, ok) = SmarthostCheck.run(try options.load())
         print(lines.joined(separator: "\n"))
         if !ok { throw ExitCode(75) }
+    }
+}
+
+struct Flush: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Make every deferred message due now (a flush request outboxd acts on at once, or at its next start).")
+    @OptionGroup var options: ConfigOption
+
+    func run() throws {
+        let config = try options.load()
+        do {
+            let layout = SpoolLayout(root: config.spoolDirectory)
+            let writer = try DropWriter(layout: layout)
+            for record in [Record(.version, DropFile.currentVersion), Record(.queueID, writer.queueID.text), Record(.uid, String(getuid())),
+                           Record(.time, String(MailDate.now())), Record(.flush), Record(.end)] {
+                try writer.append(record)
+            }
+            try writer.commit()
+        } catch let error as any AdminError {
+            FileDescriptorOutput.error("outboxctl: flush: \(error)")
+            throw ExitCode(error.exitCode.rawValue)
+        }
     }
 }
 

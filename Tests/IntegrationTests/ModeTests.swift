@@ -72,6 +72,16 @@ struct ModeTests {
         #expect(instance.unfinished() == ["FRESH"])
     }
 
+    @Test("outboxctl flush leaves the same flush request")
+    func outboxctlFlush() throws {
+        let instance = try Instance()
+        _ = try instance.sendmail(["-q"])  // creates the spool
+        let r = try run(Binaries.directory + "/outboxctl", ["flush", "-C", instance.configPath])
+        #expect(r.code == 0, "\(r.stderr)")
+        let files = try instance.dropFiles()
+        #expect(files.count == 2 && files.allSatisfy { $0.file.isFlushRequest })
+    }
+
     @Test("works with stdout and stderr closed, and reads stdin from its current offset")
     func processEdges() throws {
         let instance = try Instance()

@@ -1,0 +1,99 @@
+import OutboxCore
+@testable import OutboxDelivery
+import OutboxMessage
+import OutboxSMTP
+import OutboxSpool
+import Testing
+
+@Suite("Delivery policy: outcomes, retries, state, encodings, DSNs")
+struct DeliveryPolicyTests {
+    static let table: [(OutcomeTable.Stage, Int, String?, OutcomeTable.Verdict)] = [
+        (.mailFrom, 250, nil, .proceed), (.mailFrom, 451, nil, .deferred), (.mailFrom, 550, nil, .bounced), (.mailFrom, 503, nil, .deferred),
+        (.rcptTo, 250, nil, .proceed), (.rcptTo, 452, nil, .retryInNewTransaction), (.rcptTo, 451, "4.5.3", .retryInNewTransaction),
+        (.rcptTo, 451, "4.7.1", .deferred), (.rcptTo, 550, "5.1.1", .bounced), (.data, 354, nil, .proceed), (.data, 250, nil, .deferred),
+        (.data, 554, nil, .bounced), (.endOfData, 250, nil, .proceed), (.endOfData, 421, nil, .deferred), (.endOfData, 552, nil, .bounced),
+    ]
+
+    @Test("one classification table", arguments: table)
+    func outcomes(_ stage: OutcomeTable.Stage, _ code: Int, _ enhanced: String?, _ verdict: OutcomeTable.Verdict) {
+        #expect(OutcomeTable.verdict(stage, SMTPReply(code: code, enhancedStatus: enhanced, lines: ["x"])) == verdict)
+    }
+
+    @Test("backoff doubles from the minimum, is capped, and jitters within ±20%")
+    func backoff() {
+        let s = RetrySchedule(minimum: 300, maximum: 3600)
+        #expect(s.delay(afterAttempts: 1, unit: 0.5) == 300)
+        #expect(s.delay(afterAttempts: 2, unit: 0.5) == 600)
+        #expect(s.delay(afterAttempts: 4, unit: 0.5) == 2400)
+        #expect(s.delay(afterAttempts: 5, unit: 0.5) == 3600)
+        #expect(s.delay(afterAttempts: 50, unit: 0.5) == 3600)
+        #expect(s.delay(afterAttempts: 1, unit: 0) == 240)
+        #expect(s.delay(afterAttempts: 1, unit: 0.999_999) == 359)
+    }
+
+    @Test("delivery state round trip; malformed numbers are refused; sent and bounced are final")
+    func state() {
+        var st = DeliveryState()
+        st.attempts = 3
+        st.nextAttempt = 1_795_430_000
+        st.firstAttempt = 1_795_420_000
+        st.recipients[0] = .init(status: .sent, reply: "250 2.0.0 Ok: queued as X", dsn: "2.0.0")
+        st.recipients[2] = .init(status: .deferred, reply: "451 4.7.1 later\nsecond line", dsn: "4.7.1")
+        st.recipients[3] = .init(status: .bounced, reply: "550 5.1.1 no", dsn: "5.1.1")
+        let decoded = DeliveryState.decode(st.encoded())
+        #expect(decoded?.attempts == 3 && decoded?.nextAttempt == 1_795_430_000 && decoded?.recipients[2]?.reply == "451 4.7.1 later second line")
+        #expect(decoded?.isPending(0) == false && decoded?.isPending(1) == true && decoded?.isPending(2) == true && decoded?.isPending(3) == false)
+        #expect(DeliveryState.decode("attempts many\n") == nil)
+        #expect(DeliveryState.decode("r x sent 2.0.0 ok\n") == nil)
+    }
+
+    func qp(_ text: String) -> String {
+        var e = QuotedPrintableEncoder()
+        var out: [UInt8] = []
+        e.encode(Array(text.utf8), into: &out)
+        e.finish(into: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    func unqp(_ text: String) -> [UInt8] {
+        var out: [UInt8] = []
+        let b = Array(text.utf8)
+        var i = 0
+        while i < b.count {
+            if b[i] == UInt8(ascii: "="), i + 2 < b.count, b[i + 1] == 13, b[i + 2] == 10 { i += 3; continue }
+            if b[i] == UInt8(ascii: "="), i + 2 < b.count, let v = UInt8(String(decoding: b[(i + 1)...(i + 2)], as: UTF8.self), radix: 16) {
+                out.append(v)
+                i += 3
+                continue
+            }
+            out.append(b[i])
+            i += 1
+        }
+        return out
+    }
+
+    @Test("quoted-printable: lines of at most 76, trailing blanks and 8-bit encoded, decodes to the original")
+    func quotedPrintable() {
+        let original = String(repeating: "x", count: 2000) + " = café \r\nshort\t\r\n"
+        let encoded = qp(original)
+        #expect(encoded.split(separator: "\r\n").allSatisfy { $0.utf8.count <= 76 })
+        #expect(encoded.contains("=3D") && encoded.contains("caf=C3=A9") && encoded.contains("short=09\r\n"))
+        #expect(unqp(encoded) == Array(original.utf8))
+    }
+
+    @Test("a DSN is a multipart/report with one status block per failed recipient")
+    func dsn() {
+        let b = BounceBuilder(reportingHost: "host.example.org", domain: "example.org")
+        let message = Array("Subject: hi\r\nFrom: a@x\r\n\r\nbody\r\n".utf8)
+        let text = String(decoding: b.build(queueID: "Q1", sender: "a@x", arrival: 1_795_420_000,
+                                            failures: [.init(recipient: "r@y", original: "root", status: "5.1.1", diagnostic: "550 5.1.1 no such user")],
+                                            remoteMTA: "smtp.example.net", original: message, returnHeadersOnly: false, bounceID: "Q2"), as: UTF8.self)
+        #expect(text.contains("Content-Type: multipart/report; report-type=delivery-status;"))
+        #expect(text.contains("Final-Recipient: rfc822; r@y\r\nOriginal-Recipient: rfc822; root\r\nAction: failed\r\nStatus: 5.1.1\r\n"))
+        #expect(text.contains("Content-Type: message/rfc822\r\n\r\nSubject: hi"))
+        let headers = String(decoding: b.build(queueID: "Q1", sender: "a@x", arrival: 0, failures: [], remoteMTA: nil, original: message,
+                                               returnHeadersOnly: true, bounceID: "Q3"), as: UTF8.self)
+        #expect(headers.contains("text/rfc822-headers") && !headers.contains("body\r\n"))
+        #expect(Relay.wantsFailureNotice(nil) && Relay.wantsFailureNotice("FAILURE,DELAY") && !Relay.wantsFailureNotice("NEVER") && !Relay.wantsFailureNotice("SUCCESS"))
+    }
+}
