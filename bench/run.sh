@@ -69,27 +69,28 @@ PY
 ls -la "$BIN/sendmail" "$BIN/outboxdrop" | awk '{print "binary size: " $NF ": " $5 " bytes"}'
 rm -rf "$OUT/spool"
 
-# ---- Delivery: drain 1000 queued 1 KiB messages (outboxd --once) ----------------------
+# ---- Delivery: drain 1000 queued 1 KiB messages with outboxd --once -----------------
+# drain LABEL CONFIG: queue 1000 messages, time `outboxd --once`, count sessions.
+drain() {
+    local label=$1 conf=$2
+    for i in $(seq 1 1000); do "$BIN/sendmail" -C "$conf" -i rcpt@example.net < "$OUT/1k.eml"; done
+    /usr/bin/time -f "%e %M" -o "$OUT/drain.time" "$BIN/outboxd" -C "$conf" --once --no-syslog 2> "$OUT/drain.log"
+    read -r wall rss < "$OUT/drain.time"
+    sent=$(grep -c 'status=sent' "$OUT/drain.log" || true)
+    sessions=$(grep -c 'session to' "$OUT/drain.log" || true)
+    python3 -c "print(f'drained $sent messages in {float(\"$wall\"):.2f} s = {$sent/max(float(\"$wall\"),0.001):.0f} msg/s over $sessions $label; outboxd peak RSS $rss KiB')"
+}
+base_conf() {
+    printf 'spool_directory = %s\ndomain = example.org\nadmin_address = admin@example.net\naliases_file = %s/aliases\nmax_connections = 4\n' "$1" "$OUT"
+}
+
 if [ -x "$BIN/outboxd" ] && command -v smtp-sink >/dev/null; then
     echo "== outboxd drain: 1000 x 1 KiB to Postfix's smtp-sink on loopback (no TLS, no AUTH), max_connections 4"
     SINKPORT=${SINKPORT:-12625}
     smtp-sink -u nobody 127.0.0.1:$SINKPORT 256 & SINK=$!
     sleep 0.3
-    cat > "$OUT/drain.conf" <<CONF
-spool_directory = $OUT/drain-spool
-domain = example.org
-admin_address = admin@example.net
-aliases_file = $OUT/aliases
-smarthost = smtp://127.0.0.1:$SINKPORT
-tls_security_level = none
-max_connections = 4
-CONF
-    for i in $(seq 1 1000); do "$BIN/sendmail" -C "$OUT/drain.conf" -i rcpt@example.net < "$OUT/1k.eml"; done
-    /usr/bin/time -f "%e %M" -o "$OUT/drain.time" "$BIN/outboxd" -C "$OUT/drain.conf" --once --no-syslog 2> "$OUT/drain.log"
-    read -r wall rss < "$OUT/drain.time"
-    sent=$(grep -c 'status=sent' "$OUT/drain.log" || true)
-    sessions=$(grep -c 'session to' "$OUT/drain.log" || true)
-    python3 -c "print(f'drained $sent messages in {float(\"$wall\"):.2f} s = {$sent/max(float(\"$wall\"),0.001):.0f} msg/s over $sessions connections; outboxd peak RSS $rss KiB')"
+    { base_conf "$OUT/drain-spool"; printf 'smarthost = smtp://127.0.0.1:%s\ntls_security_level = none\n' $SINKPORT; } > "$OUT/drain.conf"
+    drain connections "$OUT/drain.conf"
     # Idle: the daemon with an empty queue, after start-up.
     "$BIN/outboxd" -C "$OUT/drain.conf" --no-syslog 2>/dev/null & D=$!
     sleep 1
@@ -105,23 +106,8 @@ if [ "$(id -u)" = 0 ] && command -v postfix >/dev/null; then
     SH=$OUT/smarthost; SHPORT=${SHPORT:-12687}
     bash Tests/Scripts/smarthost.sh start "$SH" $SHPORT >/dev/null
     echo secret > "$OUT/password"; chmod 600 "$OUT/password"
-    cat > "$OUT/tls.conf" <<CONF
-spool_directory = $OUT/tls-spool
-domain = example.org
-admin_address = admin@example.net
-aliases_file = $OUT/aliases
-smarthost = smtp://127.0.0.1:$SHPORT
-tls_ca_file = $SH/ca.pem
-auth_username = user@smarthost.test
-auth_password_file = $OUT/password
-max_connections = 4
-CONF
-    for i in $(seq 1 1000); do "$BIN/sendmail" -C "$OUT/tls.conf" -i rcpt@example.net < "$OUT/1k.eml"; done
-    /usr/bin/time -f "%e %M" -o "$OUT/tls.time" "$BIN/outboxd" -C "$OUT/tls.conf" --once --no-syslog 2> "$OUT/tls.log"
-    read -r wall rss < "$OUT/tls.time"
-    sent=$(grep -c 'status=sent' "$OUT/tls.log" || true)
-    sessions=$(grep -c 'session to' "$OUT/tls.log" || true)
-    python3 -c "print(f'drained $sent messages in {float(\"$wall\"):.2f} s = {$sent/max(float(\"$wall\"),0.001):.0f} msg/s over $sessions STARTTLS+AUTH sessions; outboxd peak RSS $rss KiB')"
+    { base_conf "$OUT/tls-spool"; printf 'smarthost = smtp://127.0.0.1:%s\ntls_ca_file = %s/ca.pem\nauth_username = user@smarthost.test\nauth_password_file = %s/password\n' $SHPORT "$SH" "$OUT"; } > "$OUT/tls.conf"
+    drain "STARTTLS+AUTH sessions" "$OUT/tls.conf"
     bash Tests/Scripts/smarthost.sh stop "$SH"
     rm -rf "$OUT/tls-spool" "$SH"
 fi

@@ -93,36 +93,19 @@ public final class QueueStore: @unchecked Sendable {
 
     /// Every message already in the queue, with its state (at start-up).
     public func load() -> [QueueItem] {
-        guard let dir = opendir(messages) else { return [] }
-        defer { closedir(dir) }
         var items: [QueueItem] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-            if name.hasPrefix(".") { continue }
+        for name in (try? layout.fileNames(in: messages)) ?? [] {
             let path = messages + "/" + name
             guard let file = try? DropFile.read(path: path) else {
                 _ = rename(path, corrupt + "/" + name)
                 continue
             }
-            var state = DeliveryState()
-            if let fd = try? FileDescriptor.open(states + "/" + name, flags: O_RDONLY | O_NOFOLLOW) {
-                if let bytes = try? fd.readToEnd(limit: 1 << 24), let s = DeliveryState.decode(String(decoding: bytes, as: UTF8.self)) {
-                    state = s
-                }
-                fd.close()
-            }
-            items.append(QueueItem(id: name, envelope: file, state: state, path: path))
+            items.append(QueueItem(id: name, envelope: file, state: DeliveryState.load(path: states + "/" + name), path: path))
         }
         // A state file whose message is gone belongs to a removal interrupted by a crash.
-        if let sdir = opendir(states) {
-            defer { closedir(sdir) }
-            let present = Set(items.map(\.id))
-            while let entry = readdir(sdir) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-                if !name.hasPrefix(".") && !present.contains(name) { unlink(states + "/" + name) }
-            }
-        }
-        return items.sorted { $0.id < $1.id }
+        let present = Set(items.map(\.id))
+        for name in (try? layout.fileNames(in: states)) ?? [] where !present.contains(name) { unlink(states + "/" + name) }
+        return items
     }
 
     /// Replaces the state of `id` atomically and durably.

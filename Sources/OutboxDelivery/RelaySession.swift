@@ -321,9 +321,7 @@ public final class RelaySession {
 /// The name sent in EHLO when helo_name is unset.
 enum HeloName {
     static let local: String = {
-        var buf = [CChar](repeating: 0, count: 256)
-        gethostname(&buf, 255)
-        let name = String(decoding: buf.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let name = HostName.current()
         return name.isEmpty ? "localhost" : name
     }()
 }

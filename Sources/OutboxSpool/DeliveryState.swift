@@ -1,3 +1,6 @@
+import Glibc
+import OutboxCore
+
 /// Per-message delivery state, kept in queue/state/ID and replaced atomically (write a
 /// new file, fsync, rename, fsync the directory), so a crash never loses the record that
 /// a recipient was accepted and never re-sends to one.
@@ -66,6 +69,16 @@ public struct DeliveryState: Equatable, Sendable {
             }
         }
         return state
+    }
+}
+
+extension DeliveryState {
+    /// Reads a state file; a missing or unreadable one means "never tried".
+    public static func load(path: String) -> DeliveryState {
+        guard let fd = try? FileDescriptor.open(path, flags: O_RDONLY | O_NOFOLLOW) else { return DeliveryState() }
+        defer { fd.close() }
+        guard let bytes = try? fd.readToEnd(limit: 1 << 24) else { return DeliveryState() }
+        return decode(String(decoding: bytes, as: UTF8.self)) ?? DeliveryState()
     }
 }
 

@@ -64,11 +64,7 @@ public enum QueueListing {
         var entries: [QueueEntry] = []
         for name in try layout.fileNames(in: layout.queueMessages) {
             guard let file = try? DropFile.read(path: layout.queueMessages + "/" + name) else { continue }
-            var state = DeliveryState()
-            if let fd = try? FileDescriptor.open(layout.queueStates + "/" + name, flags: O_RDONLY | O_NOFOLLOW) {
-                if let bytes = try? fd.readToEnd(limit: 1 << 24), let s = DeliveryState.decode(String(decoding: bytes, as: UTF8.self)) { state = s }
-                fd.close()
-            }
+            let state = DeliveryState.load(path: layout.queueStates + "/" + name)
             let pending = file.recipients.indices.filter { state.isPending($0) }
             guard !pending.isEmpty else { continue }
             let reason = pending.compactMap { state.recipients[$0]?.reply }.first

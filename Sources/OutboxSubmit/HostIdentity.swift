@@ -16,9 +16,7 @@ public struct HostIdentity: Sendable, Equatable {
 
     /// gethostname(2), lowercased.
     public static func hostname() -> String {
-        var buf = [CChar](repeating: 0, count: 256)
-        gethostname(&buf, 255)
-        return ASCII.lowercased(String(decoding: buf.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        ASCII.lowercased(HostName.current())
     }
 
     /// Looks the names up. Without `lookUpFQDN` the FQDN is the host name: the lookup may

@@ -46,13 +46,24 @@ struct CrashSafetyTests {
         let last = try instance.outboxdOnce()
         #expect(last.code == 0)
         #expect(instance.deferred().isEmpty, "queue not empty: \(last.stderr.suffix(2000))")
-        let got = Smarthost.shared.await(run, count: count, seconds: 60)
-        var perMessage: [Int: Int] = [:]
-        for d in got {
-            guard let hash = d.content.range(of: "\(run) #") else { continue }
-            let n = Int(d.content[hash.upperBound...].prefix { $0.isNumber })!
-            perMessage[n, default: 0] += 1
+        // Wait for every distinct message (duplicates make the raw count arrive early).
+        func tally(_ deliveries: [Smarthost.Delivery]) -> [Int: Int] {
+            var perMessage: [Int: Int] = [:]
+            for d in deliveries {
+                guard let hash = d.content.range(of: "\(run) #") else { continue }
+                perMessage[Int(d.content[hash.upperBound...].prefix { $0.isNumber })!, default: 0] += 1
+            }
+            return perMessage
         }
+        var got = Smarthost.shared.deliveries(containing: run)
+        let deadline = Date().addingTimeInterval(60)
+        while tally(got).count < count && Date() < deadline {
+            usleep(200_000)
+            got = Smarthost.shared.deliveries(containing: run)
+        }
+        usleep(1_000_000)  // late duplicates still in Postfix's pipe count too
+        got = Smarthost.shared.deliveries(containing: run)
+        let perMessage = tally(got)
         let missing = (0..<count).filter { perMessage[$0] == nil }
         let duplicates = perMessage.values.reduce(0) { $0 + max(0, $1 - 1) }
         print("crash test: \(count) messages, \(kills) SIGKILLs, \(got.count) arrivals, \(missing.count) missing, \(duplicates) duplicates (bound \(kills * connections))")
