@@ -69,6 +69,7 @@ public final class QueueStore: @unchecked Sendable {
                 guard Int(st.st_size) <= QueueStore.maximumFileSize else { throw RecordError.oversized(type: .content, length: Int(st.st_size)) }
                 file = try DropFile.read(path: source)
                 guard file.queueID == name else { throw RecordError.unexpected(.queueID, state: "(queue ID \(file.queueID) does not match file name)") }
+                if let problem = QueueStore.envelopeProblem(file) { throw RecordError.unexpected(.recipient, state: "(\(problem))") }
             } catch {
                 result.rejected.append((name, "\(error)"))
                 let target = corrupt + "/" + name.filter { $0.isLetter || $0.isNumber || $0 == "." }.prefix(64) + "-\(time(nil))"
@@ -89,6 +90,26 @@ public final class QueueStore: @unchecked Sendable {
         }
         if !result.adopted.isEmpty { syncDirectory(messages) }
         return result
+    }
+
+    /// The drop helper does not parse, so a local user can hand it any bytes: every
+    /// envelope field that goes into an SMTP command is checked here, or CR/LF in an
+    /// address would inject commands into outboxd's session.
+    static func envelopeProblem(_ file: DropFile) -> String? {
+        func clean(_ s: String, allowEmpty: Bool) -> Bool {
+            (allowEmpty || !s.isEmpty) && s.utf8.count <= 1024 && s.utf8.allSatisfy { $0 > 32 && $0 != 127 && $0 != UInt8(ascii: "<") && $0 != UInt8(ascii: ">") }
+        }
+        if !clean(file.sender, allowEmpty: true) { return "bad sender" }
+        for r in file.recipients {
+            guard clean(r.address, allowEmpty: false), r.original.map({ clean($0, allowEmpty: false) }) ?? true else { return "bad recipient" }
+            if let n = r.notify, !n.utf8.allSatisfy({ ($0 >= 65 && $0 <= 90) || $0 == 44 }) { return "bad NOTIFY" }
+        }
+        let known: Set<String> = ["BODY", "RET", "ENVID", "NOTIFY", "SMTPUTF8", "LONGLINES", "BOUNCE"]
+        for p in file.parameters {
+            let key = String(p.prefix { $0 != "=" })
+            guard known.contains(key), p.utf8.allSatisfy({ $0 > 32 && $0 < 127 }) else { return "bad parameter" }
+        }
+        return nil
     }
 
     /// Every message already in the queue, with its state (at start-up).

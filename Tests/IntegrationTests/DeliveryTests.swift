@@ -215,6 +215,25 @@ struct DaemonModeTests {
         #expect(Smarthost.shared.await(t, count: 1).count == 1, "\(good) delivered")
     }
 
+    @Test("records sent straight to the helper cannot inject SMTP commands through an address")
+    func commandInjection() throws {
+        let instance = try Instance.relaying()
+        _ = try instance.sendmail(["-q"])  // creates the spool
+        func record(_ type: String, _ payload: String) -> [UInt8] {
+            let p = Array(payload.utf8)
+            return Array(type.utf8) + [UInt8(p.count >> 24), UInt8(p.count >> 16 & 255), UInt8(p.count >> 8 & 255), UInt8(p.count & 255)] + p
+        }
+        let t = token("inject")
+        let stream = record("S", "x@client.test") + record("R", "a@remote.test>\r\nRCPT TO:<injected@remote.test")
+            + record("M", "Subject: \(t)\r\n\r\nb\r\n") + record("E", "")
+        let r = try run(Binaries.outboxdrop, [], stdin: stream, environment: ["OUTBOX_CONFIG": instance.configPath])
+        #expect(r.code == 0, "the helper does not parse: it accepts the bytes")
+        let d = try instance.outboxdOnce()
+        #expect(d.stderr.contains("rejected") && d.stderr.contains("bad recipient"), "\(d.stderr)")
+        #expect(Smarthost.shared.await(t, count: 1, seconds: 3).isEmpty)
+        #expect(!Smarthost.shared.log.contains("injected@remote.test"))
+    }
+
     @Test("a body line over 998 octets arrives quoted-printable, recoverable, with no line over 998")
     func longLines() throws {
         let instance = try Instance.relaying()
