@@ -128,8 +128,10 @@ public final class Daemon: @unchecked Sendable {
                 log.warning("reload: spool_directory cannot change while running; keeping \(config.spoolDirectory)")
                 return
             }
-            // Threads pick the new relay up with their next message.
-            relayLock.withLock { relay = try! Relay(config: fresh, store: store, log: log) }
+            // Built before taking the lock: a failure keeps the running relay. Threads
+            // pick the new one up with their next message.
+            let freshRelay = try Relay(config: fresh, store: store, log: log)
+            relayLock.withLock { relay = freshRelay }
             config = fresh
             log.info("reloaded \(fresh.sourcePath ?? "configuration")")
         } catch {

@@ -145,8 +145,8 @@ public final class QueueStore: @unchecked Sendable {
     /// Writes a new queue file (a bounce) durably under a fresh queue ID.
     public func enqueue(sender: String, recipient: String, parameters: [String], content: [UInt8]) throws -> QueueItem {
         let id = QueueID.generate().text
-        var records: [Record] = [Record(.version, DropFile.currentVersion), Record(.queueID, id), Record(.uid, String(getuid())),
-                                 Record(.time, String(MailDate.now())), Record(.sender, sender), Record(.recipient, recipient)]
+        var records = DropFile.header(queueID: id, uid: getuid(), time: MailDate.now())
+        records += [Record(.sender, sender), Record(.recipient, recipient)]
         records += parameters.map { Record(.parameter, $0) }
         var offset = 0
         while offset < content.count {

@@ -44,6 +44,12 @@ public struct DropFile: Equatable, Sendable {
     /// The version string every drop file starts with.
     public static let currentVersion = "outbox-drop 1"
 
+    /// The records only a trusted writer stamps at the start of a file: version, queue
+    /// ID, uid and arrival time (the drop helper, outboxctl, outboxd's own bounces).
+    public static func header(queueID: String, uid: uid_t, time: Int) -> [Record] {
+        [Record(.version, currentVersion), Record(.queueID, queueID), Record(.uid, String(uid)), Record(.time, String(time))]
+    }
+
     /// Reads and validates a whole drop file. `content`, if given, receives the message
     /// bytes. Refuses anything but a regular file with one link (never follows symlinks).
     public static func read(

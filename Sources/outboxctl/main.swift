@@ -48,8 +48,7 @@ struct Flush: ParsableCommand {
         do {
             let layout = SpoolLayout(root: config.spoolDirectory)
             let writer = try DropWriter(layout: layout)
-            for record in [Record(.version, DropFile.currentVersion), Record(.queueID, writer.queueID.text), Record(.uid, String(getuid())),
-                           Record(.time, String(MailDate.now())), Record(.flush), Record(.end)] {
+            for record in DropFile.header(queueID: writer.queueID.text, uid: getuid(), time: MailDate.now()) + [Record(.flush), Record(.end)] {
                 try writer.append(record)
             }
             try writer.commit()

@@ -54,12 +54,9 @@ do {
 installCleanup(for: writer.temporaryPath)
 
 do {
-    var ts = timespec()
-    clock_gettime(CLOCK_REALTIME, &ts)
-    try writer.append(Record(.version, DropFile.currentVersion))
-    try writer.append(Record(.queueID, writer.queueID.text))
-    try writer.append(Record(.uid, String(getuid())))
-    try writer.append(Record(.time, String(ts.tv_sec)))
+    for record in DropFile.header(queueID: writer.queueID.text, uid: getuid(), time: MailDate.now()) {
+        try writer.append(record)
+    }
     // sendmail needs the ID early, for the Received: and Message-ID: headers.
     try FileDescriptor.standardOutput.writeAll("I \(writer.queueID.text)\n")
 
