@@ -21,8 +21,9 @@ public final class Daemon: @unchecked Sendable {
     private let store: QueueStore
     private var relay: Relay
     private let work = WorkQueue()
-    private var items: [String: QueueItem] = [:]
-    private var inFlight = Set<String>()
+    private var queue = LiveQueue(items: [])
+    /// flock'd queue/lock: one daemon per spool; outboxctl edits files only without one.
+    private var queueLock: FileDescriptor?
     private var workers: [WorkerThread] = []
     private var wakePipe: (read: FileDescriptor, write: FileDescriptor)
     private var lastSummary = 0
@@ -46,9 +47,19 @@ public final class Daemon: @unchecked Sendable {
         sigemptyset(&empty)
         sigprocmask(SIG_SETMASK, &empty, nil)
         for sig in [SIGTERM, SIGINT, SIGHUP] { signal(sig, SIG_DFL) }
-        for item in store.load() { items[item.id] = item }
+        do {
+            guard let lock = try store.lock(wait: false) else {
+                log.error("another outboxd is already running on \(store.layout.root) (it holds \(store.layout.queueLock))")
+                return ExitCode.tempFail.rawValue
+            }
+            queueLock = lock
+        } catch {
+            log.error("cannot lock the queue: \(error)")
+            return error.exitCode.rawValue
+        }
+        for item in store.load() { queue.items[item.id] = item }
         _ = try? store.layout.removeStaleTemporaryFiles()
-        log.info("starting outboxd: \(items.count) queued, smarthost \(config.smarthosts.map(\.description).joined(separator: ", ")), \(config.maxConnections) connections")
+        log.info("starting outboxd: \(queue.items.count) queued, smarthost \(config.smarthosts.map(\.description).joined(separator: ", ")), \(config.maxConnections) connections")
         for _ in 0..<config.maxConnections {
             let thread = WorkerThread { [self] in deliveryLoop() }
             thread.start()
@@ -59,7 +70,7 @@ public final class Daemon: @unchecked Sendable {
         for w in workers { w.join() }
         collectResults()
         writeSummary(force: true)
-        log.info("outboxd stopped: \(items.count) queued")
+        log.info("outboxd stopped: \(queue.items.count) queued")
         return status
     }
 
@@ -86,6 +97,11 @@ public final class Daemon: @unchecked Sendable {
         if inotify < 0 || inotify_add_watch(inotify, store.layout.maildropNew, UInt32(IN_MOVED_TO | IN_CLOSE_WRITE | IN_CREATE)) < 0 {
             log.warning("inotify unavailable (\(String(cString: strerror(errno)))); rescanning every \(config.queueScanInterval)s")
         }
+        let control: FileDescriptor?
+        do { control = try ControlSocket.listen(at: store.layout.controlSocket) } catch {
+            log.warning("no control socket, outboxctl can edit the queue only while outboxd is stopped: \(error)")
+            control = nil
+        }
         var lastScan = MailDate.now()
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
@@ -97,16 +113,18 @@ public final class Daemon: @unchecked Sendable {
                 lastScan = now
                 _ = try? store.layout.removeStaleTemporaryFiles()
             }
-            let nextDue = items.values.filter { !inFlight.contains($0.id) }.map(\.state.nextAttempt).min() ?? Int.max
+            let nextDue = queue.items.values.filter { !queue.inFlight.contains($0.id) }.map(\.state.nextAttempt).min() ?? Int.max
             let timeout = max(0, min(nextDue - now, config.queueScanInterval, lastScan + config.queueScanInterval - now))
             var fds = [pollfd(fd: inotify, events: Int16(POLLIN), revents: 0),
                        pollfd(fd: pipe.read.rawValue, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: wakePipe.read.rawValue, events: Int16(POLLIN), revents: 0)]
+                       pollfd(fd: wakePipe.read.rawValue, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: control?.rawValue ?? -1, events: Int16(POLLIN), revents: 0)]
             let rc = poll(&fds, nfds_t(fds.count), Int32(min(timeout, 3600) * 1000))
             if rc < 0 && errno != EINTR { log.warning("poll: \(String(cString: strerror(errno)))") }
             // Events only say "look again"; an overflow (IN_Q_OVERFLOW) too: adoption rescans.
             if fds[0].revents != 0 { while read(inotify, &buffer, buffer.count) > 0 {} }
             if fds[2].revents != 0 { while read(wakePipe.read.rawValue, &buffer, buffer.count) > 0 {} }
+            if fds[3].revents != 0, let control { serveControlRequest(control) }
             if fds[1].revents != 0 {
                 let n = read(pipe.read.rawValue, &buffer, 64)
                 for sig in buffer.prefix(max(0, n)) {
@@ -119,6 +137,23 @@ public final class Daemon: @unchecked Sendable {
                 }
             }
         }
+    }
+
+    /// Answers one outboxctl request on the control socket.
+    private func serveControlRequest(_ listener: FileDescriptor) {
+        guard let (connection, line, peerUID) = ControlSocket.accept(on: listener) else { return }
+        defer { connection.close() }
+        let requester = peerUID >= 0 ? "uid \(peerUID)" : "unknown uid"
+        var replies: [QueueReply]
+        if let request = QueueRequest.parse(line) {
+            collectResults()
+            _ = adoptAndDispatch(flushAll: false)
+            replies = QueueAdministration.apply(request, store: store, queue: &queue, log: log, requester: requester)
+            writeSummary(force: true)
+        } else {
+            replies = [QueueReply(ok: false, "bad request '\(line.prefix(80))'")]
+        }
+        try? connection.writeAll(replies.map { $0.line + "\n" }.joined())
     }
 
     private func reload() {
@@ -147,17 +182,17 @@ public final class Daemon: @unchecked Sendable {
         let adoption = store.adopt()
         for (name, reason) in adoption.rejected { log.warning("maildrop/new/\(name): rejected: \(reason); moved to queue/corrupt") }
         for item in adoption.adopted {
-            items[item.id] = item
+            queue.items[item.id] = item
             log.info("\(item.id): uid=\(item.envelope.uid) from=<\(item.envelope.sender)>")
             log.info("\(item.id): from=<\(item.envelope.sender)>, size=\(item.envelope.contentSize), nrcpt=\(item.envelope.recipients.count) (queue active)")
         }
         if adoption.flushRequested || flushAll {
             log.info("flush requested: every deferred message is due now")
-            for id in items.keys { items[id]!.state.nextAttempt = 0 }
+            for id in queue.items.keys { queue.items[id]!.state.nextAttempt = 0 }
         }
         let now = MailDate.now()
-        let due = items.values.filter { !inFlight.contains($0.id) && $0.state.nextAttempt <= now }.sorted { $0.id < $1.id }
-        for item in due { inFlight.insert(item.id) }
+        let due = queue.items.values.filter { !queue.inFlight.contains($0.id) && $0.state.nextAttempt <= now }.sorted { $0.id < $1.id }
+        for item in due { queue.inFlight.insert(item.id) }
         if !due.isEmpty { work.add(due) }
         return !adoption.adopted.isEmpty || !due.isEmpty
     }
@@ -165,12 +200,13 @@ public final class Daemon: @unchecked Sendable {
     private func collectResults() {
         let (finished, created) = work.drainResults()
         for item in created {
-            items[item.id] = item
-            inFlight.insert(item.id)  // already queued for delivery by the thread that made it
+            queue.items[item.id] = item
+            queue.inFlight.insert(item.id)  // already queued for delivery by the thread that made it
         }
         for item in finished {
-            inFlight.remove(item.id)
-            if item.isFinished { items.removeValue(forKey: item.id) } else { items[item.id] = item }
+            queue.inFlight.remove(item.id)
+            if item.isFinished { queue.items.removeValue(forKey: item.id) } else { queue.items[item.id] = item }
+            QueueAdministration.finishFlight(of: item.id, store: store, queue: &queue, log: log)
         }
     }
 
@@ -226,17 +262,7 @@ public final class Daemon: @unchecked Sendable {
         let now = MailDate.now()
         guard force || now != lastSummary else { return }
         lastSummary = now
-        let layout = store.layout
-        guard mkdir(layout.publicDirectory, 0o755) == 0 || errno == EEXIST else { return }
-        var entries = (try? QueueListing.dropEntries(layout)) ?? []
-        entries += (try? QueueListing.queueEntries(layout)) ?? []
-        let text = QueueListing.render(entries.sorted { $0.id < $1.id })
-        let tmp = layout.publicDirectory + "/.mailq.tmp"
-        guard let fd = try? FileDescriptor.open(tmp, flags: O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, mode: 0o644) else { return }
-        try? fd.writeAll(text)
-        _ = fchmod(fd.rawValue, 0o644)
-        fd.close()
-        rename(tmp, layout.publicQueueSummary)
+        QueueListing.publish(store.layout)
     }
 }
 

@@ -27,12 +27,16 @@ public struct QueueItem: Sendable {
 ///     queue/state/ID   delivery state (see DeliveryState)
 ///     queue/tmp/       state and bounce files being written
 ///     queue/corrupt/   drop files that failed validation, kept for the admin
+///     queue/hold/ID    messages put on hold by `outboxctl hold` (state stays in state/)
+///     queue/lock       flock'd by the running outboxd, or by outboxctl editing the queue
+///     queue/control    the running outboxd's control socket
 public final class QueueStore: @unchecked Sendable {
     public let layout: SpoolLayout
     public var messages: String { layout.root + "/queue/msg" }
     public var states: String { layout.root + "/queue/state" }
     public var temporary: String { layout.root + "/queue/tmp" }
     public var corrupt: String { layout.root + "/queue/corrupt" }
+    public var held: String { layout.queueHeld }
     /// Largest queue file adopted (a sanity limit against a hostile drop file).
     public static let maximumFileSize = 1 << 31
 
@@ -41,7 +45,7 @@ public final class QueueStore: @unchecked Sendable {
         // An empty spool_directory is a valid fresh spool: create what is missing, the
         // drop directories first (they create the root).
         try layout.createDropDirectories(groupWritable: false)
-        for dir in [layout.root + "/queue", messages, states, temporary, corrupt] {
+        for dir in [layout.root + "/queue", messages, states, temporary, corrupt, held] {
             if mkdir(dir, 0o700) != 0 && errno != EEXIST { throw SystemError("mkdir", path: dir) }
         }
     }

@@ -76,7 +76,7 @@ public final class Relay: @unchecked Sendable {
         let delay = now - item.envelope.time
         for o in outcomes {
             let r = item.envelope.recipients[o.index]
-            let expired = o.status == .deferred && now - item.envelope.time > config.maximalQueueLifetime
+            let expired = o.status == .deferred && now - max(item.envelope.time, item.state.lifetimeStart) > config.maximalQueueLifetime
             let status: DeliveryState.Status = expired ? .bounced : o.status == .sent ? .sent : o.status == .bounced ? .bounced : .deferred
             let reply = expired ? "delivery time expired after \(config.maximalQueueLifetime / 86400) days; last reply: \(o.reply)" : o.reply
             let dsn = expired ? "4.4.7" : o.dsn

@@ -10,6 +10,7 @@ import OutboxCore
 ///     attempts 3
 ///     next 1795430000          (epoch seconds of the next attempt; 0 = due)
 ///     first 1795420000         (epoch seconds of the first attempt)
+///     since 1795425000         (queue lifetime counted from here; absent = arrival)
 ///     r 2 sent 250 2.0.0 Ok    (recipient index, status, last reply)
 public struct DeliveryState: Equatable, Sendable {
     public enum Status: String, Sendable { case pending, sent, bounced, deferred }
@@ -29,6 +30,8 @@ public struct DeliveryState: Equatable, Sendable {
     public var attempts = 0
     public var nextAttempt = 0
     public var firstAttempt = 0
+    /// When `outboxctl requeue` restarted the queue lifetime; 0 means the arrival time.
+    public var lifetimeStart = 0
     /// Recipient index → outcome so far; absent means never tried.
     public var recipients: [Int: Entry] = [:]
 
@@ -42,8 +45,20 @@ public struct DeliveryState: Equatable, Sendable {
         }
     }
 
+    /// Starts the message afresh as `outboxctl requeue` does: due now, no attempts
+    /// counted, the queue lifetime restarted at `now`; recipients already sent or bounced
+    /// keep their outcome, deferred ones are tried again as new.
+    public mutating func restart(now: Int) {
+        attempts = 0
+        nextAttempt = 0
+        firstAttempt = 0
+        lifetimeStart = now
+        recipients = recipients.filter { $0.value.status == .sent || $0.value.status == .bounced }
+    }
+
     public func encoded() -> String {
         var out = "attempts \(attempts)\nnext \(nextAttempt)\nfirst \(firstAttempt)\n"
+        if lifetimeStart != 0 { out += "since \(lifetimeStart)\n" }
         for index in recipients.keys.sorted() {
             let e = recipients[index]!
             let reply = e.reply.replacingNewlines
@@ -62,6 +77,7 @@ public struct DeliveryState: Equatable, Sendable {
             case "attempts": guard parts.count == 2, let n = Int(parts[1]) else { return nil }; state.attempts = n
             case "next": guard parts.count == 2, let n = Int(parts[1]) else { return nil }; state.nextAttempt = n
             case "first": guard parts.count == 2, let n = Int(parts[1]) else { return nil }; state.firstAttempt = n
+            case "since": guard parts.count == 2, let n = Int(parts[1]) else { return nil }; state.lifetimeStart = n
             case "r":
                 guard parts.count >= 4, let index = Int(parts[1]), let status = Status(rawValue: String(parts[2])) else { return nil }
                 state.recipients[index] = Entry(status: status, reply: parts.count > 4 ? String(parts[4]) : "", dsn: String(parts[3]))

@@ -5,7 +5,7 @@ import OutboxCore
 ///
 ///     maildrop/tmp   drop files being written by the drop helper (never read by anyone else)
 ///     maildrop/new   complete drop files and flush requests, waiting for outboxd
-///     queue/…        outboxd's private queue (delivery work)
+///     queue/…        outboxd's private queue (delivery work); queue/hold: held messages
 ///     public/mailq   the envelope summary outboxd publishes for unprivileged `mailq`
 public struct SpoolLayout: Sendable, Equatable {
     /// The spool root (`spool_directory`).
@@ -20,6 +20,11 @@ public struct SpoolLayout: Sendable, Equatable {
     public var maildropNew: String { root + "/maildrop/new" }
     public var queueMessages: String { root + "/queue/msg" }
     public var queueStates: String { root + "/queue/state" }
+    public var queueHeld: String { root + "/queue/hold" }
+    /// Held (flock) by the running outboxd, or by outboxctl while it edits the queue.
+    public var queueLock: String { root + "/queue/lock" }
+    /// The running outboxd's control socket (inside the 0700 queue: root and outbox only).
+    public var controlSocket: String { root + "/queue/control" }
     public var publicDirectory: String { root + "/public" }
     public var publicQueueSummary: String { root + "/public/mailq" }
 

@@ -16,6 +16,12 @@ int coutbox_close_from(unsigned int first);
 /// pipe2(2) with O_CLOEXEC; returns 0 or -1 with errno set.
 int coutbox_pipe_cloexec(int fds[2]);
 
+/// accept4(2) with SOCK_CLOEXEC, no address; returns the new fd or -1 with errno set.
+int coutbox_accept_cloexec(int fd);
+
+/// The uid of the peer of a UNIX socket (SO_PEERCRED); -1 when unknown.
+long coutbox_peer_uid(int fd);
+
 /// O_PATH (needs _GNU_SOURCE, which Swift's Glibc module does not define).
 extern const int coutbox_o_path;
 

@@ -1,0 +1,56 @@
+import Glibc
+import OutboxCore
+import OutboxSpool
+
+/// What `outboxctl show ID` prints: envelope, delivery state, last replies and headers.
+/// Never the body: an operator looking at the queue does not need to read the mail.
+public enum MessageReport {
+    /// Header bytes shown at most.
+    static let headerLimit = 65536
+
+    /// The report for `id`, or nil when there is no such message.
+    public static func render(_ id: String, store: QueueStore) throws -> String? {
+        guard let (path, location) = store.locate(id) else { return nil }
+        var head: [UInt8] = []
+        var headerEnd: Int?
+        let file = try DropFile.read(path: path) { chunk in
+            guard headerEnd == nil, head.count < headerLimit else { return }
+            head += chunk.prefix(headerLimit - head.count)
+            headerEnd = endOfHeaders(head)
+        }
+        let state = DeliveryState.load(path: store.states + "/" + id)
+        var queueName = location.rawValue
+        if location == .queue { queueName = state.attempts > 0 ? "deferred" : "active" }
+        var out = "queue_id: \(file.queueID)\nqueue: \(queueName)\n"
+        out += "arrival: \(MailDate.rfc5322(file.time))\nsubmitted_by_uid: \(file.uid)\nsize: \(file.contentSize)\n"
+        out += "sender: <\(file.sender)>\n"
+        if !file.parameters.isEmpty { out += "parameters: \(file.parameters.joined(separator: " "))\n" }
+        out += "attempts: \(state.attempts)\n"
+        if state.firstAttempt > 0 { out += "first_attempt: \(MailDate.rfc5322(state.firstAttempt))\n" }
+        if state.attempts > 0, location == .queue {
+            out += "next_attempt: \(state.nextAttempt == 0 ? "now" : MailDate.rfc5322(state.nextAttempt))\n"
+        }
+        for (index, recipient) in file.recipients.enumerated() {
+            let entry = state.recipients[index]
+            var line = "recipient: <\(recipient.address)> \(entry?.status.rawValue ?? "pending")"
+            if let original = recipient.original { line += " orig_to=<\(original)>" }
+            if let entry, !entry.reply.isEmpty { line += " dsn=\(entry.dsn) (\(entry.reply))" }
+            out += line + "\n"
+        }
+        out += "\n"
+        let headers = head.prefix(headerEnd ?? head.count)
+        out += String(decoding: headers.filter { $0 != 13 }, as: UTF8.self)
+        if headerEnd == nil && head.count >= headerLimit { out += "\n[headers truncated at \(headerLimit) octets]\n" }
+        return out
+    }
+
+    /// Offset just past the last header line (before the empty line), if present.
+    static func endOfHeaders(_ bytes: [UInt8]) -> Int? {
+        if bytes.starts(with: [13, 10]) { return 0 }
+        guard bytes.count >= 4 else { return nil }
+        for i in 0...(bytes.count - 4) where bytes[i] == 13 && bytes[i + 1] == 10 && bytes[i + 2] == 13 && bytes[i + 3] == 10 {
+            return i + 2
+        }
+        return nil
+    }
+}

@@ -1,0 +1,81 @@
+import OutboxCore
+import OutboxSpool
+
+/// The queue as outboxd holds it in memory: the messages it knows and which of them a
+/// delivery thread has right now. outboxctl builds one from the files when no daemon runs.
+public struct LiveQueue {
+    public var items: [String: QueueItem]
+    public var inFlight: Set<String> = []
+    /// Requests that wait for the attempt in progress to end (a file a thread is reading
+    /// is not moved or deleted under it).
+    public var afterFlight: [String: QueueRequest.Action] = [:]
+
+    public init(items: [QueueItem]) {
+        self.items = Dictionary(items.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+    }
+}
+
+/// Carries out operator requests on a live queue: one implementation for outboxd (control
+/// socket) and outboxctl (queue lock held, no daemon running).
+public enum QueueAdministration {
+    /// Applies `request`, logging each change; returns one reply per message.
+    public static func apply(_ request: QueueRequest, store: QueueStore, queue: inout LiveQueue, log: DeliveryLog?,
+                             requester: String) -> [QueueReply] {
+        var ids = request.ids
+        if ids == ["ALL"] {
+            switch request.action {
+            case .release: ids = store.heldIDs()
+            case .delete: ids = queue.items.keys.sorted() + store.heldIDs()
+            case .hold, .requeue: ids = queue.items.keys.sorted()
+            }
+            if ids.isEmpty { return [QueueReply(ok: true, "no messages to \(request.action.rawValue)")] }
+        }
+        return ids.map { id in
+            let reply = apply(request.action, id: id, store: store, queue: &queue)
+            if reply.ok, let log, !reply.text.contains(" already ") { log.info("\(reply.text) (requested by \(requester))") }
+            return reply
+        }
+    }
+
+    static func apply(_ action: QueueRequest.Action, id: String, store: QueueStore, queue: inout LiveQueue) -> QueueReply {
+        guard let (_, location) = store.locate(id) else { return QueueReply(ok: false, "\(id): no such message in the queue") }
+        if queue.inFlight.contains(id) {
+            guard action != .release else { return QueueReply(ok: false, "\(id): not on hold") }
+            queue.afterFlight[id] = action
+            return QueueReply(ok: true, "\(id): being delivered now; \(action.rawValue) when the attempt ends")
+        }
+        do {
+            switch (action, location) {
+            case (.delete, _):
+                guard store.delete(id) else { return QueueReply(ok: false, "\(id): no such message in the queue") }
+                queue.items.removeValue(forKey: id)
+                return QueueReply(ok: true, "\(id): deleted")
+            case (.hold, .hold):
+                return QueueReply(ok: true, "\(id): already on hold")
+            case (.hold, _):
+                try store.hold(id)
+                queue.items.removeValue(forKey: id)
+                return QueueReply(ok: true, "\(id): held")
+            case (.release, .hold):
+                queue.items[id] = try store.release(id)
+                return QueueReply(ok: true, "\(id): released")
+            case (.release, _):
+                return QueueReply(ok: false, "\(id): not on hold")
+            case (.requeue, .hold):
+                return QueueReply(ok: false, "\(id): on hold (release it first)")
+            case (.requeue, _):
+                queue.items[id] = try store.requeue(id)
+                return QueueReply(ok: true, "\(id): requeued")
+            }
+        } catch {
+            return QueueReply(ok: false, "\(id): \(action.rawValue) failed: \(error)")
+        }
+    }
+
+    /// Applies what waited for an attempt to end; the item was just returned by a thread.
+    public static func finishFlight(of id: String, store: QueueStore, queue: inout LiveQueue, log: DeliveryLog?) {
+        guard let action = queue.afterFlight.removeValue(forKey: id), queue.items[id] != nil else { return }
+        let reply = apply(action, id: id, store: store, queue: &queue)
+        log?.line(reply.ok ? .info : .warning, reply.text + " (requested earlier, applied after the attempt)")
+    }
+}
