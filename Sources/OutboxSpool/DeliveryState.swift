@@ -11,7 +11,7 @@ import OutboxCore
 ///     next 1795430000          (epoch seconds of the next attempt; 0 = due)
 ///     first 1795420000         (epoch seconds of the first attempt)
 ///     since 1795425000         (queue lifetime counted from here; absent = arrival)
-///     r 2 sent 250 2.0.0 Ok    (recipient index, status, last reply)
+///     r 2 sent 2.0.0 250 2.0.0 Ok    (recipient index, status, DSN code, last reply)
 public struct DeliveryState: Equatable, Sendable {
     public enum Status: String, Sendable { case pending, sent, bounced, deferred }
 

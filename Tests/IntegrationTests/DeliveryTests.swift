@@ -66,7 +66,7 @@ struct DeliveryTests {
 
     @Test("a greeting slower than command_timeout defers")
     func slowGreeting() throws {
-        let instance = try Instance.relaying(port: 6)
+        let instance = try Instance.relaying(port: 6, extra: "command_timeout = 2s\n")
         _ = try instance.sendmail(["-i", "rcpt@remote.test"], "Subject: slow\n\nb\n")
         let r = try instance.outboxdOnce()
         #expect(r.stderr.contains("timed out"), "\(r.stderr)")

@@ -29,6 +29,23 @@ struct DocumentationTests {
         for mode in ["bm", "bp", "bs", "bi", "bv"] { #expect(page.contains("Fl \(mode)")) }
     }
 
+    @Test("every outboxctl subcommand and option is in outboxctl(8)")
+    func outboxctlCommands() throws {
+        let page = try Repository.manPage("outboxctl.8")
+        let help = try run(Binaries.directory + "/outboxctl", ["--help"]).stdout
+        let commands = help.components(separatedBy: "SUBCOMMANDS:")[1].split(separator: "\n")
+            .filter { $0.hasPrefix("  ") && !$0.hasPrefix("    ") && !$0.contains("See '") }
+            .compactMap { $0.split(separator: " ").first.map { String($0).trimmingCharacters(in: .punctuationCharacters) } }
+        #expect(commands.count >= 9, "\(help)")
+        for command in commands {
+            #expect(page.contains("Cm \(command)"), "outboxctl.8 lacks \(command)")
+            let sub = try run(Binaries.directory + "/outboxctl", ["help", command]).stdout
+            for option in sub.matches(of: /--([a-z-]+)/).map({ String($0.1) }) where option != "help" {
+                #expect(page.contains("Fl \\-\(option)"), "outboxctl.8 lacks --\(option) of \(command)")
+            }
+        }
+    }
+
     @Test("every executable has a man page")
     func executables() throws {
         let sources = try FileManager.default.contentsOfDirectory(atPath: Repository.root + "/Sources")

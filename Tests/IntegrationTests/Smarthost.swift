@@ -86,7 +86,7 @@ extension Instance {
         auth_username = user@smarthost.test
         auth_password_file = \(dir)
         connect_timeout = 5s
-        command_timeout = 2s
+        command_timeout = 15s
         minimal_backoff_time = 1s
         maximal_backoff_time = 2s
 

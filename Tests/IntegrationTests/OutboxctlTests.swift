@@ -1,0 +1,139 @@
+import Foundation
+import OutboxConfig
+import Testing
+
+extension Instance {
+    /// Runs outboxctl against this instance.
+    func outboxctl(_ arguments: [String]) throws -> RunResult {
+        try run(Binaries.directory + "/outboxctl", arguments, environment: ["OUTBOX_CONFIG": configPath])
+    }
+
+    /// Messages in queue/hold.
+    func held() -> [String] {
+        (try? FileManager.default.contentsOfDirectory(atPath: layout.root + "/queue/hold").sorted()) ?? []
+    }
+}
+
+@Suite("outboxctl: queue, show, hold, release, delete, requeue, config", .serialized)
+struct OutboxctlTests {
+    /// An instance whose smarthost refuses connections at once: every attempt defers.
+    func unreachable() throws -> Instance {
+        try Instance(extraConfig: "smarthost = smtp://127.0.0.1:1\nconnect_timeout = 2s\nminimal_backoff_time = 1h\n")
+    }
+
+    @Test("queue lists maildrop and deferred mail as mailq does, and as postqueue -j JSON")
+    func queue() throws {
+        let instance = try unreachable()
+        #expect(try instance.outboxctl(["queue"]).stdout == "Mail queue is empty\n")
+        _ = try instance.sendmail(["-i", "-f", "s@example.net", "a@remote.test", "b@remote.test"], "Subject: q\n\nbody\n")
+        let id = try #require(instance.queued().first)
+        var r = try instance.outboxctl(["queue"])
+        #expect(r.code == 0 && r.stdout.contains(id) && r.stdout.contains("s@example.net") && r.stdout.hasSuffix("in 1 Request.\n"), "\(r.stdout)")
+        #expect(r.stdout == (try instance.sendmail(["-bp"])).stdout, "the same text as mailq")
+        #expect(try instance.outboxdOnce().code == 0)
+        r = try instance.outboxctl(["queue", "--json"])
+        let lines = r.stdout.split(separator: "\n")
+        try #require(lines.count == 1)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])
+        #expect(object["queue_name"] as? String == "deferred" && object["queue_id"] as? String == id)
+        #expect(object["sender"] as? String == "s@example.net" && (object["message_size"] as? Int ?? 0) > 0)
+        let recipients = try #require(object["recipients"] as? [[String: Any]])
+        #expect(recipients.map { $0["address"] as? String } == ["a@remote.test", "b@remote.test"])
+        #expect((recipients[0]["delay_reason"] as? String)?.contains("Connection refused") == true, "\(recipients)")
+    }
+
+    @Test("show prints envelope, state, replies and headers, never the body")
+    func show() throws {
+        let instance = try unreachable()
+        _ = try instance.sendmail(["-i", "a@remote.test"], "Subject: shown\nX-Tag: 1\n\nSECRET BODY\n")
+        let id = try #require(instance.queued().first)
+        _ = try instance.outboxdOnce()
+        let r = try instance.outboxctl(["show", id])
+        #expect(r.code == 0, "\(r.stderr)")
+        for part in ["queue_id: \(id)", "queue: deferred", "attempts: 1", "recipient: <a@remote.test> deferred dsn=4.4.1", "Subject: shown", "X-Tag: 1"] {
+            #expect(r.stdout.contains(part), "\(part) in \(r.stdout)")
+        }
+        #expect(!r.stdout.contains("SECRET BODY") && !r.stdout.contains("\r"))
+        let missing = try instance.outboxctl(["show", "M1LC11JW1V3NGT"])
+        #expect(missing.code == 66 && missing.stderr == "outboxctl: M1LC11JW1V3NGT: no such message in the queue\n")
+        #expect(try instance.outboxctl(["show", "../../etc/passwd"]).code == 66, "only queue IDs name files")
+    }
+
+    @Test("without a daemon: hold keeps a message from delivery, release and requeue make it due, delete removes it")
+    func editsWithoutDaemon() throws {
+        let instance = try unreachable()
+        _ = try instance.sendmail(["-i", "a@remote.test"], "Subject: one\n\nb\n")
+        _ = try instance.sendmail(["-i", "b@remote.test"], "Subject: two\n\nb\n")
+        let ids = instance.queued()
+        try #require(ids.count == 2)
+        var r = try instance.outboxctl(["hold", ids[0]])
+        #expect(r.code == 0 && r.stdout == "\(ids[0]): held\n", "\(r.stderr)")
+        #expect(instance.held() == [ids[0]] && instance.queued().isEmpty, "hold adopts the maildrop first")
+        #expect(try instance.sendmail(["-bp"]).stdout.contains("\(ids[0])!"), "mailq marks held mail with !")
+        var log = try instance.outboxdOnce().stderr
+        #expect(!log.contains("\(ids[0]): to=") && log.contains("\(ids[1]): to=<b@remote.test>"), "\(log)")
+
+        r = try instance.outboxctl(["release", ids[0], ids[1]])
+        #expect(r.code == 66 && r.stdout == "\(ids[0]): released\n" && r.stderr == "outboxctl: \(ids[1]): not on hold\n")
+        log = try instance.outboxdOnce().stderr
+        #expect(log.contains("\(ids[0]): to=") && !log.contains("\(ids[1]): to="), "released is due, the other waits for its backoff: \(log)")
+
+        r = try instance.outboxctl(["requeue", ids[1]])
+        #expect(r.code == 0 && r.stdout == "\(ids[1]): requeued\n")
+        #expect(try instance.outboxctl(["show", ids[1]]).stdout.contains("attempts: 0"))
+        log = try instance.outboxdOnce().stderr
+        #expect(log.contains("\(ids[1]): to=<b@remote.test>") && log.contains(", tries=1,"), "retry count restarted: \(log)")
+
+        r = try instance.outboxctl(["delete", "ALL"])
+        #expect(r.code == 0 && r.stdout == ids.map { "\($0): deleted\n" }.joined(), "\(r.stdout)")
+        #expect(instance.deferred().isEmpty && instance.held().isEmpty)
+        #expect(try instance.sendmail(["-bp"]).stdout == "Mail queue is empty\n")
+        #expect(try instance.outboxctl(["delete", ids[0]]).code == 66)
+    }
+
+    @Test("with outboxd running: edits go through its control socket; a released message is delivered at once",
+          .enabled(if: Smarthost.available, "needs root, postfix and sasl2-bin"))
+    func editsWithDaemon() throws {
+        let instance = try Instance.relaying()
+        let t = token("held")
+        _ = try instance.sendmail(["-i", "rcpt@remote.test"], "Subject: \(t)\n\nb\n")
+        let id = try #require(instance.queued().first)
+        #expect(try instance.outboxctl(["hold", id]).code == 0)
+        let (daemon, errors) = try DaemonModeTests().startDaemon(instance)
+        defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGTERM); daemon.waitUntilExit() } }
+        #expect(Smarthost.shared.await(t, count: 1, seconds: 1.5).isEmpty, "held mail is not delivered")
+
+        let second = try instance.outboxdOnce()
+        #expect(second.code == 75 && second.stderr.contains("another outboxd is already running"), "\(second.stderr)")
+
+        let r = try instance.outboxctl(["release", id])
+        #expect(r.code == 0 && r.stdout == "\(id): released\n", "\(r.stderr)")
+        #expect(Smarthost.shared.await(t, count: 1, seconds: 10).count == 1, "released mail goes at once")
+
+        _ = try instance.sendmail(["-i", "rcpt@remote.test"], "Subject: gone\n\nb\n")
+        let d = try instance.outboxctl(["delete", "ALL"])
+        #expect(d.code == 0, "\(d.stderr)")
+        kill(daemon.processIdentifier, SIGTERM)
+        daemon.waitUntilExit()
+        let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(log.contains("\(id): released (requested by uid \(getuid()))"), "\(log)")
+        #expect(instance.deferred().isEmpty)
+    }
+
+    @Test("config prints every key, --defaults the built-in values, and a bad file fails with file:line")
+    func config() throws {
+        let instance = try unreachable()
+        var r = try instance.outboxctl(["config"])
+        #expect(r.code == 0)
+        let keys = r.stdout.split(separator: "\n").map { String($0.prefix { $0 != " " }) }
+        #expect(keys.sorted() == ConfigParser.keyNames)
+        #expect(r.stdout.contains("smarthost = smtp://127.0.0.1:1\n") && r.stdout.contains("minimal_backoff_time = 1h\n"))
+        r = try instance.outboxctl(["config", "--defaults", "spool_directory", "tls_security_level"])
+        #expect(r.stdout == "spool_directory = /var/spool/outbox\ntls_security_level = verify\n")
+        r = try instance.outboxctl(["config", "--non-default"])
+        #expect(!r.stdout.contains("tls_security_level") && r.stdout.contains("connect_timeout = 2s"))
+        try "smarthost = mail.example.com\ntls_security_level = sometimes\n".write(toFile: instance.configPath, atomically: true, encoding: .utf8)
+        r = try instance.outboxctl(["config"])
+        #expect(r.code == 78 && r.stderr == "outboxctl: \(instance.configPath):2: tls_security_level: must be one of verify, encrypt, may, none\n")
+    }
+}
