@@ -1,6 +1,8 @@
 # outbox — build, test, install, benchmark.
 #   make            release binaries (fully static executables)
-#   make check      every test (the command README and CI run)
+#   make check      every test (the command README and CI run): unit, integration, and the
+#                   Debian package installed into a fresh chroot (package-test)
+#   make package    the .deb in .build/deb/ (dpkg-buildpackage -b -us -uc)
 #   make install    PREFIX=/usr DESTDIR= ; as root also creates the outbox user/group,
 #                   the spool with its modes, and the drop helper's setgid bit
 #   make bench      submission latency and memory benchmarks (not part of check)
@@ -12,6 +14,8 @@ DESTDIR  ?=
 SBINDIR  ?= $(PREFIX)/sbin
 BINDIR   ?= $(PREFIX)/bin
 MANDIR   ?= $(PREFIX)/share/man
+LIBDIR   ?= $(PREFIX)/lib
+UNITDIR  ?= /lib/systemd/system
 SPOOL    ?= /var/spool/outbox
 SWIFT    ?= swift
 RELEASE  := .build/release
@@ -22,7 +26,7 @@ RELEASE  := .build/release
 # libsasl2 (which loads its plugins with dlopen), so it keeps the dynamic libc.
 SWIFTFLAGS := -c release --static-swift-stdlib
 
-.PHONY: all build check test install uninstall bench demo clean
+.PHONY: all build check test install install-files uninstall bench demo clean package package-test
 
 all: build
 
@@ -35,38 +39,56 @@ build:
 check:
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
+	bash Tests/Scripts/package-test.sh
+
+# The .deb (and its -dbgsym, .buildinfo, .changes) in .build/deb/.
+package:
+	dpkg-buildpackage -b -us -uc
+	mkdir -p .build/deb
+	v=$$(dpkg-parsechangelog -S Version); a=$$(dpkg --print-architecture); \
+	    mv -f ../outbox_$${v}_$$a.deb ../outbox-dbgsym_$${v}_$$a.deb ../outbox_$${v}_$$a.buildinfo ../outbox_$${v}_$$a.changes .build/deb/
+
+# Build the .deb, install it into a fresh Debian 12 chroot and send mail through it (root).
+package-test:
+	bash Tests/Scripts/package-test.sh
 
 test: check
 
-install: build
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)/etc/outbox
+# install-files copies everything below DESTDIR and needs no privileges (the Debian package
+# uses it); install adds, when run as root without DESTDIR, the user, group and spool
+# (etc/setup-spool) and the helper's setgid bit.
+install-files:
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)/etc/outbox $(DESTDIR)$(LIBDIR)/outbox $(DESTDIR)$(UNITDIR)
 	install -m 0755 $(RELEASE)/sendmail $(DESTDIR)$(SBINDIR)/sendmail
 	install -m 0755 $(RELEASE)/outboxdrop $(DESTDIR)$(SBINDIR)/outboxdrop
 	install -m 0755 $(RELEASE)/outboxd $(DESTDIR)$(SBINDIR)/outboxd
 	install -m 0755 $(RELEASE)/outboxctl $(DESTDIR)$(SBINDIR)/outboxctl
+	install -m 0755 etc/setup-spool $(DESTDIR)$(LIBDIR)/outbox/setup-spool
 	ln -sf $(SBINDIR)/sendmail $(DESTDIR)$(BINDIR)/mailq
 	ln -sf $(SBINDIR)/sendmail $(DESTDIR)$(BINDIR)/newaliases
 	if [ "$(PREFIX)" = /usr ]; then install -d $(DESTDIR)/usr/lib && ln -sf ../sbin/sendmail $(DESTDIR)/usr/lib/sendmail; fi
 	install -m 0644 man/sendmail.8 man/outboxdrop.8 man/outboxd.8 man/outboxctl.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 man/outbox.conf.5 man/outbox-spool.5 $(DESTDIR)$(MANDIR)/man5/
+	install -d $(DESTDIR)$(MANDIR)/man1
+	ln -sf ../man8/sendmail.8 $(DESTDIR)$(MANDIR)/man1/mailq.1
+	ln -sf ../man8/sendmail.8 $(DESTDIR)$(MANDIR)/man1/newaliases.1
+	install -m 0644 etc/outbox.service $(DESTDIR)$(UNITDIR)/outbox.service
 	[ -e $(DESTDIR)/etc/outbox/outbox.conf ] || install -m 0644 etc/outbox.conf $(DESTDIR)/etc/outbox/outbox.conf
-	install -d -m 0755 $(DESTDIR)$(SPOOL) $(DESTDIR)$(SPOOL)/maildrop $(DESTDIR)$(SPOOL)/public
-	install -d -m 1730 $(DESTDIR)$(SPOOL)/maildrop/tmp
-	install -d -m 1770 $(DESTDIR)$(SPOOL)/maildrop/new
+	[ -e $(DESTDIR)/etc/outbox/password ] || install -m 0640 /dev/null $(DESTDIR)/etc/outbox/password
+
+install: build install-files
 	@if [ "$$(id -u)" = 0 ] && [ -z "$(DESTDIR)" ]; then \
-	    getent group outbox >/dev/null || groupadd --system outbox; \
-	    getent passwd outbox >/dev/null || useradd --system --gid outbox --home-dir $(SPOOL) --no-create-home --shell /usr/sbin/nologin outbox; \
-	    chown outbox:outbox $(SPOOL) $(SPOOL)/maildrop $(SPOOL)/maildrop/tmp $(SPOOL)/maildrop/new $(SPOOL)/public; \
-	    install -d -m 0700 -o outbox -g outbox $(SPOOL)/queue; \
-	    chmod 1730 $(SPOOL)/maildrop/tmp; chmod 1770 $(SPOOL)/maildrop/new; \
-	    chown root:outbox $(SBINDIR)/outboxdrop; chmod 2755 $(SBINDIR)/outboxdrop; \
+	    etc/setup-spool $(SPOOL); \
+	    chown root:outbox $(SBINDIR)/outboxdrop /etc/outbox/password; chmod 2755 $(SBINDIR)/outboxdrop; chmod 0640 /etc/outbox/password; \
 	    echo "installed: $(SBINDIR)/outboxdrop setgid outbox, spool $(SPOOL)"; \
 	else \
-	    echo "not root (or DESTDIR set): skipped user/group creation, ownership and the setgid bit"; \
+	    echo "not root (or DESTDIR set): skipped user/group creation, the spool, ownership and the setgid bit"; \
 	fi
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/sendmail $(DESTDIR)$(SBINDIR)/outboxdrop $(DESTDIR)$(SBINDIR)/outboxd $(DESTDIR)$(SBINDIR)/outboxctl $(DESTDIR)$(BINDIR)/mailq $(DESTDIR)$(BINDIR)/newaliases
+	rm -f $(DESTDIR)$(LIBDIR)/outbox/setup-spool $(DESTDIR)$(UNITDIR)/outbox.service $(DESTDIR)$(MANDIR)/man1/mailq.1 $(DESTDIR)$(MANDIR)/man1/newaliases.1
 	rm -f $(DESTDIR)$(MANDIR)/man8/sendmail.8 $(DESTDIR)$(MANDIR)/man8/outboxdrop.8 $(DESTDIR)$(MANDIR)/man8/outboxd.8 $(DESTDIR)$(MANDIR)/man8/outboxctl.8 $(DESTDIR)$(MANDIR)/man5/outbox.conf.5 $(DESTDIR)$(MANDIR)/man5/outbox-spool.5
 
 bench: build
