@@ -55,6 +55,16 @@ struct DocumentationTests {
         }
     }
 
+    @Test("groff renders every page without a warning, as man -l does", .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/groff"), "groff not installed"))
+    func groff() throws {
+        let pages = try FileManager.default.contentsOfDirectory(atPath: Repository.root + "/man").filter { $0.range(of: #"\.[1-8]$"#, options: .regularExpression) != nil }
+        #expect(pages.count >= 6)
+        for page in pages {
+            let r = try run("/usr/bin/groff", ["-mandoc", "-ww", "-z", "-Tutf8", Repository.root + "/man/" + page])
+            #expect(r.code == 0 && r.stderr.isEmpty, "\(page): \(r.stderr)")
+        }
+    }
+
     @Test("mandoc -T lint reports nothing", .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/mandoc"), "mandoc not installed"))
     func lint() throws {
         let pages = try FileManager.default.contentsOfDirectory(atPath: Repository.root + "/man").filter { $0.range(of: #"\.[1-8]$"#, options: .regularExpression) != nil }
