@@ -27,6 +27,9 @@ public final class Daemon: @unchecked Sendable {
     private var workers: [WorkerThread] = []
     private var wakePipe: (read: FileDescriptor, write: FileDescriptor)
     private var lastSummary = 0
+    /// A summary was skipped by the once-a-second limit: write it within a second, or an
+    /// unprivileged mailq would show a stale queue until the next event.
+    private var summaryPending = false
 
     public init(config: Config, source: ConfigLoader.Source, log: DeliveryLog) throws {
         self.config = config
@@ -114,7 +117,7 @@ public final class Daemon: @unchecked Sendable {
                 _ = try? store.layout.removeStaleTemporaryFiles()
             }
             let nextDue = queue.items.values.filter { !queue.inFlight.contains($0.id) }.map(\.state.nextAttempt).min() ?? Int.max
-            let timeout = max(0, min(nextDue - now, config.queueScanInterval, lastScan + config.queueScanInterval - now))
+            let timeout = max(0, min(nextDue - now, config.queueScanInterval, lastScan + config.queueScanInterval - now, summaryPending ? 1 : Int.max))
             var fds = [pollfd(fd: inotify, events: Int16(POLLIN), revents: 0),
                        pollfd(fd: pipe.read.rawValue, events: Int16(POLLIN), revents: 0),
                        pollfd(fd: wakePipe.read.rawValue, events: Int16(POLLIN), revents: 0),
@@ -260,8 +263,12 @@ public final class Daemon: @unchecked Sendable {
     /// Publishes the envelope summary unprivileged `mailq` reads (at most once a second).
     private func writeSummary(force: Bool) {
         let now = MailDate.now()
-        guard force || now != lastSummary else { return }
+        guard force || now != lastSummary else {
+            summaryPending = true
+            return
+        }
         lastSummary = now
+        summaryPending = false
         QueueListing.publish(store.layout)
     }
 }

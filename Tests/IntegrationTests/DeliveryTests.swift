@@ -182,6 +182,12 @@ struct DaemonModeTests {
         let t = token("inotify")
         _ = try instance.sendmail(["-i", "rcpt@remote.test"], "Subject: \(t)\n\nb\n")
         #expect(Smarthost.shared.await(t, count: 1, seconds: 10).count == 1, "delivered without --once or a rescan")
+        // Several events within one second must not leave the public summary stale.
+        for i in 0..<3 { _ = try instance.sendmail(["-i", "rcpt@remote.test"], "Subject: \(t)-\(i)\n\nb\n") }
+        #expect(Smarthost.shared.await("\(t)-", count: 3, seconds: 10).count == 3)
+        #expect(eventually {
+            (try? String(contentsOfFile: instance.layout.publicQueueSummary, encoding: .utf8)) == "Mail queue is empty\n"
+        }, "public/mailq (what users' mailq shows) catches up within seconds")
         kill(daemon.processIdentifier, SIGHUP)
         usleep(300_000)
         kill(daemon.processIdentifier, SIGTERM)
