@@ -3,11 +3,12 @@
 # into a fresh Debian 12 chroot (debootstrap), install bsd-mailx, cron and php-cli there
 # (none may pull in another MTA), then send through mail(1), PHP's mail() and a cron job's
 # output to a private Postfix smarthost on loopback and check that all three arrive; also
-# newaliases, mailq, outboxctl check, the hardened unit's exposure score, and that purge
-# removes what the install made.
+# newaliases, mailq, outboxctl check, the hardened unit's exposure score, that outboxd's
+# real system calls pass the unit's SystemCallFilter, and that purge removes what the
+# install made.
 #
 #   package-test.sh            needs root, debootstrap, dpkg-dev, debhelper, lintian, postfix,
-#                              sasl2-bin, systemd (systemd-analyze) and Debian's mirror
+#                              sasl2-bin, systemd (systemd-analyze), strace and Debian's mirror
 #   KEEP=1 package-test.sh     keep the work directory for a look afterwards
 #
 # Downloaded packages are cached in /var/cache/outbox-pkgtest (debootstrap and apt), so a
@@ -16,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 REPO=$PWD
 if [ "$(id -u)" != 0 ]; then echo "package-test: skipped (needs root for debootstrap and chroot)"; exit 0; fi
-for tool in debootstrap dpkg-buildpackage dh lintian postfix saslpasswd2 systemd-analyze; do
+for tool in debootstrap dpkg-buildpackage dh lintian postfix saslpasswd2 systemd-analyze strace; do
     command -v $tool >/dev/null || { echo "package-test: $tool is missing (see .ci/run for the packages)" >&2; exit 1; }
 done
 say() { echo "package-test: $*"; }
@@ -35,6 +36,7 @@ TOKEN=pkgtest-$$-$(date +%s)
 cleanup() {
     set +e
     [ -f "$WORK/outboxd.pid" ] && kill "$(cat "$WORK/outboxd.pid")" 2>/dev/null
+    [ -n "${STRACE_PID:-}" ] && kill "$STRACE_PID" 2>/dev/null
     [ -f "$ROOT/run/crond.pid" ] && kill "$(cat "$ROOT/run/crond.pid")" 2>/dev/null
     sleep 0.5
     for m in dev/pts dev proc; do mountpoint -q "$ROOT/$m" && umount -l "$ROOT/$m"; done
@@ -121,8 +123,14 @@ echo secret > "$ROOT/etc/outbox/password"   # keeps its 0640 root:outbox
 check_stat /etc/outbox/password "640 root:outbox"
 in_root outboxctl check >"$WORK/check.log" 2>&1 || { cat "$WORK/check.log"; die "outboxctl check"; }
 say "outboxctl check: $(tail -1 "$WORK/check.log")"
-chroot --userspec=outbox:outbox "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin /usr/sbin/outboxd --no-syslog >"$WORK/outboxd.log" 2>&1 &
-echo $! > "$WORK/outboxd.pid"
+# Under strace: the unit's SystemCallFilter and MemoryDenyWriteExecute are checked below
+# against every system call outboxd really makes (no systemd runs here to enforce them).
+strace -f -qq -o "$WORK/outboxd.trace" chroot --userspec=outbox:outbox "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin \
+    /usr/sbin/outboxd --no-syslog >"$WORK/outboxd.log" 2>&1 &
+STRACE_PID=$!
+for _ in $(seq 1 50); do OUTBOXD_PID=$(pgrep -P $STRACE_PID || true); [ -n "$OUTBOXD_PID" ] && break; sleep 0.1; done
+[ -n "$OUTBOXD_PID" ] || die "outboxd did not start"
+echo "$OUTBOXD_PID" > "$WORK/outboxd.pid"
 in_root useradd -m -s /bin/sh alice
 
 # 6. Mail the way these programs send it, as an ordinary user.
@@ -149,8 +157,30 @@ for _ in $(seq 1 20); do [ "$(as_alice mailq 2>&1)" = "Mail queue is empty" ] &&
 [ "$(as_alice mailq 2>&1)" = "Mail queue is empty" ] || die "mailq as alice: $(as_alice mailq 2>&1)"
 say "newaliases exits 0; mailq as an ordinary user prints 'Mail queue is empty'"
 
-# 7. Purge removes what the install made.
-kill "$(cat "$WORK/outboxd.pid")"; rm -f "$WORK/outboxd.pid"
+# 7. The control socket and SIGHUP as an admin uses them, then stop; then the system
+# calls outboxd made (after it was exec'd) against the unit's filter.
+in_root outboxctl hold ALL >/dev/null || die "outboxctl hold ALL (through outboxd's control socket)"
+kill -HUP "$OUTBOXD_PID"; sleep 0.5
+kill -TERM "$OUTBOXD_PID"; wait $STRACE_PID || true; rm -f "$WORK/outboxd.pid"
+grep -q "outboxd stopped" "$WORK/outboxd.log" || { cat "$WORK/outboxd.log"; die "outboxd did not stop cleanly"; }
+UNIT=$ROOT/lib/systemd/system/outbox.service
+expand() {
+    systemd-analyze syscall-filter "$1" | sed -e 's/^ *//' -e '/^#/d' -e '/^$/d' | grep -vx -- "$1" |
+        while read -r name; do case $name in @*) expand "$name" ;; *) echo "$name" ;; esac; done
+}
+for group in $(sed -n 's/^SystemCallFilter=\([^~].*\)/\1/p' "$UNIT"); do expand "$group"; done | sort -u > "$WORK/allowed"
+for group in $(sed -n 's/^SystemCallFilter=~\(.*\)/\1/p' "$UNIT"); do expand "$group"; done | sort -u > "$WORK/denied"
+awk '/execve\("\/usr\/sbin\/outboxd"/ { on = 1 } on { sub(/^[0-9]+ +/, ""); if (match($0, /^[a-z0-9_]+\(/)) print substr($0, 1, RLENGTH - 1) }' \
+    "$WORK/outboxd.trace" | sort -u > "$WORK/used"
+[ "$(wc -l < "$WORK/used")" -gt 20 ] || die "the strace of outboxd looks empty"
+BAD=$( (comm -23 "$WORK/used" "$WORK/allowed"; comm -12 "$WORK/used" "$WORK/denied") | sort -u | xargs)
+[ -z "$BAD" ] || die "outboxd makes system calls outbox.service's SystemCallFilter forbids: $BAD"
+if grep -Eq 'PROT_WRITE\|PROT_EXEC|PROT_EXEC\|PROT_WRITE|mprotect\(.*PROT_EXEC' "$WORK/outboxd.trace"; then
+    die "outboxd maps memory writable and executable: MemoryDenyWriteExecute=yes would kill it"
+fi
+say "outboxd's $(wc -l < "$WORK/used") distinct system calls (delivery, TLS, SASL, control socket, SIGHUP, SIGTERM) all pass the unit's SystemCallFilter; no W+X mappings"
+
+# 8. Purge removes what the install made.
 kill "$(cat "$ROOT/run/crond.pid")" 2>/dev/null || true
 in_root apt-get purge -y -q outbox >>"$WORK/apt.log" 2>&1 || { tail -20 "$WORK/apt.log"; die "apt-get purge outbox"; }
 for path in /etc/outbox /var/spool/outbox /usr/sbin/sendmail /usr/sbin/outboxdrop /lib/systemd/system/outbox.service; do
