@@ -48,6 +48,8 @@ public struct FileDescriptor: Sendable, Hashable {
 
     /// Writes every byte, looping over short writes.
     public func writeAll(_ bytes: UnsafeRawBufferPointer) throws(SystemError) {
+        // Faults are for storage: pipes and sockets (no path) are never failed on purpose.
+        if path?.first == "/", let injected = FaultInjection.check("write") { throw SystemError("write", path: path, errno: injected) }
         var offset = 0
         while offset < bytes.count {
             let n = try retryingEINTR("write", path: path) {
@@ -72,6 +74,7 @@ public struct FileDescriptor: Sendable, Hashable {
 
     /// Wraps `fsync(2)`.
     public func sync() throws(SystemError) {
+        if let injected = FaultInjection.check("fsync") { throw SystemError("fsync", path: path, errno: injected) }
         _ = try retryingEINTR("fsync", path: path) { fsync(rawValue) }
     }
 

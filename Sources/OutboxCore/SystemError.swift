@@ -26,7 +26,7 @@ public struct SystemError: AdminError, Equatable {
     public var exitCode: ExitCode {
         switch errno {
         case ENOSPC, EDQUOT, EAGAIN, ENOMEM, EMFILE, ENFILE, EINTR, EBUSY, EFBIG: .tempFail
-        case EACCES, EPERM, EROFS: .noPermission
+        case EACCES, EPERM: .noPermission
         case EIO: .ioError
         default: .cantCreate
         }

@@ -80,7 +80,7 @@ extension QueueStore {
 
     private func move(_ id: String, from: String, to: String) throws(SystemError) {
         guard QueueID(id) != nil else { throw SystemError("rename", path: id, errno: ENOENT) }
-        guard rename(from + "/" + id, to + "/" + id) == 0 else { throw SystemError("rename", path: from + "/" + id) }
+        guard durableRename(from + "/" + id, to + "/" + id) == 0 else { throw SystemError("rename", path: from + "/" + id) }
         syncDirectory(to)
         syncDirectory(from)
     }

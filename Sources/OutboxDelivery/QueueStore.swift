@@ -55,6 +55,8 @@ public final class QueueStore: @unchecked Sendable {
         public var adopted: [QueueItem] = []
         public var flushRequested = false
         public var rejected: [(name: String, reason: String)] = []
+        /// Valid files that could not be moved in (a storage fault): left in place.
+        public var failed: [(name: String, reason: String)] = []
     }
 
     /// Validates every file in maildrop/new as hostile input and moves the good ones into
@@ -77,7 +79,7 @@ public final class QueueStore: @unchecked Sendable {
             } catch {
                 result.rejected.append((name, "\(error)"))
                 let target = corrupt + "/" + name.filter { $0.isLetter || $0.isNumber || $0 == "." }.prefix(64) + "-\(time(nil))"
-                if rename(source, target) != 0 { unlink(source) }
+                if durableRename(source, target) != 0 { unlink(source) }
                 continue
             }
             if file.isFlushRequest {
@@ -86,8 +88,8 @@ public final class QueueStore: @unchecked Sendable {
                 continue
             }
             let target = messages + "/" + name
-            guard rename(source, target) == 0 else {
-                result.rejected.append((name, "\(SystemError("rename", path: source))"))
+            guard durableRename(source, target) == 0 else {
+                result.failed.append((name, "\(SystemError("rename", path: source))"))
                 continue
             }
             result.adopted.append(QueueItem(id: name, envelope: file, state: DeliveryState(), path: target))
@@ -178,7 +180,7 @@ public final class QueueStore: @unchecked Sendable {
             unlink(tmp)
             throw error
         }
-        guard rename(tmp, path) == 0 else {
+        guard durableRename(tmp, path) == 0 else {
             let e = SystemError("rename", path: path)
             unlink(tmp)
             throw e

@@ -88,7 +88,20 @@ public final class Relay: @unchecked Sendable {
             }
         }
         var created: [QueueItem] = []
-        if !failures.isEmpty, let bounce = makeBounce(for: item, failures: failures, relay: relay) { created.append(bounce) }
+        if !failures.isEmpty {
+            do {
+                if let bounce = try makeBounce(for: item, failures: failures, relay: relay) { created.append(bounce) }
+            } catch {
+                // No notification on disk, so the failure is not final yet: those
+                // recipients stay deferred and the bounce is tried again at the next attempt.
+                log.error("\(item.id): cannot queue the non-delivery notification: \(error); keeping the message for another try")
+                for f in failures {
+                    guard let index = item.envelope.recipients.firstIndex(where: { $0.address == f.recipient }) else { continue }
+                    let entry = item.state.recipients[index]
+                    item.state.recipients[index] = DeliveryState.Entry(status: .deferred, reply: entry?.reply ?? f.diagnostic, dsn: entry?.dsn ?? f.status)
+                }
+            }
+        }
         if item.isFinished {
             store.remove(item.id)
             log.info("\(item.id): removed")
@@ -121,7 +134,9 @@ public final class Relay: @unchecked Sendable {
     /// Writes the DSN durably before the failure is recorded (a crash in between yields a
     /// duplicate DSN, never a lost one). Null-sender mail never bounces; a failed bounce of
     /// ours goes once to admin_address.
-    func makeBounce(for item: QueueItem, failures: [BounceBuilder.Failure], relay: String) -> QueueItem? {
+    /// Returns nil when no notification is due (null sender); throws when it could not be
+    /// written.
+    func makeBounce(for item: QueueItem, failures: [BounceBuilder.Failure], relay: String) throws -> QueueItem? {
         let envelope = item.envelope
         var recipient = envelope.sender
         var marker = "BOUNCE=1"
@@ -144,13 +159,8 @@ public final class Relay: @unchecked Sendable {
                                     returnHeadersOnly: envelope.parameter("RET") == "HDRS" || envelope.contentSize > BounceBuilder.fullReturnLimit
                                         || failures.contains { $0.status.hasSuffix(".3.4") },
                                     bounceID: bounceID)
-        do {
-            let bounce = try store.enqueue(sender: "", recipient: recipient, parameters: [marker], content: content)
-            log.info("\(item.id): sender non-delivery notification: \(bounce.id)")
-            return bounce
-        } catch {
-            log.error("\(item.id): cannot queue the non-delivery notification: \(error)")
-            return nil
-        }
+        let bounce = try store.enqueue(sender: "", recipient: recipient, parameters: [marker], content: content)
+        log.info("\(item.id): sender non-delivery notification: \(bounce.id)")
+        return bounce
     }
 }

@@ -85,13 +85,19 @@ public final class DropWriter {
             try flush()
             try file.sync()
             file.close()
-            if renameat(tmpDirectory.rawValue, queueID.text, newDirectory.rawValue, queueID.text) != 0 {
+            if durableRename(queueID.text, queueID.text, fromDirectory: tmpDirectory.rawValue, toDirectory: newDirectory.rawValue) != 0 {
                 throw SystemError("rename", path: temporaryPath)
             }
             committed = true
-            // From here the message exists; a failed directory fsync is still an error the
-            // caller must hear (exit non-zero), even though the file may survive.
-            try newDirectory.sync()
+            do throws(SystemError) {
+                try newDirectory.sync()
+            } catch {
+                // The rename may not be durable: take the file back, so that a non-zero
+                // exit means "not queued" and the caller's retry makes no duplicate. (If
+                // outboxd adopted it in this instant, unlink fails and it is delivered.)
+                _ = unlinkat(newDirectory.rawValue, queueID.text, 0)
+                throw error
+            }
         } catch {
             if !committed { abandon() }
             throw error

@@ -96,8 +96,8 @@ extension Instance {
     }
 
     /// Runs `outboxd --once`, returning its log (stderr).
-    func outboxdOnce() throws -> RunResult {
-        try run(Binaries.directory + "/outboxd", ["--once", "--no-syslog"], environment: ["OUTBOX_CONFIG": configPath])
+    func outboxdOnce(environment: [String: String] = [:]) throws -> RunResult {
+        try run(Binaries.directory + "/outboxd", ["--once", "--no-syslog"], environment: environment.merging(["OUTBOX_CONFIG": configPath]) { $1 })
     }
 
     /// Queue IDs still in outboxd's queue.
