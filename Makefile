@@ -6,6 +6,8 @@
 #   make install    PREFIX=/usr DESTDIR= ; as root also creates the outbox user/group,
 #                   the spool with its modes, and the drop helper's setgid bit
 #   make bench      submission latency and memory benchmarks (not part of check)
+#   make soak       the crash soak at full size (root; a small one runs in check)
+#   make fuzz       each libFuzzer target for FUZZ_SECONDS (a short run is in check)
 # The configuration is always /etc/outbox/outbox.conf (the set-id helper accepts no other);
 # a SPOOL other than /var/spool/outbox must also be set as spool_directory there.
 
@@ -26,7 +28,7 @@ RELEASE  := .build/release
 # libsasl2 (which loads its plugins with dlopen), so it keeps the dynamic libc.
 SWIFTFLAGS := -c release --static-swift-stdlib
 
-.PHONY: all build check test install install-files uninstall bench demo clean package package-test
+.PHONY: all build check test install install-files uninstall bench demo clean package package-test soak
 
 all: build
 
@@ -90,6 +92,14 @@ uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/sendmail $(DESTDIR)$(SBINDIR)/outboxdrop $(DESTDIR)$(SBINDIR)/outboxd $(DESTDIR)$(SBINDIR)/outboxctl $(DESTDIR)$(BINDIR)/mailq $(DESTDIR)$(BINDIR)/newaliases
 	rm -f $(DESTDIR)$(LIBDIR)/outbox/setup-spool $(DESTDIR)$(UNITDIR)/outbox.service $(DESTDIR)$(MANDIR)/man1/mailq.1 $(DESTDIR)$(MANDIR)/man1/newaliases.1
 	rm -f $(DESTDIR)$(MANDIR)/man8/sendmail.8 $(DESTDIR)$(MANDIR)/man8/outboxdrop.8 $(DESTDIR)$(MANDIR)/man8/outboxd.8 $(DESTDIR)$(MANDIR)/man8/outboxctl.8 $(DESTDIR)$(MANDIR)/man5/outbox.conf.5 $(DESTDIR)$(MANDIR)/man5/outbox-spool.5
+
+# The crash soak at full size (root): 10 000 messages from four users, 50 outboxd SIGKILLs,
+# 20 sendmail SIGKILLs, a smarthost answering 451/421 for part of the run.
+SOAK_MESSAGES ?= 10000
+SOAK_DAEMON_KILLS ?= 50
+SOAK_SENDMAIL_KILLS ?= 20
+soak: build
+	bash Tests/Scripts/soak.sh $(RELEASE) $(SOAK_MESSAGES) $(SOAK_DAEMON_KILLS) $(SOAK_SENDMAIL_KILLS)
 
 bench: build
 	bash bench/run.sh
