@@ -28,7 +28,7 @@ RELEASE  := .build/release
 # libsasl2 (which loads its plugins with dlopen), so it keeps the dynamic libc.
 SWIFTFLAGS := -c release --static-swift-stdlib
 
-.PHONY: all build check test install install-files uninstall bench demo clean package package-test soak
+.PHONY: all build check test install install-files uninstall bench demo clean package package-test soak fuzz
 
 all: build
 
@@ -41,6 +41,7 @@ build:
 check:
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
+	bash Tests/Scripts/fuzz.sh 10
 	bash Tests/Scripts/package-test.sh
 
 # The .deb (and its -dbgsym, .buildinfo, .changes) in .build/deb/.
@@ -101,11 +102,16 @@ SOAK_SENDMAIL_KILLS ?= 20
 soak: build
 	bash Tests/Scripts/soak.sh $(RELEASE) $(SOAK_MESSAGES) $(SOAK_DAEMON_KILLS) $(SOAK_SENDMAIL_KILLS)
 
+# Each libFuzzer target (Fuzz/) for FUZZ_SECONDS; the corpus grows in .build-fuzz/corpus.
+FUZZ_SECONDS ?= 300
+fuzz:
+	bash Tests/Scripts/fuzz.sh $(FUZZ_SECONDS)
+
 bench: build
 	bash bench/run.sh
 
 clean:
-	rm -rf .build bench/out
+	rm -rf .build .build-fuzz bench/out
 
 demo:
 	bash Tests/Scripts/demo.sh

@@ -15,6 +15,9 @@ let package = Package(
         .executable(name: "outboxdrop", targets: ["outboxdrop"]),
         .executable(name: "outboxctl", targets: ["outboxctl"]),
         .executable(name: "outboxd", targets: ["outboxd"]),
+        // The parsers, for the libFuzzer targets in Fuzz/ (a separate package, built with
+        // -sanitize=fuzzer,address): nothing installed links this.
+        .library(name: "OutboxParsers", targets: ["OutboxSubmit", "OutboxMessage", "OutboxSpool", "OutboxSMTP", "OutboxConfig"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
