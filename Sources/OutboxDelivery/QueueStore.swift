@@ -76,6 +76,11 @@ public final class QueueStore: @unchecked Sendable {
                 file = try DropFile.read(path: source)
                 guard file.queueID == name else { throw RecordError.unexpected(.queueID, state: "(queue ID \(file.queueID) does not match file name)") }
                 if let problem = QueueStore.envelopeProblem(file) { throw RecordError.unexpected(.recipient, state: "(\(problem))") }
+                // The helper stamps the caller's real uid, and the file it creates belongs
+                // to that same uid (it is set-gid only): a mismatch is a forged file.
+                guard Int(st.st_uid) == file.uid else {
+                    throw RecordError.unexpected(.uid, state: "(file owned by uid \(st.st_uid) claims uid \(file.uid))")
+                }
             } catch {
                 result.rejected.append((name, "\(error)"))
                 let target = corrupt + "/" + name.filter { $0.isLetter || $0.isNumber || $0 == "." }.prefix(64) + "-\(time(nil))"
