@@ -33,8 +33,8 @@ public enum ASCII {
     public static func trimmed(_ s: Substring) -> Substring {
         var lo = s.startIndex
         var hi = s.endIndex
-        while lo < hi, " \t\r\n".contains(s[lo]) { lo = s.index(after: lo) }
-        while hi > lo, " \t\r\n".contains(s[s.index(before: hi)]) { hi = s.index(before: hi) }
+        while lo < hi, s[lo].isBlankOrLineBreak { lo = s.index(after: lo) }
+        while hi > lo, s[s.index(before: hi)].isBlankOrLineBreak { hi = s.index(before: hi) }
         return s[lo..<hi]
     }
 
@@ -42,4 +42,14 @@ public enum ASCII {
     public static func split(_ s: Substring, on separator: Character) -> [Substring] {
         s.split(separator: separator, omittingEmptySubsequences: false)
     }
+}
+
+extension Character {
+    /// CR, LF, or the pair CR LF, which Swift counts as one Character: comparing a
+    /// Character with "\r" or "\n" alone misses it (found by fuzzing: a CRLF config file
+    /// read as one line, and CR LF passing through a quoted display name).
+    public var isLineBreak: Bool { self == "\n" || self == "\r" || self == "\r\n" }
+
+    /// SP, HTAB or a line break.
+    public var isBlankOrLineBreak: Bool { self == " " || self == "\t" || isLineBreak }
 }

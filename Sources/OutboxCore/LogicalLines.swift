@@ -13,9 +13,11 @@ public enum LogicalLines {
     public static func split<E: Error>(_ text: String, orphan: (Int) throws(E) -> Void) throws(E) -> [Line] {
         var lines: [Line] = []
         var number = 0
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        // Split on the LF octet: as Characters, CR LF is one unit that is not "\n".
+        for rawLine in text.utf8.split(separator: 10, omittingEmptySubsequences: false) {
             number += 1
-            let line = rawLine.hasSuffix("\r") ? rawLine.dropLast() : rawLine
+            var line = Substring(rawLine)
+            if line.utf8.last == 13 { line = Substring(line.utf8.dropLast()) }
             let trimmed = ASCII.trimmed(line)
             if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
             if line.first == " " || line.first == "\t" {

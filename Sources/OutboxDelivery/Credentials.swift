@@ -1,3 +1,4 @@
+import COutboxSys
 import Glibc
 import OutboxConfig
 import OutboxCore
@@ -45,6 +46,9 @@ public enum Credentials {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, pipe.write.rawValue, 1)
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        // Nothing else outboxd holds (sessions, the queue lock, descriptors its parent left
+        // open: found by the tests) reaches the command.
+        guard coutbox_spawn_close_from(&actions, 3) == 0 else { throw .credentials("auth_password_command: cannot prepare the child's descriptors") }
         let args = ["/bin/sh", "-c", command]
         let cargs: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
         defer { for p in cargs { free(p) } }

@@ -1,4 +1,5 @@
 import Glibc
+import OutboxCore
 
 /// One line per event, to syslog (facility mail) and stderr, in the key=value shape admins
 /// grep for in Postfix logs: `ID: to=<rcpt>, relay=host[ip]:port, delay=…, status=sent (…)`.
@@ -18,7 +19,7 @@ public final class DeliveryLog: @unchecked Sendable {
     public enum Level { case info, warning, error }
 
     public func line(_ level: Level, _ text: String) {
-        let clean = String(text.map { $0 == "\n" || $0 == "\r" ? " " : $0 })
+        let clean = String(text.map { $0.isLineBreak ? " " : $0 })
         pthread_mutex_lock(&lock)
         defer { pthread_mutex_unlock(&lock) }
         if toStderr {

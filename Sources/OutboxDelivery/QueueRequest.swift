@@ -1,3 +1,5 @@
+import OutboxCore
+
 /// One operator request on queued messages, as outboxctl sends it to outboxd's control
 /// socket: a single line `ACTION ID…` (`ALL` for every message); outboxd answers with one
 /// `QueueReply` line per message and closes.
@@ -19,7 +21,7 @@ public struct QueueRequest: Equatable, Sendable {
 
     /// Parses a request line; nil when the action is unknown or no ID is given.
     public static func parse(_ line: String) -> QueueRequest? {
-        let words = line.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\r" }).map(String.init)
+        let words = line.split(whereSeparator: \.isBlankOrLineBreak).map(String.init)
         guard let first = words.first, let action = Action(rawValue: first), words.count > 1 else { return nil }
         return QueueRequest(action, ids: Array(words.dropFirst()))
     }

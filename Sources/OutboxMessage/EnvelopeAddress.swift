@@ -52,8 +52,8 @@ extension String {
     /// The string without leading and trailing ASCII whitespace.
     var trimmingWhitespace: String {
         var s = Substring(self)
-        while let f = s.first, f == " " || f == "\t" || f == "\r" || f == "\n" { s = s.dropFirst() }
-        while let l = s.last, l == " " || l == "\t" || l == "\r" || l == "\n" { s = s.dropLast() }
+        while let f = s.first, f.isBlankOrLineBreak { s = s.dropFirst() }
+        while let l = s.last, l.isBlankOrLineBreak { s = s.dropLast() }
         return String(s)
     }
 }

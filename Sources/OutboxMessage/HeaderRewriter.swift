@@ -122,7 +122,7 @@ public enum MIMEWord {
         var quoted = "\""
         for ch in name {
             if ch == "\"" || ch == "\\" { quoted.append("\\") }
-            if ch == "\r" || ch == "\n" { continue }
+            if ch.isLineBreak { continue }
             quoted.append(ch)
         }
         return quoted + "\""

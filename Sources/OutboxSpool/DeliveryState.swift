@@ -71,7 +71,7 @@ public struct DeliveryState: Equatable, Sendable {
     /// numbers make it nil (the caller then treats the message as never tried).
     public static func decode(_ text: String) -> DeliveryState? {
         var state = DeliveryState()
-        for line in text.split(separator: "\n") {
+        for line in text.split(whereSeparator: \.isLineBreak) {
             let parts = line.split(separator: " ", maxSplits: 4, omittingEmptySubsequences: false)
             switch parts.first {
             case "attempts": guard parts.count == 2, let n = Int(parts[1]) else { return nil }; state.attempts = n
@@ -100,7 +100,7 @@ extension DeliveryState {
 
 extension String {
     var replacingNewlines: String {
-        String(map { $0 == "\n" || $0 == "\r" ? " " : $0 })
+        String(map { $0.isLineBreak ? " " : $0 })
     }
 }
 

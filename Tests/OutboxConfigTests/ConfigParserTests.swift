@@ -66,4 +66,14 @@ struct ConfigParserTests {
         #expect(ConfigParser.duration("-1s") == nil)
         #expect(ConfigParser.duration("") == nil)
     }
+
+    @Test("a file with CR LF line endings (edited on Windows) reads line by line")
+    func crlf() throws {
+        let c = try ConfigParser.parse("# comment\r\nsmarthost = smtps://mail.example.com\r\ndomain = example.org\r\n  \r\nadmin_address = ops@example.org\r\n", path: "/x")
+        #expect(c.smarthosts == [Smarthost(mode: .implicitTLS, host: "mail.example.com", port: 465)])
+        #expect(c.domain == "example.org" && c.adminAddress == "ops@example.org")
+        #expect(throws: ConfigError(path: "/x", line: 2, "unknown key 'nonsense'")) {
+            try ConfigParser.parse("domain = example.org\r\nnonsense = 1\r\n", path: "/x")
+        }
+    }
 }

@@ -139,6 +139,21 @@ struct HeaderRewriterTests {
         #expect(MIMEWord.phrase("a \"b\"") == "\"a \\\"b\\\"\"")
         #expect(Base64.encode(Array("any carnal pleas".utf8)) == "YW55IGNhcm5hbCBwbGVhcw==")
     }
+
+    @Test("a full name with CR, LF or CR LF (one Swift Character) cannot start a new header line",
+          arguments: ["Evil\r\nBcc: victim@x", "Evil\nBcc: victim@x", "Evil\rBcc: victim@x"])
+    func noInjectionThroughFullName(_ name: String) {
+        let phrase = MIMEWord.phrase(name)
+        #expect(!phrase.utf8.contains(13) && !phrase.utf8.contains(10), "\(Array(phrase.utf8))")
+        #expect(phrase == "\"EvilBcc: victim@x\"")
+    }
+
+    @Test("CR LF counts as a line break and as blank, also as the single Character Swift makes of it")
+    func lineBreakCharacters() {
+        #expect(Character("\r\n").isLineBreak && Character("\r").isLineBreak && Character("\n").isLineBreak)
+        #expect(!Character("a").isLineBreak && Character("\t").isBlankOrLineBreak)
+        #expect(ASCII.trimmed("\r\n  value\r\n\t") == "value")
+    }
 }
 
 @Suite("Lossless folding of long header lines")

@@ -27,6 +27,13 @@ struct RecipientResolverTests {
         #expect(try resolve("TEAM@box.example.org, root@box") == ["alice@remote.test", "bob@remote.test", "ops@example.net"])
     }
 
+    @Test("an aliases file with CR LF line endings has one entry per line")
+    func crlfAliases() {
+        let table = AliasTable.parse("postmaster: root\r\nroot: ops@example.net\r\nteam: a@x,\r\n  b@x\r\n", path: "/a")
+        #expect(table.entries.keys.sorted() == ["postmaster", "root", "team"] && table.warnings.isEmpty, "\(table)")
+        #expect(table.entries["team"]?.count == 2)
+    }
+
     @Test("loops end at admin_address instead of running forever")
     func loops() throws {
         #expect(try resolve("loop1") == ["admin@example.net"])

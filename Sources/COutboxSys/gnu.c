@@ -1,9 +1,10 @@
-// The two socket calls outboxd's control socket needs that Swift's Glibc module hides
-// behind _GNU_SOURCE.
+// Calls outboxd needs that Swift's Glibc module hides behind _GNU_SOURCE: two for its
+// control socket, one for spawning auth_password_command with no inherited descriptor.
 #define _GNU_SOURCE
 #include "COutboxSys.h"
 #include <stddef.h>
 #include <sys/socket.h>
+#include <spawn.h>
 
 int coutbox_accept_cloexec(int fd) { return accept4(fd, NULL, NULL, SOCK_CLOEXEC); }
 
@@ -11,4 +12,8 @@ long coutbox_peer_uid(int fd) {
     struct ucred cred;
     socklen_t len = sizeof cred;
     return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 ? (long)cred.uid : -1;
+}
+
+int coutbox_spawn_close_from(posix_spawn_file_actions_t *actions, int from) {
+    return posix_spawn_file_actions_addclosefrom_np(actions, from);
 }
