@@ -123,6 +123,23 @@ echo secret > "$ROOT/etc/outbox/password"   # keeps its 0640 root:outbox
 check_stat /etc/outbox/password "640 root:outbox"
 in_root outboxctl check >"$WORK/check.log" 2>&1 || { cat "$WORK/check.log"; die "outboxctl check"; }
 say "outboxctl check: $(tail -1 "$WORK/check.log")"
+# What an ordinary user can reach: queue mail, nothing else. bob queues a message while
+# outboxd is stopped; alice must not read it, list the spool, read the credentials, or
+# make outboxctl touch it.
+in_root useradd -m -s /bin/sh alice
+in_root useradd -m -s /bin/sh bob
+printf 'Subject: bob private %s\n\nbob body\n' "$TOKEN" | chroot --userspec=bob:bob "$ROOT" /usr/bin/env -i PATH=/usr/bin:/bin \
+    HOME=/home/bob /usr/sbin/sendmail -i rcpt@remote.test || die "bob's sendmail"
+BOB_ID=$(ls "$ROOT/var/spool/outbox/maildrop/new")
+[ -n "$BOB_ID" ] || die "bob's message is not in maildrop/new"
+for attempt in "cat /etc/outbox/password" "ls /var/spool/outbox/maildrop/new" "cat /var/spool/outbox/maildrop/new/$BOB_ID" \
+               "ls /var/spool/outbox/queue" "ls /var/spool/outbox/maildrop/tmp" "/usr/sbin/outboxctl delete $BOB_ID" \
+               "/usr/sbin/outboxctl show $BOB_ID" "/usr/sbin/outboxd --once"; do
+    if as_alice $attempt >/dev/null 2>&1; then die "alice could run: $attempt"; fi
+done
+[ "$(ls "$ROOT/var/spool/outbox/maildrop/new")" = "$BOB_ID" ] || die "bob's message changed after alice's attempts"
+say "an ordinary user cannot read the password, list the spool, read another user's queued mail, or run outboxctl/outboxd on it"
+
 # Under strace: the unit's SystemCallFilter and MemoryDenyWriteExecute are checked below
 # against every system call outboxd really makes (no systemd runs here to enforce them).
 strace -f -qq -o "$WORK/outboxd.trace" chroot --userspec=outbox:outbox "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin \
@@ -131,7 +148,6 @@ STRACE_PID=$!
 for _ in $(seq 1 50); do OUTBOXD_PID=$(pgrep -P $STRACE_PID || true); [ -n "$OUTBOXD_PID" ] && break; sleep 0.1; done
 [ -n "$OUTBOXD_PID" ] || die "outboxd did not start"
 echo "$OUTBOXD_PID" > "$WORK/outboxd.pid"
-in_root useradd -m -s /bin/sh alice
 
 # 6. Mail the way these programs send it, as an ordinary user.
 in_root /usr/sbin/cron
@@ -143,16 +159,16 @@ say "queued through mail(1) and PHP's mail(); waiting for cron's next minute"
 
 delivered() { grep -l "$1" "$SMARTHOST"/mail/*.eml 2>/dev/null | head -1; }
 for _ in $(seq 1 90); do
-    [ -n "$(delivered "mailx $TOKEN")" ] && [ -n "$(delivered "php $TOKEN")" ] && [ -n "$(delivered "cron output $TOKEN")" ] && break
+    [ -n "$(delivered "bob private $TOKEN")" ] && [ -n "$(delivered "mailx $TOKEN")" ] && [ -n "$(delivered "php $TOKEN")" ] && [ -n "$(delivered "cron output $TOKEN")" ] && break
     sleep 1
 done
-for what in "mailx $TOKEN:rcpt@remote.test" "php $TOKEN:rcpt@remote.test" "cron output $TOKEN:admin@remote.test"; do
+for what in "bob private $TOKEN:rcpt@remote.test" "mailx $TOKEN:rcpt@remote.test" "php $TOKEN:rcpt@remote.test" "cron output $TOKEN:admin@remote.test"; do
     f=$(delivered "${what%%:*}")
     [ -n "$f" ] || { cat "$WORK/outboxd.log"; die "'${what%%:*}' did not arrive at the smarthost"; }
     rcpt=$(sed -n 2p "${f%.eml}.env")
     [ "$rcpt" = "${what##*:}" ] || die "'${what%%:*}' went to <$rcpt>, expected <${what##*:}>"
 done
-say "delivered to the smarthost: mailx -> rcpt@remote.test, PHP mail() -> rcpt@remote.test, cron (alice's job) -> admin@remote.test"
+say "delivered to the smarthost: bob's queued mail, mailx -> rcpt@remote.test, PHP mail() -> rcpt@remote.test, cron (alice's job) -> admin@remote.test"
 for _ in $(seq 1 20); do [ "$(as_alice mailq 2>&1)" = "Mail queue is empty" ] && break; sleep 0.5; done
 [ "$(as_alice mailq 2>&1)" = "Mail queue is empty" ] || die "mailq as alice: $(as_alice mailq 2>&1)"
 say "newaliases exits 0; mailq as an ordinary user prints 'Mail queue is empty'"
