@@ -11,7 +11,7 @@ struct OutboxCtl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "outboxctl", abstract: "Inspect and control the outbox relay.",
         subcommands: [Queue.self, Show.self, Hold.self, Release.self, Delete.self, Requeue.self, Flush.self,
-                      ConfigCommand.self, Check.self])
+                      ConfigCommand.self, Check.self, SendTest.self])
 }
 
 struct ConfigOption: ParsableArguments {
@@ -175,6 +175,26 @@ struct Check: ParsableCommand {
         let (lines, ok) = SmarthostCheck.run(try options.load())
         print(lines.joined(separator: "\n"))
         if !ok { throw ArgumentParser.ExitCode(75) }
+    }
+}
+
+struct SendTest: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "send-test",
+        abstract: "Send a short test message straight through the smarthost (nothing is queued) and print its answer.")
+    @OptionGroup var options: ConfigOption
+    @Option(name: [.customShort("f"), .long], help: "Envelope sender (default: admin_address, else root@domain).") var from: String?
+    @Argument(help: "Recipient address.") var recipient: String
+
+    func run() throws {
+        let config = try options.load()
+        let sender = from ?? config.adminAddress ?? "root@\(config.domain ?? HostName.current())"
+        for address in [sender, recipient] where !address.contains("@") || address.contains(where: { $0.isBlankOrLineBreak || $0 == "<" || $0 == ">" }) {
+            fail("'\(address)' is not a user@domain address", .dataError)
+        }
+        let (lines, ok) = SmarthostSendTest.run(config, recipient: recipient, sender: sender)
+        print(lines.joined(separator: "\n"))
+        if !ok { throw ArgumentParser.ExitCode(OutboxCore.ExitCode.tempFail.rawValue) }
     }
 }
 

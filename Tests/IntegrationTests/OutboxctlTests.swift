@@ -120,6 +120,21 @@ struct OutboxctlTests {
         #expect(instance.deferred().isEmpty)
     }
 
+    @Test("send-test relays one message straight through the smarthost and reports its reply; nothing is queued",
+          .enabled(if: Smarthost.available, "needs root, postfix and sasl2-bin"))
+    func sendTest() throws {
+        let instance = try Instance.relaying()
+        let t = token("sendtest")
+        let r = try instance.outboxctl(["send-test", "-f", "\(t)@client.test", "rcpt@remote.test"])
+        #expect(r.code == 0 && r.stdout.contains("-> <rcpt@remote.test>: sent (250 2.0.0 Ok"), "\(r.stdout)\(r.stderr)")
+        let got = Smarthost.shared.await(t, count: 1)
+        #expect(got.count == 1 && got.first?.sender == "\(t)@client.test" && got.first?.content.contains("outbox test message") == true)
+        #expect(instance.queued().isEmpty && instance.deferred().isEmpty)
+        let refused = try Instance.relaying(password: "wrong").outboxctl(["send-test", "rcpt@remote.test"])
+        #expect(refused.code == 75 && refused.stdout.contains("535 5.7.8"), "\(refused.stdout)")
+        #expect(try instance.outboxctl(["send-test", "not an address"]).code == 65)
+    }
+
     @Test("config prints every key, --defaults the built-in values, and a bad file fails with file:line")
     func config() throws {
         let instance = try unreachable()

@@ -1,0 +1,59 @@
+import Glibc
+import OutboxConfig
+import OutboxCore
+import OutboxSpool
+import OutboxTLS
+
+/// `outboxctl send-test`: sends one short message straight through the first smarthost
+/// that works, the way outboxd would, and reports the server's answer for the recipient.
+/// Nothing is queued: this tests the relay path, not the spool.
+public enum SmarthostSendTest {
+    /// Returns the report lines and whether the smarthost accepted the message.
+    public static func run(_ config: Config, recipient: String, sender: String) -> (lines: [String], ok: Bool) {
+        guard !config.smarthosts.isEmpty else { return (["no smarthost configured (set smarthost in outbox.conf)"], false) }
+        let host = config.heloName ?? HeloName.local
+        let id = QueueID.generate().text
+        let text = "From: outbox test <\(sender)>\r\nTo: <\(recipient)>\r\nSubject: outbox test message from \(host)\r\n"
+            + "Date: \(MailDate.rfc5322(MailDate.now()))\r\nMessage-ID: <\(id).test@\(host)>\r\n\r\n"
+            + "This message was sent by outboxctl send-test on \(host) to check the relay to the smarthost.\r\n"
+        // The relay reads content from a record file; a private one in a fresh 0700 directory.
+        var template = Array("/tmp/outboxctl-XXXXXX".utf8CString)
+        guard let dir = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }).map({ String(cString: $0) }) else {
+            return (["cannot create a temporary directory: \(String(cString: strerror(errno)))"], false)
+        }
+        let path = dir + "/" + id
+        defer {
+            unlink(path)
+            rmdir(dir)
+        }
+        do {
+            let fd = try FileDescriptor.open(path, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600)
+            defer { fd.close() }
+            try fd.writeAll(RecordEncoder.encode([Record(.content, text), Record(.end)]))
+        } catch { return (["cannot write the test message: \(error)"], false) }
+        let message = OutgoingMessage(queueID: id, sender: sender, recipients: [.init(index: 0, address: recipient, original: nil, notify: nil)],
+                                      parameters: [], size: text.utf8.count, path: path)
+        let tls: TLSContext
+        do {
+            tls = try TLSContext(policy: TLSPolicy(verify: config.tlsSecurityLevel == .verify, caFile: config.tlsCAFile,
+                                                   certificateFile: config.tlsCertFile, keyFile: config.tlsKeyFile))
+        } catch { return (["TLS set-up failed: \(error)"], false) }
+        var lines: [String] = []
+        for smarthost in config.smarthosts {
+            do {
+                let session = try RelaySession.open(smarthost, config: config, tls: tls) { () throws(SessionError) -> [UInt8] in
+                    try Credentials.password(config)
+                }
+                defer { session.quit() }
+                lines.append("\(smarthost): connected to \(session.peer), \(session.tlsDescription ?? "no TLS"), \(session.authMechanism.map { "AUTH \($0)" } ?? "no AUTH")")
+                let outcome = try session.send(message).first
+                let status = outcome?.status.rawValue ?? "not tried"
+                lines.append("<\(sender)> -> <\(recipient)>: \(status) (\(outcome?.reply ?? "no reply"))")
+                return (lines, outcome?.status == .sent)
+            } catch {
+                lines.append("\(smarthost): \(error)")
+            }
+        }
+        return (lines, false)
+    }
+}
