@@ -26,6 +26,8 @@ let package = Package(
         // C: the pre-runtime environment scrub for set-id execution, and syscalls Glibc's
         // Swift overlay does not expose (getauxval, getrandom, close_range).
         .target(name: "COutboxSys"),
+        // C for the daemon side only (control socket, spawning the password command).
+        .target(name: "COutboxDaemon"),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CSASL", pkgConfig: "libsasl2", providers: [.apt(["libsasl2-dev"])]),
         .target(name: "OutboxCore", dependencies: ["COutboxSys"], swiftSettings: strict),
@@ -40,7 +42,7 @@ let package = Package(
         .target(name: "OutboxSASL", dependencies: ["CSASL"], swiftSettings: strict),
         .target(
             name: "OutboxDelivery",
-            dependencies: ["OutboxCore", "OutboxSpool", "OutboxConfig", "OutboxMessage", "OutboxSMTP", "OutboxNet", "OutboxTLS", "OutboxSASL"],
+            dependencies: ["COutboxDaemon", "OutboxCore", "OutboxSpool", "OutboxConfig", "OutboxMessage", "OutboxSMTP", "OutboxNet", "OutboxTLS", "OutboxSASL"],
             swiftSettings: strict),
         .target(
             name: "OutboxSubmit",

@@ -1,4 +1,4 @@
-import COutboxSys
+import COutboxDaemon
 import Glibc
 import OutboxCore
 

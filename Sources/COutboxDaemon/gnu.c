@@ -1,7 +1,7 @@
 // Calls outboxd needs that Swift's Glibc module hides behind _GNU_SOURCE: two for its
 // control socket, one for spawning auth_password_command with no inherited descriptor.
 #define _GNU_SOURCE
-#include "COutboxSys.h"
+#include "COutboxDaemon.h"
 #include <stddef.h>
 #include <sys/socket.h>
 #include <spawn.h>

@@ -1,0 +1,17 @@
+#ifndef COUTBOXDAEMON_H
+#define COUTBOXDAEMON_H
+// Calls only outboxd and outboxctl need, kept out of COutboxSys so that the set-id drop
+// helper links none of them.
+#include <spawn.h>
+
+/// accept4(2) with SOCK_CLOEXEC, no address; returns the new fd or -1 with errno set.
+int coutbox_accept_cloexec(int fd);
+
+/// The uid of the peer of a UNIX socket (SO_PEERCRED); -1 when unknown.
+long coutbox_peer_uid(int fd);
+
+/// posix_spawn_file_actions_addclosefrom_np (glibc >= 2.34, hidden from Swift behind
+/// _GNU_SOURCE): the child closes every descriptor >= from before exec.
+int coutbox_spawn_close_from(posix_spawn_file_actions_t *actions, int from);
+
+#endif
