@@ -52,7 +52,13 @@ public enum ConfigParser {
         "auth_password_file": { c, v in absolutePath(v).map { c.authPasswordFile = $0; return nil } ?? "must be an absolute path" },
         "auth_password_command": { c, v in c.authPasswordCommand = v; return nil },
         "auth_mechanisms": { c, v in
-            c.authMechanisms = v.split(whereSeparator: { $0 == "," || $0 == " " }).map { String($0).uppercased() }
+            // SASL mechanism names (RFC 4422 §3.1): 1-20 of A-Z 0-9 - _ (found by fuzzing:
+            // anything used to be accepted, tabs and control characters included).
+            let names = v.split(whereSeparator: { $0 == "," || $0.isBlankOrLineBreak }).map { ASCII.uppercased(String($0)) }
+            for name in names where name.utf8.count > 20 || !name.utf8.allSatisfy({ ($0 >= 65 && $0 <= 90) || ($0 >= 48 && $0 <= 57) || $0 == 45 || $0 == 95 }) {
+                return "'\(name)' is not a SASL mechanism name"
+            }
+            c.authMechanisms = names
             return nil
         },
         "auth_over_plaintext": { c, v in boolean(v).map { c.authOverPlaintext = $0; return nil } ?? "must be yes or no" },

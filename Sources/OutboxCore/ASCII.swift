@@ -25,6 +25,11 @@ public enum ASCII {
         String(decoding: s.utf8.map(lower), as: UTF8.self)
     }
 
+    /// Uppercased copy of an ASCII string (non-ASCII bytes unchanged).
+    public static func uppercased(_ s: String) -> String {
+        String(decoding: s.utf8.map { $0 >= 97 && $0 <= 122 ? $0 - 32 : $0 }, as: UTF8.self)
+    }
+
     /// Whitespace per RFC 5322 (SP, HTAB).
     @inline(__always)
     public static func isWSP(_ b: UInt8) -> Bool { b == space || b == tab }

@@ -76,4 +76,14 @@ struct ConfigParserTests {
             try ConfigParser.parse("domain = example.org\r\nnonsense = 1\r\n", path: "/x")
         }
     }
+
+    @Test("auth_mechanisms takes SASL mechanism names only, separated by commas or any blanks")
+    func mechanisms() throws {
+        let c = try ConfigParser.parse("auth_mechanisms = plain,\tscram-sha-256  login", path: "/x")
+        #expect(c.authMechanisms == ["PLAIN", "SCRAM-SHA-256", "LOGIN"])
+        #expect(throws: ConfigError(path: "/x", line: 1, "auth_mechanisms: 'PL\u{1}AIN' is not a SASL mechanism name")) {
+            try ConfigParser.parse("auth_mechanisms = pl\u{1}ain", path: "/x")
+        }
+        #expect(throws: ConfigError.self) { try ConfigParser.parse("auth_mechanisms = ÄPLAIN", path: "/x") }
+    }
 }
