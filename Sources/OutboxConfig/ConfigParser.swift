@@ -92,7 +92,7 @@ public enum ConfigParser {
     /// Every key name, sorted (for documentation checks and `outboxctl config`).
     public static var keyNames: [String] { keys.keys.sorted() }
 
-    static let durationProblem = "must be a time like 30s, 5m, 1h or 5d"
+    static let durationProblem = "must be a time like 30s, 5m, 1h or 5d (at most 10 years)"
 
     /// Parses configuration text; `path` is used in error messages.
     public static func parse(_ text: String, path: String) throws(ConfigError) -> Config {
@@ -149,16 +149,19 @@ public enum ConfigParser {
         }
     }
 
-    /// Seconds from "300", "300s", "5m", "1h", "5d", "1w".
+    /// The longest duration accepted: ten years, far beyond any sensible setting, and small
+    /// enough that adding it to a clock cannot overflow.
+    public static let maximumDuration = 10 * 366 * 86400
+
+    /// Seconds from "300", "300s", "5m", "1h", "5d", "1w"; nil beyond `maximumDuration`
+    /// (found by fuzzing: "99999999999999999w" overflowed and crashed the parser).
     public static func duration(_ v: String) -> Int? {
         guard let last = v.last else { return nil }
         let units: [Character: Int] = ["s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604_800]
-        if let unit = units[last] {
-            guard let n = Int(v.dropLast()), n >= 0 else { return nil }
-            return n * unit
-        }
-        guard let n = Int(v), n >= 0 else { return nil }
-        return n
+        let unit = units[last]
+        guard let n = Int(unit == nil ? Substring(v) : v.dropLast()), n >= 0 else { return nil }
+        let (seconds, overflow) = n.multipliedReportingOverflow(by: unit ?? 1)
+        return overflow || seconds > maximumDuration ? nil : seconds
     }
 
     /// A DNS name: labels of letters, digits and hyphens (underscore tolerated).

@@ -42,7 +42,7 @@ struct ConfigParserTests {
         ("domain = bad domain!", "f.conf:1: domain: 'bad domain!' is not a domain name"),
         ("admin_address = root", "f.conf:1: admin_address: 'root' is not a user@domain address"),
         ("auth_over_plaintext = maybe", "f.conf:1: auth_over_plaintext: must be yes or no"),
-        ("connect_timeout = soon", "f.conf:1: connect_timeout: must be a time like 30s, 5m, 1h or 5d"),
+        ("connect_timeout = soon", "f.conf:1: connect_timeout: must be a time like 30s, 5m, 1h or 5d (at most 10 years)"),
         ("  indented = 1", "f.conf:1: continuation line without a key before it"),
         ("just words", "f.conf:1: expected 'key = value'"),
         ("max_connections = 0", "f.conf:1: max_connections: must be an integer from 1 to 64"),
@@ -85,5 +85,12 @@ struct ConfigParserTests {
             try ConfigParser.parse("auth_mechanisms = pl\u{1}ain", path: "/x")
         }
         #expect(throws: ConfigError.self) { try ConfigParser.parse("auth_mechanisms = ÄPLAIN", path: "/x") }
+    }
+
+    @Test("durations beyond ten years, or that overflow, are errors, not crashes", arguments: ["99999999999999999w", "9223372036854775807", "11000d", "-1s", "5x"])
+    func hugeDurations(_ value: String) {
+        #expect(throws: ConfigError(path: "/x", line: 1, "maximal_queue_lifetime: must be a time like 30s, 5m, 1h or 5d (at most 10 years)")) {
+            try ConfigParser.parse("maximal_queue_lifetime = \(value)", path: "/x")
+        }
     }
 }
