@@ -36,8 +36,7 @@ public final class Relay: @unchecked Sendable {
         let result: Result<TLSContext, TransportError> = tlsLock.withLock {
             if let existing = tlsContext { return .success(existing) }
             do throws(TransportError) {
-                let made = try TLSContext(policy: TLSPolicy(verify: config.tlsSecurityLevel == .verify, caFile: config.tlsCAFile,
-                                                            certificateFile: config.tlsCertFile, keyFile: config.tlsKeyFile))
+                let made = try TLSContext.configured(config)
                 tlsContext = made
                 return .success(made)
             } catch { return .failure(error) }
@@ -55,9 +54,7 @@ public final class Relay: @unchecked Sendable {
         var last = SessionError.policy("no smarthost configured (set smarthost in \(config.sourcePath ?? "outbox.conf"))")
         for host in config.smarthosts {
             do {
-                let session = try RelaySession.open(host, config: config, tls: tls) { () throws(SessionError) -> [UInt8] in
-                    try Credentials.password(config)
-                }
+                let session = try RelaySession.open(host, config: config, tls: tls)
                 return .success(session)
             } catch {
                 log.warning("\(host): \(error)")

@@ -9,17 +9,14 @@ public enum SmarthostCheck {
         guard !config.smarthosts.isEmpty else { return (["no smarthost configured (set smarthost in outbox.conf)"], false) }
         let tls: TLSContext
         do {
-            tls = try TLSContext(policy: TLSPolicy(verify: config.tlsSecurityLevel == .verify, caFile: config.tlsCAFile,
-                                                   certificateFile: config.tlsCertFile, keyFile: config.tlsKeyFile))
+            tls = try TLSContext.configured(config)
         } catch { return (["TLS set-up failed: \(error)"], false) }
         var lines: [String] = []
         var allOK = true
         for host in config.smarthosts {
             lines.append("\(host):")
             do {
-                let session = try RelaySession.open(host, config: config, tls: tls) { () throws(SessionError) -> [UInt8] in
-                    try Credentials.password(config)
-                }
+                let session = try RelaySession.open(host, config: config, tls: tls)
                 lines.append("  connected: \(session.peer)")
                 lines.append("  TLS: \(session.tlsDescription ?? "none (tls_security_level = \(config.tlsSecurityLevel.rawValue))")")
                 if let cert = session.certificate { lines.append("  certificate: \(cert)") }

@@ -35,15 +35,12 @@ public enum SmarthostSendTest {
                                       parameters: [], size: text.utf8.count, path: path)
         let tls: TLSContext
         do {
-            tls = try TLSContext(policy: TLSPolicy(verify: config.tlsSecurityLevel == .verify, caFile: config.tlsCAFile,
-                                                   certificateFile: config.tlsCertFile, keyFile: config.tlsKeyFile))
+            tls = try TLSContext.configured(config)
         } catch { return (["TLS set-up failed: \(error)"], false) }
         var lines: [String] = []
         for smarthost in config.smarthosts {
             do {
-                let session = try RelaySession.open(smarthost, config: config, tls: tls) { () throws(SessionError) -> [UInt8] in
-                    try Credentials.password(config)
-                }
+                let session = try RelaySession.open(smarthost, config: config, tls: tls)
                 defer { session.quit() }
                 lines.append("\(smarthost): connected to \(session.peer), \(session.tlsDescription ?? "no TLS"), \(session.authMechanism.map { "AUTH \($0)" } ?? "no AUTH")")
                 let outcome = try session.send(message).first
