@@ -48,8 +48,10 @@ public struct FileDescriptor: Sendable, Hashable {
 
     /// Writes every byte, looping over short writes.
     public func writeAll(_ bytes: UnsafeRawBufferPointer) throws(SystemError) {
+        #if DEBUG
         // Faults are for storage: pipes and sockets (no path) are never failed on purpose.
         if path?.first == "/", let injected = FaultInjection.check("write") { throw SystemError("write", path: path, errno: injected) }
+        #endif
         var offset = 0
         while offset < bytes.count {
             let n = try retryingEINTR("write", path: path) {

@@ -183,8 +183,7 @@ public final class Daemon: @unchecked Sendable {
     /// whether anything was adopted or dispatched.
     private func adoptAndDispatch(flushAll: Bool) -> Bool {
         let adoption = store.adopt()
-        for (name, reason) in adoption.rejected { log.warning("maildrop/new/\(name): rejected: \(reason); moved to queue/corrupt") }
-        for (name, reason) in adoption.failed { log.error("maildrop/new/\(name): cannot adopt: \(reason); left in place for the next scan") }
+        adoption.logProblems(to: log)
         for item in adoption.adopted {
             queue.items[item.id] = item
             log.info("\(item.id): uid=\(item.envelope.uid) from=<\(item.envelope.sender)>")

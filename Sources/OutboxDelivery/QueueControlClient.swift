@@ -33,8 +33,7 @@ public enum QueueControlClient {
     static func performDirectly(_ request: QueueRequest, store: QueueStore) -> [QueueReply] {
         let log = DeliveryLog(stderr: false, syslog: true, identity: "outboxctl")
         let adoption = store.adopt()
-        for (name, reason) in adoption.rejected { log.warning("maildrop/new/\(name): rejected: \(reason); moved to queue/corrupt") }
-        for (name, reason) in adoption.failed { log.error("maildrop/new/\(name): cannot adopt: \(reason); left in place for the next scan") }
+        adoption.logProblems(to: log)
         var queue = LiveQueue(items: store.load())
         if adoption.flushRequested {
             // Consumed here, so carried out here: the next outboxd finds these due.

@@ -57,6 +57,12 @@ public final class QueueStore: @unchecked Sendable {
         public var rejected: [(name: String, reason: String)] = []
         /// Valid files that could not be moved in (a storage fault): left in place.
         public var failed: [(name: String, reason: String)] = []
+
+        /// One line per file that was not adopted.
+        public func logProblems(to log: DeliveryLog) {
+            for (name, reason) in rejected { log.warning("maildrop/new/\(name): rejected: \(reason); moved to queue/corrupt") }
+            for (name, reason) in failed { log.error("maildrop/new/\(name): cannot adopt: \(reason); left in place for the next scan") }
+        }
     }
 
     /// Validates every file in maildrop/new as hostile input and moves the good ones into

@@ -6,6 +6,10 @@ import Testing
 enum Repository {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
     static func manPage(_ name: String) throws -> String { try String(contentsOfFile: root + "/man/" + name, encoding: .utf8) }
+    /// The names of the pages in man/ (section 1-8).
+    static func manPages() throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: root + "/man").filter { $0.range(of: #"\.[1-8]$"#, options: .regularExpression) != nil }
+    }
 }
 
 @Suite("Every program, option and key is documented, and the pages lint clean")
@@ -57,7 +61,7 @@ struct DocumentationTests {
 
     @Test("groff renders every page without a warning, as man -l does", .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/groff"), "groff not installed"))
     func groff() throws {
-        let pages = try FileManager.default.contentsOfDirectory(atPath: Repository.root + "/man").filter { $0.range(of: #"\.[1-8]$"#, options: .regularExpression) != nil }
+        let pages = try Repository.manPages()
         #expect(pages.count >= 6)
         for page in pages {
             let r = try run("/usr/bin/groff", ["-mandoc", "-ww", "-z", "-Tutf8", Repository.root + "/man/" + page])
@@ -67,7 +71,7 @@ struct DocumentationTests {
 
     @Test("mandoc -T lint reports nothing", .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/mandoc"), "mandoc not installed"))
     func lint() throws {
-        let pages = try FileManager.default.contentsOfDirectory(atPath: Repository.root + "/man").filter { $0.range(of: #"\.[1-8]$"#, options: .regularExpression) != nil }
+        let pages = try Repository.manPages()
         #expect(pages.count >= 4)
         for page in pages {
             let r = try run("/usr/bin/mandoc", ["-T", "lint", "-W", "warning", Repository.root + "/man/" + page])

@@ -48,14 +48,10 @@ in_root() { chroot "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HO
 as_alice() { chroot --userspec=alice:alice "$ROOT" /usr/bin/env -i PATH=/usr/bin:/bin HOME=/home/alice USER=alice LOGNAME=alice LANG=C.UTF-8 "$@"; }
 
 # 1. Build and lint.
-say "building the package (dpkg-buildpackage -b -us -uc)"
-dpkg-buildpackage -b -us -uc >"$WORK/build.log" 2>&1 || { tail -40 "$WORK/build.log"; die "dpkg-buildpackage"; }
+say "building the package (make package: dpkg-buildpackage -b -us -uc)"
+make package >"$WORK/build.log" 2>&1 || { tail -40 "$WORK/build.log"; die "make package"; }
 VERSION=$(dpkg-parsechangelog -S Version)
 ARCH=$(dpkg --print-architecture)
-mkdir -p .build/deb
-for f in "outbox_${VERSION}_$ARCH.deb" "outbox-dbgsym_${VERSION}_$ARCH.deb" "outbox_${VERSION}_$ARCH.buildinfo" "outbox_${VERSION}_$ARCH.changes"; do
-    [ -f "../$f" ] && mv -f "../$f" .build/deb/
-done
 DEB=$REPO/.build/deb/outbox_${VERSION}_$ARCH.deb
 [ -f "$DEB" ] || die "no $DEB"
 lintian --fail-on error "$DEB" >"$WORK/lintian.log" 2>&1 || { cat "$WORK/lintian.log"; die "lintian reports errors"; }
