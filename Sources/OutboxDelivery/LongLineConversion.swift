@@ -3,13 +3,17 @@ import OutboxMessage
 
 /// Re-encodes a message whose body has lines over 998 octets as quoted-printable, which is
 /// lossless for the reader, instead of splitting lines (sendmail(8), "MESSAGE HANDLING").
-/// Applies to single-part messages (no Content-Type, or text/*) whose body is not already
-/// encoded; anything else is passed through unchanged.
+/// That applies to single-part messages (no Content-Type, or text/*) whose body is not
+/// already encoded. Any other body (multipart, or already encoded) has its long lines broken
+/// the way Postfix's smtp_line_length_limit does, by inserting CRLF SPACE, because RFC 5321
+/// servers may refuse longer lines and re-encoding MIME parts in a stream is not worth the
+/// risk of damaging a structure we cannot fully see.
 struct LongLineConversion {
     private var header: [UInt8] = []
     private var inBody = false
     private var active = false
     private var encoder = QuotedPrintableEncoder()
+    private var breaker = LineBreaker()
 
     mutating func feed(_ bytes: [UInt8], emit: ([UInt8]) throws -> Void) throws {
         if inBody {
@@ -47,7 +51,7 @@ struct LongLineConversion {
     }
 
     private mutating func emitBody(_ bytes: [UInt8], _ emit: ([UInt8]) throws -> Void) throws {
-        guard active else { return try emit(bytes) }
+        guard active else { return try emit(breaker.limit(bytes)) }
         var out: [UInt8] = []
         encoder.encode(bytes, into: &out)
         try emit(out)
@@ -99,6 +103,31 @@ struct LongLineConversion {
         if !hasMIMEVersion { out += "MIME-Version: 1.0\r\n" }
         out += "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
         return Array(out.utf8)
+    }
+}
+
+/// Breaks CRLF-terminated lines longer than `limit` octets by inserting CRLF SPACE.
+struct LineBreaker {
+    static let limit = 998
+    private var length = 0
+
+    mutating func limit(_ bytes: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count + bytes.count / Self.limit * 3)
+        for b in bytes {
+            switch b {
+            case 10: length = 0
+            case 13: break  // stored text is CRLF-normalised: a CR always ends a line
+            default:
+                if length == Self.limit {
+                    out += [13, 10, 32]
+                    length = 1
+                }
+                length += 1
+            }
+            out.append(b)
+        }
+        return out
     }
 }
 

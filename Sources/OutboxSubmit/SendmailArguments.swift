@@ -21,6 +21,7 @@ public enum SendmailArguments {
             let arg = arguments[index]
             index += 1
             if arg == "--" { break }
+            if arg.hasPrefix("--") { throw UsageError("unknown option \(arg)") }
             guard arg.hasPrefix("-"), arg.count > 1 else {
                 index -= 1
                 break

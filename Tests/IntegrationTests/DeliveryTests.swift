@@ -255,6 +255,22 @@ struct DaemonModeTests {
         #expect(decoded == long + "\nshort line\n")
     }
 
+    @Test("a multipart message's 2506-octet HTML line is broken with CRLF SPACE, as Postfix does, its structure intact")
+    func longLinesMultipart() throws {
+        let instance = try Instance.relaying()
+        let t = token("longmime")
+        let html = "<p>" + String(repeating: "<b>bold</b> ", count: 208) + "</p>"  // 2503 octets
+        let message = "Subject: \(t)\nMIME-Version: 1.0\nContent-Type: multipart/alternative; boundary=\"XX\"\n\n"
+            + "--XX\nContent-Type: text/plain\n\nplain\n--XX\nContent-Type: text/html\n\n\(html)\n--XX--\n"
+        _ = try instance.sendmail(["-i", "rcpt@remote.test"], message)
+        _ = try instance.outboxdOnce()
+        let got = try #require(Smarthost.shared.await(t, count: 1).first)
+        #expect(got.content.split(separator: "\n").allSatisfy { $0.utf8.count <= 998 })
+        #expect(!got.content.contains("quoted-printable"), "a multipart body is not re-encoded")
+        let body = String(got.content[got.content.range(of: "\n\n")!.upperBound...])
+        #expect(body.replacingOccurrences(of: "\n ", with: "") == "--XX\nContent-Type: text/plain\n\nplain\n--XX\nContent-Type: text/html\n\n\(html)\n--XX--\n")
+    }
+
     @Test("a bounce that cannot be delivered goes once to admin_address, then nowhere")
     func doubleBounce() throws {
         let smarthost = Smarthost.shared

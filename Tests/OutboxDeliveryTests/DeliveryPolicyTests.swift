@@ -96,4 +96,18 @@ struct DeliveryPolicyTests {
         #expect(headers.contains("text/rfc822-headers") && !headers.contains("body\r\n"))
         #expect(Relay.wantsFailureNotice(nil) && Relay.wantsFailureNotice("FAILURE,DELAY") && !Relay.wantsFailureNotice("NEVER") && !Relay.wantsFailureNotice("SUCCESS"))
     }
+    @Test("long lines are broken after 998 octets with CRLF SPACE, across chunk boundaries; shorter ones are untouched")
+    func lineBreaker() {
+        func run(_ chunks: [String]) -> String {
+            var breaker = LineBreaker()
+            return chunks.map { String(decoding: breaker.limit(Array($0.utf8)), as: UTF8.self) }.joined()
+        }
+        let exact = String(repeating: "a", count: 998)
+        #expect(run([exact + "\r\n", exact + "\r", "\n"]) == exact + "\r\n" + exact + "\r\n")
+        #expect(run([exact + "b\r\n"]) == exact + "\r\n b\r\n")
+        let long = String(repeating: "x", count: 2500)
+        let split = run([String(long.prefix(700)), String(long.dropFirst(700)) + "\r\nend\r\n"])
+        #expect(split == String(repeating: "x", count: 998) + "\r\n " + String(repeating: "x", count: 997) + "\r\n " + String(repeating: "x", count: 505) + "\r\nend\r\n")
+        #expect(split.split(separator: "\r\n").allSatisfy { $0.utf8.count <= 998 })
+    }
 }

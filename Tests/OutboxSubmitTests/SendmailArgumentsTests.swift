@@ -60,6 +60,8 @@ struct SendmailArgumentsTests {
     static let refused: [([String], String)] = [
         (["-d"], "unknown option -d"),
         (["-t", "-Z"], "unknown option -Z"),
+        (["--help"], "unknown option --help"),
+        (["-t", "--version"], "unknown option --version"),
         (["-f"], "option -f requires a value"),
         (["-B", "binary"], "-B binary"),
         (["-N", "sometimes"], "-N sometimes"),

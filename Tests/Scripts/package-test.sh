@@ -1,14 +1,17 @@
 #!/bin/bash
-# The Debian package, tested the way an admin meets it: build the .deb, lint it, install it
-# into a fresh Debian 12 chroot (debootstrap), install bsd-mailx, cron and php-cli there
-# (none may pull in another MTA), then send through mail(1), PHP's mail() and a cron job's
-# output to a private Postfix smarthost on loopback and check that all three arrive; also
-# newaliases, mailq, outboxctl check, the hardened unit's exposure score, that outboxd's
-# real system calls pass the unit's SystemCallFilter, and that purge removes what the
-# install made.
+# The Debian package, tested the way an admin meets it: build the .deb, lint it, score the
+# unit, install it into a fresh Debian 12 chroot (debootstrap) together with programs that
+# send mail (bsd-mailx, mailutils, s-nail, mutt, cron, php-cli with Symfony Mailer, git
+# send-email, sudo; none may pull in another MTA), check what the install made and what an
+# ordinary user can reach, check outboxd's real system calls against the unit's filter,
+# then boot the chroot with systemd (systemd-nspawn) so that outboxd runs as the installed
+# outbox.service, send through every one of those programs to a private Postfix smarthost
+# on loopback and check that each message reached exactly its envelope recipients; upgrade
+# in place with mail waiting; finally purge and check that nothing the install made is left.
 #
 #   package-test.sh            needs root, debootstrap, dpkg-dev, debhelper, lintian, postfix,
-#                              sasl2-bin, systemd (systemd-analyze), strace and Debian's mirror
+#                              sasl2-bin, systemd (systemd-analyze), systemd-container
+#                              (systemd-nspawn), strace and Debian's mirror
 #   KEEP=1 package-test.sh     keep the work directory for a look afterwards
 #
 # Downloaded packages are cached in /var/cache/outbox-pkgtest (debootstrap and apt), so a
@@ -17,7 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 REPO=$PWD
 if [ "$(id -u)" != 0 ]; then echo "package-test: skipped (needs root for debootstrap and chroot)"; exit 0; fi
-for tool in debootstrap dpkg-buildpackage dh lintian postfix saslpasswd2 systemd-analyze strace; do
+for tool in debootstrap dpkg-buildpackage dh lintian postfix saslpasswd2 systemd-analyze systemd-nspawn nsenter strace; do
     command -v $tool >/dev/null || { echo "package-test: $tool is missing (see .ci/run for the packages)" >&2; exit 1; }
 done
 say() { echo "package-test: $*"; }
@@ -37,7 +40,11 @@ cleanup() {
     set +e
     [ -f "$WORK/outboxd.pid" ] && kill "$(cat "$WORK/outboxd.pid")" 2>/dev/null
     [ -n "${STRACE_PID:-}" ] && kill "$STRACE_PID" 2>/dev/null
-    [ -f "$ROOT/run/crond.pid" ] && kill "$(cat "$ROOT/run/crond.pid")" 2>/dev/null
+    if [ -n "${NSPAWN_PID:-}" ]; then
+        kill -TERM "$NSPAWN_PID" 2>/dev/null
+        for _ in $(seq 1 50); do kill -0 "$NSPAWN_PID" 2>/dev/null || break; sleep 0.2; done
+        kill -KILL "$NSPAWN_PID" 2>/dev/null
+    fi
     sleep 0.5
     for m in dev/pts dev proc; do mountpoint -q "$ROOT/$m" && umount -l "$ROOT/$m"; done
     bash "$REPO/Tests/Scripts/smarthost.sh" stop "$SMARTHOST" >/dev/null 2>&1
@@ -54,6 +61,11 @@ VERSION=$(dpkg-parsechangelog -S Version)
 ARCH=$(dpkg --print-architecture)
 DEB=$REPO/.build/deb/outbox_${VERSION}_$ARCH.deb
 [ -f "$DEB" ] || die "no $DEB"
+# The same files under a higher version, for the upgrade test.
+UPGRADE_VERSION=$VERSION+pkgtest1
+dpkg-deb -R "$DEB" "$WORK/upgrade"
+sed -i "s/^Version: .*/Version: $UPGRADE_VERSION/" "$WORK/upgrade/DEBIAN/control"
+dpkg-deb -b "$WORK/upgrade" "$WORK/outbox-upgrade.deb" >/dev/null
 lintian --fail-on error "$DEB" >"$WORK/lintian.log" 2>&1 || { cat "$WORK/lintian.log"; die "lintian reports errors"; }
 lintian --show-overrides "$DEB" >"$WORK/lintian.log" 2>&1 || true
 say "lintian: $(grep -c '^E:' "$WORK/lintian.log" || true) errors, $(grep -c '^W:' "$WORK/lintian.log" || true) warnings, $(grep -c '^O:' "$WORK/lintian.log" || true) overridden (see debian/outbox.lintian-overrides)"
@@ -66,7 +78,7 @@ EXPOSURE=$(systemd-analyze security --offline=yes --no-pager "$WORK/deb/lib/syst
 awk -v e="$EXPOSURE" 'BEGIN { exit !(e <= 2.0) }' || die "systemd exposure $EXPOSURE > 2.0"
 say "systemd-analyze security --offline=yes: exposure $EXPOSURE"
 
-# 3. A fresh Debian 12 with the package and three programs that send mail.
+# 3. A fresh Debian 12 with the package, systemd, and programs that send mail.
 mkdir -p "$CACHE/debs" "$CACHE/apt"
 say "debootstrap bookworm (minbase) from $MIRROR"
 debootstrap --variant=minbase --cache-dir="$CACHE/debs" bookworm "$ROOT" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 \
@@ -84,11 +96,12 @@ cp "$DEB" "$ROOT/tmp/outbox.deb"
 in_root apt-get update -qq >"$WORK/apt.log" 2>&1 || { tail "$WORK/apt.log"; die "apt-get update"; }
 in_root apt-get install -y -q /tmp/outbox.deb >>"$WORK/apt.log" 2>&1 || { tail -30 "$WORK/apt.log"; die "installing outbox"; }
 say "installed $(basename "$DEB") into a fresh chroot"
-in_root apt-get install -y -q bsd-mailx cron php-cli >>"$WORK/apt.log" 2>&1 || { tail -30 "$WORK/apt.log"; die "installing bsd-mailx cron php-cli"; }
+CLIENTS="bsd-mailx mailutils s-nail mutt cron php-cli php-symfony-mailer git git-email sudo"
+in_root apt-get install -y -q systemd-sysv $CLIENTS >>"$WORK/apt.log" 2>&1 || { tail -30 "$WORK/apt.log"; die "installing systemd-sysv $CLIENTS"; }
 [ -n "${CACHE_MOUNTED:-}" ] && umount "$ROOT/var/cache/apt/archives"
 MTAS=$(in_root dpkg-query -W -f='${db:Status-Abbrev} ${Package}: ${Provides}\n' | awk '$1 == "ii" && /mail-transport-agent/ { print $2 }' | tr -d : | xargs)
 [ "$MTAS" = outbox ] || die "mail-transport-agent providers installed: '$MTAS' (only outbox expected)"
-say "bsd-mailx, cron and php-cli installed; the only MTA is outbox"
+say "installed systemd-sysv $CLIENTS; the only MTA is outbox"
 
 # 4. What the install made.
 check_stat() { local got; got=$(in_root stat -c "%a %U:%G" "$1"); [ "$got" = "$2" ] || die "$1 is '$got', expected '$2'"; }
@@ -104,7 +117,7 @@ for link in /usr/lib/sendmail /usr/bin/mailq /usr/bin/newaliases; do
 done
 say "setgid helper, password file, spool modes, links and the enabled unit are as outbox-spool(5) says"
 
-# 5. Configure it against a private smarthost, start outboxd as user outbox.
+# 5. Configure it against a private smarthost.
 bash "$REPO/Tests/Scripts/smarthost.sh" start "$SMARTHOST" "$PORT" >"$WORK/smarthost.log" 2>&1 || { cat "$WORK/smarthost.log"; die "smarthost"; }
 cp "$SMARTHOST/ca.pem" "$ROOT/etc/outbox/ca.pem"
 cat > "$ROOT/etc/outbox/outbox.conf" <<CONF
@@ -136,44 +149,21 @@ done
 [ "$(ls "$ROOT/var/spool/outbox/maildrop/new")" = "$BOB_ID" ] || die "bob's message changed after alice's attempts"
 say "an ordinary user cannot read the password, list the spool, read another user's queued mail, or run outboxctl/outboxd on it"
 
-# Under strace: the unit's SystemCallFilter and MemoryDenyWriteExecute are checked below
-# against every system call outboxd really makes (no systemd runs here to enforce them).
+# 6. Under strace: the unit's SystemCallFilter and MemoryDenyWriteExecute are checked
+# against every system call outboxd really makes while it delivers bob's message, answers
+# the control socket, reloads and stops.
 strace -f -qq -o "$WORK/outboxd.trace" chroot --userspec=outbox:outbox "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin \
     /usr/sbin/outboxd --no-syslog >"$WORK/outboxd.log" 2>&1 &
 STRACE_PID=$!
 for _ in $(seq 1 50); do OUTBOXD_PID=$(pgrep -P $STRACE_PID || true); [ -n "$OUTBOXD_PID" ] && break; sleep 0.1; done
 [ -n "$OUTBOXD_PID" ] || die "outboxd did not start"
 echo "$OUTBOXD_PID" > "$WORK/outboxd.pid"
-
-# 6. Mail the way these programs send it, as an ordinary user.
-in_root /usr/sbin/cron
-echo "* * * * * echo cron output $TOKEN" | as_alice crontab - || die "crontab"
-echo "mailx body $TOKEN" | as_alice mail -s "mailx $TOKEN" rcpt@remote.test || die "mail(1) exited $?"
-as_alice php -r "exit(mail('rcpt@remote.test', 'php $TOKEN', 'php body $TOKEN') ? 0 : 1);" || die "PHP mail() returned false"
-in_root newaliases || die "newaliases exited $?"
-say "queued through mail(1) and PHP's mail(); waiting for cron's next minute"
-
-delivered() { grep -l "$1" "$SMARTHOST"/mail/*.eml 2>/dev/null | head -1; }
-for _ in $(seq 1 90); do
-    [ -n "$(delivered "bob private $TOKEN")" ] && [ -n "$(delivered "mailx $TOKEN")" ] && [ -n "$(delivered "php $TOKEN")" ] && [ -n "$(delivered "cron output $TOKEN")" ] && break
-    sleep 1
-done
-for what in "bob private $TOKEN:rcpt@remote.test" "mailx $TOKEN:rcpt@remote.test" "php $TOKEN:rcpt@remote.test" "cron output $TOKEN:admin@remote.test"; do
-    f=$(delivered "${what%%:*}")
-    [ -n "$f" ] || { cat "$WORK/outboxd.log"; die "'${what%%:*}' did not arrive at the smarthost"; }
-    rcpt=$(sed -n 2p "${f%.eml}.env")
-    [ "$rcpt" = "${what##*:}" ] || die "'${what%%:*}' went to <$rcpt>, expected <${what##*:}>"
-done
-say "delivered to the smarthost: bob's queued mail, mailx -> rcpt@remote.test, PHP mail() -> rcpt@remote.test, cron (alice's job) -> admin@remote.test"
-for _ in $(seq 1 20); do [ "$(as_alice mailq 2>&1)" = "Mail queue is empty" ] && break; sleep 0.5; done
-[ "$(as_alice mailq 2>&1)" = "Mail queue is empty" ] || die "mailq as alice: $(as_alice mailq 2>&1)"
-say "newaliases exits 0; mailq as an ordinary user prints 'Mail queue is empty'"
-
-# 7. The control socket and SIGHUP as an admin uses them, then stop; then the system
-# calls outboxd made (after it was exec'd) against the unit's filter.
+delivered() { grep -l -- "$1" "$SMARTHOST"/mail/*.eml 2>/dev/null | head -1; }
+for _ in $(seq 1 30); do [ -n "$(delivered "bob private $TOKEN")" ] && break; sleep 0.5; done
+[ -n "$(delivered "bob private $TOKEN")" ] || { cat "$WORK/outboxd.log"; die "bob's queued message did not arrive"; }
 in_root outboxctl hold ALL >/dev/null || die "outboxctl hold ALL (through outboxd's control socket)"
 kill -HUP "$OUTBOXD_PID"; sleep 0.5
-kill -TERM "$OUTBOXD_PID"; wait $STRACE_PID || true; rm -f "$WORK/outboxd.pid"
+kill -TERM "$OUTBOXD_PID"; wait $STRACE_PID || true; rm -f "$WORK/outboxd.pid"; STRACE_PID=
 grep -q "outboxd stopped" "$WORK/outboxd.log" || { cat "$WORK/outboxd.log"; die "outboxd did not stop cleanly"; }
 UNIT=$ROOT/lib/systemd/system/outbox.service
 expand() {
@@ -191,9 +181,137 @@ if grep -Eq 'PROT_WRITE\|PROT_EXEC|PROT_EXEC\|PROT_WRITE|mprotect\(.*PROT_EXEC' 
     die "outboxd maps memory writable and executable: MemoryDenyWriteExecute=yes would kill it"
 fi
 say "outboxd's $(wc -l < "$WORK/used") distinct system calls (delivery, TLS, SASL, control socket, SIGHUP, SIGTERM) all pass the unit's SystemCallFilter; no W+X mappings"
+in_root outboxctl release ALL >/dev/null || die "outboxctl release ALL"
+
+# 7. Boot the chroot with systemd (systemd-nspawn, sharing the host's loopback) so that
+# outboxd runs as the installed, enabled, hardened outbox.service, and send mail the way
+# real programs do, each as it is installed, through /usr/sbin/sendmail.
+for m in dev/pts dev proc; do mountpoint -q "$ROOT/$m" && umount "$ROOT/$m"; done
+rm -f "$ROOT/usr/sbin/policy-rc.d"
+echo "127.0.1.1 $(cat "$ROOT/etc/hostname" 2>/dev/null) outbox-pkgtest" >> "$ROOT/etc/hosts"
+printf 'Defaults mail_always\nDefaults mailto="root"\nalice ALL=(ALL) NOPASSWD: ALL\n' > "$ROOT/etc/sudoers.d/pkgtest"
+chmod 440 "$ROOT/etc/sudoers.d/pkgtest"
+cat > "$ROOT/home/alice/symfony.php" <<'PHP'
+<?php
+// Symfony Mailer's SendmailTransport with the command line given, as Symfony and Laravel apps configure it.
+require '/usr/share/php/Symfony/Component/Mailer/autoload.php';
+require '/usr/share/php/Symfony/Component/Mime/autoload.php';
+$email = (new Symfony\Component\Mime\Email())->from('App <app@pkgtest.example>')->to('rcpt@remote.test')
+    ->bcc('hidden@remote.test')->subject($argv[2])->text("text part\n.\nafter a lone dot\n")->html('<p>html part</p>');
+(new Symfony\Component\Mailer\Mailer(new Symfony\Component\Mailer\Transport\SendmailTransport($argv[1])))->send($email);
+PHP
+systemd-nspawn -D "$ROOT" --boot --register=no --keep-unit -M outbox-pkgtest >"$WORK/nspawn.log" 2>&1 &
+NSPAWN_PID=$!
+for _ in $(seq 1 100); do LEADER=$(pgrep -P $NSPAWN_PID || true); [ -n "$LEADER" ] && break; sleep 0.1; done
+[ -n "$LEADER" ] || { cat "$WORK/nspawn.log"; die "systemd-nspawn did not start the container"; }
+in_box() { nsenter -t "$LEADER" -a /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 "$@"; }
+as_user() { local u=$1; shift; nsenter -t "$LEADER" -a setpriv --reuid="$u" --regid="$u" --init-groups \
+    /usr/bin/env -i -C "/home/$u" PATH=/usr/bin:/bin HOME="/home/$u" USER="$u" LOGNAME="$u" LANG=C.UTF-8 "$@"; }
+for _ in $(seq 1 60); do [ "$(in_box systemctl is-active outbox.service 2>/dev/null)" = active ] && break; sleep 0.5; done
+[ "$(in_box systemctl is-active outbox.service 2>/dev/null)" = active ] || { tail -30 "$WORK/nspawn.log"; in_box journalctl -u outbox --no-pager; die "outbox.service is not active after boot"; }
+[ "$(in_box systemctl show -p User --value outbox.service)" = outbox ] || die "outbox.service does not run as user outbox"
+say "booted the chroot with systemd: outbox.service is enabled and active as user outbox"
+
+echo "* * * * * echo cron output $TOKEN" | as_user alice crontab - || die "crontab"
+echo "mailx body" | as_user alice bsd-mailx -s "bsd-mailx $TOKEN" rcpt@remote.test || die "bsd-mailx exited $?"
+echo "mailutils body" | as_user alice mail.mailutils -s "mailutils $TOKEN" rcpt@remote.test || die "mailutils mail exited $?"
+echo "s-nail body" | as_user alice s-nail -s "s-nail $TOKEN" rcpt@remote.test || die "s-nail exited $?"
+echo "mutt body" | as_user alice mutt -s "mutt $TOKEN" -c cc@remote.test -b bcc@remote.test rcpt@remote.test || die "mutt exited $?"
+as_user alice php -r "exit(mail('rcpt@remote.test', 'php $TOKEN', 'php body') ? 0 : 1);" || die "PHP mail() returned false"
+for cmd in "/usr/sbin/sendmail -bs" "/usr/sbin/sendmail -t -i" "/usr/sbin/sendmail -bs -i"; do
+    as_user alice php /home/alice/symfony.php "$cmd" "symfony '$cmd' $TOKEN" || die "Symfony Mailer with '$cmd' failed"
+done
+as_user alice sh -c "git init -q repo && cd repo && git config user.email alice@remote.test && git config user.name 'Alice A' \
+    && echo hi > f && git add f && git commit -qm 'git $TOKEN' && git format-patch -q -1 -o ../patches \
+    && git send-email -q --confirm=never --to=rcpt@remote.test ../patches/*.patch" >"$WORK/git.log" 2>&1 \
+    || { cat "$WORK/git.log"; die "git send-email failed"; }
+# One word, as sudo's mail wraps its log line at blanks.
+SUDO_WORD=sudo-$TOKEN
+as_user alice sudo -n /bin/echo "$SUDO_WORD" >/dev/null || die "sudo"
+echo "root body" | in_box bsd-mailx -s "root mailx $TOKEN" root || die "root's mail exited $?"
+in_box newaliases || die "newaliases exited $?"
+say "queued through bsd-mailx, mailutils, s-nail, mutt, PHP mail(), Symfony Mailer (-bs, -t -i, -bs -i), git send-email, sudo and root's mail; waiting for cron's next minute"
+
+# The message with this text reached exactly these envelope recipients (duplicates are the
+# crash soak's business), without Bcc:.
+arrived() {
+    local subject=$1 want got files; shift
+    want=$(printf '%s\n' "$@" | sort | xargs)
+    files=$(grep -l -F -- "$subject" "$SMARTHOST"/mail/*.eml 2>/dev/null || true)
+    got=$(for f in $files; do sed -n 2p "${f%.eml}.env"; done | sort -u | xargs)
+    [ "$got" = "$want" ] || return 1
+    for f in $files; do grep -qi '^Bcc:' "$f" && die "'$subject' arrived with its Bcc: header"; done
+    return 0
+}
+EXPECT=(
+    "bsd-mailx $TOKEN|rcpt@remote.test"
+    "mailutils $TOKEN|rcpt@remote.test"
+    "s-nail $TOKEN|rcpt@remote.test"
+    "mutt $TOKEN|rcpt@remote.test cc@remote.test bcc@remote.test"
+    "php $TOKEN|rcpt@remote.test"
+    "symfony '/usr/sbin/sendmail -bs' $TOKEN|rcpt@remote.test hidden@remote.test"
+    "symfony '/usr/sbin/sendmail -t -i' $TOKEN|rcpt@remote.test hidden@remote.test"
+    "symfony '/usr/sbin/sendmail -bs -i' $TOKEN|rcpt@remote.test hidden@remote.test"
+    "git $TOKEN|rcpt@remote.test alice@remote.test"
+    "$SUDO_WORD|admin@remote.test"
+    "root mailx $TOKEN|admin@remote.test"
+    "cron output $TOKEN|admin@remote.test"
+)
+all_arrived() { local e; for e in "${EXPECT[@]}"; do arrived "${e%%|*}" ${e##*|} || return 1; done; }
+for _ in $(seq 1 90); do all_arrived && break; sleep 1; done
+for e in "${EXPECT[@]}"; do
+    arrived "${e%%|*}" ${e##*|} || { in_box journalctl -u outbox --no-pager | tail -30; die "'${e%%|*}' did not arrive for exactly <${e##*|}>"; }
+done
+for f in $(grep -l -F -- "symfony '" "$SMARTHOST"/mail/*.eml); do
+    grep -q '^after a lone dot' "$f" || die "Symfony's text after a lone '.' line was lost"
+    [ "$(sed -n 1p "${f%.eml}.env")" = app@pkgtest.example ] || die "Symfony's envelope sender is not app@pkgtest.example"
+done
+say "all arrived: ${#EXPECT[@]} messages to exactly their envelope recipients (Bcc: removed, lone dots kept); root, sudo and cron mail went to admin_address"
+for _ in $(seq 1 20); do [ "$(as_user alice mailq 2>&1)" = "Mail queue is empty" ] && break; sleep 0.5; done
+[ "$(as_user alice mailq 2>&1)" = "Mail queue is empty" ] || die "mailq as alice: $(as_user alice mailq 2>&1)"
+say "newaliases exits 0; mailq as an ordinary user prints 'Mail queue is empty'"
+
+# An upgrade in place: the running service is restarted by the new package, a message
+# queued while it was stopped survives and is delivered, the admin's configuration and
+# password file, the setgid override and the outbox user are kept.
+SUM_BEFORE=$(in_box sha256sum /etc/outbox/outbox.conf /etc/outbox/password)
+UID_BEFORE=$(in_box id -u outbox)
+in_box systemctl stop outbox.service || die "systemctl stop outbox (before the upgrade)"
+printf 'Subject: upgrade %s\n\nqueued before the upgrade\n' "$TOKEN" | as_user bob /usr/sbin/sendmail -i rcpt@remote.test || die "bob's sendmail before the upgrade"
+cp "$WORK/outbox-upgrade.deb" "$ROOT/root/outbox-upgrade.deb"
+in_box apt-get install -y -q /root/outbox-upgrade.deb >>"$WORK/apt.log" 2>&1 || { tail -20 "$WORK/apt.log"; die "upgrading to $UPGRADE_VERSION"; }
+[ "$(in_box dpkg-query -W -f='${Version}' outbox)" = "$UPGRADE_VERSION" ] || die "the upgrade did not install $UPGRADE_VERSION"
+for _ in $(seq 1 30); do arrived "upgrade $TOKEN" rcpt@remote.test && break; sleep 0.5; done
+arrived "upgrade $TOKEN" rcpt@remote.test || { in_box journalctl -u outbox --no-pager | tail; die "the message queued before the upgrade did not arrive"; }
+[ "$(in_box systemctl is-active outbox.service)" = active ] || die "outbox.service is not running after the upgrade"
+[ "$(in_box sha256sum /etc/outbox/outbox.conf /etc/outbox/password)" = "$SUM_BEFORE" ] || die "the upgrade changed outbox.conf or the password file"
+[ "$(in_box id -u outbox)" = "$UID_BEFORE" ] || die "the upgrade changed the outbox user's uid"
+check_stat /usr/sbin/outboxdrop "2755 root:outbox"
+check_stat /etc/outbox/password "640 root:outbox"
+check_stat /var/spool/outbox/maildrop/tmp "1730 outbox:outbox"
+say "upgrade to $UPGRADE_VERSION: the service was started again, mail queued before it was delivered, configuration, password, setgid helper and user kept"
+
+in_box journalctl -u outbox --no-pager -o cat > "$WORK/journal.log"
+if grep -q "rejected\|corrupt" "$WORK/journal.log"; then cat "$WORK/journal.log"; die "outbox.service rejected a submission"; fi
+grep -q "status=sent" "$WORK/journal.log" || die "no delivery lines in the journal"
+unit_state() { in_box systemctl status outbox.service --no-pager -l; in_box journalctl -u outbox.service --no-pager -o short-precise | tail -30; }
+in_box systemctl reload outbox.service || { unit_state; die "systemctl reload outbox"; }
+for _ in $(seq 1 20); do in_box journalctl -u outbox --no-pager -o cat | grep -q "^reloaded" && break; sleep 0.25; done
+in_box journalctl -u outbox --no-pager -o cat | grep -q "^reloaded" || die "systemctl reload did not reload outboxd"
+in_box systemctl stop outbox.service || { unit_state; die "systemctl stop outbox"; }
+[ "$(in_box systemctl show -p Result --value outbox.service)" = success ] || die "outbox.service stopped with result $(in_box systemctl show -p Result --value outbox.service)"
+[ "$(in_box systemctl show -p NRestarts --value outbox.service)" = 0 ] || die "outbox.service restarted"
+in_box journalctl -u outbox --no-pager -o cat | grep -q "^outboxd stopped" || die "no 'outboxd stopped' in the journal"
+say "under systemd: deliveries logged to the journal, systemctl reload and stop work, no restarts, result success"
+kill -TERM $NSPAWN_PID
+for _ in $(seq 1 100); do kill -0 $NSPAWN_PID 2>/dev/null || break; sleep 0.2; done
+kill -0 $NSPAWN_PID 2>/dev/null && die "the container did not power off"
+NSPAWN_PID=
+mount -t proc proc "$ROOT/proc"
+mount --bind /dev "$ROOT/dev"
+mount --bind /dev/pts "$ROOT/dev/pts"
 
 # 8. Purge removes what the install made.
-kill "$(cat "$ROOT/run/crond.pid")" 2>/dev/null || true
 in_root apt-get purge -y -q outbox >>"$WORK/apt.log" 2>&1 || { tail -20 "$WORK/apt.log"; die "apt-get purge outbox"; }
 for path in /etc/outbox /var/spool/outbox /usr/sbin/sendmail /usr/sbin/outboxdrop /lib/systemd/system/outbox.service; do
     [ ! -e "$ROOT$path" ] || die "$path is still there after purge"
