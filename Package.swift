@@ -77,6 +77,7 @@ let package = Package(
         .testTarget(name: "OutboxConfigTests", dependencies: ["OutboxConfig"], swiftSettings: strict),
         .testTarget(name: "OutboxSMTPTests", dependencies: ["OutboxSMTP"], swiftSettings: strict),
         .testTarget(name: "OutboxDeliveryTests", dependencies: ["OutboxDelivery"], swiftSettings: strict),
+        .testTarget(name: "OutboxSASLTests", dependencies: ["OutboxSASL", "CSASL"], swiftSettings: strict),
         .testTarget(
             name: "OutboxSubmitTests", dependencies: ["OutboxSubmit"],
             resources: [.copy("Fixtures")], swiftSettings: strict),
