@@ -95,6 +95,12 @@ public final class SMTPServerSession {
         }
     }
 
+    /// Client text quoted in a reply, as printable ASCII: a CR or other control octet the
+    /// client put inside a command line must not break the framing of what it reads back.
+    static func echo(_ text: String) -> String {
+        String(String.UnicodeScalarView(text.unicodeScalars.map { $0.value >= 0x20 && $0.value < 0x7f ? $0 : "?" }))
+    }
+
     /// Splits `FROM:<addr> PARAMS` / `TO:<addr> PARAMS` after the keyword.
     static func pathAndParameters(_ argument: String, keyword: String) -> (path: String, parameters: [String])? {
         guard argument.uppercased().hasPrefix(keyword) else { return nil }
@@ -144,7 +150,7 @@ public final class SMTPServerSession {
             case "SMTPUTF8" where value == nil: break
             case "AUTH": break
             default:
-                reply("555 5.5.4 Unsupported option: \(p)")
+                reply("555 5.5.4 Unsupported option: \(Self.echo(p))")
                 return
             }
         }
@@ -192,7 +198,7 @@ public final class SMTPServerSession {
                 }
                 orcpt = decoded
             default:
-                reply("555 5.5.4 Unsupported option: \(p)")
+                reply("555 5.5.4 Unsupported option: \(Self.echo(p))")
                 return
             }
         }
@@ -268,7 +274,7 @@ public final class SMTPServerSession {
         }
         helper.abort()
         let admin = failure as? any AdminError
-        let text = admin.map { "\($0)" } ?? "\(failure!)"
+        let text = Self.echo(admin.map { "\($0)" } ?? "\(failure!)")
         switch admin?.exitCode {
         case .dataError?: reply("554 5.6.0 Error: \(text)")
         case .noUser?, .usage?: reply("554 5.1.1 Error: \(text)")

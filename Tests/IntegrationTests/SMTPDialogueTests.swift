@@ -62,4 +62,13 @@ struct SMTPDialogueTests {
         #expect(hasOnlyCRLFLineEndings(files[0].message))
         #expect(String(decoding: files[0].message, as: UTF8.self).hasSuffix("\r\n\r\nline\r\nwith CR\r\n"))
     }
+    @Test("client text quoted in a reply cannot carry a CR or other control octet back (found by fuzzing)")
+    func repliesStayFramed() throws {
+        let instance = try Instance()
+        let r = try instance.sendmail(["-bs"], "EHLO x\r\nMAIL FROM:<a@x.test> X=\r250-forged\u{1b}[2J\r\nRCPT TO:<b@x.test> Y=\u{7f}\r\nQUIT\r\n")
+        #expect(codes(r.stdout) == ["220", "250", "555", "503", "221"])
+        #expect(r.stdout.contains("555 5.5.4 Unsupported option: X=?250-forged?[2J\r\n"), "\(r.stdout)")
+        let lines = r.stdout.utf8.split(separator: 10, omittingEmptySubsequences: false).dropLast()
+        #expect(lines.allSatisfy { $0.last == 13 && !$0.dropLast().contains(13) && !$0.contains(27) && !$0.contains(127) })
+    }
 }

@@ -193,12 +193,15 @@ printf 'Defaults mail_always\nDefaults mailto="root"\nalice ALL=(ALL) NOPASSWD: 
 chmod 440 "$ROOT/etc/sudoers.d/pkgtest"
 cat > "$ROOT/home/alice/symfony.php" <<'PHP'
 <?php
-// Symfony Mailer's SendmailTransport with the command line given, as Symfony and Laravel apps configure it.
+// Symfony Mailer's SendmailTransport with the command line given, as Symfony and Laravel apps
+// configure it; two messages through one mailer (with -bs: one sendmail process, two transactions).
 require '/usr/share/php/Symfony/Component/Mailer/autoload.php';
 require '/usr/share/php/Symfony/Component/Mime/autoload.php';
-$email = (new Symfony\Component\Mime\Email())->from('App <app@pkgtest.example>')->to('rcpt@remote.test')
-    ->bcc('hidden@remote.test')->subject($argv[2])->text("text part\n.\nafter a lone dot\n")->html('<p>html part</p>');
-(new Symfony\Component\Mailer\Mailer(new Symfony\Component\Mailer\Transport\SendmailTransport($argv[1])))->send($email);
+$mailer = new Symfony\Component\Mailer\Mailer(new Symfony\Component\Mailer\Transport\SendmailTransport($argv[1]));
+foreach (['#1', '#2'] as $n) {
+    $mailer->send((new Symfony\Component\Mime\Email())->from('App <app@pkgtest.example>')->to('rcpt@remote.test')
+        ->bcc('hidden@remote.test')->subject("$argv[2] $n")->text("text part\n.\nafter a lone dot\n")->html('<p>html part</p>'));
+}
 PHP
 systemd-nspawn -D "$ROOT" --boot --register=no --keep-unit -M outbox-pkgtest >"$WORK/nspawn.log" 2>&1 &
 NSPAWN_PID=$!
@@ -249,9 +252,12 @@ EXPECT=(
     "s-nail $TOKEN|rcpt@remote.test"
     "mutt $TOKEN|rcpt@remote.test cc@remote.test bcc@remote.test"
     "php $TOKEN|rcpt@remote.test"
-    "symfony '/usr/sbin/sendmail -bs' $TOKEN|rcpt@remote.test hidden@remote.test"
-    "symfony '/usr/sbin/sendmail -t -i' $TOKEN|rcpt@remote.test hidden@remote.test"
-    "symfony '/usr/sbin/sendmail -bs -i' $TOKEN|rcpt@remote.test hidden@remote.test"
+    "symfony '/usr/sbin/sendmail -bs' $TOKEN #1|rcpt@remote.test hidden@remote.test"
+    "symfony '/usr/sbin/sendmail -bs' $TOKEN #2|rcpt@remote.test hidden@remote.test"
+    "symfony '/usr/sbin/sendmail -t -i' $TOKEN #1|rcpt@remote.test hidden@remote.test"
+    "symfony '/usr/sbin/sendmail -t -i' $TOKEN #2|rcpt@remote.test hidden@remote.test"
+    "symfony '/usr/sbin/sendmail -bs -i' $TOKEN #1|rcpt@remote.test hidden@remote.test"
+    "symfony '/usr/sbin/sendmail -bs -i' $TOKEN #2|rcpt@remote.test hidden@remote.test"
     "git $TOKEN|rcpt@remote.test alice@remote.test"
     "$SUDO_WORD|admin@remote.test"
     "root mailx $TOKEN|admin@remote.test"
