@@ -15,7 +15,8 @@ public enum Credentials {
             }
             defer { fd.close() }
             let st: stat
-            let bytes: [UInt8]
+            var bytes: [UInt8] = []
+            defer { bytes.wipe() }
             do {
                 st = try fd.status()
                 bytes = try fd.readToEnd(limit: 65536)
@@ -57,7 +58,8 @@ public enum Credentials {
         pipe.write.close()
         defer { pipe.read.close() }
         guard rc == 0 else { throw .credentials("auth_password_command: cannot run /bin/sh: \(String(cString: strerror(rc)))") }
-        let output = (try? pipe.read.readToEnd(limit: 65536)) ?? []
+        var output = (try? pipe.read.readToEnd(limit: 65536)) ?? []
+        defer { output.wipe() }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         guard status == 0 else { throw .credentials("auth_password_command exited with status \((status >> 8) & 0xFF)") }

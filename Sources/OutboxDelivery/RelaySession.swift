@@ -100,7 +100,9 @@ public final class RelaySession {
                 throw .policy("refusing to send AUTH to \(peer) without TLS (auth_over_plaintext = no)")
             }
             guard !offeredMechanisms.isEmpty else { throw .policy("\(peer) offers no AUTH, but auth_username is set") }
-            try authenticate(username: username, password: try password(), allowed: config.authMechanisms,
+            var secret = try password()
+            defer { secret.wipe() }
+            try authenticate(username: username, password: secret, allowed: config.authMechanisms,
                              plaintextAllowed: tlsStream != nil || config.authOverPlaintext, tlsActive: tlsStream != nil)
         }
     }

@@ -2,8 +2,8 @@
 # The Debian package, tested the way an admin meets it: build the .deb, lint it, score the
 # unit, install it into a fresh Debian 12 chroot (debootstrap) together with programs that
 # send mail (bsd-mailx, mailutils, s-nail, mutt, cron, php-cli with Symfony Mailer, git
-# send-email, sudo; none may pull in another MTA), check what the install made and what an
-# ordinary user can reach, check outboxd's real system calls against the unit's filter,
+# send-email, sudo, logwatch; none may pull in another MTA), check what the install made and
+# what an ordinary user can reach, check outboxd's real system calls against the unit's filter,
 # then boot the chroot with systemd (systemd-nspawn) so that outboxd runs as the installed
 # outbox.service, send through every one of those programs to a private Postfix smarthost
 # on loopback and check that each message reached exactly its envelope recipients; upgrade
@@ -96,7 +96,7 @@ cp "$DEB" "$ROOT/tmp/outbox.deb"
 in_root apt-get update -qq >"$WORK/apt.log" 2>&1 || { tail "$WORK/apt.log"; die "apt-get update"; }
 in_root apt-get install -y -q /tmp/outbox.deb >>"$WORK/apt.log" 2>&1 || { tail -30 "$WORK/apt.log"; die "installing outbox"; }
 say "installed $(basename "$DEB") into a fresh chroot"
-CLIENTS="bsd-mailx mailutils s-nail mutt cron php-cli php-symfony-mailer git git-email sudo"
+CLIENTS="bsd-mailx mailutils s-nail mutt cron php-cli php-symfony-mailer git git-email sudo logwatch"
 in_root apt-get install -y -q systemd-sysv $CLIENTS >>"$WORK/apt.log" 2>&1 || { tail -30 "$WORK/apt.log"; die "installing systemd-sysv $CLIENTS"; }
 [ -n "${CACHE_MOUNTED:-}" ] && umount "$ROOT/var/cache/apt/archives"
 MTAS=$(in_root dpkg-query -W -f='${db:Status-Abbrev} ${Package}: ${Provides}\n' | awk '$1 == "ii" && /mail-transport-agent/ { print $2 }' | tr -d : | xargs)
@@ -232,8 +232,9 @@ as_user alice sh -c "git init -q repo && cd repo && git config user.email alice@
 SUDO_WORD=sudo-$TOKEN
 as_user alice sudo -n /bin/echo "$SUDO_WORD" >/dev/null || die "sudo"
 echo "root body" | in_box bsd-mailx -s "root mailx $TOKEN" root || die "root's mail exited $?"
+in_box logwatch --output mail --mailto root --range today --detail low >"$WORK/logwatch.log" 2>&1 || { cat "$WORK/logwatch.log"; die "logwatch"; }
 in_box newaliases || die "newaliases exited $?"
-say "queued through bsd-mailx, mailutils, s-nail, mutt, PHP mail(), Symfony Mailer (-bs, -t -i, -bs -i), git send-email, sudo and root's mail; waiting for cron's next minute"
+say "queued through bsd-mailx, mailutils, s-nail, mutt, PHP mail(), Symfony Mailer (-bs, -t -i, -bs -i), git send-email, sudo, root's mail and logwatch; waiting for cron's next minute"
 
 # The message with this text reached exactly these envelope recipients (duplicates are the
 # crash soak's business), without Bcc:.
@@ -261,6 +262,7 @@ EXPECT=(
     "git $TOKEN|rcpt@remote.test alice@remote.test"
     "$SUDO_WORD|admin@remote.test"
     "root mailx $TOKEN|admin@remote.test"
+    "Logwatch for |admin@remote.test"
     "cron output $TOKEN|admin@remote.test"
 )
 all_arrived() { local e; for e in "${EXPECT[@]}"; do arrived "${e%%|*}" ${e##*|} || return 1; done; }
