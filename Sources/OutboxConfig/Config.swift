@@ -32,9 +32,10 @@ public struct Smarthost: Equatable, Sendable, CustomStringConvertible {
         self.port = port
     }
 
-    public var description: String {
-        "\(mode.rawValue)://\(host.contains(":") ? "[\(host)]" : host):\(port)"
-    }
+    public var description: String { "\(mode.rawValue)://\(authority)" }
+
+    /// `host:port`, an IPv6 address in brackets.
+    public var authority: String { "\(host.contains(":") ? "[\(host)]" : host):\(port)" }
 
     /// Parses `[smtp://|smtps://]host[:port]`, `[v6addr]:port` included; nil if malformed.
     public static func parse(_ text: Substring) -> Smarthost? {

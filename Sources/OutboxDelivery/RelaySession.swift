@@ -55,6 +55,10 @@ public final class RelaySession {
                 tlsStream = try TLSStream.handshake(over: tcp, context: tls, serverName: smarthost.host, deadline: .after(seconds: Double(config.commandTimeout)))
             } catch {
                 tcp.close()
+                if case .tls(let text) = error, text.contains("wrong version number") {
+                    // The classic mix-up: smtps:// pointed at a STARTTLS port.
+                    throw .transport(.tls("\(text) (the server speaks plain SMTP first: for STARTTLS write smtp://\(smarthost.authority))"))
+                }
                 throw .transport(error)
             }
             stream = tlsStream!
@@ -73,7 +77,15 @@ public final class RelaySession {
     private func setUp(config: Config, tls: TLSContext, tlsStream initialTLS: TLSStream?, tcp: TCPStream,
                        password: () throws(SessionError) -> [UInt8]) throws(SessionError) {
         var tlsStream = initialTLS
-        let greeting = try connection.reply()
+        let greeting: SMTPReply
+        do { greeting = try connection.reply() } catch {
+            // The other mix-up: STARTTLS mode against an implicit-TLS port, which waits
+            // silently for a TLS ClientHello.
+            if case .transport(.timeout(let what)) = error, smarthost.mode == .startTLS, smarthost.port == 465 {
+                throw .transport(.timeout("\(what) (port 465 is implicit TLS: write smtps://\(smarthost.authority))"))
+            }
+            throw error
+        }
         guard greeting.isPositive else { throw .rejected(stage: "greeting", reply: greeting) }
         let helo = config.heloName ?? HeloName.local
         try ehlo(helo)

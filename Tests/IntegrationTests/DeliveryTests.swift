@@ -271,6 +271,34 @@ struct DaemonModeTests {
         #expect(body.replacingOccurrences(of: "\n ", with: "") == "--XX\nContent-Type: text/plain\n\nplain\n--XX\nContent-Type: text/html\n\n\(html)\n--XX--\n")
     }
 
+    @Test("smtps:// pointed at a STARTTLS port says to write smtp://")
+    func implicitTLSAtSTARTTLSPort() throws {
+        let instance = try Instance.relaying(scheme: "smtps")
+        let check = try instance.outboxctl(["check"])
+        #expect(check.code != 0)
+        #expect(check.stdout.contains("wrong version number (the server speaks plain SMTP first: for STARTTLS write smtp://127.0.0.1:\(Smarthost.shared.port))"), "\(check.stdout)")
+    }
+
+    @Test("smtp:// pointed at port 465, which waits silently for TLS, says to write smtps://")
+    func startTLSAtPort465() throws {
+        // A listener on 127.0.0.1:465 that never speaks, as an implicit-TLS server waits for
+        // the ClientHello (binding 465 needs root, as the suite runs).
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(listener) }
+        var one: Int32 = 1
+        setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(465).bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        try #require(bound == 0 && listen(listener, 4) == 0, "cannot listen on 127.0.0.1:465 (errno \(errno))")
+        let instance = try Instance(extraConfig: "smarthost = smtp://127.0.0.1:465\ncommand_timeout = 1s\nconnect_timeout = 2s\n")
+        let check = try instance.outboxctl(["check"])
+        #expect(check.code != 0)
+        #expect(check.stdout.contains("(port 465 is implicit TLS: write smtps://127.0.0.1:465)"), "\(check.stdout)")
+    }
+
     @Test("a bounce that cannot be delivered goes once to admin_address, then nowhere")
     func doubleBounce() throws {
         let smarthost = Smarthost.shared

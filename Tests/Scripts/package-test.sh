@@ -309,7 +309,9 @@ in_box journalctl -u outbox --no-pager -o cat | grep -q "^reloaded" || die "syst
 in_box systemctl stop outbox.service || { unit_state; die "systemctl stop outbox"; }
 [ "$(in_box systemctl show -p Result --value outbox.service)" = success ] || die "outbox.service stopped with result $(in_box systemctl show -p Result --value outbox.service)"
 [ "$(in_box systemctl show -p NRestarts --value outbox.service)" = 0 ] || die "outbox.service restarted"
-in_box journalctl -u outbox --no-pager -o cat | grep -q "^outboxd stopped" || die "no 'outboxd stopped' in the journal"
+# journald takes the last stdout line asynchronously: give it a moment.
+for _ in $(seq 1 20); do in_box journalctl -u outbox --no-pager -o cat | grep -q "^outboxd stopped" && break; sleep 0.25; done
+in_box journalctl -u outbox --no-pager -o cat | grep -q "^outboxd stopped" || { unit_state; die "no 'outboxd stopped' in the journal"; }
 say "under systemd: deliveries logged to the journal, systemctl reload and stop work, no restarts, result success"
 kill -TERM $NSPAWN_PID
 for _ in $(seq 1 100); do kill -0 $NSPAWN_PID 2>/dev/null || break; sleep 0.2; done
