@@ -4,8 +4,13 @@ import OutboxTLS
 /// `outboxctl check`: connect to each smarthost the way outboxd would and report what
 /// happened, step by step, in words an admin can act on.
 public enum SmarthostCheck {
+    /// An admin is waiting at a terminal: no reply is awaited longer than this.
+    static let replyTimeoutCap = 30
+
     /// Returns the report lines and whether every smarthost passed.
-    public static func run(_ config: Config) -> (lines: [String], ok: Bool) {
+    public static func run(_ configured: Config) -> (lines: [String], ok: Bool) {
+        var config = configured
+        config.commandTimeout = min(config.commandTimeout, replyTimeoutCap)
         guard !config.smarthosts.isEmpty else { return (["no smarthost configured (set smarthost in outbox.conf)"], false) }
         let tls: TLSContext
         do {
