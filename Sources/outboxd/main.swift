@@ -7,6 +7,7 @@ import Glibc
 import OutboxConfig
 import OutboxCore
 import OutboxDelivery
+import OutboxSpool
 
 let usage = "usage: outboxd [-C config | --config config] [--once] [--no-syslog]"
 var configPath: String?
@@ -35,7 +36,12 @@ while let arg = args.popFirst() {
 let log = DeliveryLog(stderr: true, syslog: syslog)
 do {
     let source = try ConfigLoader.source(commandLine: configPath)
-    let daemon = try Daemon(config: try ConfigLoader.load(source), source: source, log: log)
+    let config = try ConfigLoader.load(source)
+    // Started by root (by hand, from a script) on a spool that belongs to user outbox: act
+    // as outbox, as the unit does, so that nothing root-owned lands in the queue where the
+    // service could not read or replace it.
+    try SpoolOwner.become(SpoolLayout(root: config.spoolDirectory))
+    let daemon = try Daemon(config: config, source: source, log: log)
     exit(daemon.run(once: once))
 } catch let error as any AdminError {
     log.error("\(error)")

@@ -151,4 +151,22 @@ struct OutboxctlTests {
         r = try instance.outboxctl(["config"])
         #expect(r.code == 78 && r.stderr == "outboxctl: \(instance.configPath):2: tls_security_level: must be one of verify, encrypt, may, none\n")
     }
+    @Test("run by root on a spool another user owns, outboxd and outboxctl act as that user: nothing they create is root's",
+          .enabled(if: geteuid() == 0, "needs root"))
+    func rootActsAsSpoolOwner() throws {
+        let instance = try unreachable()
+        let owner: uid_t = 65534  // nobody
+        try FileManager.default.createDirectory(atPath: instance.layout.root, withIntermediateDirectories: false)
+        #expect(chown(instance.layout.root, owner, gid_t(owner)) == 0)
+        let once = try instance.outboxdOnce()
+        #expect(once.code == 0, "\(once.stderr)")
+        let listing = try instance.outboxctl(["queue"])
+        #expect(listing.code == 0 && listing.stdout == "Mail queue is empty\n", "\(listing.stdout)\(listing.stderr)")
+        let entries = try FileManager.default.subpathsOfDirectory(atPath: instance.layout.root)
+        #expect(entries.contains("queue"), "outboxd made its queue: \(entries)")
+        for entry in entries {
+            var st = stat()
+            #expect(lstat(instance.layout.root + "/" + entry, &st) == 0 && st.st_uid == owner, "\(entry) is owned by uid \(st.st_uid)")
+        }
+    }
 }
