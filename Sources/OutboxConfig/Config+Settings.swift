@@ -23,6 +23,7 @@ extension Config {
             ("auth_over_plaintext", authOverPlaintext ? "yes" : "no"),
             ("domain", domain ?? ""),
             ("admin_address", adminAddress ?? ""),
+            ("local_domains", localDomains?.joined(separator: ", ") ?? ""),
             ("aliases_file", aliasesFile),
             ("helo_name", heloName ?? ""),
             ("max_connections", String(maxConnections)),

@@ -94,6 +94,9 @@ public struct Config: Equatable, Sendable {
     /// Qualifies bare names; nil means the host's FQDN, looked up when first needed.
     public var domain: String?
     public var adminAddress: String?
+    /// Domains whose recipients are local besides localhost; nil means `domain`, the host
+    /// name and its FQDN (DESIGN's rule).
+    public var localDomains: [String]?
     public var aliasesFile = "/etc/aliases"
     public var heloName: String?
     public var maxConnections = 2

@@ -75,6 +75,12 @@ public enum ConfigParser {
             return nil
         },
         "aliases_file": { c, v in absolutePath(v).map { c.aliasesFile = $0; return nil } ?? "must be an absolute path" },
+        "local_domains": { c, v in
+            let names = v.split(whereSeparator: { $0 == "," || $0.isBlankOrLineBreak }).map { ASCII.lowercased(String($0)) }
+            if let bad = names.first(where: { !isDomain($0) }) { return "'\(bad)' is not a domain name" }
+            c.localDomains = names
+            return nil
+        },
         "helo_name": { c, v in isDomain(v) ? { c.heloName = v; return nil }() : "'\(v)' is not a host name" },
         "max_connections": { c, v in
             guard let n = Int(v), n >= 1, n <= 64 else { return "must be an integer from 1 to 64" }
@@ -113,6 +119,7 @@ public enum ConfigParser {
                 switch key {
                 case "domain": config.domain = defaults.domain
                 case "admin_address": config.adminAddress = nil
+                case "local_domains": config.localDomains = nil
                 case "auth_username": config.authUsername = nil
                 case "auth_password_file": config.authPasswordFile = nil
                 case "auth_password_command": config.authPasswordCommand = nil

@@ -23,11 +23,13 @@ public struct RecipientResolver: Sendable {
     public let localDomains: Set<String>
     static let maxDepth = 20
 
-    public init(aliases: AliasTable, domain: String, adminAddress: String?, host: HostIdentity) {
+    /// `localDomains` (outbox.conf's local_domains) replaces the default `domain`, host
+    /// name and FQDN; localhost is always local, so that name@localhost is never relayed.
+    public init(aliases: AliasTable, domain: String, adminAddress: String?, host: HostIdentity, localDomains: [String]? = nil) {
         self.aliases = aliases
         self.domain = domain
         self.adminAddress = adminAddress
-        self.localDomains = Set(["localhost", "localhost.localdomain", domain, host.hostname, host.fqdn].map(ASCII.lowercased))
+        self.localDomains = Set((["localhost", "localhost.localdomain"] + (localDomains ?? [domain, host.hostname, host.fqdn])).map(ASCII.lowercased))
     }
 
     /// Whether `mailbox` names a local user (bare name or local domain).

@@ -41,6 +41,7 @@ struct ConfigParserTests {
         ("smarthost = host:99999", "f.conf:1: smarthost: bad smarthost 'host:99999' (want [smtp://|smtps://]host[:port])"),
         ("domain = bad domain!", "f.conf:1: domain: 'bad domain!' is not a domain name"),
         ("admin_address = root", "f.conf:1: admin_address: 'root' is not a user@domain address"),
+        ("local_domains = localhost, no!domain", "f.conf:1: local_domains: 'no!domain' is not a domain name"),
         ("auth_over_plaintext = maybe", "f.conf:1: auth_over_plaintext: must be yes or no"),
         ("connect_timeout = soon", "f.conf:1: connect_timeout: must be a time like 30s, 5m, 1h or 5d (at most 10 years)"),
         ("  indented = 1", "f.conf:1: continuation line without a key before it"),

@@ -25,6 +25,7 @@ struct ConfigSettingsTests {
         auth_over_plaintext = yes
         domain = example.org
         admin_address = ops@example.org
+        local_domains = localhost, Example.org
         aliases_file = /etc/outbox/aliases
         helo_name = host.example.org
         max_connections = 7

@@ -27,6 +27,21 @@ struct RecipientResolverTests {
         #expect(try resolve("TEAM@box.example.org, root@box") == ["alice@remote.test", "bob@remote.test", "ops@example.net"])
     }
 
+    @Test("local_domains replaces domain, host name and FQDN as local domains; localhost and bare names stay local")
+    func localDomains() throws {
+        let table = AliasTable.parse("postmaster: root\n", path: "/a")
+        let defaultRule = RecipientResolver(aliases: table, domain: "example.org", adminAddress: "admin@example.net", host: Self.host)
+        let nullClient = RecipientResolver(aliases: table, domain: "example.org", adminAddress: "admin@example.net", host: Self.host,
+                                           localDomains: ["localhost"])
+        let addresses = try EnvelopeAddress.parseArgument("colleague@example.org, root@box.example.org, root, postmaster@localhost, x@remote.test")
+        #expect(defaultRule.resolveAll(addresses).map(\.address) == ["admin@example.net", "x@remote.test"])
+        #expect(nullClient.resolveAll(addresses).map(\.address) == ["colleague@example.org", "root@box.example.org", "admin@example.net", "x@remote.test"])
+        let listed = RecipientResolver(aliases: table, domain: "example.org", adminAddress: "admin@example.net", host: Self.host,
+                                       localDomains: ["intranet.example"])
+        #expect(listed.resolveAll(try EnvelopeAddress.parseArgument("a@INTRANET.example, b@example.org, c@localhost")).map(\.address)
+                == ["admin@example.net", "b@example.org"])
+    }
+
     @Test("an aliases file with CR LF line endings has one entry per line")
     func crlfAliases() {
         let table = AliasTable.parse("postmaster: root\r\nroot: ops@example.net\r\nteam: a@x,\r\n  b@x\r\n", path: "/a")
