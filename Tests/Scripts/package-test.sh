@@ -205,7 +205,9 @@ foreach (['#1', '#2'] as $n) {
 PHP
 systemd-nspawn -D "$ROOT" --boot --register=no --keep-unit -M outbox-pkgtest >"$WORK/nspawn.log" 2>&1 &
 NSPAWN_PID=$!
-for _ in $(seq 1 100); do LEADER=$(pgrep -P $NSPAWN_PID || true); [ -n "$LEADER" ] && break; sleep 0.1; done
+# The container's init is the nspawn child named systemd (nspawn forks helpers that exit
+# while it sets up, so "any child" can be gone a moment later).
+for _ in $(seq 1 100); do LEADER=$(pgrep -P $NSPAWN_PID -x systemd || true); [ -n "$LEADER" ] && break; sleep 0.1; done
 [ -n "$LEADER" ] || { cat "$WORK/nspawn.log"; die "systemd-nspawn did not start the container"; }
 in_box() { nsenter -t "$LEADER" -a /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 "$@"; }
 as_user() { local u=$1; shift; nsenter -t "$LEADER" -a setpriv --reuid="$u" --regid="$u" --init-groups \
