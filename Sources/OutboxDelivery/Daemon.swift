@@ -62,7 +62,8 @@ public final class Daemon: @unchecked Sendable {
         }
         for item in store.load() { queue.items[item.id] = item }
         _ = try? store.layout.removeStaleTemporaryFiles()
-        log.info("starting outboxd: \(queue.items.count) queued, smarthost \(config.smarthosts.map(\.description).joined(separator: ", ")), \(config.maxConnections) connections")
+        let relays = config.smarthosts.isEmpty ? "none configured (mail stays queued)" : config.smarthosts.map(\.description).joined(separator: ", ")
+        log.info("starting outboxd: \(queue.items.count) queued, smarthost \(relays), \(config.maxConnections) connections")
         for _ in 0..<config.maxConnections {
             let thread = WorkerThread { [self] in deliveryLoop() }
             thread.start()
