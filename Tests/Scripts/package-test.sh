@@ -320,7 +320,16 @@ in_box systemctl stop outbox.service || { unit_state; die "systemctl stop outbox
 # journald takes the last stdout line asynchronously: give it a moment.
 for _ in $(seq 1 20); do [ "$(count "^outboxd stopped")" -gt "$STOPS" ] && break; sleep 0.25; done
 [ "$(count "^outboxd stopped")" -gt "$STOPS" ] || { unit_state; die "no 'outboxd stopped' in the journal after systemctl stop"; }
-say "under systemd: deliveries logged to the journal, systemctl reload and stop work, no restarts, result success"
+# A broken configuration: the service fails once (exit 78) and stays failed, no restart loop.
+cp "$ROOT/etc/outbox/outbox.conf" "$WORK/outbox.conf.good"
+echo "smarthost = smtp://" >> "$ROOT/etc/outbox/outbox.conf"
+in_box systemctl start outbox.service >/dev/null 2>&1 || true
+sleep 7  # longer than RestartSec=5s
+[ "$(in_box systemctl show -p ExecMainStatus --value outbox.service)" = 78 ] || { unit_state; die "a broken outbox.conf did not exit 78"; }
+[ "$(in_box systemctl is-active outbox.service || true)" = failed ] || { unit_state; die "outbox.service with a broken outbox.conf is not 'failed'"; }
+[ "$(in_box systemctl show -p NRestarts --value outbox.service)" = 0 ] || { unit_state; die "outbox.service restarts in a loop on a configuration error"; }
+cp "$WORK/outbox.conf.good" "$ROOT/etc/outbox/outbox.conf"
+say "under systemd: deliveries logged to the journal, systemctl reload and stop work, no restarts, result success; a broken outbox.conf leaves the unit failed (78) without a restart loop"
 kill -TERM $NSPAWN_PID
 for _ in $(seq 1 100); do kill -0 $NSPAWN_PID 2>/dev/null || break; sleep 0.2; done
 kill -0 $NSPAWN_PID 2>/dev/null && die "the container did not power off"
