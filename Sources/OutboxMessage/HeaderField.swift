@@ -47,13 +47,29 @@ public struct HeaderField: Equatable, Sendable {
 
     /// Folds every physical line longer than `limit` octets (excluding CRLF) by inserting
     /// CRLF before a space or tab. This is lossless: unfolding (RFC 5322 §2.2.3) removes
-    /// exactly the inserted CRLF. A run of more than `limit` octets without any blank has
-    /// no lossless fold point; it is left whole rather than changed.
-    public mutating func foldLongLines(limit: Int = 998) {
+    /// exactly the inserted CRLF. In an address list (`addressList`) a comma between
+    /// addresses is a fold point too: CRLF SPACE after it only adds folding white space
+    /// where the grammar allows it (`a@x,b@y` is the same list as `a@x,\r\n b@y`), which
+    /// keeps a long comma-joined recipient list, as scripts build them, within the limit.
+    /// A run of more than `limit` octets without any fold point is left whole.
+    public mutating func foldLongLines(limit: Int = 998, addressList: Bool = false) {
         var out: [UInt8] = []
         out.reserveCapacity(raw.count + 16)
         var lineStart = 0
-        var lastBlank: Int? = nil  // index in `out` of the last blank usable as a fold point
+        var fold: FoldPoint? = nil  // the last place on the current line where a fold may go
+        var lexer = AddressLexer()
+        // Takes out[position] into account: the lexer advances, and a blank (with text
+        // before it on its line) or a comma between addresses becomes the fold point.
+        func scan(_ position: Int) {
+            let b = out[position]
+            let before = lexer
+            lexer.consume(b)
+            if ASCII.isWSP(b) && position > lineStart && !ASCII.isWSP(out[position - 1]) {
+                fold = FoldPoint(at: position, addSpace: false, lexer: before)
+            } else if addressList && b == UInt8(ascii: ",") && lexer.isBetweenAddresses {
+                fold = FoldPoint(at: position + 1, addSpace: true, lexer: lexer)
+            }
+        }
         var i = 0
         while i < raw.count {
             let b = raw[i]
@@ -62,27 +78,59 @@ public struct HeaderField: Equatable, Sendable {
                 out.append(ASCII.lf)
                 i += 2
                 lineStart = out.count
-                lastBlank = nil
+                fold = nil
                 continue
             }
-            // A fold point needs something non-blank before it on its line.
-            if ASCII.isWSP(b) && out.count > lineStart && out[out.count - 1] != ASCII.space && out[out.count - 1] != ASCII.tab {
-                lastBlank = out.count
-            }
             out.append(b)
+            scan(out.count - 1)
             i += 1
-            if out.count - lineStart > limit, let fold = lastBlank {
-                out.insert(contentsOf: ASCII.crlf, at: fold)
-                lineStart = fold + 2
-                lastBlank = nil
-                // Re-scan the carried-over text for a later blank on the new line.
-                var j = lineStart + 1
-                while j < out.count {
-                    if ASCII.isWSP(out[j]) && !ASCII.isWSP(out[j - 1]) { lastBlank = j }
-                    j += 1
-                }
+            if out.count - lineStart > limit, let f = fold {
+                out.insert(contentsOf: f.addSpace ? [ASCII.cr, ASCII.lf, ASCII.space] : ASCII.crlf, at: f.at)
+                lineStart = f.at + 2
+                fold = nil
+                // Re-scan the carried-over text for a later fold point on the new line.
+                lexer = f.lexer
+                for position in (f.addSpace ? lineStart + 1 : lineStart)..<out.count { scan(position) }
             }
         }
         raw = out
+    }
+
+    private struct FoldPoint {
+        var at: Int
+        var addSpace: Bool
+        var lexer: AddressLexer
+    }
+}
+
+/// Just enough of RFC 5322's lexical structure to know whether a comma separates
+/// addresses: not inside a quoted string, a comment, an angle-bracketed address or a
+/// domain literal, and not escaped.
+struct AddressLexer {
+    private var inQuote = false
+    private var escaped = false
+    private var commentDepth = 0
+    private var inAngle = false
+    private var inLiteral = false
+
+    var isBetweenAddresses: Bool { !inQuote && commentDepth == 0 && !inAngle && !inLiteral }
+
+    mutating func consume(_ b: UInt8) {
+        if escaped {
+            escaped = false
+            return
+        }
+        let outside = !inQuote && commentDepth == 0
+        switch b {
+        case UInt8(ascii: "\\") where inQuote || commentDepth > 0: escaped = true
+        case UInt8(ascii: "\"") where commentDepth == 0: inQuote.toggle()
+        case UInt8(ascii: "(") where !inQuote: commentDepth += 1
+        case UInt8(ascii: ")") where commentDepth > 0: commentDepth -= 1
+        case UInt8(ascii: "<") where outside: inAngle = true
+        case UInt8(ascii: ">") where outside: inAngle = false
+        case UInt8(ascii: "[") where outside: inLiteral = true
+        case UInt8(ascii: "]") where outside: inLiteral = false
+        default: break
+        }
     }
 }

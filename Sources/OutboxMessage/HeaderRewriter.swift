@@ -77,10 +77,11 @@ public struct HeaderRewriter {
             if field.isNamed("from") { haveFrom = true }
             if field.isNamed("date") { haveDate = true }
             if field.isNamed("message-id") { haveMessageID = true }
-            if qualified.contains(where: { field.isNamed($0) }) {
+            let isAddressList = qualified.contains(where: { field.isNamed($0) })
+            if isAddressList {
                 qualify(&field, domain: context.domain)
             }
-            field.foldLongLines()
+            field.foldLongLines(addressList: isAddressList)
             emitted.append(field)
         }
         if !haveFrom { emitted.append(HeaderField(name: "From", value: fromValue(context))) }

@@ -192,6 +192,32 @@ struct HeaderFoldingTests {
         #expect(field.raw.split(separator: 10).contains { $0.count > 1500 }, "the 1500-octet token stays on one line")
     }
 
+    @Test("a comma-joined address list without blanks folds after commas between addresses, never inside a quoted name")
+    func foldsAddressLists() throws {
+        let list = (0..<150).map { "user\($0)@example.com" }.joined(separator: ",")  // 3439 octets, no blank
+        var field = HeaderField(name: "To", value: list)
+        let original = field.raw
+        field.foldLongLines(addressList: true)
+        #expect(lineLengths(field.raw).allSatisfy { $0 <= 998 })
+        // Only CRLF SPACE was added, each after a comma: the same list of addresses.
+        #expect(field.raw.count > original.count)
+        #expect(String(decoding: field.raw, as: UTF8.self).replacing(",\r\n ", with: ",") == String(decoding: original, as: UTF8.self))
+        let parsed = try AddressListParser.parse(field.value).map(\.address)
+        #expect(parsed == (0..<150).map { "user\($0)@example.com" })
+
+        let quoted = "\"" + String(repeating: "Doe,", count: 300) + "\" <a@x.test>,b@x.test"
+        var named = HeaderField(name: "Cc", value: quoted)
+        named.foldLongLines(addressList: true)
+        let quotedName = "\"" + String(repeating: "Doe,", count: 300) + "\""
+        #expect(String(decoding: named.raw, as: UTF8.self).contains(quotedName), "no fold inside the quoted name")
+        #expect(unfold(named.raw) == HeaderField(name: "Cc", value: quoted).raw, "folded only at blanks")
+
+        var subject = HeaderField(name: "Subject", value: list)
+        subject.foldLongLines()
+        #expect(!String(decoding: subject.raw, as: UTF8.self).contains(",\r\n"), "commas fold only address lists")
+        #expect(unfold(subject.raw) == HeaderField(name: "Subject", value: list).raw)
+    }
+
     @Test("short fields are untouched")
     func short() {
         var field = HeaderField(name: "Subject", value: "hello world")
