@@ -3,11 +3,12 @@ import OutboxMessage
 
 /// Re-encodes a message whose body has lines over 998 octets as quoted-printable, which is
 /// lossless for the reader, instead of splitting lines (sendmail(8), "MESSAGE HANDLING").
-/// That applies to single-part messages (no Content-Type, or text/*) whose body is not
-/// already encoded. Any other body (multipart, or already encoded) has its long lines broken
-/// the way Postfix's smtp_line_length_limit does, by inserting CRLF SPACE, because RFC 5321
-/// servers may refuse longer lines and re-encoding MIME parts in a stream is not worth the
-/// risk of damaging a structure we cannot fully see.
+/// That applies to single-part messages (any type but multipart/* and message/*) whose
+/// body is not already encoded. Any other body (multipart, message/*, or already encoded)
+/// has its long lines broken the way Postfix's smtp_line_length_limit does, by inserting
+/// CRLF SPACE, because servers may refuse longer lines (Exim's transports fail them) and
+/// re-encoding MIME parts in a stream is not worth the risk of damaging a structure we
+/// cannot fully see.
 struct LongLineConversion {
     private var header: [UInt8] = []
     private var inBody = false
@@ -78,8 +79,10 @@ struct LongLineConversion {
         return nil
     }
 
+    /// Quoted-printable is lossless for any single part in an identity encoding; multipart
+    /// and message/* bodies may not be encoded as a whole (RFC 2045 §6.4, RFC 2046 §5.2.1).
     static func isConvertible(_ fields: [UInt8]) -> Bool {
-        if let type = fieldValue(fields, "content-type"), !type.hasPrefix("text/") { return false }
+        if let type = fieldValue(fields, "content-type"), type.hasPrefix("multipart/") || type.hasPrefix("message/") { return false }
         if let cte = fieldValue(fields, "content-transfer-encoding"), !["7bit", "8bit", "binary"].contains(cte) { return false }
         return true
     }

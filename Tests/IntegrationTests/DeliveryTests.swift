@@ -255,6 +255,20 @@ struct DaemonModeTests {
         #expect(decoded == long + "\nshort line\n")
     }
 
+    @Test("a single-part application/json body with a 2506-octet line arrives quoted-printable and decodes to the original")
+    func longLinesNonText() throws {
+        let instance = try Instance.relaying()
+        let t = token("longjson")
+        let json = "{\"items\":[" + (0..<250).map { "\"v\($0)=\"" }.joined(separator: ",") + "]}"
+        _ = try instance.sendmail(["-i", "rcpt@remote.test"], "Subject: \(t)\nMIME-Version: 1.0\nContent-Type: application/json\n\n\(json)\n")
+        _ = try instance.outboxdOnce()
+        let got = try #require(Smarthost.shared.await(t, count: 1).first)
+        #expect(got.content.split(separator: "\n").allSatisfy { $0.utf8.count <= 998 })
+        #expect(got.content.contains("Content-Type: application/json") && got.content.contains("Content-Transfer-Encoding: quoted-printable"))
+        let body = String(got.content[got.content.range(of: "\n\n")!.upperBound...])
+        #expect(body.replacingOccurrences(of: "=\n", with: "").replacingOccurrences(of: "=3D", with: "=") == json + "\n")
+    }
+
     @Test("a multipart message's 2506-octet HTML line is broken with CRLF SPACE, as Postfix does, its structure intact")
     func longLinesMultipart() throws {
         let instance = try Instance.relaying()
