@@ -1,7 +1,7 @@
 #!/bin/bash
 # The Debian package, tested the way an admin meets it: build the .deb, lint it, score the
 # unit, install it into a fresh Debian 12 chroot (debootstrap) together with programs that
-# send mail (bsd-mailx, mailutils, s-nail, mutt, cron, php-cli with Symfony Mailer, git
+# send mail (bsd-mailx, mailutils, s-nail, mutt, cron, at, php-cli with Symfony Mailer, git
 # send-email, sudo, logwatch; none may pull in another MTA), check what the install made and
 # what an ordinary user can reach, check outboxd's real system calls against the unit's filter,
 # then boot the chroot with systemd (systemd-nspawn) so that outboxd runs as the installed
@@ -96,7 +96,7 @@ cp "$DEB" "$ROOT/tmp/outbox.deb"
 in_root apt-get update -qq >"$WORK/apt.log" 2>&1 || { tail "$WORK/apt.log"; die "apt-get update"; }
 in_root apt-get install -y -q /tmp/outbox.deb >>"$WORK/apt.log" 2>&1 || { tail -30 "$WORK/apt.log"; die "installing outbox"; }
 say "installed $(basename "$DEB") into a fresh chroot"
-CLIENTS="bsd-mailx mailutils s-nail mutt cron php-cli php-symfony-mailer git git-email sudo logwatch"
+CLIENTS="bsd-mailx mailutils s-nail mutt cron at php-cli php-symfony-mailer git git-email sudo logwatch"
 in_root apt-get install -y -q systemd-sysv $CLIENTS >>"$WORK/apt.log" 2>&1 || { tail -30 "$WORK/apt.log"; die "installing systemd-sysv $CLIENTS"; }
 [ -n "${CACHE_MOUNTED:-}" ] && umount "$ROOT/var/cache/apt/archives"
 MTAS=$(in_root dpkg-query -W -f='${db:Status-Abbrev} ${Package}: ${Provides}\n' | awk '$1 == "ii" && /mail-transport-agent/ { print $2 }' | tr -d : | xargs)
@@ -218,6 +218,7 @@ for _ in $(seq 1 60); do [ "$(in_box systemctl is-active outbox.service 2>/dev/n
 say "booted the chroot with systemd: outbox.service is enabled and active as user outbox"
 
 echo "* * * * * echo cron output $TOKEN" | as_user alice crontab - || die "crontab"
+echo "echo at output $TOKEN" | as_user alice at now >/dev/null 2>&1 || die "at"
 echo "mailx body" | as_user alice bsd-mailx -s "bsd-mailx $TOKEN" rcpt@remote.test || die "bsd-mailx exited $?"
 echo "mailutils body" | as_user alice mail.mailutils -s "mailutils $TOKEN" rcpt@remote.test || die "mailutils mail exited $?"
 echo "s-nail body" | as_user alice s-nail -s "s-nail $TOKEN" rcpt@remote.test || die "s-nail exited $?"
@@ -236,7 +237,7 @@ as_user alice sudo -n /bin/echo "$SUDO_WORD" >/dev/null || die "sudo"
 echo "root body" | in_box bsd-mailx -s "root mailx $TOKEN" root || die "root's mail exited $?"
 in_box logwatch --output mail --mailto root --range today --detail low >"$WORK/logwatch.log" 2>&1 || { cat "$WORK/logwatch.log"; die "logwatch"; }
 in_box newaliases || die "newaliases exited $?"
-say "queued through bsd-mailx, mailutils, s-nail, mutt, PHP mail(), Symfony Mailer (-bs, -t -i, -bs -i), git send-email, sudo, root's mail and logwatch; waiting for cron's next minute"
+say "queued through bsd-mailx, mailutils, s-nail, mutt, PHP mail(), Symfony Mailer (-bs, -t -i, -bs -i), git send-email, sudo, root's mail, logwatch and an at job; waiting for cron's next minute"
 
 # The message with this text reached exactly these envelope recipients (duplicates are the
 # crash soak's business), without Bcc:.
@@ -266,6 +267,7 @@ EXPECT=(
     "root mailx $TOKEN|admin@remote.test"
     "Logwatch for |admin@remote.test"
     "cron output $TOKEN|admin@remote.test"
+    "at output $TOKEN|admin@remote.test"
 )
 all_arrived() { local e; for e in "${EXPECT[@]}"; do arrived "${e%%|*}" ${e##*|} || return 1; done; }
 for _ in $(seq 1 90); do all_arrived && break; sleep 1; done
@@ -276,7 +278,7 @@ for f in $(grep -l -F -- "symfony '" "$SMARTHOST"/mail/*.eml); do
     grep -q '^after a lone dot' "$f" || die "Symfony's text after a lone '.' line was lost"
     [ "$(sed -n 1p "${f%.eml}.env")" = app@pkgtest.example ] || die "Symfony's envelope sender is not app@pkgtest.example"
 done
-say "all arrived: ${#EXPECT[@]} messages to exactly their envelope recipients (Bcc: removed, lone dots kept); root, sudo and cron mail went to admin_address"
+say "all arrived: ${#EXPECT[@]} messages to exactly their envelope recipients (Bcc: removed, lone dots kept); root, sudo, logwatch, cron and at mail went to admin_address"
 for _ in $(seq 1 20); do [ "$(as_user alice mailq 2>&1)" = "Mail queue is empty" ] && break; sleep 0.5; done
 [ "$(as_user alice mailq 2>&1)" = "Mail queue is empty" ] || die "mailq as alice: $(as_user alice mailq 2>&1)"
 say "newaliases exits 0; mailq as an ordinary user prints 'Mail queue is empty'"
