@@ -29,6 +29,7 @@ extension Config {
             ("max_connections", String(maxConnections)),
             ("connect_timeout", duration(connectTimeout)),
             ("command_timeout", duration(commandTimeout)),
+            ("credential_command_timeout", duration(credentialCommandTimeout)),
             ("minimal_backoff_time", duration(minimalBackoffTime)),
             ("maximal_backoff_time", duration(maximalBackoffTime)),
             ("maximal_queue_lifetime", duration(maximalQueueLifetime)),

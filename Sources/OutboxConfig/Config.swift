@@ -102,6 +102,8 @@ public struct Config: Equatable, Sendable {
     public var maxConnections = 2
     public var connectTimeout = 30
     public var commandTimeout = 300
+    /// Deadline for auth_password_command (and later token commands), seconds.
+    public var credentialCommandTimeout = 30
     public var minimalBackoffTime = 300
     public var maximalBackoffTime = 3600
     public var maximalQueueLifetime = 5 * 86400

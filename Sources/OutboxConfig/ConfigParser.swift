@@ -89,6 +89,7 @@ public enum ConfigParser {
         },
         "connect_timeout": { c, v in duration(v).map { c.connectTimeout = $0; return nil } ?? durationProblem },
         "command_timeout": { c, v in duration(v).map { c.commandTimeout = $0; return nil } ?? durationProblem },
+        "credential_command_timeout": { c, v in duration(v).map { c.credentialCommandTimeout = max(1, $0); return nil } ?? durationProblem },
         "minimal_backoff_time": { c, v in duration(v).map { c.minimalBackoffTime = $0; return nil } ?? durationProblem },
         "maximal_backoff_time": { c, v in duration(v).map { c.maximalBackoffTime = $0; return nil } ?? durationProblem },
         "maximal_queue_lifetime": { c, v in duration(v).map { c.maximalQueueLifetime = $0; return nil } ?? durationProblem },

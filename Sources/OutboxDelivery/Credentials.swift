@@ -2,6 +2,7 @@ import COutboxDaemon
 import Glibc
 import OutboxConfig
 import OutboxCore
+import OutboxNet
 
 /// The SMTP AUTH password, read when a session needs it and never logged.
 public enum Credentials {
@@ -27,7 +28,7 @@ public enum Credentials {
             return firstLine(bytes)
         }
         if let command = config.authPasswordCommand {
-            return try run(command)
+            return try run(command, deadline: Double(config.credentialCommandTimeout))
         }
         throw .credentials("auth_username is set but neither auth_password_file nor auth_password_command is")
     }
@@ -38,10 +39,19 @@ public enum Credentials {
         return line
     }
 
-    /// Runs `/bin/sh -c command` with stdout on a pipe; the only child that ever sees a secret.
-    static func run(_ command: String) throws(SessionError) -> [UInt8] {
+    /// How long a credential command may take, and how much it may print: a command that
+    /// hangs or floods (`/usr/bin/yes`) is killed and the mail deferred, never a worker
+    /// blocked for good.
+    public static let commandDeadline = 30.0
+    public static let commandOutputLimit = 65536
+
+    /// Runs `/bin/sh -c command` with stdout on a pipe; the only child that ever sees a
+    /// secret. It runs in a process group of its own, so that on a deadline or an
+    /// oversized output everything it started is killed, not just the shell.
+    static func run(_ command: String, key: String = "auth_password_command",
+                    deadline seconds: Double = commandDeadline) throws(SessionError) -> [UInt8] {
         let pipe: (read: FileDescriptor, write: FileDescriptor)
-        do { pipe = try FileDescriptor.pipe() } catch { throw .credentials("auth_password_command: \(error)") }
+        do { pipe = try FileDescriptor.pipe() } catch { throw .credentials("\(key): \(error)") }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -49,20 +59,75 @@ public enum Credentials {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         // Nothing else outboxd holds (sessions, the queue lock, descriptors its parent left
         // open: found by the tests) reaches the command.
-        guard coutbox_spawn_close_from(&actions, 3) == 0 else { throw .credentials("auth_password_command: cannot prepare the child's descriptors") }
+        guard coutbox_spawn_close_from(&actions, 3) == 0 else { throw .credentials("\(key): cannot prepare the child's descriptors") }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
+        posix_spawnattr_setpgroup(&attributes, 0)
         let args = ["/bin/sh", "-c", command]
         let cargs: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
         defer { for p in cargs { free(p) } }
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, "/bin/sh", &actions, nil, cargs, environ)
+        let rc = posix_spawn(&pid, "/bin/sh", &actions, &attributes, cargs, environ)
         pipe.write.close()
         defer { pipe.read.close() }
-        guard rc == 0 else { throw .credentials("auth_password_command: cannot run /bin/sh: \(String(cString: strerror(rc)))") }
-        var output = (try? pipe.read.readToEnd(limit: 65536)) ?? []
+        guard rc == 0 else { throw .credentials("\(key): cannot run /bin/sh: \(String(cString: strerror(rc)))") }
+
+        let deadline = Deadline.after(seconds: seconds)
+        var output: [UInt8] = []
         defer { output.wipe() }
+        var failure: String?
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        defer { chunk.wipe() }
+        _ = fcntl(pipe.read.rawValue, F_SETFL, O_NONBLOCK)
+        reading: while true {
+            let remaining = deadline.remainingMilliseconds
+            guard remaining > 0 else {
+                failure = "did not finish within \(Int(seconds)) s; killed"
+                break
+            }
+            var pfd = pollfd(fd: pipe.read.rawValue, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&pfd, 1, Int32(min(remaining, 1000)))
+            if ready < 0 && errno != EINTR {
+                failure = "poll: \(String(cString: strerror(errno)))"
+                break
+            }
+            if ready <= 0 { continue }
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(pipe.read.rawValue, $0.baseAddress, $0.count) }
+            if n == 0 { break reading }
+            if n < 0 {
+                if errno == EINTR || errno == EAGAIN { continue }
+                failure = "read: \(String(cString: strerror(errno)))"
+                break
+            }
+            guard output.count + n <= commandOutputLimit else {
+                failure = "printed more than \(commandOutputLimit) bytes; killed"
+                break
+            }
+            output += chunk[0..<n]
+        }
+        // The output is complete (or abandoned): the command gets what is left of the
+        // deadline to exit; otherwise its whole process group is killed.
+        if failure != nil { kill(-pid, SIGKILL) }
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        guard status == 0 else { throw .credentials("auth_password_command exited with status \((status >> 8) & 0xFF)") }
+        while true {
+            let r = waitpid(pid, &status, failure == nil ? WNOHANG : 0)
+            if r == pid { break }
+            if r < 0 {
+                if errno == EINTR { continue }
+                failure = failure ?? "waitpid: \(String(cString: strerror(errno)))"
+                break
+            }
+            if deadline.remainingMilliseconds <= 0 {
+                failure = "did not exit within \(Int(seconds)) s; killed"
+                kill(-pid, SIGKILL)
+                continue
+            }
+            usleep(10_000)
+        }
+        if let failure { throw .credentials("\(key) \(failure)") }
+        guard status == 0 else { throw .credentials("\(key) exited with status \((status >> 8) & 0xFF)") }
         return firstLine(output)
     }
 }

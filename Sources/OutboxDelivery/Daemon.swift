@@ -27,6 +27,12 @@ public final class Daemon: @unchecked Sendable {
     private var workers: [WorkerThread] = []
     private var wakePipe: (read: FileDescriptor, write: FileDescriptor)
     private var lastSummary = 0
+    /// When a flush request from an unprivileged user was last honoured.
+    private var lastUserFlush = 0
+    /// The shortest time between two flushes that unprivileged users' `sendmail -q` cause.
+    static let userFlushInterval = 60
+    /// adopt() left files in maildrop/new for the next round.
+    private var adoptionBacklog = false
     /// A summary was skipped by the once-a-second limit: write it within a second, or an
     /// unprivileged mailq would show a stale queue until the next event.
     private var summaryPending = false
@@ -60,7 +66,11 @@ public final class Daemon: @unchecked Sendable {
             log.error("cannot lock the queue: \(error)")
             return error.exitCode.rawValue
         }
-        for item in store.load() { queue.items[item.id] = item }
+        let loaded = store.load()
+        for (name, reason) in loaded.refused {
+            log.error("queue/msg/\(name): refused on reading: \(EnvelopeSyntax.printable(reason)); moved to queue/corrupt, not sent")
+        }
+        for item in loaded.items { queue.items[item.id] = item }
         _ = try? store.layout.removeStaleTemporaryFiles()
         let relays = config.smarthosts.isEmpty ? "none configured (mail stays queued)" : config.smarthosts.map(\.description).joined(separator: ", ")
         log.info("starting outboxd: \(queue.items.count) queued, smarthost \(relays), \(config.maxConnections) connections")
@@ -118,7 +128,7 @@ public final class Daemon: @unchecked Sendable {
                 _ = try? store.layout.removeStaleTemporaryFiles()
             }
             let nextDue = queue.items.values.filter { !queue.inFlight.contains($0.id) }.map(\.state.nextAttempt).min() ?? Int.max
-            let timeout = max(0, min(nextDue - now, config.queueScanInterval, lastScan + config.queueScanInterval - now, summaryPending ? 1 : Int.max))
+            let timeout = max(0, min(nextDue - now, config.queueScanInterval, lastScan + config.queueScanInterval - now, summaryPending ? 1 : Int.max, adoptionBacklog ? 0 : Int.max))
             var fds = [pollfd(fd: inotify, events: Int16(POLLIN), revents: 0),
                        pollfd(fd: pipe.read.rawValue, events: Int16(POLLIN), revents: 0),
                        pollfd(fd: wakePipe.read.rawValue, events: Int16(POLLIN), revents: 0),
@@ -183,22 +193,37 @@ public final class Daemon: @unchecked Sendable {
     /// Adopts new drop files and hands every due message to the delivery threads; returns
     /// whether anything was adopted or dispatched.
     private func adoptAndDispatch(flushAll: Bool) -> Bool {
-        let adoption = store.adopt()
+        let adoption = store.adopt(policy: AdoptionPolicy(config: config)) { [queue] in queue.items[$0] != nil }
         adoption.logProblems(to: log)
         for item in adoption.adopted {
             queue.items[item.id] = item
             log.info("\(item.id): uid=\(item.envelope.uid) from=<\(item.envelope.sender)>")
             log.info("\(item.id): from=<\(item.envelope.sender)>, size=\(item.envelope.contentSize), nrcpt=\(item.envelope.recipients.count) (queue active)")
         }
-        if adoption.flushRequested || flushAll {
+        let now = MailDate.now()
+        adoptionBacklog = adoption.more
+        var flush = flushAll
+        if !adoption.flushRequesters.isEmpty {
+            // root and outboxd's own user flush at once; anyone else at most once per
+            // userFlushInterval, or five `sendmail -q` would make five connection attempts
+            // against a smarthost the backoff is protecting.
+            let privileged = adoption.flushRequesters.contains { $0 == 0 || $0 == Int(getuid()) }
+            if privileged || now - lastUserFlush >= Daemon.userFlushInterval {
+                if !privileged { lastUserFlush = now }
+                flush = true
+            } else {
+                let uids = Set(adoption.flushRequesters).sorted().map(String.init).joined(separator: ", ")
+                log.info("flush request from uid \(uids) ignored: users may flush once per \(Daemon.userFlushInterval)s (last \(now - lastUserFlush)s ago)")
+            }
+        }
+        if flush {
             log.info("flush requested: every deferred message is due now")
             for id in queue.items.keys { queue.items[id]!.state.nextAttempt = 0 }
         }
-        let now = MailDate.now()
         let due = queue.items.values.filter { !queue.inFlight.contains($0.id) && $0.state.nextAttempt <= now }.sorted { $0.id < $1.id }
         for item in due { queue.inFlight.insert(item.id) }
         if !due.isEmpty { work.add(due) }
-        return !adoption.adopted.isEmpty || !due.isEmpty
+        return !adoption.adopted.isEmpty || !due.isEmpty || adoption.more
     }
 
     private func collectResults() {
@@ -270,7 +295,9 @@ public final class Daemon: @unchecked Sendable {
         }
         lastSummary = now
         summaryPending = false
-        QueueListing.publish(store.layout)
+        // From what outboxd holds in memory: no queue file is read again for this.
+        let queued = queue.items.values.compactMap { QueueListing.entry($0.envelope, size: $0.envelope.contentSize, state: $0.state, held: false) }
+        QueueListing.publish(store.layout, queued: queued)
     }
 }
 

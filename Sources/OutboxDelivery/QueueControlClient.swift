@@ -1,4 +1,5 @@
 import Glibc
+import OutboxConfig
 import OutboxCore
 import OutboxSpool
 
@@ -14,13 +15,14 @@ public enum QueueControlClient {
     }
 
     /// Carries out `request` and returns one reply per message.
-    public static func perform(_ request: QueueRequest, layout: SpoolLayout, waitSeconds: Int = 30) throws -> [QueueReply] {
+    public static func perform(_ request: QueueRequest, config: Config, waitSeconds: Int = 30) throws -> [QueueReply] {
+        let layout = SpoolLayout(root: config.spoolDirectory)
         let store = try QueueStore(layout: layout)
         // An `outboxd --once` run holds the lock without a control socket: wait for it.
         for attempt in 0...(waitSeconds * 10) {
             if let lock = try store.lock(wait: false) {
                 defer { lock.close() }
-                return performDirectly(request, store: store)
+                return performDirectly(request, store: store, policy: AdoptionPolicy(config: config))
             }
             if let lines = try ControlSocket.send(request.line, to: layout.controlSocket) {
                 return lines.compactMap { QueueReply.parse(Substring($0)) }
@@ -30,11 +32,15 @@ public enum QueueControlClient {
         throw Unavailable(reason: "outboxd holds \(layout.queueLock) but does not answer on \(layout.controlSocket); try again when it has finished")
     }
 
-    static func performDirectly(_ request: QueueRequest, store: QueueStore) -> [QueueReply] {
+    static func performDirectly(_ request: QueueRequest, store: QueueStore, policy: AdoptionPolicy) -> [QueueReply] {
         let log = DeliveryLog(stderr: false, syslog: true, identity: "outboxctl")
-        let adoption = store.adopt()
+        let adoption = store.adopt(policy: policy)
         adoption.logProblems(to: log)
-        var queue = LiveQueue(items: store.load())
+        let loaded = store.load()
+        for (name, reason) in loaded.refused {
+            log.error("queue/msg/\(name): refused on reading: \(EnvelopeSyntax.printable(reason)); moved to queue/corrupt, not sent")
+        }
+        var queue = LiveQueue(items: loaded.items)
         if adoption.flushRequested {
             // Consumed here, so carried out here: the next outboxd finds these due.
             for id in queue.items.keys where queue.items[id]!.state.nextAttempt != 0 {

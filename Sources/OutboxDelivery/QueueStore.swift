@@ -23,7 +23,7 @@ public struct QueueItem: Sendable {
 
 /// outboxd's private queue below `spool_directory` (mode 0700, user outbox):
 ///
-///     queue/msg/ID     adopted queue files (renamed from maildrop/new, never copied)
+///     queue/msg/ID     adopted queue files (copied from maildrop/new under a new ID)
 ///     queue/state/ID   delivery state (see DeliveryState)
 ///     queue/tmp/       state and bounce files being written
 ///     queue/corrupt/   drop files that failed validation, kept for the admin
@@ -50,100 +50,35 @@ public final class QueueStore: @unchecked Sendable {
         }
     }
 
-    /// What adoption found in maildrop/new.
-    public struct Adoption {
-        public var adopted: [QueueItem] = []
-        public var flushRequested = false
-        public var rejected: [(name: String, reason: String)] = []
-        /// Valid files that could not be moved in (a storage fault): left in place.
-        public var failed: [(name: String, reason: String)] = []
-
-        /// One line per file that was not adopted.
-        public func logProblems(to log: DeliveryLog) {
-            for (name, reason) in rejected { log.warning("maildrop/new/\(name): rejected: \(reason); moved to queue/corrupt") }
-            for (name, reason) in failed { log.error("maildrop/new/\(name): cannot adopt: \(reason); left in place for the next scan") }
-        }
-    }
-
-    /// Validates every file in maildrop/new as hostile input and moves the good ones into
-    /// queue/msg (rename + fsync of the directory: durable before it counts as adopted);
-    /// flush requests are consumed, bad files moved to queue/corrupt.
-    public func adopt() -> Adoption {
-        var result = Adoption()
-        guard let names = try? layout.dropFileNames() else { return result }
-        for name in names {
-            let source = layout.maildropNew + "/" + name
-            var st = stat()
-            guard lstat(source, &st) == 0 else { continue }
-            let file: DropFile
-            do {
-                guard (st.st_mode & S_IFMT) == S_IFREG else { throw RecordError.unexpected(.version, state: "(not a regular file)") }
-                guard Int(st.st_size) <= QueueStore.maximumFileSize else { throw RecordError.oversized(type: .content, length: Int(st.st_size)) }
-                file = try DropFile.read(path: source)
-                guard file.queueID == name else { throw RecordError.unexpected(.queueID, state: "(queue ID \(file.queueID) does not match file name)") }
-                if let problem = QueueStore.envelopeProblem(file) { throw RecordError.unexpected(.recipient, state: "(\(problem))") }
-                // The helper stamps the caller's real uid, and the file it creates belongs
-                // to that same uid (it is set-gid only): a mismatch is a forged file.
-                guard Int(st.st_uid) == file.uid else {
-                    throw RecordError.unexpected(.uid, state: "(file owned by uid \(st.st_uid) claims uid \(file.uid))")
-                }
-            } catch {
-                result.rejected.append((name, "\(error)"))
-                let target = corrupt + "/" + name.filter { $0.isLetter || $0.isNumber || $0 == "." }.prefix(64) + "-\(time(nil))"
-                if durableRename(source, target) != 0 { unlink(source) }
-                continue
-            }
-            if file.isFlushRequest {
-                unlink(source)
-                result.flushRequested = true
-                continue
-            }
-            let target = messages + "/" + name
-            guard durableRename(source, target) == 0 else {
-                result.failed.append((name, "\(SystemError("rename", path: source))"))
-                continue
-            }
-            result.adopted.append(QueueItem(id: name, envelope: file, state: DeliveryState(), path: target))
-        }
-        if !result.adopted.isEmpty { syncDirectory(messages) }
-        return result
-    }
-
-    /// The drop helper does not parse, so a local user can hand it any bytes: every
-    /// envelope field that goes into an SMTP command is checked here, or CR/LF in an
-    /// address would inject commands into outboxd's session.
-    static func envelopeProblem(_ file: DropFile) -> String? {
-        func clean(_ s: String, allowEmpty: Bool) -> Bool {
-            (allowEmpty || !s.isEmpty) && s.utf8.count <= 1024 && s.utf8.allSatisfy { $0 > 32 && $0 != 127 && $0 != UInt8(ascii: "<") && $0 != UInt8(ascii: ">") }
-        }
-        if !clean(file.sender, allowEmpty: true) { return "bad sender" }
-        for r in file.recipients {
-            guard clean(r.address, allowEmpty: false), r.original.map({ clean($0, allowEmpty: false) }) ?? true else { return "bad recipient" }
-            if let n = r.notify, !n.utf8.allSatisfy({ ($0 >= 65 && $0 <= 90) || $0 == 44 }) { return "bad NOTIFY" }
-        }
-        let known: Set<String> = ["BODY", "RET", "ENVID", "NOTIFY", "SMTPUTF8", "LONGLINES", "BOUNCE"]
-        for p in file.parameters {
-            let key = String(p.prefix { $0 != "=" })
-            guard known.contains(key), p.utf8.allSatisfy({ $0 > 32 && $0 < 127 }) else { return "bad parameter" }
-        }
-        return nil
-    }
-
-    /// Every message already in the queue, with its state (at start-up).
-    public func load() -> [QueueItem] {
+    /// Every message already in the queue, with its state (at start-up). Each queue file
+    /// is validated again as it is read (framing, grammar, envelope): one that fails is
+    /// moved to queue/corrupt and named in `refused`, never sent.
+    public func load() -> (items: [QueueItem], refused: [(name: String, reason: String)]) {
+        // Unfinished copies and bounces of a crashed run: nothing refers to them (and a
+        // link-based no-replace rename may have left a second name for a queue file).
+        for name in (try? layout.fileNames(in: temporary)) ?? [] { unlink(temporary + "/" + name) }
         var items: [QueueItem] = []
+        var refused: [(String, String)] = []
         for name in (try? layout.fileNames(in: messages)) ?? [] {
             let path = messages + "/" + name
-            guard let file = try? DropFile.read(path: path) else {
+            do {
+                let file = try DropFile.read(path: path)
+                guard file.queueID == name else { throw RecordError.unexpected(.queueID, state: "(queue ID \(file.queueID) in file \(name))") }
+                items.append(QueueItem(id: name, envelope: file, state: DeliveryState.load(path: states + "/" + name), path: path))
+            } catch {
+                refused.append((name, "\(error)"))
                 _ = rename(path, corrupt + "/" + name)
-                continue
             }
-            items.append(QueueItem(id: name, envelope: file, state: DeliveryState.load(path: states + "/" + name), path: path))
         }
         // A state file whose message is gone belongs to a removal interrupted by a crash.
         let present = Set(items.map(\.id))
-        for name in (try? layout.fileNames(in: states)) ?? [] where !present.contains(name) { unlink(states + "/" + name) }
-        return items
+        for name in (try? layout.fileNames(in: states)) ?? [] where !present.contains(name) && !isHeld(name) { unlink(states + "/" + name) }
+        return (items, refused)
+    }
+
+    func isHeld(_ id: String) -> Bool {
+        var st = stat()
+        return lstat(held + "/" + id, &st) == 0
     }
 
     /// Replaces the state of `id` atomically and durably.

@@ -1,3 +1,5 @@
+import OutboxCore
+
 /// Checks for addresses that go into the SMTP envelope (from the command line, `-f`,
 /// `-t` headers, `-bs` commands). Stricter than header syntax: a recipient string must
 /// never reach a shell or a smarthost as something other than one plain mailbox.
@@ -17,8 +19,10 @@ public enum EnvelopeAddress {
         } else if let bad = local.first(where: { shellMetacharacters.contains($0) }) {
             throw AddressError(original, "'\(Character(Unicode.Scalar(bad)))' is not allowed in an address")
         }
-        if local.count > 256 { throw AddressError(original, "local part longer than 256 octets") }
-        if let domain = mailbox.domain, domain.count > 255 { throw AddressError(original, "domain longer than 255 octets") }
+        // The rule outboxd applies to every queue file: what passes here is relayed, never
+        // refused later. A bare name is checked as it will be once qualified.
+        let address = mailbox.domain == nil ? mailbox.address + "@localhost" : mailbox.address
+        if let problem = EnvelopeSyntax.mailboxProblem(address) { throw AddressError(original, problem) }
         return mailbox
     }
 

@@ -3,7 +3,7 @@ import OutboxCore
 /// Splits the start of a CRLF-normalised message into header fields and the first body
 /// octets, incrementally, with a cap on the header size.
 ///
-/// Rules (as Postfix's cleanup): leading mbox `From ` lines are dropped; a line that is
+/// Rules (as Postfix's cleanup): leading mbox `From ` and `>From ` lines are dropped; a line that is
 /// neither `name:`, nor a continuation of a field, ends the header section and is the
 /// first body line; an empty line ends it and is consumed.
 public struct HeaderSectionParser {
@@ -110,8 +110,14 @@ public struct HeaderSectionParser {
             return complete ? .blank : .undecided
         }
         if ASCII.isWSP(first) { return current != nil ? .continuation : .body }
-        if !sawField && current == nil && line.starts(with: "From ".utf8) { return complete ? .mboxFrom : .undecided }
-        if !sawField && current == nil && line.count < 5 && "From ".utf8.starts(with: line) && !complete { return .undecided }
+        // mbox separators before the first field: `From ` and its escaped form `>From `
+        // (an mbox message that was itself quoted), both dropped as Postfix does.
+        if !sawField && current == nil {
+            for marker in ["From ", ">From "] {
+                if line.starts(with: marker.utf8) { return complete ? .mboxFrom : .undecided }
+                if line.count < marker.utf8.count && marker.utf8.starts(with: line) && !complete { return .undecided }
+            }
+        }
         var i = line.startIndex
         while i < line.endIndex {
             // No field name is longer than a line may be: a longer run is body text, so a

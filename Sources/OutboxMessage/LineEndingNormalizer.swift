@@ -1,13 +1,16 @@
 import OutboxCore
 
 /// Turns raw submission input into CRLF lines, streaming, in constant memory:
-/// LF, CRLF and a CR not followed by LF each end one line; NUL octets are removed (SMTP
-/// forbids them in DATA, RFC 5321 §4.1.4); a missing final line ending is added. When
-/// `dotEndsInput` is set (no `-i`), a line consisting of a single `.` ends the input, as in
-/// Postfix, sendmail 8 and Exim.
+/// LF, CRLF, and any run of CRs followed by LF (`\r\r\n`, which Windows tools produce by
+/// converting twice) each end one line; a CR not followed by LF ends a line by itself;
+/// NUL octets are removed (SMTP forbids them in DATA, RFC 5321 §4.1.4); a missing final
+/// line ending is added. When `dotEndsInput` is set (no `-i`), a line consisting of a
+/// single `.` ends the input, as in Postfix, sendmail 8 and Exim. outboxd runs every
+/// adopted message through this too, so no bare CR or LF ever reaches the smarthost.
 public struct LineEndingNormalizer {
     public let dotEndsInput: Bool
-    private var afterCR = false
+    /// CRs seen but not yet written: one line end if an LF follows, one each otherwise.
+    private var pendingCRs = 0
     private var atLineStart = true
     private var heldDot = false
     public private(set) var ended = false
@@ -27,13 +30,6 @@ public struct LineEndingNormalizer {
         var i = 0
         while i < n {
             let b = base[i]
-            if afterCR {
-                afterCR = false
-                if b == ASCII.lf {
-                    i += 1
-                    continue
-                }
-            }
             if heldDot {
                 heldDot = false
                 if b == ASCII.cr || b == ASCII.lf {
@@ -42,7 +38,26 @@ public struct LineEndingNormalizer {
                 }
                 output.append(UInt8(ascii: "."))
                 atLineStart = false
-            } else if atLineStart && dotEndsInput && b == UInt8(ascii: ".") {
+            }
+            if pendingCRs > 0 {
+                if b == ASCII.cr {
+                    pendingCRs += 1
+                    i += 1
+                    continue
+                }
+                let lineEnds = b == ASCII.lf ? 1 : pendingCRs
+                pendingCRs = 0
+                for _ in 0..<lineEnds {
+                    output.append(ASCII.cr)
+                    output.append(ASCII.lf)
+                }
+                atLineStart = true
+                if b == ASCII.lf {
+                    i += 1
+                    continue
+                }
+            }
+            if atLineStart && dotEndsInput && b == UInt8(ascii: ".") {
                 heldDot = true
                 atLineStart = false
                 i += 1
@@ -62,10 +77,7 @@ public struct LineEndingNormalizer {
             }
             switch b {
             case ASCII.cr:
-                output.append(ASCII.cr)
-                output.append(ASCII.lf)
-                afterCR = true
-                atLineStart = true
+                pendingCRs = 1
             case ASCII.lf:
                 output.append(ASCII.cr)
                 output.append(ASCII.lf)
@@ -84,6 +96,13 @@ public struct LineEndingNormalizer {
         ended = true
         // A lone "." as the last, unterminated line also ends the input (fgets semantics).
         if heldDot { return }
+        if pendingCRs > 0 {
+            for _ in 0..<pendingCRs {
+                output.append(ASCII.cr)
+                output.append(ASCII.lf)
+            }
+            return
+        }
         if !atLineStart {
             output.append(ASCII.cr)
             output.append(ASCII.lf)

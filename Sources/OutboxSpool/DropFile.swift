@@ -53,18 +53,43 @@ public struct DropFile: Equatable, Sendable {
     /// Reads and validates a whole drop file. `content`, if given, receives the message
     /// bytes. Refuses anything but a regular file with one link (never follows symlinks).
     public static func read(
-        path: String, content: ((UnsafeRawBufferPointer) -> Void)? = nil
+        path: String, content: ((UnsafeRawBufferPointer) throws -> Void)? = nil
     ) throws -> DropFile {
-        let fd = try FileDescriptor.open(path, flags: O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
+        let fd = try openRegularFile(path)
         defer { fd.close() }
-        let st = try fd.status()
-        guard (st.st_mode & S_IFMT) == S_IFREG, st.st_nlink == 1 else {
-            throw SystemError("open", path: path, errno: EINVAL)
-        }
-        var reader = RecordReader(fd)
         var file = DropFile()
+        return try read(fd, path: path, into: &file, content: content.map { body in { _, bytes in try body(bytes) } })
+    }
+
+    /// Opens `path` for reading without following a symlink or blocking on a FIFO, and
+    /// refuses anything but a regular file with exactly one link.
+    public static func openRegularFile(_ path: String) throws -> FileDescriptor {
+        let fd = try FileDescriptor.open(path, flags: O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
+        do {
+            let st = try fd.status()
+            guard (st.st_mode & S_IFMT) == S_IFREG, st.st_nlink == 1 else {
+                throw SystemError("open", path: path, errno: EINVAL)
+            }
+        } catch {
+            fd.close()
+            throw error
+        }
+        return fd
+    }
+
+    /// Reads and validates the records of an open drop or queue file: framing, grammar,
+    /// limits, the header, and the envelope (`envelopeProblem`, checked before the first
+    /// content octet is handed out and again at the end). `content` receives each chunk
+    /// with the envelope read so far; `file` keeps what was read when this throws.
+    public static func read(
+        _ fd: FileDescriptor, path: String, into file: inout DropFile, content: ((DropFile, UnsafeRawBufferPointer) throws -> Void)?
+    ) throws -> DropFile {
+        var reader = RecordReader(fd)
+        file = DropFile()
         var stamped = 0
         var grammar = DropStreamGrammar()
+        var envelopeBytes = 0
+        var envelopeChecked = false
         while try reader.next({ type, payload in
             if type.isStampedByHelper {
                 guard stamped < 4, grammar == DropStreamGrammar() else {
@@ -82,6 +107,10 @@ public struct DropFile: Equatable, Sendable {
                 return
             }
             try grammar.accept(type)
+            if type != .content {
+                envelopeBytes += payload.count + RecordLimits.headerSize
+                guard envelopeBytes <= RecordLimits.maxEnvelopeBytes else { throw RecordError.envelopeTooLarge(limit: RecordLimits.maxEnvelopeBytes) }
+            }
             switch type {
             case .sender: file.sender = String(decoding: payload, as: UTF8.self)
             case .recipient:
@@ -92,16 +121,62 @@ public struct DropFile: Equatable, Sendable {
                               notify: parts.count > 2 && !parts[2].isEmpty ? parts[2] : nil))
             case .parameter: file.parameters.append(String(decoding: payload, as: UTF8.self))
             case .content:
+                if !envelopeChecked {
+                    envelopeChecked = true
+                    if let problem = file.envelopeProblem { throw RecordError.badEnvelope(problem) }
+                }
                 file.contentSize += payload.count
-                content?(payload)
+                try content?(file, payload)
             case .flush: file.isFlushRequest = true
             default: break
             }
         }) {}
         guard grammar.isComplete else { throw RecordError.truncated(offset: reader.offset) }
-        guard file.version == currentVersion, QueueID(file.queueID) != nil, file.uid >= 0 else {
+        try file.checkHeader(path: path)
+        if let problem = file.envelopeProblem { throw RecordError.badEnvelope(problem) }
+        return file
+    }
+
+    func checkHeader(path: String) throws(RecordError) {
+        guard version == DropFile.currentVersion, QueueID(queueID) != nil, uid >= 0 else {
             throw RecordError.unexpected(.version, state: "(bad header in \(path))")
         }
-        return file
+    }
+
+    private struct EnvelopeComplete: Error {}
+
+    /// The header and envelope of a drop or queue file, validated, without reading the
+    /// message: reading stops at the first content record. For listings, which must not
+    /// cost a read of every message (a 100 MB message made each public/mailq rebuild read
+    /// 100 MB). `fileSize` stands in for the message size, as in Postfix's mailq.
+    public static func readEnvelope(path: String) throws -> (file: DropFile, fileSize: Int) {
+        let fd = try openRegularFile(path)
+        defer { fd.close() }
+        let size = Int(try fd.status().st_size)
+        var file = DropFile()
+        do {
+            _ = try read(fd, path: path, into: &file) { _, _ in throw EnvelopeComplete() }
+        } catch is EnvelopeComplete {
+            // The envelope was checked before the first content record was handed out.
+            try file.checkHeader(path: path)
+        }
+        return (file, size)
+    }
+}
+
+extension DropFile {
+    /// Why this envelope would not be sent as it is, or nil: the one validator
+    /// (`EnvelopeSyntax`) that `sendmail` also applies before it queues anything.
+    public var envelopeProblem: String? {
+        if let p = EnvelopeSyntax.senderProblem(sender) { return p }
+        for r in recipients {
+            if let p = EnvelopeSyntax.recipientProblem(r.address, original: r.original, notify: r.notify) { return p }
+        }
+        var keys = Set<Substring>()
+        for p in parameters {
+            if let problem = EnvelopeSyntax.parameterProblem(p) { return problem }
+            guard keys.insert(p.prefix { $0 != "=" }).inserted else { return "envelope parameter '\(EnvelopeSyntax.printable(p))' given twice" }
+        }
+        return nil
     }
 }

@@ -32,12 +32,34 @@ public struct QueueEntry: Equatable, Sendable {
     }
 }
 
+/// What a listing found: the entries, and how many files could not be read as valid
+/// queue or drop files (shown as a count, never as their raw bytes).
+public struct QueueSnapshot: Sendable {
+    public var entries: [QueueEntry] = []
+    public var unreadable = 0
+
+    public init(entries: [QueueEntry] = [], unreadable: Int = 0) {
+        self.entries = entries
+        self.unreadable = unreadable
+    }
+
+    public mutating func add(_ other: QueueSnapshot) {
+        entries += other.entries
+        unreadable += other.unreadable
+    }
+}
+
 /// The queue listing in the exact layout of Postfix's `mailq`, which monitoring plugins
 /// parse. Rendered by `mailq` for readers of the spool and by outboxd into public/mailq.
+/// Every entry comes from a file that passed the envelope validator (`EnvelopeSyntax`), so
+/// no address can carry a line break or a terminal escape; free text (the last reply) is
+/// escaped; files that fail validation are counted on a line of their own.
 public enum QueueListing {
-    /// Postfix's text for `entries`.
-    public static func render(_ entries: [QueueEntry]) -> String {
-        if entries.isEmpty { return "Mail queue is empty\n" }
+    /// Postfix's text for `entries`. `recipientLimit` shortens long recipient lists (the
+    /// public summary, which every local user reads).
+    public static func render(_ entries: [QueueEntry], unreadable: Int = 0, recipientLimit: Int? = nil) -> String {
+        let note = unreadable > 0 ? "-- \(unreadable) unreadable file\(unreadable == 1 ? "" : "s") not shown (see the outboxd log)\n" : ""
+        if entries.isEmpty { return note + "Mail queue is empty\n" }
         var out = "-Queue ID-  --Size-- ----Arrival Time---- -Sender/Recipient-------\n"
         var total = 0
         for e in entries {
@@ -46,55 +68,72 @@ public enum QueueListing {
             let size = leftPad(String(e.size), 7)
             // asctime() text cut to 20 columns keeps a trailing blank: two before the sender.
             let time = MailDate.queueListing(e.arrival) + " "
-            out += "\(idStatus) \(size) \(time) \(e.sender.isEmpty ? "MAILER-DAEMON" : e.sender)\n"
-            if let reason = e.reason { out += "(\(reason))\n" }
-            for r in e.recipients { out += String(repeating: " ", count: 41) + r + "\n" }
+            out += "\(idStatus) \(size) \(time) \(e.sender.isEmpty ? "MAILER-DAEMON" : EnvelopeSyntax.printable(e.sender, limit: 1024))\n"
+            if let reason = e.reason { out += "(\(EnvelopeSyntax.printable(reason, limit: 300)))\n" }
+            let shown = recipientLimit.map { min($0, e.recipients.count) } ?? e.recipients.count
+            for r in e.recipients.prefix(shown) { out += String(repeating: " ", count: 41) + EnvelopeSyntax.printable(r, limit: 1024) + "\n" }
+            if shown < e.recipients.count { out += String(repeating: " ", count: 41) + "(and \(e.recipients.count - shown) more recipients)\n" }
             out += "\n"
         }
         let requests = entries.count
+        out += note
         out += "-- \((total + 1023) / 1024) Kbytes in \(requests) Request\(requests == 1 ? "" : "s").\n"
         return out
     }
 
     /// The messages waiting in maildrop/new (flush requests are not messages).
-    public static func dropEntries(_ layout: SpoolLayout) throws -> [QueueEntry] {
-        var entries: [QueueEntry] = []
+    public static func dropEntries(_ layout: SpoolLayout) throws -> QueueSnapshot {
+        var snapshot = QueueSnapshot()
         for name in try layout.dropFileNames() {
-            guard let file = try? DropFile.read(path: layout.maildropNew + "/" + name), !file.isFlushRequest else { continue }
-            entries.append(QueueEntry(id: file.queueID, size: file.contentSize, arrival: file.time, sender: file.sender,
-                                      recipients: file.recipients.map(\.address)))
+            guard let (file, size) = try? DropFile.readEnvelope(path: layout.maildropNew + "/" + name), file.queueID == name else {
+                snapshot.unreadable += 1
+                continue
+            }
+            if file.isFlushRequest { continue }
+            snapshot.entries.append(QueueEntry(id: file.queueID, size: size, arrival: file.time, sender: file.sender,
+                                               recipients: file.recipients.map(\.address)))
         }
-        return entries
+        return snapshot
     }
 
     /// Messages in outboxd's queue (held ones marked '!'), with their pending recipients
-    /// and last deferral reason.
-    public static func queueEntries(_ layout: SpoolLayout) throws(SystemError) -> [QueueEntry] {
-        var entries: [QueueEntry] = []
-        for (directory, held) in [(layout.queueMessages, false), (layout.queueHeld, true)] {
+    /// and last deferral reason. Only envelopes are read, never the messages.
+    public static func queueEntries(_ layout: SpoolLayout, includeActive: Bool = true) throws(SystemError) -> QueueSnapshot {
+        var snapshot = QueueSnapshot()
+        for (directory, held) in [(layout.queueMessages, false), (layout.queueHeld, true)] where includeActive || held {
             let names: [String]
             do { names = try layout.fileNames(in: directory) } catch where held && error.errno == ENOENT { continue }
             for name in names {
-                guard let file = try? DropFile.read(path: directory + "/" + name) else { continue }
+                guard let (file, size) = try? DropFile.readEnvelope(path: directory + "/" + name), file.queueID == name else {
+                    snapshot.unreadable += 1
+                    continue
+                }
                 let state = DeliveryState.load(path: layout.queueStates + "/" + name)
-                let pending = file.recipients.indices.filter { state.isPending($0) }
-                guard !pending.isEmpty else { continue }
-                let reasons = pending.map { state.recipients[$0]?.reply }
-                entries.append(QueueEntry(id: file.queueID, status: held ? "!" : " ", size: file.contentSize, arrival: file.time,
-                                          sender: file.sender, recipients: pending.map { file.recipients[$0].address },
-                                          reason: reasons.compactMap { $0 }.first,
-                                          queueName: held ? "hold" : state.attempts > 0 ? "deferred" : "active",
-                                          recipientReasons: reasons))
+                if let entry = entry(file, size: size, state: state, held: held) { snapshot.entries.append(entry) }
             }
         }
-        return entries.sorted { $0.id < $1.id }
+        snapshot.entries.sort { $0.id < $1.id }
+        return snapshot
+    }
+
+    /// The listing entry of a queued message, nil when nothing is pending.
+    public static func entry(_ file: DropFile, size: Int, state: DeliveryState, held: Bool) -> QueueEntry? {
+        let pending = file.recipients.indices.filter { state.isPending($0) }
+        guard !pending.isEmpty else { return nil }
+        let reasons = pending.map { state.recipients[$0]?.reply }
+        return QueueEntry(id: file.queueID, status: held ? "!" : " ", size: size, arrival: file.time,
+                          sender: file.sender, recipients: pending.map { file.recipients[$0].address },
+                          reason: reasons.compactMap { $0 }.first,
+                          queueName: held ? "hold" : state.attempts > 0 ? "deferred" : "active",
+                          recipientReasons: reasons)
     }
 
     /// Every message: maildrop/new, then outboxd's queue, in queue ID order.
-    public static func allEntries(_ layout: SpoolLayout) -> [QueueEntry] {
-        var entries = (try? dropEntries(layout)) ?? []
-        entries += (try? queueEntries(layout)) ?? []
-        return entries.sorted { $0.id < $1.id }
+    public static func allEntries(_ layout: SpoolLayout) -> QueueSnapshot {
+        var snapshot = (try? dropEntries(layout)) ?? QueueSnapshot()
+        if let queued = try? queueEntries(layout) { snapshot.add(queued) }
+        snapshot.entries.sort { $0.id < $1.id }
+        return snapshot
     }
 
     /// One JSON object per line in the shape of Postfix's `postqueue -j`, for scripts and
@@ -112,11 +151,25 @@ public enum QueueListing {
         return out
     }
 
+    /// Recipients shown per message in public/mailq: every local user reads it, and one
+    /// message may have thousands.
+    public static let publicRecipientLimit = 100
+
     /// Writes the listing for unprivileged `mailq` to public/mailq (temporary file +
-    /// rename, so a reader never sees half of it). Run by outboxd and by outboxctl.
-    public static func publish(_ layout: SpoolLayout) {
+    /// rename, so a reader never sees half of it). Run by outboxd, which passes what it
+    /// already knows about its queue (`queued`: nothing is read again), and by outboxctl.
+    public static func publish(_ layout: SpoolLayout, queued: [QueueEntry]? = nil) {
         guard mkdir(layout.publicDirectory, 0o755) == 0 || errno == EEXIST else { return }
-        let text = render(allEntries(layout))
+        var snapshot = (try? dropEntries(layout)) ?? QueueSnapshot()
+        if let queued {
+            snapshot.entries += queued
+            // Held messages are not in outboxd's memory: their envelopes are read.
+            if let held = try? queueEntries(layout, includeActive: false) { snapshot.add(held) }
+        } else if let all = try? queueEntries(layout) {
+            snapshot.add(all)
+        }
+        snapshot.entries.sort { $0.id < $1.id }
+        let text = render(snapshot.entries, unreadable: snapshot.unreadable, recipientLimit: publicRecipientLimit)
         let tmp = layout.publicDirectory + "/.mailq.tmp"
         guard let fd = try? FileDescriptor.open(tmp, flags: O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, mode: 0o644) else { return }
         try? fd.writeAll(text)

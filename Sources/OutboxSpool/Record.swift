@@ -50,6 +50,10 @@ public enum RecordLimits {
     public static let maxContentPayload = 65536
     public static let maxRecipients = 10_000
     public static let maxParameters = 64
+    /// All envelope records of one message together (sender, recipients, parameters,
+    /// with their framing): bounds what one message can make outboxd hold in memory
+    /// (1 000 recipients of 1 KB each, or 30 000 ordinary ones).
+    public static let maxEnvelopeBytes = 1 << 20
     public static let headerSize = 5
 }
 
@@ -79,6 +83,8 @@ public enum RecordError: AdminError, Equatable {
     case unexpected(RecordType, state: String)
     case tooMany(RecordType)
     case missingRecipients
+    case envelopeTooLarge(limit: Int)
+    case badEnvelope(String)
 
     public var description: String {
         switch self {
@@ -90,6 +96,8 @@ public enum RecordError: AdminError, Equatable {
             "unexpected record '\(Character(Unicode.Scalar(type.rawValue)))' \(state)"
         case .tooMany(let type): "too many '\(Character(Unicode.Scalar(type.rawValue)))' records"
         case .missingRecipients: "message has no recipients"
+        case .envelopeTooLarge(let limit): "envelope (sender, recipients, parameters) exceeds \(limit) bytes"
+        case .badEnvelope(let problem): problem
         }
     }
 

@@ -58,9 +58,12 @@ final class ByteReader {
 }
 
 /// Removes SMTP dot-stuffing from DATA and finds the terminating `.` line, streaming
-/// (RFC 5321 §4.5.2). Lines may end in CRLF or a bare LF.
+/// (RFC 5321 §4.5.2). Only CRLF starts a line here and only CRLF "." CRLF ends DATA: a
+/// bare LF or CR is data (the line-ending normaliser makes it a line end later), so
+/// `\n.\n` or `\r.\r\n` can never end one transaction early and smuggle the lines after
+/// it in as another (the SMTP-smuggling class; Postfix's smtpd_forbid_bare_newline).
 struct DataDecoder {
-    private enum State { case lineStart, middle, dot, dotCR }
+    private enum State { case lineStart, middle, middleCR, dot, dotCR }
     private var state = State.lineStart
 
     /// Decodes `input` into `output`; returns the count of input octets used, and whether
@@ -73,21 +76,25 @@ struct DataDecoder {
             case .lineStart:
                 if b == UInt8(ascii: ".") { state = .dot } else {
                     output.append(b)
-                    state = b == ASCII.lf ? .lineStart : .middle
+                    state = b == ASCII.cr ? .middleCR : .middle
                 }
             case .middle:
                 output.append(b)
-                if b == ASCII.lf { state = .lineStart }
+                if b == ASCII.cr { state = .middleCR }
+            case .middleCR:
+                output.append(b)
+                state = b == ASCII.lf ? .lineStart : b == ASCII.cr ? .middleCR : .middle
             case .dot:
-                if b == ASCII.cr { state = .dotCR } else if b == ASCII.lf { return (used, true) } else {
-                    output.append(b)  // the stuffed dot is dropped
+                // The leading dot of a CRLF line is transparency: dropped.
+                if b == ASCII.cr { state = .dotCR } else {
+                    output.append(b)
                     state = .middle
                 }
             case .dotCR:
                 if b == ASCII.lf { return (used, true) }
                 output.append(ASCII.cr)
                 output.append(b)
-                state = b == ASCII.lf ? .lineStart : .middle
+                state = b == ASCII.cr ? .middleCR : .middle
             }
         }
         return (used, false)

@@ -128,11 +128,11 @@ public final class MessageComposer {
         let queueID = try helper.queueID()
         let now = MailDate.now()
         let date = MailDate.rfc5322(now)
-        let received: String
-        if let client = envelope.smtpClient {
-            received = "Received: from \(client.helo) (\(context.userName)@localhost)\r\n\tby \(context.host.fqdn) (outbox) with \(client.esmtp ? "ESMTP" : "SMTP") id \(queueID);\r\n\t\(date)"
-        } else {
-            received = "Received: by \(context.host.fqdn) (outbox, from userid \(context.uid))\r\n\tid \(queueID); \(date)"
+        // The "by HOST (outbox, from userid N)" line is outboxd's: it adds it to every
+        // message it adopts, from the uid the drop helper stamped, so that mail written
+        // to the helper directly is traceable too. Only the -bs hop is recorded here.
+        let received = envelope.smtpClient.map { client in
+            "Received: from \(client.helo) (\(context.userName)@localhost)\r\n\tby \(context.host.fqdn) (outbox) with \(client.esmtp ? "ESMTP" : "SMTP") id \(queueID);\r\n\t\(date)"
         }
         let from = envelope.sender.isEmpty ? "\(context.userName)@\(context.domain)" : envelope.sender
         let rewriteContext = HeaderRewriter.Context(
@@ -142,11 +142,20 @@ public final class MessageComposer {
         headerBytes += ASCII.crlf
         headersHaveEightBit = headerBytes.contains { $0 >= 0x80 }
 
-        try helper.send(.sender, envelope.sender)
-        for p in envelope.parameters { try helper.send(.parameter, p) }
-        if let body = envelope.declaredBodyType { try helper.send(.parameter, "BODY=\(body)") }
+        var parameters = envelope.parameters
+        if let body = envelope.declaredBodyType { parameters.append("BODY=\(body)") }
         let addresses = [envelope.sender] + recipients.map(\.address)
-        if addresses.contains(where: { $0.utf8.contains { $0 >= 0x80 } }) { try helper.send(.parameter, "SMTPUTF8") }
+        if addresses.contains(where: { $0.utf8.contains { $0 >= 0x80 } }) { parameters.append("SMTPUTF8") }
+        // The daemon's own check of the envelope, run here before anything is queued:
+        // whatever outboxd would refuse is refused now, with one line naming it.
+        var check = DropFile()
+        check.sender = envelope.sender
+        check.recipients = recipients.map { DropFile.Recipient($0.address, original: $0.original, notify: $0.notify) }
+        check.parameters = parameters
+        if let problem = check.envelopeProblem { throw SubmissionError(.dataError, problem) }
+
+        try helper.send(.sender, envelope.sender)
+        for p in parameters { try helper.send(.parameter, p) }
         for r in recipients {
             var payload = Array(r.address.utf8)
             if r.original != nil || r.notify != nil {

@@ -8,9 +8,9 @@ extension QueueListing {
     /// in public/mailq, which holds envelopes only, never contents.
     public static func text(_ layout: SpoolLayout) throws -> String {
         do {
-            var entries = try dropEntries(layout)
-            if let queued = try? queueEntries(layout) { entries += queued }
-            return render(entries.sorted { $0.id < $1.id })
+            var snapshot = try dropEntries(layout)
+            if let queued = try? queueEntries(layout) { snapshot.add(queued) }
+            return render(snapshot.entries.sorted { $0.id < $1.id }, unreadable: snapshot.unreadable)
         } catch let error as SystemError where error.errno == EACCES || error.errno == EPERM {
             if let summary = readPublicSummary(layout) { return summary }
             throw SubmissionError(.unavailable, "cannot read the queue (\(error)) and outboxd has not published \(layout.publicQueueSummary)")

@@ -140,8 +140,13 @@ public final class SMTPServerSession {
         }
         var accepted: [String] = []
         var body: String?
+        var keys = Set<String>()
         for p in parameters {
             let (key, value) = Self.keyValue(p)
+            guard keys.insert(key).inserted else {
+                reply("501 5.5.4 Duplicate parameter: \(Self.echo(p))")
+                return
+            }
             switch key {
             case "SIZE" where value.map { UInt64($0) != nil } ?? false: break
             case "BODY" where value == "7BIT" || value == "8BITMIME": body = value
@@ -191,7 +196,8 @@ public final class SMTPServerSession {
             case "ORCPT" where value != nil:
                 let original = Self.originalValue(p)
                 guard let semi = original.firstIndex(of: ";"), original[..<semi].uppercased() == "RFC822",
-                      let decoded = Self.decodeXtext(String(original[original.index(after: semi)...]))
+                      let decoded = Self.decodeXtext(String(original[original.index(after: semi)...])),
+                      EnvelopeSyntax.originalProblem(decoded) == nil
                 else {
                     reply("501 5.5.4 Bad ORCPT parameter syntax")
                     return

@@ -47,8 +47,8 @@ struct Queue: ParsableCommand {
     @Flag(help: "One JSON object per message and line, as Postfix's postqueue -j.") var json = false
 
     func run() throws {
-        let entries = QueueListing.allEntries(try options.spool())
-        print(json ? QueueListing.renderJSON(entries) : QueueListing.render(entries), terminator: "")
+        let snapshot = QueueListing.allEntries(try options.spool())
+        print(json ? QueueListing.renderJSON(snapshot.entries) : QueueListing.render(snapshot.entries, unreadable: snapshot.unreadable), terminator: "")
     }
 }
 
@@ -80,10 +80,11 @@ protocol QueueEdit: ParsableCommand {
 
 extension QueueEdit {
     func run() throws {
-        let layout = try options.spool()
+        let config = try options.load()
+        _ = try options.spool()
         let replies: [QueueReply]
         do {
-            replies = try QueueControlClient.perform(QueueRequest(Self.action, ids: ids), layout: layout)
+            replies = try QueueControlClient.perform(QueueRequest(Self.action, ids: ids), config: config)
         } catch let error as any AdminError {
             fail("\(Self.action.rawValue): \(error)", error.exitCode)
         }

@@ -62,8 +62,13 @@ do {
 
     var grammar = DropStreamGrammar()
     var reader = RecordReader(.standardInput)
+    var envelopeBytes = 0
     while try reader.next({ type, payload in
         try grammar.accept(type)
+        if type != .content {
+            envelopeBytes += payload.count + RecordLimits.headerSize
+            guard envelopeBytes <= RecordLimits.maxEnvelopeBytes else { throw RecordError.envelopeTooLarge(limit: RecordLimits.maxEnvelopeBytes) }
+        }
         try writer.append(type, payload)
     }) {
         if grammar.isComplete { break }

@@ -93,7 +93,7 @@ struct ModeTests {
         let files = try instance.dropFiles()
         try #require(files.count == 1)
         let text = String(decoding: files[0].message, as: UTF8.self)
-        #expect(text.contains("\r\nSubject: offset\r\n") && !text.contains("SKIPPED"))
+        #expect(text.contains("Subject: offset\r\n") && !text.contains("SKIPPED"))
     }
 
     @Test("a multi-megabyte message is stored whole")

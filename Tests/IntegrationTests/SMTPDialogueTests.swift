@@ -52,15 +52,31 @@ struct SMTPDialogueTests {
         #expect(instance.unfinished().isEmpty)
     }
 
-    @Test("bare-LF clients and a message without a final CRLF before the dot are normalised")
+    @Test("bare-LF commands work; bare-LF and bare-CR lines in DATA are normalised, and only CRLF . CRLF ends it")
     func bareLF() throws {
         let instance = try Instance()
-        let r = try instance.sendmail(["-bs"], "HELO x\nMAIL FROM:<a@x.test>\nRCPT TO:<b@x.test>\nDATA\nSubject: lf\n\nline\rwith CR\n.\nQUIT\n")
+        let r = try instance.sendmail(["-bs"], "HELO x\nMAIL FROM:<a@x.test>\nRCPT TO:<b@x.test>\nDATA\nSubject: lf\n\nline\rwith CR\n\r\n.\r\nQUIT\n")
         #expect(codes(r.stdout).last == "221")
         let files = try instance.dropFiles()
         try #require(files.count == 1)
         #expect(hasOnlyCRLFLineEndings(files[0].message))
-        #expect(String(decoding: files[0].message, as: UTF8.self).hasSuffix("\r\n\r\nline\r\nwith CR\r\n"))
+        // The bare LF after "with CR" is data, so the CRLF before the dot adds an empty line.
+        #expect(String(decoding: files[0].message, as: UTF8.self).hasSuffix("\r\n\r\nline\r\nwith CR\r\n\r\n"))
+    }
+
+    /// Issue 10, finding 9: `\n.\n` ended DATA, and the lines after it were read as a second,
+    /// smuggled transaction. Now they are the first message's text.
+    @Test("a bare-LF dot line inside DATA does not end it: no smuggled second transaction")
+    func noSmuggling() throws {
+        let instance = try Instance()
+        let r = try instance.sendmail(["-bs"], "EHLO x\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nDATA\r\nSubject: s\r\n\r\nline1\n.\nMAIL FROM:<ceo@x.test>\nRCPT TO:<victim@x.test>\nDATA\nsmuggled\n.\r\n.\r\nQUIT\r\n")
+        #expect(codes(r.stdout) == ["220", "250", "250", "250", "354", "250", "221"], "\(r.stdout)")
+        let files = try instance.dropFiles()
+        try #require(files.count == 1)
+        #expect(files[0].file.recipients.map(\.address) == ["b@x.test"])
+        let text = String(decoding: files[0].message, as: UTF8.self)
+        #expect(text.contains("line1\r\n.\r\nMAIL FROM:<ceo@x.test>\r\n") && text.contains("smuggled\r\n.\r\n"), "\(text)")
+        #expect(hasOnlyCRLFLineEndings(files[0].message))
     }
     @Test("client text quoted in a reply cannot carry a CR or other control octet back (found by fuzzing)")
     func repliesStayFramed() throws {

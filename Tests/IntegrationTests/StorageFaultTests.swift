@@ -53,11 +53,16 @@ struct StorageFaultTests {
     }
 
     @Test("outboxd: a state update failing with ENOSPC or EIO keeps the message queued and says so",
-          arguments: ["outboxd:fsync=ENOSPC@*", "outboxd:rename=EIO@2", "outboxd:write=ENOSPC@*"])
+          arguments: ["outboxd:fsync=ENOSPC@*", "outboxd:rename=EIO@1", "outboxd:write=ENOSPC@*"])
     func stateUpdate(_ fault: String) throws {
         let instance = try unreachable()
         _ = try instance.sendmail(["-i", "a@x.test"], "Subject: s\n\nb\n")
         let id = try #require(instance.queued().first)
+        // Adopted and tried first (adoption writes a copy, which these faults would stop);
+        // then a flush request makes it due for the attempt whose state update fails.
+        _ = try instance.outboxdOnce()
+        #expect(instance.deferred() == [id])
+        _ = try instance.sendmail(["-q"])
         let r = try instance.outboxdOnce(environment: ["OUTBOX_FAULT": fault])
         #expect(r.stderr.contains("\(id): cannot save delivery state: "), "\(fault): \(r.stderr)")
         #expect(instance.deferred() == [id], "the message stays in the queue")
@@ -77,25 +82,37 @@ struct SpoolFilesystemTests {
         return { _ = try? run("/bin/umount", ["-l", instance.layout.root]) }
     }
 
-    @Test("a spool that fills up between deliveries: state updates fail, nothing is lost, it resumes when space returns")
+    @Test("a spool that fills up: adoption waits in maildrop, state updates fail, nothing is lost, it resumes when space returns")
     func fullDuringStateUpdate() throws {
-        let instance = try Instance(extraConfig: "smarthost = smtp://127.0.0.1:1\nconnect_timeout = 2s\n")
+        let instance = try Instance(extraConfig: "smarthost = smtp://127.0.0.1:1\nconnect_timeout = 2s\nminimal_backoff_time = 1s\nmaximal_backoff_time = 1s\n")
         let unmount = try mountSpool(instance, size: "512k")
         defer { unmount() }
         _ = try instance.sendmail(["-i", "a@x.test"], "Subject: full\n\nb\n")
         let id = try #require(instance.queued().first)
         // Fill what is left, as a log file running wild would.
         let filler = instance.layout.root + "/filler"
-        _ = try run("/bin/sh", ["-c", "cat /dev/zero > '\(filler)'"])
+        func fill() throws { _ = try run("/bin/sh", ["-c", "cat /dev/zero > '\(filler)'"]) }
+        try fill()
+        // Adoption copies the drop file, which needs space: it stays where it is.
         var r = try instance.outboxdOnce()
+        #expect(r.stderr.contains("maildrop/new/\(id): cannot adopt: ") && r.stderr.contains("No space left on device"), "\(r.stderr)")
+        #expect(instance.queued() == [id] && instance.deferred().isEmpty)
+        try FileManager.default.removeItem(atPath: filler)
+        r = try instance.outboxdOnce()
+        #expect(instance.queued().isEmpty && instance.deferred() == [id], "\(r.stderr)")
+        try fill()
+        usleep(1_500_000)  // due again
+        r = try instance.outboxdOnce()
         #expect(r.stderr.contains("\(id): cannot save delivery state: ") && r.stderr.contains("No space left on device"), "\(r.stderr)")
         #expect(instance.deferred() == [id])
+        try fill()  // what the failed update freed
         #expect(try instance.sendmail(["-i", "a@x.test"], "Subject: more\n\nb\n").code == 75, "a full spool refuses new mail with 75")
         try FileManager.default.removeItem(atPath: filler)
+        usleep(1_500_000)
         r = try instance.outboxdOnce()
         #expect(!r.stderr.contains("cannot save"), "\(r.stderr)")
         #expect(FileManager.default.fileExists(atPath: instance.layout.queueStates + "/" + id))
-        #expect(try instance.outboxctl(["show", id]).stdout.contains("attempts: 1"))
+        #expect(try instance.outboxctl(["show", id]).stdout.contains("attempts: 2"))
     }
 
     @Test("a read-only spool: sendmail exits 73 with one line, outboxd refuses to start with one line, queued mail stays")

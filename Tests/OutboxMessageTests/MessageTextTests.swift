@@ -17,7 +17,13 @@ func normalize(_ input: [UInt8], dotEndsInput: Bool, split: Int) -> (output: [UI
 struct LineEndingNormalizerTests {
     static let cases: [(String, Bool, String)] = [
         ("a\nb\r\nc\rd", false, "a\r\nb\r\nc\r\nd\r\n"),
-        ("a\r\r\nb", false, "a\r\n\r\nb\r\n"),
+        // CR CR LF is one line end, as CRLF is (the issue 10 wire rule; it was two).
+        ("a\r\r\nb", false, "a\r\nb\r\n"),
+        ("a\r\r\r\nb\r\r\n", false, "a\r\nb\r\n"),
+        ("a\r\rb", false, "a\r\n\r\nb\r\n"),
+        ("a\r", false, "a\r\n"),
+        ("a\r\r\n.\r\r\nb\n", true, "a\r\n"),
+        ("a\r.\r\nb", true, "a\r\n"),
         ("a\n\rb", false, "a\r\n\r\nb\r\n"),
         ("x\u{0}y\n", false, "xy\r\n"),
         ("", false, ""),
@@ -78,6 +84,9 @@ struct HeaderSectionParserTests {
     func bodyOnlyAndFrom() throws {
         #expect(try split("just text\r\nmore\r\n") == ([], "just text\r\nmore\r\n"))
         #expect(try split("From a@b Mon Jan 1\r\nSubject: s\r\n\r\nFrom x\r\n") == (["Subject: s\r\n"], "From x\r\n"))
+        // Two mbox lines, the second escaped: both dropped (the second made every header body).
+        #expect(try split("From a@b Mon Jan 1\r\n>From a@b Mon Jan 1\r\nSubject: s\r\n\r\nb\r\n", chunk: 3) == (["Subject: s\r\n"], "b\r\n"))
+        #expect(try split("Subject: s\r\n>From x\r\n") == (["Subject: s\r\n"], ">From x\r\n"))
         #expect(try split("Subject: s\r\n<html>\r\n") == (["Subject: s\r\n"], "<html>\r\n"))
         #expect(try split(" leading blank\r\n") == ([], " leading blank\r\n"))
         #expect(try split("") == ([], ""))

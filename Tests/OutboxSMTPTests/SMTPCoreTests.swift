@@ -98,4 +98,23 @@ struct SMTPEncodingTests {
         #expect(stuff(["no final newline"]) == "no final newline\r\n.\r\n")
         #expect(stuff([]) == ".\r\n")
     }
+
+    /// Issue 10, finding 2: the stuffer treated only CRLF as a line start, so `\n.\r\n` and
+    /// `\r.\r\n` in a queue file reached the smarthost as they were.
+    @Test("bare CR and bare LF become CRLF line starts, dots after them are stuffed, at every split",
+          arguments: [("line1\n.\r\nMAIL FROM:<ceo@x>\r\n", "line1\r\n..\r\nMAIL FROM:<ceo@x>\r\n.\r\n"),
+                      ("x\r.\r\n", "x\r\n..\r\n.\r\n"),
+                      ("a\r", "a\r\n.\r\n"),
+                      ("a\n\r\n.", "a\r\n\r\n..\r\n.\r\n")])
+    func bareLineEnds(_ input: String, _ expected: String) {
+        let bytes = Array(input.utf8)
+        for split in 0...bytes.count {
+            var s = DotStuffer()
+            var out: [UInt8] = []
+            bytes[..<split].withUnsafeBytes { s.stuff($0, into: &out) }
+            bytes[split...].withUnsafeBytes { s.stuff($0, into: &out) }
+            s.finish(into: &out)
+            #expect(String(decoding: out, as: UTF8.self) == expected, "split \(split)")
+        }
+    }
 }

@@ -124,6 +124,20 @@ struct QueueListingTests {
         }
     }
 
+    @Test("only CRLF . CRLF ends DATA: a bare-LF or bare-CR dot line is data (issue 10, finding 9)",
+          arguments: ["a\n.\nMAIL FROM:<ceo@x>\r\n", "a\r.\r\nRSET\r\n", "a\r\n.\nRCPT TO:<x@y>\r\n", "a\n.\r\nX\r\n"])
+    func dataDecoderBareLineEnds(_ text: String) {
+        let input = Array(text.utf8)
+        var d = DataDecoder()
+        var out: [UInt8] = []
+        let result = d.decode(input[...], into: &out)
+        #expect(!result.ended, "\(text.debugDescription) must not end DATA")
+        #expect(result.used == input.count)
+        // The real end still works after such lines.
+        let end = d.decode(Array("\r\n.\r\n".utf8)[...], into: &out)
+        #expect(end.ended)
+    }
+
     @Test("xtext and SMTP path parsing")
     func smtpHelpers() {
         #expect(SMTPServerSession.decodeXtext("a+2Bb+3Dc") == "a+b=c")

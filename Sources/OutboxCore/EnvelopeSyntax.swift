@@ -1,0 +1,190 @@
+/// The one validator for everything that goes into the SMTP envelope: `sendmail` refuses
+/// what it refuses (before anything is queued), and outboxd checks every drop and queue
+/// file with it again. Because both sides run this same code, a message `sendmail`
+/// accepted is never refused later by the daemon — the trust boundary's first rule
+/// (DESIGN, Privileges) — and nothing a local user writes to the drop helper can carry
+/// CR, LF, NUL or an unbalanced `<>` into outboxd's authenticated session.
+///
+/// Addresses follow RFC 5321 §4.1.2 (with RFC 6531's UTF-8 for SMTPUTF8):
+///
+///     Mailbox     = Local-part "@" ( Domain / address-literal )
+///     Local-part  = Dot-string / Quoted-string
+///     Dot-string  = Atom *("." Atom)              ; Atom = 1*atext, or UTF-8
+///     Quoted-string = DQUOTE *(qtextSMTP / "\" %d32-126) DQUOTE
+///                                                ; qtextSMTP = %d32-33 / %d35-91 / %d93-126
+///     Domain      = label *("." label)           ; letters, digits, "-", "_", UTF-8
+///     address-literal = "[" 1*(%d33-90 / %d94-126) "]"
+///
+/// A quoted local part such as `"john doe"@example.com` is a valid envelope address and
+/// is relayed as written.
+public enum EnvelopeSyntax {
+    /// Longest local part and domain accepted (RFC 5321 says 64 and 255; real mail has
+    /// longer local parts, Postfix accepts them, and the limit only bounds memory).
+    public static let maxLocalPart = 256
+    public static let maxDomain = 255
+    /// Longest ORCPT original address, ENVID, or other parameter value.
+    public static let maxParameter = 1000
+
+    /// Why `address` is not a valid envelope mailbox, or nil when it is.
+    public static func mailboxProblem(_ address: String) -> String? {
+        let bytes = Array(address.utf8)
+        guard !bytes.isEmpty else { return "empty address" }
+        if let bad = bytes.first(where: { $0 < 32 || $0 == 127 }) { return "control character 0x\(hex(bad)) in address" }
+        guard let at = bytes.lastIndex(of: UInt8(ascii: "@")) else { return "address has no domain" }
+        let local = bytes[..<at], domain = bytes[(at + 1)...]
+        guard local.count <= maxLocalPart else { return "local part longer than \(maxLocalPart) octets" }
+        guard domain.count <= maxDomain else { return "domain longer than \(maxDomain) octets" }
+        if let problem = localPartProblem(local) { return problem }
+        return domainProblem(domain)
+    }
+
+    /// The envelope sender: "" (the null sender) or a mailbox.
+    public static func senderProblem(_ sender: String) -> String? {
+        sender.isEmpty ? nil : mailboxProblem(sender).map { "sender <\(printable(sender))>: \($0)" }
+    }
+
+    /// A recipient with its optional ORCPT original address and NOTIFY list.
+    public static func recipientProblem(_ address: String, original: String?, notify: String?) -> String? {
+        if let p = mailboxProblem(address) { return "recipient <\(printable(address))>: \(p)" }
+        if let original, let p = originalProblem(original) { return "recipient <\(address)>: ORCPT: \(p)" }
+        if let notify, let p = notifyProblem(notify) { return "recipient <\(address)>: \(p)" }
+        return nil
+    }
+
+    /// The original recipient (ORCPT, stored decoded; outboxd sends it as xtext, so any
+    /// printable text is safe): printable UTF-8, no controls, bounded.
+    public static func originalProblem(_ original: String) -> String? {
+        let bytes = Array(original.utf8)
+        if bytes.isEmpty { return "empty" }
+        if bytes.count > maxParameter { return "longer than \(maxParameter) octets" }
+        if let bad = bytes.first(where: { $0 < 32 || $0 == 127 }) { return "control character 0x\(hex(bad))" }
+        return nil
+    }
+
+    /// NOTIFY: NEVER, or a list of SUCCESS, FAILURE, DELAY (RFC 3461 §4.1).
+    public static func notifyProblem(_ notify: String) -> String? {
+        let items = notify.split(separator: ",", omittingEmptySubsequences: false).map { ASCII.uppercased(String($0)) }
+        if items == ["NEVER"] { return nil }
+        let allowed: Set<String> = ["SUCCESS", "FAILURE", "DELAY"]
+        guard !items.isEmpty, items.allSatisfy(allowed.contains), Set(items).count == items.count else {
+            return "bad NOTIFY '\(printable(notify))'"
+        }
+        return nil
+    }
+
+    /// The envelope parameters a queue file may carry, with their value rules.
+    public static func parameterProblem(_ parameter: String) -> String? {
+        let key = parameter.prefix { $0 != "=" }
+        let value = parameter.count > key.count ? String(parameter.dropFirst(key.count + 1)) : nil
+        func isXtext(_ s: String) -> Bool {
+            !s.isEmpty && s.utf8.count <= 100 && s.utf8.allSatisfy { $0 > 32 && $0 < 127 && $0 != UInt8(ascii: "=") }
+        }
+        let ok: Bool
+        switch key {
+        case "BODY": ok = value == "7BIT" || value == "8BITMIME"
+        case "RET": ok = value == "FULL" || value == "HDRS"
+        case "ENVID": ok = value.map(isXtext) ?? false
+        case "NOTIFY": ok = value.map { notifyProblem($0) == nil } ?? false
+        case "SMTPUTF8": ok = value == nil
+        case "LONGLINES": ok = value.map { !$0.isEmpty && $0.utf8.count <= 12 && $0.utf8.allSatisfy { $0 >= 48 && $0 <= 57 } } ?? false
+        case "BOUNCE": ok = value == "1" || value == "2"
+        default: return "unknown envelope parameter '\(printable(String(key)))'"
+        }
+        return ok ? nil : "bad envelope parameter '\(printable(parameter))'"
+    }
+
+    static func localPartProblem(_ local: ArraySlice<UInt8>) -> String? {
+        guard !local.isEmpty else { return "empty local part" }
+        if local.first == UInt8(ascii: "\"") {
+            guard local.count >= 2, local.last == UInt8(ascii: "\"") else { return "unterminated quoted local part" }
+            var i = local.startIndex + 1
+            let end = local.endIndex - 1
+            guard i < end else { return "empty quoted local part" }
+            while i < end {
+                let b = local[i]
+                if b == UInt8(ascii: "\\") {
+                    guard i + 1 < end, local[i + 1] >= 32, local[i + 1] <= 126 else { return "bad quoted pair in local part" }
+                    i += 2
+                    continue
+                }
+                if b == UInt8(ascii: "\"") { return "stray '\"' in quoted local part" }
+                i += 1
+            }
+            return nil
+        }
+        var atomLength = 0
+        for b in local {
+            if b == UInt8(ascii: ".") {
+                guard atomLength > 0 else { return "empty atom in local part (leading or doubled '.')" }
+                atomLength = 0
+            } else if isAtext(b) || b >= 0x80 {
+                atomLength += 1
+            } else {
+                return "'\(printable(b))' is not allowed in an unquoted local part"
+            }
+        }
+        return atomLength > 0 ? nil : "local part ends with '.'"
+    }
+
+    static func domainProblem(_ domain: ArraySlice<UInt8>) -> String? {
+        guard !domain.isEmpty else { return "empty domain" }
+        if domain.first == UInt8(ascii: "[") {
+            guard domain.count > 2, domain.last == UInt8(ascii: "]"),
+                  domain.dropFirst().dropLast().allSatisfy({ $0 >= 33 && $0 <= 126 && $0 != 91 && $0 != 92 && $0 != 93 })
+            else { return "bad address literal" }
+            return nil
+        }
+        var labelLength = 0
+        for b in domain {
+            if b == UInt8(ascii: ".") {
+                guard labelLength > 0 else { return "empty label in domain" }
+                labelLength = 0
+            } else if isLetterOrDigit(b) || b == UInt8(ascii: "-") || b == UInt8(ascii: "_") || b >= 0x80 {
+                labelLength += 1
+                if labelLength > 63 { return "domain label longer than 63 octets" }
+            } else {
+                return "'\(printable(b))' is not allowed in a domain"
+            }
+        }
+        return labelLength > 0 ? nil : "domain ends with '.'"
+    }
+
+    /// RFC 5322 atext.
+    static func isAtext(_ b: UInt8) -> Bool {
+        isLetterOrDigit(b) || "!#$%&'*+-/=?^_`{|}~".utf8.contains(b)
+    }
+
+    static func isLetterOrDigit(_ b: UInt8) -> Bool {
+        (b >= 48 && b <= 57) || (b >= 65 && b <= 90) || (b >= 97 && b <= 122)
+    }
+
+    static func hex(_ b: UInt8) -> String {
+        let h = String(b, radix: 16, uppercase: true)
+        return h.count == 1 ? "0" + h : h
+    }
+
+    static func printable(_ b: UInt8) -> String {
+        b >= 32 && b < 127 ? String(Character(Unicode.Scalar(b))) : "\\x" + hex(b)
+    }
+
+    /// `text` with controls, DEL and backslash escaped as \xNN: safe on one terminal or
+    /// log line whatever a hostile writer put in it. Kept short.
+    public static func printable(_ text: String, limit: Int = 200) -> String {
+        var out: [UInt8] = []
+        for b in text.utf8.prefix(limit) {
+            if b < 32 || b == 127 || b == UInt8(ascii: "\\") { out += Array(("\\x" + hex(b)).utf8) } else { out.append(b) }
+        }
+        // Invalid UTF-8 becomes U+FFFD and C1 controls (U+0080-U+009F, which some
+        // terminals obey like ESC sequences) are escaped: never raw controls on a terminal.
+        var result = ""
+        for scalar in String(decoding: out, as: UTF8.self).unicodeScalars {
+            if scalar.value >= 0x80 && scalar.value <= 0x9F {
+                result += "\\u{" + String(scalar.value, radix: 16) + "}"
+            } else {
+                result.unicodeScalars.append(scalar)
+            }
+        }
+        if text.utf8.count > limit { result += "…" }
+        return result
+    }
+}

@@ -1,0 +1,336 @@
+import Glibc
+import OutboxConfig
+import OutboxCore
+import OutboxMessage
+import OutboxSpool
+
+/// What outboxd needs to know to adopt drop files: its host name for the Received: line
+/// it adds, and whom to tell about a file it refuses.
+public struct AdoptionPolicy: Sendable {
+    public let hostName: String
+    public let adminAddress: String?
+    let bouncer: BounceBuilder
+
+    public init(hostName: String, domain: String, adminAddress: String?) {
+        self.hostName = hostName
+        self.adminAddress = adminAddress
+        bouncer = BounceBuilder(reportingHost: hostName, domain: domain)
+    }
+
+    /// The policy `config` gives (helo_name or the host name, domain, admin_address).
+    public init(config: Config) {
+        let host = config.heloName ?? HeloName.local
+        self.init(hostName: host, domain: config.domain ?? host, adminAddress: config.adminAddress)
+    }
+}
+
+/// The adoption of maildrop/new into outboxd's queue, Postfix's pickup → cleanup: every
+/// drop file is hostile input. It is read once, validated record by record with the same
+/// validator `sendmail` uses, and *copied* into a new file that outboxd creates and owns
+/// (the submitter may still hold the original open and could rewrite it after a rename);
+/// the copy keeps the drop file's queue ID only when that ID is in use nowhere (not in
+/// queue/msg, hold or state, not known to the running daemon) and otherwise gets a fresh
+/// one; it never replaces an existing file (RENAME_NOREPLACE). It carries
+/// - the message as strict CRLF lines (bare CR, bare LF, CR CR LF, NUL normalised as
+///   `sendmail` does), so that no bare line end can reach the smarthost whatever bytes
+///   were written to the drop helper;
+/// - a Received: line naming the submitting uid, stamped by the helper and checked
+///   against the file's owner, so a message that bypassed `sendmail` is still traceable;
+/// - envelope facts recomputed from the content (8BITMIME, SMTPUTF8, long lines),
+///   never taken on trust; BOUNCE (outboxd's own marker) is dropped.
+/// Only after the copy and its directory are fsync'd is the drop file removed (a crash in
+/// between sends the message twice, never zero times). A refused file is moved to
+/// queue/corrupt, logged, and reported to its sender or to admin_address.
+extension QueueStore {
+    /// What adoption found in maildrop/new.
+    public struct Adoption {
+        public var adopted: [QueueItem] = []
+        /// Adopted under another ID than their drop file's name (that ID was in use).
+        public var renamed: [(dropName: String, id: String)] = []
+        public var flushRequested: Bool { !flushRequesters.isEmpty }
+        /// The uids that asked for a flush (`sendmail -q`).
+        public var flushRequesters: [Int] = []
+        /// More files wait in maildrop/new than one call takes.
+        public var more = false
+        /// Refused files: drop file name, reason, and the notice sent about it (or why none).
+        public var rejected: [(name: String, reason: String, notice: String)] = []
+        /// Valid files that could not be copied in (a storage fault): left in place.
+        public var failed: [(name: String, reason: String)] = []
+
+        /// One line per file adopted or not; pickup lines in Postfix's shape.
+        public func logProblems(to log: DeliveryLog) {
+            for (name, reason, notice) in rejected {
+                log.error("maildrop/new/\(name): rejected: \(EnvelopeSyntax.printable(reason)); moved to queue/corrupt; \(notice)")
+            }
+            for (name, reason) in failed { log.error("maildrop/new/\(name): cannot adopt: \(reason); left in place for the next scan") }
+            for (name, id) in renamed { log.warning("maildrop/new/\(name): queue ID already in use; adopted as \(id)") }
+        }
+    }
+
+    /// Adopts every complete file in maildrop/new (see the type's comment). `inUse` says
+    /// whether the caller still knows a message by that ID (one just removed, in flight).
+    /// At most `limit` files are taken per call (`more` says whether others wait), so that
+    /// delivery starts while a large backlog is still being adopted.
+    public func adopt(policy: AdoptionPolicy, limit: Int = 500, inUse: (String) -> Bool = { _ in false }) -> Adoption {
+        var result = Adoption()
+        guard let names = try? layout.dropFileNames() else { return result }
+        result.more = names.count > limit
+        var copied = 0
+        for name in names.prefix(limit) {
+            let source = layout.maildropNew + "/" + name
+            var envelope = DropFile()
+            let copy: CopiedFile?
+            do {
+                copy = try copyIn(source, name: name, envelope: &envelope, policy: policy, inUse: inUse)
+            } catch let failure as AdoptionFailure {
+                result.failed.append((name, failure.reason))
+                continue
+            } catch {
+                let notice = reportRejection(of: name, reason: "\(error)", envelope: envelope, policy: policy, into: &result)
+                result.rejected.append((name, "\(error)", notice))
+                let target = corrupt + "/" + name.filter { $0.isLetter || $0.isNumber || $0 == "." }.prefix(64) + "-\(time(nil))"
+                if durableRename(source, target) != 0 { unlink(source) }
+                continue
+            }
+            guard let copy else {  // a flush request
+                unlink(source)
+                result.flushRequesters.append(envelope.uid)
+                continue
+            }
+            result.adopted.append(copy.item)
+            if copy.item.id != copy.dropName { result.renamed.append((copy.dropName, copy.item.id)) }
+            // The copy and its name in queue/msg are durable (copyIn fsync'd both): now
+            // the original may go, at once, so that a killed daemon re-adopts nothing. If
+            // only the unlink is lost (a power cut before new/ is synced below), the file
+            // is adopted again: a duplicate, never a loss.
+            unlink(source)
+            copied += 1
+        }
+        if copied > 0 || !result.rejected.isEmpty { syncDirectory(layout.maildropNew) }
+        return result
+    }
+
+    /// A valid file that could not be written into the queue (disk full, I/O error): it
+    /// stays in maildrop/new and is tried again.
+    struct AdoptionFailure: Error {
+        var reason: String
+    }
+
+    struct CopiedFile {
+        var item: QueueItem
+        var dropName: String
+    }
+
+    /// Validates `source` while copying it to queue/tmp, then moves the copy into
+    /// queue/msg under a fresh ID. Returns nil for a flush request. Throws
+    /// `AdoptionFailure` for local storage trouble, anything else for a bad file;
+    /// `envelope` holds what was read when it throws.
+    private func copyIn(_ source: String, name: String, envelope: inout DropFile, policy: AdoptionPolicy,
+                        inUse: (String) -> Bool) throws -> CopiedFile? {
+        let input = try DropFile.openRegularFile(source)
+        defer { input.close() }
+        let st = try input.status()
+        guard Int(st.st_size) <= QueueStore.maximumFileSize else { throw RecordError.oversized(type: .content, length: Int(st.st_size)) }
+
+        // The drop file's name is only a suggestion: anyone in the drop group can name a
+        // file after a queue ID they saw in mailq.
+        let id = QueueID(name) != nil && !isInUse(name) && !inUse(name) ? name : freshQueueID(inUse: inUse)
+        let tmpPath = temporary + "/" + id
+        var output: QueueFileWriter?
+        defer { if let output { output.discard() } }
+        var normalizer = LineEndingNormalizer(dotEndsInput: false)
+        var facts = ContentFacts()
+        var normalized: [UInt8] = []
+        func begin(_ file: DropFile) throws {
+            guard output == nil else { return }
+            // The helper stamps the caller's real uid, and the file it creates belongs to
+            // that same uid (it is set-gid only): a mismatch is a forged file.
+            guard Int(st.st_uid) == file.uid else {
+                throw RecordError.unexpected(.uid, state: "(file owned by uid \(st.st_uid) claims uid \(file.uid))")
+            }
+            do { output = try QueueFileWriter(path: tmpPath) } catch { throw AdoptionFailure(reason: "\(error)") }
+            output!.append(DropFile.header(queueID: id, uid: uid_t(file.uid), time: file.time))
+            output!.append(Record(.sender, file.sender))
+            for r in file.recipients {
+                var payload = Array(r.address.utf8)
+                if r.original != nil || r.notify != nil { payload += [0] + Array((r.original ?? "").utf8) }
+                if let n = r.notify { payload += [0] + Array(n.utf8) }
+                output!.append(Record(.recipient, payload))
+            }
+            let received = "Received: by \(policy.hostName) (outbox, from userid \(file.uid))\r\n\tid \(id); \(MailDate.rfc5322(MailDate.now()))\r\n"
+            facts.scan(Array(received.utf8))
+            output!.append(Record(.content, received))
+        }
+        func emit(_ bytes: [UInt8]) throws {
+            facts.scan(bytes)
+            var offset = 0
+            while offset < bytes.count {
+                let n = min(RecordLimits.maxContentPayload, bytes.count - offset)
+                output!.append(Record(.content, Array(bytes[offset..<offset + n])))
+                offset += n
+            }
+            do { try output!.flushIfFull() } catch { throw AdoptionFailure(reason: "\(error)") }
+        }
+        let file = try DropFile.read(input, path: source, into: &envelope) { soFar, chunk in
+            guard soFar.queueID == name else {
+                throw RecordError.unexpected(.queueID, state: "(queue ID \(EnvelopeSyntax.printable(soFar.queueID)) does not match file name)")
+            }
+            try begin(soFar)
+            normalized.removeAll(keepingCapacity: true)
+            normalizer.feed(chunk, into: &normalized)
+            try emit(normalized)
+        }
+        guard file.queueID == name else {
+            throw RecordError.unexpected(.queueID, state: "(queue ID \(EnvelopeSyntax.printable(file.queueID)) does not match file name)")
+        }
+        if file.isFlushRequest {
+            guard Int(st.st_uid) == file.uid else {
+                throw RecordError.unexpected(.uid, state: "(file owned by uid \(st.st_uid) claims uid \(file.uid))")
+            }
+            return nil
+        }
+        try begin(file)  // a message without content
+        normalized.removeAll(keepingCapacity: true)
+        normalizer.finish(into: &normalized)
+        try emit(normalized)
+
+        // Envelope facts from what was actually copied, not from the submitter's claims.
+        var parameters = file.parameters.filter { !$0.hasPrefix("LONGLINES=") && !$0.hasPrefix("BOUNCE=") && $0 != "SMTPUTF8" }
+        if facts.eightBit && file.parameter("BODY") == nil { parameters.append("BODY=8BITMIME") }
+        if ([file.sender] + file.recipients.map(\.address)).contains(where: { $0.utf8.contains { $0 >= 0x80 } }) { parameters.append("SMTPUTF8") }
+        if facts.longestLine > 998 { parameters.append("LONGLINES=\(facts.longestLine)") }
+        for p in parameters { output!.append(Record(.parameter, p)) }
+        output!.append(Record(.end))
+
+        let target = messages + "/" + id
+        do {
+            try output!.commit()
+            output = nil
+            guard renameNoReplace(tmpPath, target) == 0 else { throw SystemError("rename", path: target) }
+        } catch {
+            unlink(tmpPath)
+            throw AdoptionFailure(reason: "\(error)")
+        }
+        syncDirectory(messages)
+        var adopted = file
+        adopted.queueID = id
+        adopted.parameters = parameters
+        adopted.contentSize = facts.size
+        return CopiedFile(item: QueueItem(id: id, envelope: adopted, state: DeliveryState(), path: target), dropName: name)
+    }
+
+    /// Whether any queue file or state carries `id` (msg/, hold/, state/).
+    func isInUse(_ id: String) -> Bool {
+        var st = stat()
+        return lstat(messages + "/" + id, &st) == 0 || lstat(held + "/" + id, &st) == 0 || lstat(states + "/" + id, &st) == 0
+    }
+
+    /// A queue ID in use nowhere; the rename into msg/ refuses to replace in any case.
+    func freshQueueID(inUse: (String) -> Bool) -> String {
+        while true {
+            let id = QueueID.generate().text
+            if !isInUse(id) && !inUse(id) { return id }
+        }
+    }
+
+    /// Queues a notice about a refused drop file: to its sender when that is a usable
+    /// address, otherwise to admin_address. Returns what was done, for the log line.
+    private func reportRejection(of name: String, reason: String, envelope: DropFile, policy: AdoptionPolicy,
+                                 into result: inout Adoption) -> String {
+        let senderUsable = !envelope.sender.isEmpty && EnvelopeSyntax.senderProblem(envelope.sender) == nil
+            && envelope.parameter("BOUNCE") == nil
+        guard let recipient = senderUsable ? envelope.sender : policy.adminAddress else {
+            return "no notice sent (the sender is unusable and admin_address is not set)"
+        }
+        let who = envelope.uid >= 0 ? "uid \(envelope.uid)" : "an unknown user"
+        let failures = envelope.recipients.prefix(100).map {
+            BounceBuilder.Failure(recipient: EnvelopeSyntax.printable($0.address), original: nil, status: "5.6.0",
+                                  diagnostic: "message refused by outboxd: \(EnvelopeSyntax.printable(reason))")
+        }
+        let summary = "Drop file \(EnvelopeSyntax.printable(name)) from \(who) was refused and kept in queue/corrupt: \(EnvelopeSyntax.printable(reason))\r\n"
+        let bounceID = QueueID.generate().text
+        let content = policy.bouncer.build(
+            queueID: EnvelopeSyntax.printable(name, limit: 20), sender: recipient,
+            arrival: envelope.time > 0 ? envelope.time : MailDate.now(),
+            failures: failures.isEmpty
+                ? [BounceBuilder.Failure(recipient: "unknown", original: nil, status: "5.6.0", diagnostic: "message refused by outboxd: \(EnvelopeSyntax.printable(reason))")]
+                : Array(failures),
+            remoteMTA: nil, original: Array(summary.utf8), returnHeadersOnly: false, bounceID: bounceID)
+        do {
+            let notice = try enqueue(sender: "", recipient: recipient, parameters: ["BOUNCE=1"], content: content)
+            result.adopted.append(notice)
+            return "notice \(notice.id) to <\(recipient)>"
+        } catch {
+            return "cannot queue a notice to <\(recipient)>: \(error)"
+        }
+    }
+}
+
+/// What outboxd learns about a message while copying it: size, 8-bit octets, the longest
+/// line (CRLF text).
+struct ContentFacts {
+    var size = 0
+    var eightBit = false
+    var longestLine = 0
+    private var lineLength = 0
+
+    mutating func scan(_ bytes: [UInt8]) {
+        size += bytes.count
+        for b in bytes {
+            if b == ASCII.lf {
+                longestLine = max(longestLine, lineLength - 1)  // minus the CR
+                lineLength = 0
+            } else {
+                lineLength += 1
+                if b >= 0x80 { eightBit = true }
+            }
+        }
+        longestLine = max(longestLine, lineLength)
+    }
+}
+
+/// A new queue file written in outboxd's private queue/tmp: O_EXCL, owner-only, buffered
+/// records, fsync on commit. `discard` removes an unfinished one.
+final class QueueFileWriter {
+    let path: String
+    private var fd: FileDescriptor?
+    private var buffer: [UInt8] = []
+
+    init(path: String) throws {
+        self.path = path
+        fd = try FileDescriptor.open(path, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600)
+        buffer.reserveCapacity(1 << 17)
+    }
+
+    func append(_ record: Record) {
+        RecordEncoder.append(record, to: &buffer)
+    }
+
+    func append(_ records: [Record]) {
+        for r in records { append(r) }
+    }
+
+    func flushIfFull() throws {
+        if buffer.count >= 1 << 17 { try flush() }
+    }
+
+    private func flush() throws {
+        guard let fd else { return }
+        try fd.writeAll(buffer)
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    /// Writes what is buffered and fsyncs; the file is complete and closed afterwards.
+    func commit() throws {
+        try flush()
+        try fd?.sync()
+        fd?.close()
+        fd = nil
+    }
+
+    func discard() {
+        fd?.close()
+        fd = nil
+        unlink(path)
+    }
+}

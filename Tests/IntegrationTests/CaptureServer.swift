@@ -1,0 +1,130 @@
+import Foundation
+
+/// A minimal SMTP server on 127.0.0.1 that records every octet it receives, for tests that
+/// must see exactly what outboxd puts on the wire (SMTP smuggling, envelope syntax). It is
+/// strict where a smarthost should be: a line ends only with CRLF and DATA ends only with
+/// CRLF "." CRLF; it advertises PIPELINING, 8BITMIME, DSN and SMTPUTF8, and accepts
+/// everything (no TLS, no AUTH: outbox runs with tls_security_level = none against it).
+final class CaptureServer: @unchecked Sendable {
+    let port: Int
+    private let listener: Int32
+    private let lock = NSLock()
+    private var raw: [UInt8] = []
+    private var commands: [String] = []
+    private var messages: [[UInt8]] = []
+
+    /// Whether EHLO offers AUTH PLAIN LOGIN (any credentials are accepted).
+    private let offersAuth: Bool
+
+    init(offersAuth: Bool = false) throws {
+        self.offersAuth = offersAuth
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        self.listener = listener
+        var one: Int32 = 1
+        setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0, listen(listener, 16) == 0 else { throw POSIXError(.EADDRINUSE) }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) }
+        }
+        port = Int(UInt16(bigEndian: address.sin_port))
+        let thread = Thread { [self] in acceptLoop() }
+        thread.start()
+    }
+
+    deinit { close(listener) }
+
+    /// outbox.conf lines that send to this server.
+    var config: String {
+        "smarthost = smtp://127.0.0.1:\(port)\ntls_security_level = none\nconnect_timeout = 5s\ncommand_timeout = 10s\n"
+    }
+
+    /// Every octet received so far, all connections in order of arrival.
+    var received: [UInt8] { lock.withLock { raw } }
+    /// The command lines the server acted on (outside DATA), without CRLF.
+    var commandLines: [String] { lock.withLock { commands } }
+    /// The content of each message received (still dot-stuffed, as on the wire).
+    var contents: [[UInt8]] { lock.withLock { messages } }
+
+    /// Waits until `count` messages have arrived.
+    func await(messages count: Int, seconds: Double = 15) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if contents.count >= count { return true }
+            usleep(50_000)
+        }
+        return contents.count >= count
+    }
+
+    private func acceptLoop() {
+        while true {
+            let fd = accept(listener, nil, nil)
+            if fd < 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            let thread = Thread { [self] in serve(fd) }
+            thread.start()
+        }
+    }
+
+    private func serve(_ fd: Int32) {
+        defer { close(fd) }
+        func send(_ text: String) { _ = text.withCString { write(fd, $0, strlen($0)) } }
+        send("220 capture.test ESMTP\r\n")
+        var buffer: [UInt8] = []
+        var inData = false
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = read(fd, &chunk, chunk.count)
+            if n <= 0 { return }
+            lock.withLock { raw += chunk[0..<n] }
+            buffer += chunk[0..<n]
+            while true {
+                if inData {
+                    // The end marker is CRLF "." CRLF (the data starts at a line start).
+                    let marker: [UInt8] = [13, 10, 46, 13, 10]
+                    var end: Int?
+                    if buffer.starts(with: [46, 13, 10]) { end = 0 }
+                    if end == nil, buffer.count >= 5 {
+                        for i in 0...(buffer.count - 5) where buffer[i] == 13 && Array(buffer[i..<i + 5]) == marker {
+                            end = i + 2
+                            break
+                        }
+                    }
+                    guard let end else { break }
+                    let content = Array(buffer[..<end])
+                    buffer.removeFirst(end + 3)
+                    lock.withLock { messages.append(content) }
+                    inData = false
+                    send("250 2.0.0 Ok: queued\r\n")
+                    continue
+                }
+                guard let crlf = (0..<max(0, buffer.count - 1)).first(where: { buffer[$0] == 13 && buffer[$0 + 1] == 10 }) else { break }
+                let line = String(decoding: buffer[..<crlf], as: UTF8.self)
+                buffer.removeFirst(crlf + 2)
+                lock.withLock { commands.append(line) }
+                let verb = line.prefix(4).uppercased()
+                switch verb {
+                case "EHLO": send("250-capture.test\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-DSN\r\n250-SMTPUTF8\r\n\(offersAuth ? "250-AUTH PLAIN LOGIN\r\n" : "")250 SIZE 100000000\r\n")
+                case "AUTH": send("235 2.7.0 Authentication successful\r\n")
+                case "HELO", "MAIL", "RCPT", "RSET", "NOOP": send("250 2.0.0 Ok\r\n")
+                case "DATA":
+                    inData = true
+                    send("354 End data with <CR><LF>.<CR><LF>\r\n")
+                case "QUIT":
+                    send("221 2.0.0 Bye\r\n")
+                    return
+                default: send("502 5.5.2 Error: command not recognized\r\n")
+                }
+            }
+        }
+    }
+}
