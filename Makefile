@@ -83,8 +83,8 @@ install-files:
 install: build install-files
 	@if [ "$$(id -u)" = 0 ] && [ -z "$(DESTDIR)" ]; then \
 	    etc/setup-spool $(SPOOL); \
-	    chown root:outbox $(SBINDIR)/outboxdrop /etc/outbox/password; chmod 2755 $(SBINDIR)/outboxdrop; chmod 0640 /etc/outbox/password; \
-	    echo "installed: $(SBINDIR)/outboxdrop setgid outbox, spool $(SPOOL)"; \
+	    chown root:outboxdrop $(SBINDIR)/outboxdrop; chown root:outbox /etc/outbox/password; chmod 2755 $(SBINDIR)/outboxdrop; chmod 0640 /etc/outbox/password; \
+	    echo "installed: $(SBINDIR)/outboxdrop setgid outboxdrop, spool $(SPOOL)"; \
 	else \
 	    echo "not root (or DESTDIR set): skipped user/group creation, the spool, ownership and the setgid bit"; \
 	fi

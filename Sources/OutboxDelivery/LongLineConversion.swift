@@ -32,7 +32,9 @@ struct LongLineConversion {
         }
         inBody = true
         let rest = Array(header[end...])
-        let fields = Array(header[..<end])
+        // A queue file's header lines are not trusted to be folded: no line over 998
+        // octets leaves here (RFC 2047 for free text, Postfix's split for the rest).
+        let fields = HeaderField.limitLineLengths(inHeaderSection: Array(header[..<end]))
         header = []
         active = Self.isConvertible(fields)
         try emit(active ? Self.rewriteHeader(fields) : fields)

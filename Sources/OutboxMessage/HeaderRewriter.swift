@@ -69,7 +69,7 @@ public struct HeaderRewriter {
         var haveMessageID = false
         var emitted: [HeaderField] = []
         if let received = context.received, var f = HeaderField(raw: Array((received + "\r\n").utf8)) {
-            f.foldLongLines()
+            f.limitLineLength()
             emitted.append(f)
         }
         for var field in fields {
@@ -81,7 +81,7 @@ public struct HeaderRewriter {
             if isAddressList {
                 qualify(&field, domain: context.domain)
             }
-            field.foldLongLines(addressList: isAddressList)
+            field.limitLineLength(addressList: isAddressList)
             emitted.append(field)
         }
         if !haveFrom { emitted.append(HeaderField(name: "From", value: fromValue(context))) }

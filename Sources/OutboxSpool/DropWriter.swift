@@ -22,7 +22,10 @@ public final class DropWriter {
     private static let flushThreshold = 1 << 17
 
     /// Opens both drop directories and creates a fresh file in tmp/.
-    public init(layout: SpoolLayout, fileMode: mode_t = 0o640) throws(SystemError) {
+    /// `fileMode` 0604: the submitter may read its own file, the drop group (the helper's
+    /// setgid group, shared by every submission) may not, and outboxd, which is neither
+    /// owner nor in the group, reads it as "other"; nobody else can reach maildrop/.
+    public init(layout: SpoolLayout, fileMode: mode_t = 0o604) throws(SystemError) {
         self.layout = layout
         // tmp/ is only an anchor for openat/renameat/unlinkat, and the drop group may not
         // read it (1730): O_PATH. new/ is opened for reading because it must be fsync'd.

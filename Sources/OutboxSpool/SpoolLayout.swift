@@ -32,11 +32,12 @@ public struct SpoolLayout: Sendable, Equatable {
     /// killed by SIGKILL or a crash); as maildir and DESIGN say, 36 hours.
     public static let staleTemporaryAge = 36 * 3600
 
-    /// The installed mode of each drop directory. tmp/ is 1730 as Postfix's maildrop: the
-    /// drop group may create and remove names it knows but not list. new/ must also be
-    /// group-readable (1770), because the helper has to open it to fsync the rename (a
-    /// directory cannot be opened for fsync without read permission). Users outside the
-    /// group can reach neither.
+    /// The installed mode of each drop directory (group `outboxdrop`, the helper's own).
+    /// tmp/ is 1730 as Postfix's maildrop: the drop group may create and remove names it
+    /// knows but not list. new/ must also be group-readable (1770), because the helper has
+    /// to open it to fsync the rename (a directory cannot be opened for fsync without read
+    /// permission); the files in it are 0604, so listing them gives the group no content.
+    /// Users outside the group can reach neither.
     public static let installedModes: [(relativePath: String, mode: mode_t)] = [
         ("maildrop", 0o755), ("maildrop/tmp", 0o1730), ("maildrop/new", 0o1770),
     ]

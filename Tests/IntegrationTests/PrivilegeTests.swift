@@ -18,7 +18,12 @@ struct PrivilegeTests {
         #expect(results["nobody_exit"] == "0", "\(r.stdout)\n\(r.stderr)")
         #expect(results["queued_count"] == "1")
         #expect(results["evil_spool_exists"] == "no", "OUTBOX_CONFIG must not steer the set-id helper")
-        #expect(results["file_owner"] == "nobody:outbox:640")
+        #expect(results["file_owner"] == "nobody:outboxdrop:604")
+        // Issue 10, finding 5: the helper's group used to be outbox, which reads the password.
+        for probe in ["helper_password_exit", "helper_oauth_exit", "helper_queue_list_exit", "helper_queue_read_exit", "helper_drop_read_exit"] {
+            #expect(results[probe] != nil && results[probe] != "0", "a process with the helper's credentials: \(probe)=\(results[probe] ?? "missing")")
+        }
+        #expect(results["owner_drop_read_exit"] == "0", "control: the submitter reads its own pending file")
         #expect(results["tmp_left"] == "0")
         #expect(results["other_user_read_exit"] != "0")
         #expect(results["other_user_list_exit"] != "0")

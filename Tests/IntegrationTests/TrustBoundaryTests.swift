@@ -268,4 +268,28 @@ struct TrustBoundaryTests {
         #expect(log.components(separatedBy: "flush requested").count - 1 == 1 && log.contains("flush request from uid \(nobody) ignored"), "\(log)")
         #expect(instance.queued().isEmpty, "every request consumed")
     }
+
+    // MARK: Wire rule: no line over 998 octets
+
+    static func longestLine(_ bytes: [UInt8]) -> Int {
+        bytes.split(separator: 10, omittingEmptySubsequences: false).map { $0.last == 13 ? $0.count - 1 : $0.count }.max() ?? 0
+    }
+
+    @Test("a 1200-octet token in Subject or an X- header leaves as RFC 2047 words; a queue file's long header lines are limited by outboxd too")
+    func noLongHeaderLines() throws {
+        let (instance, server) = try capturing()
+        let token = String(repeating: "abcdefghij", count: 120)
+        let r = try instance.sendmail(["-i", "a@remote.test"], "Subject: \(token)\nX-Tracking: \(token)\n\nbody\n")
+        #expect(r.code == 0)
+        // And one written straight to the helper, whose header nobody folded.
+        try dropDirectly(instance, Self.record("S", "u@example.org") + Self.record("R", "b@remote.test")
+            + Self.record("M", "X-Raw: \(token)\(token)\r\nReferences: <\(token)@x>\r\n\r\nbody\r\n") + Self.record("E", ""))
+        let d = try instance.outboxdOnce()
+        #expect(server.await(messages: 2), "\(d.stderr)")
+        for content in server.contents {
+            #expect(Self.longestLine(content) <= 998, "\(String(decoding: content.prefix(3000), as: UTF8.self))")
+        }
+        let first = String(decoding: server.contents.first { String(decoding: $0, as: UTF8.self).contains("Subject: =?us-ascii?B?") } ?? [], as: UTF8.self)
+        #expect(first.contains("X-Tracking: =?us-ascii?B?"), "\(first.prefix(400))")
+    }
 }

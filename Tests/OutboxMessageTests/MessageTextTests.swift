@@ -227,6 +227,59 @@ struct HeaderFoldingTests {
         #expect(unfold(subject.raw) == HeaderField(name: "Subject", value: list).raw)
     }
 
+    /// Decodes RFC 2047 B-encoded words of an unfolded value (the test's own decoder).
+    func decodeWords(_ raw: [UInt8]) -> [UInt8] {
+        let text = String(decoding: unfold(raw), as: UTF8.self)
+        var value = text[text.index(after: text.firstIndex(of: ":")!)...].dropFirst()
+        while value.last == "\n" || value.last == "\r" || value.last == "\r\n" { value = value.dropLast() }
+        var out: [UInt8] = []
+        for word in value.split(separator: " ") {
+            let parts = word.split(separator: "?", omittingEmptySubsequences: false)
+            #expect(parts.count == 5 && parts[0] == "=" && parts[2] == "B" && parts[4] == "=", "\(word)")
+            if parts.count == 5 { out += Base64.decode(String(parts[3])) ?? [] }
+        }
+        return out
+    }
+
+    /// Issue 10, wire rule: a field over 998 octets with no blank went out whole.
+    @Test("an unstructured field with a 1200-octet token becomes RFC 2047 words on lines of at most 998 octets, decoding to the original",
+          arguments: ["Subject", "X-Campaign-Token", "Comments"])
+    func encodesLongTokens(_ name: String) {
+        let token = String(repeating: "tok3n-", count: 200)  // 1200 octets, no blank
+        for value in [token, "Grüße " + token + " ünïcödé"] {
+            var field = HeaderField(name: name, value: value)
+            field.limitLineLength()
+            #expect(lineLengths(field.raw).allSatisfy { $0 <= 998 }, "\(name)")
+            #expect(lineLengths(field.raw).dropFirst().allSatisfy { $0 <= 76 }, "encoded-words of at most 75 octets")
+            #expect(field.name == name)
+            #expect(decodeWords(field.raw) == Array(value.utf8), "\(name) decodes to the original")
+            #expect(field.raw.allSatisfy { $0 < 0x80 }, "7-bit on the wire")
+        }
+    }
+
+    @Test("a structured field with a long token gets Postfix's split; folding at blanks still comes first")
+    func splitsStructured() {
+        var refs = HeaderField(name: "References", value: "<" + String(repeating: "r", count: 1500) + "@x>")
+        refs.limitLineLength()
+        #expect(lineLengths(refs.raw).allSatisfy { $0 <= 998 })
+        // Only CRLF SPACE was inserted (after the colon by folding, then every 998 octets).
+        #expect(String(decoding: refs.raw, as: UTF8.self).replacing("\r\n ", with: "") == "References:<" + String(repeating: "r", count: 1500) + "@x>\r\n")
+        var words = HeaderField(name: "Subject", value: (0..<400).map { "w\($0)" }.joined(separator: " "))
+        let original = words.raw
+        words.limitLineLength()
+        #expect(unfold(words.raw) == original, "blanks were enough: no encoding")
+    }
+
+    @Test("a header section from a queue file is limited field by field, the blank line kept")
+    func limitsSections() {
+        let section = Array(("Subject: " + String(repeating: "s", count: 1500) + "\r\nX-A: b\r\n\tc\r\nReferences: <" + String(repeating: "r", count: 1200) + ">\r\n\r\n").utf8)
+        let out = HeaderField.limitLineLengths(inHeaderSection: section)
+        #expect(lineLengths(out).allSatisfy { $0 <= 998 })
+        #expect(String(decoding: out, as: UTF8.self).contains("\r\nX-A: b\r\n\tc\r\nReferences:"))
+        #expect(out.suffix(4) == [13, 10, 13, 10])
+        #expect(String(decoding: out, as: UTF8.self).hasPrefix("Subject: =?us-ascii?B?"))
+    }
+
     @Test("short fields are untouched")
     func short() {
         var field = HeaderField(name: "Subject", value: "hello world")

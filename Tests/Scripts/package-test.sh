@@ -105,11 +105,11 @@ say "installed systemd-sysv $CLIENTS; the only MTA is outbox"
 
 # 4. What the install made.
 check_stat() { local got; got=$(in_root stat -c "%a %U:%G" "$1"); [ "$got" = "$2" ] || die "$1 is '$got', expected '$2'"; }
-check_stat /usr/sbin/outboxdrop "2755 root:outbox"
+check_stat /usr/sbin/outboxdrop "2755 root:outboxdrop"
 check_stat /etc/outbox/password "640 root:outbox"
 check_stat /var/spool/outbox "755 outbox:outbox"
-check_stat /var/spool/outbox/maildrop/tmp "1730 outbox:outbox"
-check_stat /var/spool/outbox/maildrop/new "1770 outbox:outbox"
+check_stat /var/spool/outbox/maildrop/tmp "1730 outbox:outboxdrop"
+check_stat /var/spool/outbox/maildrop/new "1770 outbox:outboxdrop"
 check_stat /var/spool/outbox/queue "700 outbox:outbox"
 [ -L "$ROOT/etc/systemd/system/multi-user.target.wants/outbox.service" ] || die "outbox.service is not enabled"
 for link in /usr/lib/sendmail /usr/bin/mailq /usr/bin/newaliases; do
@@ -148,6 +148,14 @@ for attempt in "cat /etc/outbox/password" "ls /var/spool/outbox/maildrop/new" "c
 done
 [ "$(ls "$ROOT/var/spool/outbox/maildrop/new")" = "$BOB_ID" ] || die "bob's message changed after alice's attempts"
 say "an ordinary user cannot read the password, list the spool, read another user's queued mail, or run outboxctl/outboxd on it"
+# A process with exactly the drop helper's credentials (alice with group outboxdrop, as
+# a compromised helper would run) reads no secret, no queue, no other user's message.
+as_helper() { chroot --userspec=alice:outboxdrop "$ROOT" /usr/bin/env -i PATH=/usr/bin:/bin "$@"; }
+for attempt in "cat /etc/outbox/password" "cat /var/spool/outbox/maildrop/new/$BOB_ID" "ls /var/spool/outbox/queue"; do
+    if as_helper $attempt >/dev/null 2>&1; then die "the helper's group could run: $attempt"; fi
+done
+as_helper ls /var/spool/outbox/maildrop/new >/dev/null 2>&1 || die "control: the helper's group lists maildrop/new (it fsyncs it)"
+say "the helper's group (outboxdrop) cannot read the password, the queue, or another user's pending message"
 
 # 6. Under strace: the unit's SystemCallFilter and MemoryDenyWriteExecute are checked
 # against every system call outboxd really makes while it delivers bob's message, answers
@@ -298,9 +306,9 @@ arrived "upgrade $TOKEN" rcpt@remote.test || { in_box journalctl -u outbox --no-
 [ "$(in_box systemctl is-active outbox.service)" = active ] || die "outbox.service is not running after the upgrade"
 [ "$(in_box sha256sum /etc/outbox/outbox.conf /etc/outbox/password)" = "$SUM_BEFORE" ] || die "the upgrade changed outbox.conf or the password file"
 [ "$(in_box id -u outbox)" = "$UID_BEFORE" ] || die "the upgrade changed the outbox user's uid"
-check_stat /usr/sbin/outboxdrop "2755 root:outbox"
+check_stat /usr/sbin/outboxdrop "2755 root:outboxdrop"
 check_stat /etc/outbox/password "640 root:outbox"
-check_stat /var/spool/outbox/maildrop/tmp "1730 outbox:outbox"
+check_stat /var/spool/outbox/maildrop/tmp "1730 outbox:outboxdrop"
 say "upgrade to $UPGRADE_VERSION: the service was started again, mail queued before it was delivered, configuration, password, setgid helper and user kept"
 
 # (The journal is read into a file before grep: with pipefail, grep -q closing the pipe
@@ -347,6 +355,7 @@ for path in /etc/outbox /var/spool/outbox /usr/sbin/sendmail /usr/sbin/outboxdro
 done
 in_root getent passwd outbox >/dev/null && die "user outbox is still there after purge"
 in_root getent group outbox >/dev/null && die "group outbox is still there after purge"
+in_root getent group outboxdrop >/dev/null && die "group outboxdrop is still there after purge"
 [ -z "$(in_root dpkg-statoverride --list | grep outbox || true)" ] || die "statoverrides left after purge"
 say "purge removed the spool, /etc/outbox, the statoverrides, the user and the group"
 say "passed in $(( $(date +%s) - START ))s"

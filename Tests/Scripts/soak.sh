@@ -35,12 +35,13 @@ trap cleanup EXIT
 mkdir -p "$W/ov/upper" "$W/ov/work"
 mount -t overlay overlay -o "lowerdir=/etc,upperdir=$W/ov/upper,workdir=$W/ov/work" /etc || { echo "soak: overlay mount failed" >&2; exit 1; }
 getent group outbox >/dev/null || groupadd --system outbox
+getent group outboxdrop >/dev/null || groupadd --system outboxdrop
 mkdir -p /etc/outbox "$W/sbin" "$W/spool/maildrop/tmp" "$W/spool/maildrop/new" "$W/submit"
 chmod 755 "$W/sbin" "$W/spool" "$W/spool/maildrop"
-chgrp outbox "$W/spool/maildrop/tmp" "$W/spool/maildrop/new"
+chgrp outboxdrop "$W/spool/maildrop/tmp" "$W/spool/maildrop/new"
 chmod 1730 "$W/spool/maildrop/tmp"; chmod 1770 "$W/spool/maildrop/new"
 cp "$BIN/sendmail" "$BIN/outboxdrop" "$W/sbin/"
-chgrp outbox "$W/sbin/outboxdrop"; chmod 2755 "$W/sbin/outboxdrop"
+chgrp outboxdrop "$W/sbin/outboxdrop"; chmod 2755 "$W/sbin/outboxdrop"
 bash "$REPO/Tests/Scripts/smarthost.sh" start "$W/smarthost" "$PORT" >"$W/smarthost.log" 2>&1 || { cat "$W/smarthost.log"; exit 1; }
 echo secret > "$W/password"; chmod 600 "$W/password"
 : > "$W/aliases"

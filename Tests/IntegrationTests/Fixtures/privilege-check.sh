@@ -8,14 +8,20 @@ BIN=$1 W=$2
 mkdir -p "$W/ov/upper" "$W/ov/work"
 mount -t overlay overlay -o "lowerdir=/etc,upperdir=$W/ov/upper,workdir=$W/ov/work" /etc || { echo "RESULT setup=overlay-failed"; exit 1; }
 getent group outbox >/dev/null || groupadd --system outbox
-mkdir -p /etc/outbox "$W/prefix/sbin" "$W/spool/maildrop/tmp" "$W/spool/maildrop/new" "$W/evil"
+getent group outboxdrop >/dev/null || groupadd --system outboxdrop
+mkdir -p /etc/outbox "$W/prefix/sbin" "$W/spool/maildrop/tmp" "$W/spool/maildrop/new" "$W/spool/queue/msg" "$W/evil"
 chmod 755 "$W" "$W/prefix" "$W/prefix/sbin" "$W/spool" "$W/spool/maildrop" "$W/evil"
-chgrp outbox "$W/spool/maildrop/tmp" "$W/spool/maildrop/new"
+chgrp outboxdrop "$W/spool/maildrop/tmp" "$W/spool/maildrop/new"
 chmod 1730 "$W/spool/maildrop/tmp"
 chmod 1770 "$W/spool/maildrop/new"
+chmod 700 "$W/spool/queue"
 cp "$BIN/sendmail" "$BIN/outboxdrop" "$W/prefix/sbin/"
-chgrp outbox "$W/prefix/sbin/outboxdrop"
+chgrp outboxdrop "$W/prefix/sbin/outboxdrop"
 chmod 2755 "$W/prefix/sbin/outboxdrop"
+# The secrets outboxd reads, with the modes the package gives them.
+echo secret > /etc/outbox/password; chgrp outbox /etc/outbox/password; chmod 640 /etc/outbox/password
+echo refresh > /etc/outbox/oauth-refresh-token; chgrp outbox /etc/outbox/oauth-refresh-token; chmod 640 /etc/outbox/oauth-refresh-token
+echo queued > "$W/spool/queue/msg/M0000000000000"
 printf 'spool_directory = %s/spool\ndomain = example.org\nadmin_address = admin@example.net\naliases_file = %s/aliases\n' "$W" "$W" > /etc/outbox/outbox.conf
 : > "$W/aliases"
 printf 'spool_directory = %s/evil/spool\ndomain = evil.test\n' "$W" > "$W/evil/outbox.conf"
@@ -37,6 +43,16 @@ echo "RESULT tmp_left=$(ls "$W/spool/maildrop/tmp" | wc -l)"
 as_daemon cat "$W/spool/maildrop/new/$f" >/dev/null 2>&1; echo "RESULT other_user_read_exit=$?"
 as_daemon ls "$W/spool/maildrop/new" >/dev/null 2>&1; echo "RESULT other_user_list_exit=$?"
 as_nobody ls "$W/spool/maildrop/new" >/dev/null 2>&1; echo "RESULT nobody_list_exit=$?"
+# Exactly the helper's credentials (another user, effective and real gid outboxdrop):
+# no secret, no queue, and not another user's pending message.
+as_helper() { setpriv --reuid=daemon --regid=outboxdrop --clear-groups "$@"; }
+as_helper cat /etc/outbox/password >/dev/null 2>&1; echo "RESULT helper_password_exit=$?"
+as_helper cat /etc/outbox/oauth-refresh-token >/dev/null 2>&1; echo "RESULT helper_oauth_exit=$?"
+as_helper ls "$W/spool/queue" >/dev/null 2>&1; echo "RESULT helper_queue_list_exit=$?"
+as_helper cat "$W/spool/queue/msg/M0000000000000" >/dev/null 2>&1; echo "RESULT helper_queue_read_exit=$?"
+as_helper cat "$W/spool/maildrop/new/$f" >/dev/null 2>&1; echo "RESULT helper_drop_read_exit=$?"
+# Control: the submitter reads its own file (so the probe can succeed).
+setpriv --reuid=nobody --regid=outboxdrop --clear-groups cat "$W/spool/maildrop/new/$f" >/dev/null 2>&1; echo "RESULT owner_drop_read_exit=$?"
 # -C from a non-root caller is refused by the set-id helper.
 printf 'Subject: x\n\nb\n' | as_nobody "$W/prefix/sbin/sendmail" -C "$W/evil/outbox.conf" -i someone@x.test 2>"$W/c.err"
 echo "RESULT alternate_config_exit=$?"
