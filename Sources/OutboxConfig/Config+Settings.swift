@@ -9,6 +9,12 @@ extension Config {
             }
             return "\(seconds)s"
         }
+        func size(_ bytes: Int) -> String {
+            for (unit, factor) in [("T", 1 << 40), ("G", 1 << 30), ("M", 1 << 20), ("k", 1 << 10)] where bytes >= factor && bytes % factor == 0 {
+                return "\(bytes / factor)\(unit)"
+            }
+            return "\(bytes)"
+        }
         return [
             ("spool_directory", spoolDirectory),
             ("smarthost", smarthosts.map(\.description).joined(separator: ", ")),
@@ -34,6 +40,8 @@ extension Config {
             ("maximal_backoff_time", duration(maximalBackoffTime)),
             ("maximal_queue_lifetime", duration(maximalQueueLifetime)),
             ("queue_scan_interval", duration(queueScanInterval)),
+            ("user_queue_limit", String(userQueueLimit)),
+            ("user_queue_size_limit", size(userQueueSizeLimit)),
         ]
     }
 }

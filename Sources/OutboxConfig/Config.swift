@@ -108,6 +108,10 @@ public struct Config: Equatable, Sendable {
     public var maximalBackoffTime = 3600
     public var maximalQueueLifetime = 5 * 86400
     public var queueScanInterval = 300
+    /// Most messages one submitting uid may have queued (0: no limit).
+    public var userQueueLimit = 20_000
+    /// Most message bytes one submitting uid may have queued (0: no limit).
+    public var userQueueSizeLimit = 1 << 30
 
     /// The file it was read from, or nil for built-in defaults only.
     public var sourcePath: String?

@@ -69,7 +69,8 @@ public enum ConfigParser {
         },
         "admin_address": { c, v in
             guard let at = v.lastIndex(of: "@"), at != v.startIndex, isDomain(String(v[v.index(after: at)...])),
-                !v.contains(where: { $0 == " " || $0 == "<" || $0 == ">" || $0 == "," })
+                !v.contains(where: { $0 == " " || $0 == "<" || $0 == ">" || $0 == "," }),
+                EnvelopeSyntax.mailboxProblem(v) == nil  // the rule every envelope address meets
             else { return "'\(v)' is not a user@domain address" }
             c.adminAddress = v
             return nil
@@ -94,6 +95,12 @@ public enum ConfigParser {
         "maximal_backoff_time": { c, v in duration(v).map { c.maximalBackoffTime = $0; return nil } ?? durationProblem },
         "maximal_queue_lifetime": { c, v in duration(v).map { c.maximalQueueLifetime = $0; return nil } ?? durationProblem },
         "queue_scan_interval": { c, v in duration(v).map { c.queueScanInterval = $0; return nil } ?? durationProblem },
+        "user_queue_limit": { c, v in
+            guard let n = Int(v), n >= 0, n <= 100_000_000 else { return "must be a number of messages (0: no limit)" }
+            c.userQueueLimit = n
+            return nil
+        },
+        "user_queue_size_limit": { c, v in size(v).map { c.userQueueSizeLimit = $0; return nil } ?? "must be a size like 500M or 2G (0: no limit)" },
     ]
 
     /// Every key name, sorted (for documentation checks and `outboxctl config`).
@@ -163,6 +170,21 @@ public enum ConfigParser {
 
     /// Seconds from "300", "300s", "5m", "1h", "5d", "1w"; nil beyond `maximumDuration`
     /// (found by fuzzing: "99999999999999999w" overflowed and crashed the parser).
+    /// Bytes, with an optional k, M, G or T suffix (powers of 1024); at most 1 PiB.
+    public static func size(_ v: String) -> Int? {
+        let units: [Character: Int] = ["k": 1 << 10, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40]
+        var digits = Substring(v)
+        var unit = 1
+        if let last = v.last, let u = units[last] {
+            unit = u
+            digits = digits.dropLast()
+        }
+        guard !digits.isEmpty, digits.allSatisfy(\.isASCIIDigitForConfig), digits.count <= 16, let n = Int(digits) else { return nil }
+        let (total, overflow) = n.multipliedReportingOverflow(by: unit)
+        guard !overflow, total <= 1 << 50 else { return nil }
+        return total
+    }
+
     public static func duration(_ v: String) -> Int? {
         guard let last = v.last else { return nil }
         let units: [Character: Int] = ["s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604_800]
@@ -179,4 +201,8 @@ public enum ConfigParser {
             (b >= 48 && b <= 57) || (b >= 65 && b <= 90) || (b >= 97 && b <= 122) || b == 45 || b == 46 || b == 95
         }
     }
+}
+
+extension Character {
+    var isASCIIDigitForConfig: Bool { isASCII && isNumber }
 }

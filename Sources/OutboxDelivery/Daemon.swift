@@ -33,6 +33,20 @@ public final class Daemon: @unchecked Sendable {
     static let userFlushInterval = 60
     /// adopt() left files in maildrop/new for the next round.
     private var adoptionBacklog = false
+    /// uids whose queue-limit hold was logged; cleared when they are below again.
+    private var overLimitLogged = Set<Int>()
+    /// The last public/overlimit written.
+    private var lastOverLimit: String?
+
+    /// Messages and bytes queued per submitting uid (outboxd's own bounces excluded).
+    private func usageByUID() -> [Int: UserQueueUsage] {
+        var usage: [Int: UserQueueUsage] = [:]
+        for item in queue.items.values where item.envelope.parameter("BOUNCE") == nil {
+            usage[item.envelope.uid, default: UserQueueUsage()].messages += 1
+            usage[item.envelope.uid, default: UserQueueUsage()].bytes += item.envelope.contentSize
+        }
+        return usage
+    }
     /// A summary was skipped by the once-a-second limit: write it within a second, or an
     /// unprivileged mailq would show a stale queue until the next event.
     private var summaryPending = false
@@ -193,8 +207,23 @@ public final class Daemon: @unchecked Sendable {
     /// Adopts new drop files and hands every due message to the delivery threads; returns
     /// whether anything was adopted or dispatched.
     private func adoptAndDispatch(flushAll: Bool) -> Bool {
-        let adoption = store.adopt(policy: AdoptionPolicy(config: config)) { [queue] in queue.items[$0] != nil }
+        // Per-uid queue limits: a message beyond them is held, not queued for delivery
+        // (sendmail refuses it earlier from public/overlimit; this catches the rest).
+        var usage = usageByUID()
+        let (messageLimit, sizeLimit) = (config.userQueueLimit, config.userQueueSizeLimit)
+        let adoption = store.adopt(policy: AdoptionPolicy(config: config), hold: { uid, size in
+            if usage[uid, default: UserQueueUsage()].reaches(messageLimit: messageLimit, sizeLimit: sizeLimit) { return true }
+            usage[uid, default: UserQueueUsage()].messages += 1
+            usage[uid, default: UserQueueUsage()].bytes += size
+            return false
+        }) { [queue] in queue.items[$0] != nil }
         adoption.logProblems(to: log)
+        for (uid, ids) in Dictionary(grouping: adoption.held, by: \.uid) {
+            // One line per user and burst, not one per message.
+            guard overLimitLogged.insert(uid).inserted else { continue }
+            let u = usage[uid, default: UserQueueUsage()]
+            log.warning("uid \(uid) reached its queue limit (\(u.messages) messages, \(u.bytes) bytes queued; user_queue_limit \(messageLimit), user_queue_size_limit \(sizeLimit)): new messages are held, first \(ids[0].id); outboxctl release sends them")
+        }
         for item in adoption.adopted {
             queue.items[item.id] = item
             log.info("\(item.id): uid=\(item.envelope.uid) from=<\(item.envelope.sender)>")
@@ -298,6 +327,13 @@ public final class Daemon: @unchecked Sendable {
         // From what outboxd holds in memory: no queue file is read again for this.
         let queued = queue.items.values.compactMap { QueueListing.entry($0.envelope, size: $0.envelope.contentSize, state: $0.state, held: false) }
         QueueListing.publish(store.layout, queued: queued)
+        let over = usageByUID().filter { $0.value.reaches(messageLimit: config.userQueueLimit, sizeLimit: config.userQueueSizeLimit) }
+        overLimitLogged.formIntersection(over.keys)
+        let text = UserQueueUsage.render(over)
+        if text != lastOverLimit {
+            UserQueueUsage.publish(over, layout: store.layout)
+            lastOverLimit = text
+        }
     }
 }
 

@@ -45,6 +45,8 @@ extension QueueStore {
     /// What adoption found in maildrop/new.
     public struct Adoption {
         public var adopted: [QueueItem] = []
+        /// Copied straight to queue/hold (the submitter is over a queue limit): ID, uid.
+        public var held: [(id: String, uid: Int)] = []
         /// Adopted under another ID than their drop file's name (that ID was in use).
         public var renamed: [(dropName: String, id: String)] = []
         public var flushRequested: Bool { !flushRequesters.isEmpty }
@@ -71,7 +73,10 @@ extension QueueStore {
     /// whether the caller still knows a message by that ID (one just removed, in flight).
     /// At most `limit` files are taken per call (`more` says whether others wait), so that
     /// delivery starts while a large backlog is still being adopted.
-    public func adopt(policy: AdoptionPolicy, limit: Int = 500, inUse: (String) -> Bool = { _ in false }) -> Adoption {
+    /// `hold(uid, size)` says whether a message goes to queue/hold instead (its submitter is
+    /// over a queue limit); such messages are in `held`, not in `adopted`.
+    public func adopt(policy: AdoptionPolicy, limit: Int = 500, hold: (_ uid: Int, _ size: Int) -> Bool = { _, _ in false },
+                      inUse: (String) -> Bool = { _ in false }) -> Adoption {
         var result = Adoption()
         guard let names = try? layout.dropFileNames() else { return result }
         result.more = names.count > limit
@@ -81,7 +86,7 @@ extension QueueStore {
             var envelope = DropFile()
             let copy: CopiedFile?
             do {
-                copy = try copyIn(source, name: name, envelope: &envelope, policy: policy, inUse: inUse)
+                copy = try copyIn(source, name: name, envelope: &envelope, policy: policy, hold: hold, inUse: inUse)
             } catch let failure as AdoptionFailure {
                 result.failed.append((name, failure.reason))
                 continue
@@ -97,7 +102,11 @@ extension QueueStore {
                 result.flushRequesters.append(envelope.uid)
                 continue
             }
-            result.adopted.append(copy.item)
+            if copy.held {
+                result.held.append((copy.item.id, copy.item.envelope.uid))
+            } else {
+                result.adopted.append(copy.item)
+            }
             if copy.item.id != copy.dropName { result.renamed.append((copy.dropName, copy.item.id)) }
             // The copy and its name in queue/msg are durable (copyIn fsync'd both): now
             // the original may go, at once, so that a killed daemon re-adopts nothing. If
@@ -119,6 +128,7 @@ extension QueueStore {
     struct CopiedFile {
         var item: QueueItem
         var dropName: String
+        var held = false
     }
 
     /// Validates `source` while copying it to queue/tmp, then moves the copy into
@@ -126,7 +136,7 @@ extension QueueStore {
     /// `AdoptionFailure` for local storage trouble, anything else for a bad file;
     /// `envelope` holds what was read when it throws.
     private func copyIn(_ source: String, name: String, envelope: inout DropFile, policy: AdoptionPolicy,
-                        inUse: (String) -> Bool) throws -> CopiedFile? {
+                        hold: (Int, Int) -> Bool, inUse: (String) -> Bool) throws -> CopiedFile? {
         let input = try DropFile.openRegularFile(source)
         defer { input.close() }
         let st = try input.status()
@@ -202,7 +212,8 @@ extension QueueStore {
         for p in parameters { output!.append(Record(.parameter, p)) }
         output!.append(Record(.end))
 
-        let target = messages + "/" + id
+        let held = hold(file.uid, facts.size)
+        let target = (held ? self.held : messages) + "/" + id
         do {
             try output!.commit()
             output = nil
@@ -211,12 +222,12 @@ extension QueueStore {
             unlink(tmpPath)
             throw AdoptionFailure(reason: "\(error)")
         }
-        syncDirectory(messages)
+        syncDirectory(held ? self.held : messages)
         var adopted = file
         adopted.queueID = id
         adopted.parameters = parameters
         adopted.contentSize = facts.size
-        return CopiedFile(item: QueueItem(id: id, envelope: adopted, state: DeliveryState(), path: target), dropName: name)
+        return CopiedFile(item: QueueItem(id: id, envelope: adopted, state: DeliveryState(), path: target), dropName: name, held: held)
     }
 
     /// Whether any queue file or state carries `id` (msg/, hold/, state/).

@@ -15,7 +15,17 @@ public final class SMTPServerSession {
     private var sender: String?
     private var senderParameters: [String] = []
     private var declaredBody: String?
-    private var recipients: [ResolvedRecipient] = []
+    private var recipients: [ResolvedRecipient] = [] {
+        didSet { if recipients.isEmpty { seenRecipients = []; recipientBytes = 0 } }
+    }
+    /// Lowercased addresses in `recipients` (duplicates are sent once).
+    private var seenRecipients = Set<String>()
+    /// What the recipient records of this transaction will take with their framing.
+    private var recipientBytes = 0
+    /// What the envelope records will take (RecordLimits.maxEnvelopeBytes bounds it; the
+    /// helper refuses more): checked at each RCPT, so a client learns it there, with a
+    /// 452, and not after sending the whole message.
+    private var envelopeBytes: Int { (sender?.utf8.count ?? 0) + 5 + recipientBytes }
     static let commandLimit = 4096
 
     public init(context: SubmissionContext, input: FileDescriptor, output: FileDescriptor,
@@ -134,6 +144,10 @@ public final class SMTPServerSession {
             reply("503 5.5.1 Error: nested MAIL command")
             return
         }
+        if let problem = SendmailCommand.queueLimitProblem(context.config) {
+            reply("452 4.3.1 Error: \(problem)")
+            return
+        }
         guard let (path, parameters) = Self.pathAndParameters(argument, keyword: "FROM:") else {
             reply("501 5.5.4 Syntax: MAIL FROM:<address>")
             return
@@ -216,15 +230,15 @@ public final class SMTPServerSession {
             reply("501 5.1.3 Bad recipient address syntax")
             return
         }
-        if recipients.count >= RecordLimits.maxRecipients {
+        if recipients.count >= RecordLimits.maxRecipients || envelopeBytes + 2 * path.utf8.count + 64 > RecordLimits.maxEnvelopeBytes {
             reply("452 4.5.3 Error: too many recipients")
             return
         }
-        var seen = Set(recipients.map { ASCII.lowercased($0.address) })
-        for var r in context.resolver.resolve(list[0]) where seen.insert(ASCII.lowercased(r.address)).inserted {
+        for var r in context.resolver.resolve(list[0]) where seenRecipients.insert(ASCII.lowercased(r.address)).inserted {
             r.notify = notify
             if let orcpt { r.original = orcpt }
             recipients.append(r)
+            recipientBytes += r.address.utf8.count + (r.original?.utf8.count ?? 0) + (r.notify?.utf8.count ?? 0) + 7
         }
         reply("250 2.1.5 Ok")
     }

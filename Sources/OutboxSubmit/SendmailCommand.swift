@@ -50,6 +50,14 @@ public enum SendmailCommand {
         }
     }
 
+    /// Why this user may not queue more now: outboxd listed its uid in public/overlimit.
+    static func queueLimitProblem(_ config: Config) -> String? {
+        let uid = Int(getuid())
+        guard let usage = UserQueueUsage.listed(uid, layout: SpoolLayout(root: config.spoolDirectory)) else { return nil }
+        return "queue limit reached: uid \(uid) has \(usage.messages) messages (\(usage.bytes) bytes) waiting "
+            + "(user_queue_limit \(config.userQueueLimit), user_queue_size_limit \(config.userQueueSizeLimit)); try again later"
+    }
+
     static func warn(_ program: String, _ text: String) {
         try? FileDescriptor.standardError.writeAll("\(program): \(text)\n")
     }
@@ -71,6 +79,7 @@ public enum SendmailCommand {
         if options.recipients.isEmpty && !options.extractRecipients {
             throw SubmissionError(.usage, "no recipients given (name them as arguments, or use -t to read them from the headers)")
         }
+        if let problem = queueLimitProblem(config) { throw SubmissionError(.tempFail, problem) }
         // Start the helper first: its exec and start-up overlap everything below.
         let helper = try DropHelperClient(configPath: options.configPath)
         let composer: MessageComposer

@@ -292,4 +292,51 @@ struct TrustBoundaryTests {
         let first = String(decoding: server.contents.first { String(decoding: $0, as: UTF8.self).contains("Subject: =?us-ascii?B?") } ?? [], as: UTF8.self)
         #expect(first.contains("X-Tracking: =?us-ascii?B?"), "\(first.prefix(400))")
     }
+
+    // MARK: Finding 8: resource caps
+
+    @Test("an envelope over 1 MiB is refused at submission: by the helper, and by -bs at RCPT")
+    func envelopeCapped() throws {
+        let instance = try Instance()
+        let local = String(repeating: "a", count: 250)
+        let domain = (0..<3).map { _ in String(repeating: "d", count: 60) }.joined(separator: ".") + ".test"
+        var stream = Self.record("S", "u@example.org")
+        for i in 0..<2400 { stream += Self.record("R", "\(local)\(i)@\(domain)") }
+        stream += Self.record("M", "Subject: big\r\n\r\nb\r\n") + Self.record("E", "")
+        _ = try instance.sendmail(["-q"])
+        let r = try run(Binaries.outboxdrop, [], stdin: stream, environment: ["OUTBOX_CONFIG": instance.configPath])
+        #expect(r.code == 65 && r.stdout.contains("envelope (sender, recipients, parameters) exceeds 1048576 bytes"), "\(r.code) \(r.stdout)")
+        #expect(instance.queued().filter { !$0.isEmpty }.allSatisfy { name in
+            (try? DropFile.read(path: instance.layout.maildropNew + "/" + name).isFlushRequest) ?? false
+        }, "nothing but the flush request queued")
+        var bs = "EHLO x\r\nMAIL FROM:<u@example.org>\r\n"
+        for i in 0..<2400 { bs += "RCPT TO:<\(local)\(i)@\(domain)>\r\n" }
+        bs += "QUIT\r\n"
+        let s = try instance.sendmail(["-bs"], bs)
+        #expect(s.stdout.contains("452 4.5.3 Error: too many recipients"), "\(s.stdout.suffix(300))")
+    }
+
+    @Test("a user at user_queue_limit: sendmail says so and exits 75, -bs answers 452, and what bypasses sendmail is held, logged once")
+    func userQueueLimit() throws {
+        let instance = try Instance(extraConfig: "smarthost = smtp://127.0.0.1:1\nconnect_timeout = 2s\nuser_queue_limit = 3\n")
+        for i in 0..<3 { #expect(try instance.sendmail(["-i", "a@remote.test"], "Subject: \(i)\n\nb\n").code == 0) }
+        _ = try instance.outboxdOnce()
+        #expect(instance.deferred().count == 3)
+        let overlimit = try String(contentsOfFile: instance.layout.publicDirectory + "/overlimit", encoding: .utf8)
+        #expect(overlimit.hasPrefix("\(getuid()) 3 "), "\(overlimit)")
+        let r = try instance.sendmail(["-i", "a@remote.test"], "Subject: more\n\nb\n")
+        #expect(r.code == 75 && r.stderr.contains("queue limit reached: uid \(getuid()) has 3 messages"), "\(r.code) \(r.stderr)")
+        #expect(instance.queued().isEmpty)
+        let bs = try instance.sendmail(["-bs"], "EHLO x\r\nMAIL FROM:<u@example.org>\r\nQUIT\r\n")
+        #expect(bs.stdout.contains("452 4.3.1 Error: queue limit reached"), "\(bs.stdout)")
+        // Straight to the helper, twice: both held, one log line.
+        for i in 0..<2 {
+            try dropDirectly(instance, Self.record("S", "u@example.org") + Self.record("R", "a@remote.test")
+                + Self.record("M", "Subject: bypass \(i)\r\n\r\nb\r\n") + Self.record("E", ""))
+        }
+        let d = try instance.outboxdOnce()
+        #expect(d.stderr.components(separatedBy: "reached its queue limit").count - 1 == 1, "\(d.stderr)")
+        let held = (try? FileManager.default.contentsOfDirectory(atPath: instance.layout.queueHeld)) ?? []
+        #expect(held.count == 2 && instance.deferred().count == 3, "\(held)")
+    }
 }
