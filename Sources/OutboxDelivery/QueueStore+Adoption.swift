@@ -108,13 +108,17 @@ extension QueueStore {
                 result.adopted.append(copy.item)
             }
             if copy.item.id != copy.dropName { result.renamed.append((copy.dropName, copy.item.id)) }
-            // The copy and its name in queue/msg are durable (copyIn fsync'd both): now
-            // the original may go, at once, so that a killed daemon re-adopts nothing. If
-            // only the unlink is lost (a power cut before new/ is synced below), the file
-            // is adopted again: a duplicate, never a loss.
+            // The copy's content is durable (copyIn fsync'd it before the rename). The
+            // original goes at once, so that a killed daemon re-adopts nothing. Its unlink
+            // is journalled after the rename that named the copy (ext4, XFS and btrfs
+            // commit metadata in order), so a power cut cannot keep the unlink and lose
+            // the rename; at worst it keeps the rename and loses the unlink, and the file
+            // is adopted twice. The two directories are fsync'd once per batch below,
+            // before anything is delivered.
             unlink(source)
             copied += 1
         }
+        if copied > 0 { syncDirectory(messages); syncDirectory(held) }
         if copied > 0 || !result.rejected.isEmpty { syncDirectory(layout.maildropNew) }
         return result
     }
@@ -222,7 +226,6 @@ extension QueueStore {
             unlink(tmpPath)
             throw AdoptionFailure(reason: "\(error)")
         }
-        syncDirectory(held ? self.held : messages)
         var adopted = file
         adopted.queueID = id
         adopted.parameters = parameters
