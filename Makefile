@@ -5,7 +5,7 @@
 #   make package    the .deb in .build/deb/ (dpkg-buildpackage -b -us -uc)
 #   make install    PREFIX=/usr DESTDIR= ; as root also creates the outbox user/group,
 #                   the spool with its modes, and the drop helper's setgid bit
-#   make bench      submission latency and memory benchmarks (not part of check)
+#   make bench      submission latency, drain, memory and local-abuse benchmarks (not part of check)
 #   make soak       the crash soak at full size (root; a small one runs in check)
 #   make fuzz       each libFuzzer target for FUZZ_SECONDS (a short run is in check)
 # The configuration is always /etc/outbox/outbox.conf (the set-id helper accepts no other);

@@ -111,3 +111,6 @@ if [ "$(id -u)" = 0 ] && command -v postfix >/dev/null; then
     bash Tests/Scripts/smarthost.sh stop "$SH"
     rm -rf "$OUT/tls-spool" "$SH"
 fi
+
+# ---- Local abuse (issue 10, finding 8) and adoption throughput --------------------------
+bash bench/abuse.sh "$BIN" "$OUT/abuse"

@@ -27,6 +27,8 @@ public final class Daemon: @unchecked Sendable {
     private var workers: [WorkerThread] = []
     private var wakePipe: (read: FileDescriptor, write: FileDescriptor)
     private var lastSummary = 0
+    /// How long a delivery thread keeps an idle session open.
+    static let sessionIdleTime = 2.0
     /// When a flush request from an unprivileged user was last honoured.
     private var lastUserFlush = 0
     /// The shortest time between two flushes that unprivileged users' `sendmail -q` cause.
@@ -106,6 +108,12 @@ public final class Daemon: @unchecked Sendable {
         while true {
             let adopted = adoptAndDispatch(flushAll: false)
             if !adopted && work.isEmpty && work.active == 0 { break }
+            // A large maildrop is adopted batch by batch while the threads deliver the
+            // batches before it.
+            if adoptionBacklog {
+                collectResults()
+                continue
+            }
             work.waitUntilIdle()
             collectResults()
         }
@@ -307,7 +315,9 @@ public final class Daemon: @unchecked Sendable {
             work.done(item, created: created)
             var byte: UInt8 = 1
             _ = write(wakePipe.write.rawValue, &byte, 1)
-            if work.isEmpty {
+            // An open session is kept for a moment when the queue runs dry (Postfix's
+            // smtp_connection_cache_time_limit): the next adoption batch reuses it.
+            if session != nil && !work.waitForWork(seconds: Daemon.sessionIdleTime) {
                 session?.quit()
                 session = nil
             }

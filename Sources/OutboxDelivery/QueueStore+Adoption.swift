@@ -75,7 +75,7 @@ extension QueueStore {
     /// delivery starts while a large backlog is still being adopted.
     /// `hold(uid, size)` says whether a message goes to queue/hold instead (its submitter is
     /// over a queue limit); such messages are in `held`, not in `adopted`.
-    public func adopt(policy: AdoptionPolicy, limit: Int = 500, hold: (_ uid: Int, _ size: Int) -> Bool = { _, _ in false },
+    public func adopt(policy: AdoptionPolicy, limit: Int = 100, hold: (_ uid: Int, _ size: Int) -> Bool = { _, _ in false },
                       inUse: (String) -> Bool = { _ in false }) -> Adoption {
         var result = Adoption()
         guard let names = try? layout.dropFileNames() else { return result }

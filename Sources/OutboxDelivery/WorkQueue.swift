@@ -36,6 +36,21 @@ final class WorkQueue: @unchecked Sendable {
         return (due.removeFirst(), unreachableReason)
     }
 
+    /// Waits up to `seconds` for something to become due; true when something is due or
+    /// the queue is stopping (the caller then takes or ends), false on time-out.
+    func waitForWork(seconds: Double) -> Bool {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let total = Int(now.tv_nsec) + Int(seconds * 1e9)
+        var deadline = timespec(tv_sec: now.tv_sec + total / 1_000_000_000, tv_nsec: total % 1_000_000_000)
+        while due.isEmpty && !stopping {
+            if pthread_cond_timedwait(&changed, &mutex, &deadline) == ETIMEDOUT { break }
+        }
+        return !due.isEmpty || stopping
+    }
+
     var isEmpty: Bool {
         pthread_mutex_lock(&mutex)
         defer { pthread_mutex_unlock(&mutex) }
