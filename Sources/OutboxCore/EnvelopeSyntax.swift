@@ -178,7 +178,10 @@ public enum EnvelopeSyntax {
         // terminals obey like ESC sequences) are escaped: never raw controls on a terminal.
         var result = ""
         for scalar in String(decoding: out, as: UTF8.self).unicodeScalars {
-            if scalar.value >= 0x80 && scalar.value <= 0x9F {
+            // C1 controls, and the bidirectional overrides and separators that can make
+            // a listing line read as something else (U+202A-E, U+2066-9, U+2028-9).
+            if (0x80...0x9F).contains(scalar.value) || (0x202A...0x202E).contains(scalar.value)
+                || (0x2066...0x2069).contains(scalar.value) || scalar.value == 0x2028 || scalar.value == 0x2029 {
                 result += "\\u{" + String(scalar.value, radix: 16) + "}"
             } else {
                 result.unicodeScalars.append(scalar)

@@ -11,7 +11,7 @@ public enum Credentials {
     public static func password(_ config: Config) throws(SessionError) -> [UInt8] {
         if let path = config.authPasswordFile {
             let fd: FileDescriptor
-            do { fd = try FileDescriptor.open(path, flags: O_RDONLY | O_NOFOLLOW) } catch {
+            do { fd = try FileDescriptor.open(path, flags: O_RDONLY | O_NOFOLLOW | O_NONBLOCK) } catch {
                 throw .credentials("auth_password_file \(error)")
             }
             defer { fd.close() }
@@ -22,6 +22,9 @@ public enum Credentials {
                 st = try fd.status()
                 bytes = try fd.readToEnd(limit: 65536)
             } catch { throw .credentials("auth_password_file \(error)") }
+            if (st.st_mode & S_IFMT) != S_IFREG {
+                throw .credentials("auth_password_file \(path) is not a regular file")
+            }
             if st.st_mode & 0o007 != 0 {
                 throw .credentials("auth_password_file \(path) is accessible to other users (mode \(String(st.st_mode & 0o777, radix: 8))); chmod 0640 and chown root:outbox")
             }
@@ -63,7 +66,14 @@ public enum Credentials {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
+        // Default dispositions and an empty mask (outboxd ignores SIGPIPE), own group.
+        var all = sigset_t()
+        sigfillset(&all)
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
         posix_spawnattr_setpgroup(&attributes, 0)
         let args = ["/bin/sh", "-c", command]
         let cargs: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
@@ -76,6 +86,9 @@ public enum Credentials {
 
         let deadline = Deadline.after(seconds: seconds)
         var output: [UInt8] = []
+        // Never reallocated (the limit is the capacity), so no unwiped copy of the secret
+        // is left behind in freed memory.
+        output.reserveCapacity(commandOutputLimit)
         defer { output.wipe() }
         var failure: String?
         var chunk = [UInt8](repeating: 0, count: 4096)

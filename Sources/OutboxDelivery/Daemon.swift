@@ -43,7 +43,8 @@ public final class Daemon: @unchecked Sendable {
     /// Messages and bytes queued per submitting uid (outboxd's own bounces excluded).
     private func usageByUID() -> [Int: UserQueueUsage] {
         var usage: [Int: UserQueueUsage] = [:]
-        for item in queue.items.values where item.envelope.parameter("BOUNCE") == nil {
+        let own = Int(getuid())
+        for item in queue.items.values where item.envelope.parameter("BOUNCE") == nil || item.envelope.uid != own {
             usage[item.envelope.uid, default: UserQueueUsage()].messages += 1
             usage[item.envelope.uid, default: UserQueueUsage()].bytes += item.envelope.contentSize
         }
@@ -234,8 +235,9 @@ public final class Daemon: @unchecked Sendable {
         }
         for item in adoption.adopted {
             queue.items[item.id] = item
-            log.info("\(item.id): uid=\(item.envelope.uid) from=<\(item.envelope.sender)>")
-            log.info("\(item.id): from=<\(item.envelope.sender)>, size=\(item.envelope.contentSize), nrcpt=\(item.envelope.recipients.count) (queue active)")
+            let sender = EnvelopeSyntax.printable(item.envelope.sender, limit: 1024)
+            log.info("\(item.id): uid=\(item.envelope.uid) from=<\(sender)>")
+            log.info("\(item.id): from=<\(sender)>, size=\(item.envelope.contentSize), nrcpt=\(item.envelope.recipients.count) (queue active)")
         }
         let now = MailDate.now()
         adoptionBacklog = adoption.more
@@ -280,9 +282,17 @@ public final class Daemon: @unchecked Sendable {
     /// messages), opens another when it breaks, and closes it when the queue runs dry.
     private func deliveryLoop() {
         var session: RelaySession?
+        var sessionRelay: Relay?
         while let (taken, unreachable) = work.take() {
             var item = taken
             let relay = relayLock.withLock { self.relay }
+            // A session opened under the configuration before a SIGHUP is not reused:
+            // the new smarthost, TLS level or credentials apply from the next message.
+            if let s = session, sessionRelay !== relay {
+                s.quit()
+                session = nil
+            }
+            sessionRelay = relay
             var created: [QueueItem] = []
             if let reason = unreachable, session == nil {
                 created = relay.deferAll(&item, reason: reason)

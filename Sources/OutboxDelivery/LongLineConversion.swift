@@ -21,11 +21,14 @@ struct LongLineConversion {
             try emitBody(bytes, emit)
             return
         }
+        // Resume the search where the last one stopped (the separator may straddle): a
+        // header fed in tiny pieces must not be rescanned from its start each time.
+        let from = max(0, header.count - 3)
         header += bytes
-        guard let end = Self.headerEnd(header) else {
-            if header.count > 1 << 20 {  // no header end within 1 MiB: pass through
+        guard let end = Self.headerEnd(header, from: from) else {
+            if header.count > 1 << 20 {  // no header end within 1 MiB: body text, lines limited
                 inBody = true
-                try emit(header)
+                try emit(breaker.limit(header))
                 header = []
             }
             return
@@ -43,7 +46,8 @@ struct LongLineConversion {
 
     mutating func finish(emit: ([UInt8]) throws -> Void) throws {
         if !inBody {
-            try emit(header)
+            // A message that is all header (no blank line): still no line over 998.
+            try emit(HeaderField.limitLineLengths(inHeaderSection: header))
             return
         }
         if active {
@@ -61,9 +65,9 @@ struct LongLineConversion {
     }
 
     /// Offset just past the blank line ending the header section.
-    static func headerEnd(_ b: [UInt8]) -> Int? {
+    static func headerEnd(_ b: [UInt8], from start: Int = 0) -> Int? {
         if b.starts(with: [13, 10]) { return 2 }
-        var i = 0
+        var i = start
         while i + 3 < b.count {
             if b[i] == 13 && b[i + 1] == 10 && b[i + 2] == 13 && b[i + 3] == 10 { return i + 4 }
             i += 1

@@ -62,10 +62,10 @@ extension QueueStore {
         /// One line per file adopted or not; pickup lines in Postfix's shape.
         public func logProblems(to log: DeliveryLog) {
             for (name, reason, notice) in rejected {
-                log.error("maildrop/new/\(name): rejected: \(EnvelopeSyntax.printable(reason)); moved to queue/corrupt; \(notice)")
+                log.error("maildrop/new/\(EnvelopeSyntax.printable(name)): rejected: \(EnvelopeSyntax.printable(reason)); moved to queue/corrupt; \(notice)")
             }
-            for (name, reason) in failed { log.error("maildrop/new/\(name): cannot adopt: \(reason); left in place for the next scan") }
-            for (name, id) in renamed { log.warning("maildrop/new/\(name): queue ID already in use; adopted as \(id)") }
+            for (name, reason) in failed { log.error("maildrop/new/\(EnvelopeSyntax.printable(name)): cannot adopt: \(reason); left in place for the next scan") }
+            for (name, id) in renamed { log.warning("maildrop/new/\(EnvelopeSyntax.printable(name)): queue ID already in use; adopted as \(id)") }
         }
     }
 
@@ -80,7 +80,7 @@ extension QueueStore {
         var result = Adoption()
         guard let names = try? layout.dropFileNames() else { return result }
         result.more = names.count > limit
-        var copied = 0
+        var pending: [CopiedFile] = []
         for name in names.prefix(limit) {
             let source = layout.maildropNew + "/" + name
             var envelope = DropFile()
@@ -90,16 +90,38 @@ extension QueueStore {
             } catch let failure as AdoptionFailure {
                 result.failed.append((name, failure.reason))
                 continue
+            } catch let error as SystemError where !QueueStore.hostileErrnos.contains(error.errno) {
+                // Out of descriptors, an I/O error …: this host's trouble, not the file's;
+                // it stays in maildrop/new (found by review: such a file was bounced).
+                result.failed.append((name, "\(error)"))
+                continue
             } catch {
                 let notice = reportRejection(of: name, reason: "\(error)", envelope: envelope, policy: policy, into: &result)
                 result.rejected.append((name, "\(error)", notice))
-                let target = corrupt + "/" + name.filter { $0.isLetter || $0.isNumber || $0 == "." }.prefix(64) + "-\(time(nil))"
-                if durableRename(source, target) != 0 { unlink(source) }
+                moveToCorrupt(source, name: name)
                 continue
             }
             guard let copy else {  // a flush request
                 unlink(source)
                 result.flushRequesters.append(envelope.uid)
+                continue
+            }
+            pending.append(copy)
+        }
+        // Every copy is made durable before it is named in the queue. In parallel: the
+        // file system commits concurrent fsyncs together (measured here: 200 fsyncs took
+        // 150 ms one after another, 25 ms from 16 threads).
+        let syncFailures = QueueFileWriter.syncAll(pending.map(\.writer))
+        var copied = 0
+        for (i, copy) in pending.enumerated() {
+            if let error = syncFailures[i] {
+                copy.writer.discard()
+                result.failed.append((copy.dropName, "\(error)"))
+                continue
+            }
+            guard renameNoReplace(copy.writer.path, copy.target) == 0 else {
+                result.failed.append((copy.dropName, "\(SystemError("rename", path: copy.target))"))
+                unlink(copy.writer.path)
                 continue
             }
             if copy.held {
@@ -108,20 +130,26 @@ extension QueueStore {
                 result.adopted.append(copy.item)
             }
             if copy.item.id != copy.dropName { result.renamed.append((copy.dropName, copy.item.id)) }
-            // The copy's content is durable (copyIn fsync'd it before the rename). The
-            // original goes at once, so that a killed daemon re-adopts nothing. Its unlink
-            // is journalled after the rename that named the copy (ext4, XFS and btrfs
-            // commit metadata in order), so a power cut cannot keep the unlink and lose
-            // the rename; at worst it keeps the rename and loses the unlink, and the file
-            // is adopted twice. The two directories are fsync'd once per batch below,
+            // The original goes at once, so that a killed daemon re-adopts nothing. Its
+            // unlink is journalled after the rename that named the copy (ext4, XFS and
+            // btrfs commit metadata in order), so a power cut cannot keep the unlink and
+            // lose the rename; at worst it keeps the rename and loses the unlink, and the
+            // file is adopted twice. The directories are fsync'd once per batch below,
             // before anything is delivered.
-            unlink(source)
+            unlink(copy.source)
             copied += 1
         }
+        // More files wait; but only report it when this batch made progress, or a batch
+        // of files that keep failing (a full disk) would spin the caller.
+        result.more = result.more && (copied > 0 || !result.rejected.isEmpty || !result.flushRequesters.isEmpty)
         if copied > 0 { syncDirectory(messages); syncDirectory(held) }
         if copied > 0 || !result.rejected.isEmpty { syncDirectory(layout.maildropNew) }
         return result
     }
+
+    /// What opening a drop file fails with when the file itself is wrong: a symlink
+    /// (O_NOFOLLOW), not a regular file or more than one link (EINVAL), a device.
+    static let hostileErrnos: Set<Int32> = [ELOOP, EINVAL, ENXIO, EISDIR, ENODEV]
 
     /// A valid file that could not be written into the queue (disk full, I/O error): it
     /// stays in maildrop/new and is tried again.
@@ -129,9 +157,13 @@ extension QueueStore {
         var reason: String
     }
 
+    /// A copy written to queue/tmp, not yet fsync'd or named in the queue.
     struct CopiedFile {
         var item: QueueItem
         var dropName: String
+        var source: String
+        var writer: QueueFileWriter
+        var target: String
         var held = false
     }
 
@@ -155,6 +187,9 @@ extension QueueStore {
         var normalizer = LineEndingNormalizer(dotEndsInput: false)
         var facts = ContentFacts()
         var normalized: [UInt8] = []
+        // Content is re-chunked into full records whatever the drop file's record sizes
+        // (found by review: a million one-octet records made the sending side quadratic).
+        var pendingContent: [UInt8] = []
         func begin(_ file: DropFile) throws {
             guard output == nil else { return }
             // The helper stamps the caller's real uid, and the file it creates belongs to
@@ -175,17 +210,21 @@ extension QueueStore {
             facts.scan(Array(received.utf8))
             output!.append(Record(.content, received))
         }
-        func emit(_ bytes: [UInt8]) throws {
+        func emit(_ bytes: [UInt8], final: Bool = false) throws {
             facts.scan(bytes)
+            pendingContent += bytes
             var offset = 0
-            while offset < bytes.count {
-                let n = min(RecordLimits.maxContentPayload, bytes.count - offset)
-                output!.append(Record(.content, Array(bytes[offset..<offset + n])))
+            while pendingContent.count - offset >= RecordLimits.maxContentPayload || (final && offset < pendingContent.count) {
+                let n = min(RecordLimits.maxContentPayload, pendingContent.count - offset)
+                output!.append(Record(.content, Array(pendingContent[offset..<offset + n])))
                 offset += n
             }
+            pendingContent.removeFirst(offset)
             do { try output!.flushIfFull() } catch { throw AdoptionFailure(reason: "\(error)") }
         }
         let file = try DropFile.read(input, path: source, into: &envelope) { soFar, chunk in
+            // Never more than the file held when it was opened: its owner may append.
+            guard soFar.contentSize <= Int(st.st_size) else { throw RecordError.oversized(type: .content, length: soFar.contentSize) }
             guard soFar.queueID == name else {
                 throw RecordError.unexpected(.queueID, state: "(queue ID \(EnvelopeSyntax.printable(soFar.queueID)) does not match file name)")
             }
@@ -197,6 +236,10 @@ extension QueueStore {
         guard file.queueID == name else {
             throw RecordError.unexpected(.queueID, state: "(queue ID \(EnvelopeSyntax.printable(file.queueID)) does not match file name)")
         }
+        // The helper stamps the time now; a file from the future was not written by it.
+        guard file.time <= MailDate.now() + 86400 else {
+            throw RecordError.unexpected(.time, state: "(arrival time \(file.time) is in the future)")
+        }
         if file.isFlushRequest {
             guard Int(st.st_uid) == file.uid else {
                 throw RecordError.unexpected(.uid, state: "(file owned by uid \(st.st_uid) claims uid \(file.uid))")
@@ -206,11 +249,15 @@ extension QueueStore {
         try begin(file)  // a message without content
         normalized.removeAll(keepingCapacity: true)
         normalizer.finish(into: &normalized)
-        try emit(normalized)
+        try emit(normalized, final: true)
 
         // Envelope facts from what was actually copied, not from the submitter's claims.
         var parameters = file.parameters.filter { !$0.hasPrefix("LONGLINES=") && !$0.hasPrefix("BOUNCE=") && $0 != "SMTPUTF8" }
-        if facts.eightBit && file.parameter("BODY") == nil { parameters.append("BODY=8BITMIME") }
+        if facts.eightBit && file.parameter("BODY") != "8BITMIME" {
+            // A declared 7BIT is not taken on trust for 8-bit content.
+            parameters.removeAll { $0.hasPrefix("BODY=") }
+            parameters.append("BODY=8BITMIME")
+        }
         if ([file.sender] + file.recipients.map(\.address)).contains(where: { $0.utf8.contains { $0 >= 0x80 } }) { parameters.append("SMTPUTF8") }
         if facts.longestLine > 998 { parameters.append("LONGLINES=\(facts.longestLine)") }
         for p in parameters { output!.append(Record(.parameter, p)) }
@@ -218,19 +265,27 @@ extension QueueStore {
 
         let held = hold(file.uid, facts.size)
         let target = (held ? self.held : messages) + "/" + id
+        let writer = output!
         do {
-            try output!.commit()
-            output = nil
-            guard renameNoReplace(tmpPath, target) == 0 else { throw SystemError("rename", path: target) }
+            try writer.finishWriting()
         } catch {
-            unlink(tmpPath)
             throw AdoptionFailure(reason: "\(error)")
         }
+        output = nil
         var adopted = file
         adopted.queueID = id
         adopted.parameters = parameters
         adopted.contentSize = facts.size
-        return CopiedFile(item: QueueItem(id: id, envelope: adopted, state: DeliveryState(), path: target), dropName: name, held: held)
+        return CopiedFile(item: QueueItem(id: id, envelope: adopted, state: DeliveryState(), path: target), dropName: name,
+                          source: source, writer: writer, target: target, held: held)
+    }
+
+    /// Moves a refused file to queue/corrupt under a name of its own (never over another
+    /// kept file; found by review).
+    func moveToCorrupt(_ source: String, name: String) {
+        let base = corrupt + "/" + name.filter { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == ".") }.prefix(64) + "-\(time(nil))"
+        for n in 0..<100 where renameNoReplace(source, n == 0 ? base : "\(base).\(n)") == 0 { return }
+        unlink(source)
     }
 
     /// Whether any queue file or state carries `id` (msg/, hold/, state/).
@@ -271,7 +326,10 @@ extension QueueStore {
                 : Array(failures),
             remoteMTA: nil, original: Array(summary.utf8), returnHeadersOnly: false, bounceID: bounceID)
         do {
-            let notice = try enqueue(sender: "", recipient: recipient, parameters: ["BOUNCE=1"], content: content)
+            // Counted against the submitter's queue limits, not outboxd's (found by review:
+            // refused files made uncounted notices to any address).
+            let notice = try enqueue(sender: "", recipient: recipient, parameters: ["BOUNCE=1"], content: content,
+                                     uid: envelope.uid >= 0 ? uid_t(envelope.uid) : getuid())
             result.adopted.append(notice)
             return "notice \(notice.id) to <\(recipient)>"
         } catch {
@@ -305,7 +363,7 @@ struct ContentFacts {
 
 /// A new queue file written in outboxd's private queue/tmp: O_EXCL, owner-only, buffered
 /// records, fsync on commit. `discard` removes an unfinished one.
-final class QueueFileWriter {
+final class QueueFileWriter: @unchecked Sendable {
     let path: String
     private var fd: FileDescriptor?
     private var buffer: [UInt8] = []
@@ -334,12 +392,40 @@ final class QueueFileWriter {
         buffer.removeAll(keepingCapacity: true)
     }
 
-    /// Writes what is buffered and fsyncs; the file is complete and closed afterwards.
-    func commit() throws {
+    /// Writes what is buffered; the file stays open for `syncAll`.
+    func finishWriting() throws {
         try flush()
-        try fd?.sync()
-        fd?.close()
-        fd = nil
+    }
+
+    /// fsyncs and closes every writer's file, on up to 16 threads at once; the errors by
+    /// index. Each writer is touched by one thread only.
+    static func syncAll(_ writers: [QueueFileWriter]) -> [Int: SystemError] {
+        let failures = FailureList()
+        func sync(_ i: Int) {
+            guard let fd = writers[i].fd else { return }
+            do { try fd.sync() } catch { failures.add(i, error) }
+            fd.close()
+            writers[i].fd = nil
+        }
+        let threads = min(16, writers.count)
+        if threads <= 1 {
+            for i in writers.indices { sync(i) }
+            return failures.all
+        }
+        let workers = (0..<threads).map { k in
+            WorkerThread { for i in stride(from: k, to: writers.count, by: threads) { sync(i) } }
+        }
+        for w in workers { w.start() }
+        for w in workers { w.join() }
+        return failures.all
+    }
+
+    /// Errors collected from several threads.
+    private final class FailureList: @unchecked Sendable {
+        private let lock = Lock()
+        private var failures: [Int: SystemError] = [:]
+        func add(_ index: Int, _ error: SystemError) { lock.withLock { failures[index] = error } }
+        var all: [Int: SystemError] { lock.withLock { failures } }
     }
 
     func discard() {

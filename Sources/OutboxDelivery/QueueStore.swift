@@ -38,7 +38,7 @@ public final class QueueStore: @unchecked Sendable {
     public var corrupt: String { layout.root + "/queue/corrupt" }
     public var held: String { layout.queueHeld }
     /// Largest queue file adopted (a sanity limit against a hostile drop file).
-    public static let maximumFileSize = 1 << 31
+    public static let maximumFileSize = 1 << 31  // RecordLimits.maxFileSize plus the helper's header records
 
     public init(layout: SpoolLayout) throws {
         self.layout = layout
@@ -67,7 +67,7 @@ public final class QueueStore: @unchecked Sendable {
                 items.append(QueueItem(id: name, envelope: file, state: DeliveryState.load(path: states + "/" + name), path: path))
             } catch {
                 refused.append((name, "\(error)"))
-                _ = rename(path, corrupt + "/" + name)
+                moveToCorrupt(path, name: name)
             }
         }
         // A state file whose message is gone belongs to a removal interrupted by a crash.
@@ -95,9 +95,11 @@ public final class QueueStore: @unchecked Sendable {
     }
 
     /// Writes a new queue file (a bounce) durably under a fresh queue ID.
-    public func enqueue(sender: String, recipient: String, parameters: [String], content: [UInt8]) throws -> QueueItem {
+    /// `uid` is whom the message counts against (outboxd's own by default; a notice about
+    /// a refused drop file counts against its submitter).
+    public func enqueue(sender: String, recipient: String, parameters: [String], content: [UInt8], uid: uid_t = getuid()) throws -> QueueItem {
         let id = QueueID.generate().text
-        var records = DropFile.header(queueID: id, uid: getuid(), time: MailDate.now())
+        var records = DropFile.header(queueID: id, uid: uid, time: MailDate.now())
         records += [Record(.sender, sender), Record(.recipient, recipient)]
         records += parameters.map { Record(.parameter, $0) }
         var offset = 0

@@ -141,6 +141,10 @@ public struct DropFile: Equatable, Sendable {
         guard version == DropFile.currentVersion, QueueID(queueID) != nil, uid >= 0 else {
             throw RecordError.unexpected(.version, state: "(bad header in \(path))")
         }
+        // Arithmetic on the arrival time (delays, lifetimes, dates) must not overflow.
+        guard time >= 0 && time <= MailDate.latest else {
+            throw RecordError.unexpected(.time, state: "(arrival time \(time) out of range in \(path))")
+        }
     }
 
     private struct EnvelopeComplete: Error {}

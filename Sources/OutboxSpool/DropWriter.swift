@@ -97,7 +97,8 @@ public final class DropWriter {
             } catch {
                 // The rename may not be durable: take the file back, so that a non-zero
                 // exit means "not queued" and the caller's retry makes no duplicate. (If
-                // outboxd adopted it in this instant, unlink fails and it is delivered.)
+                // outboxd was copying it in this instant, the copy completes and is
+                // delivered: then the retry is a duplicate, never a loss.)
                 _ = unlinkat(newDirectory.rawValue, queueID.text, 0)
                 throw error
             }

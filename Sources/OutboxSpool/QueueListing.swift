@@ -37,6 +37,8 @@ public struct QueueEntry: Equatable, Sendable {
 public struct QueueSnapshot: Sendable {
     public var entries: [QueueEntry] = []
     public var unreadable = 0
+    /// Messages left out of a bounded listing.
+    public var omitted = 0
 
     public init(entries: [QueueEntry] = [], unreadable: Int = 0) {
         self.entries = entries
@@ -46,6 +48,7 @@ public struct QueueSnapshot: Sendable {
     public mutating func add(_ other: QueueSnapshot) {
         entries += other.entries
         unreadable += other.unreadable
+        omitted += other.omitted
     }
 }
 
@@ -57,8 +60,9 @@ public struct QueueSnapshot: Sendable {
 public enum QueueListing {
     /// Postfix's text for `entries`. `recipientLimit` shortens long recipient lists (the
     /// public summary, which every local user reads).
-    public static func render(_ entries: [QueueEntry], unreadable: Int = 0, recipientLimit: Int? = nil) -> String {
-        let note = unreadable > 0 ? "-- \(unreadable) unreadable file\(unreadable == 1 ? "" : "s") not shown (see the outboxd log)\n" : ""
+    public static func render(_ entries: [QueueEntry], unreadable: Int = 0, omitted: Int = 0, recipientLimit: Int? = nil) -> String {
+        var note = unreadable > 0 ? "-- \(unreadable) unreadable file\(unreadable == 1 ? "" : "s") not shown (see the outboxd log)\n" : ""
+        if omitted > 0 { note += "-- \(omitted) more held message\(omitted == 1 ? "" : "s") not shown\n" }
         if entries.isEmpty { return note + "Mail queue is empty\n" }
         var out = "-Queue ID-  --Size-- ----Arrival Time---- -Sender/Recipient-------\n"
         var total = 0
@@ -98,11 +102,17 @@ public enum QueueListing {
 
     /// Messages in outboxd's queue (held ones marked '!'), with their pending recipients
     /// and last deferral reason. Only envelopes are read, never the messages.
-    public static func queueEntries(_ layout: SpoolLayout, includeActive: Bool = true) throws(SystemError) -> QueueSnapshot {
+    /// `heldLimit` bounds how many held messages are read (the rest are counted in
+    /// `omitted`): outboxd rebuilds public/mailq up to once a second.
+    public static func queueEntries(_ layout: SpoolLayout, includeActive: Bool = true, heldLimit: Int = .max) throws(SystemError) -> QueueSnapshot {
         var snapshot = QueueSnapshot()
         for (directory, held) in [(layout.queueMessages, false), (layout.queueHeld, true)] where includeActive || held {
-            let names: [String]
+            var names: [String]
             do { names = try layout.fileNames(in: directory) } catch where held && error.errno == ENOENT { continue }
+            if held && names.count > heldLimit {
+                snapshot.omitted += names.count - heldLimit
+                names = Array(names.prefix(heldLimit))
+            }
             for name in names {
                 guard let (file, size) = try? DropFile.readEnvelope(path: directory + "/" + name), file.queueID == name else {
                     snapshot.unreadable += 1
@@ -154,6 +164,8 @@ public enum QueueListing {
     /// Recipients shown per message in public/mailq: every local user reads it, and one
     /// message may have thousands.
     public static let publicRecipientLimit = 100
+    /// Held messages read for public/mailq (the others are counted).
+    public static let publicHeldLimit = 1000
 
     /// Writes the listing for unprivileged `mailq` to public/mailq (temporary file +
     /// rename, so a reader never sees half of it). Run by outboxd, which passes what it
@@ -164,12 +176,12 @@ public enum QueueListing {
         if let queued {
             snapshot.entries += queued
             // Held messages are not in outboxd's memory: their envelopes are read.
-            if let held = try? queueEntries(layout, includeActive: false) { snapshot.add(held) }
+            if let held = try? queueEntries(layout, includeActive: false, heldLimit: publicHeldLimit) { snapshot.add(held) }
         } else if let all = try? queueEntries(layout) {
             snapshot.add(all)
         }
         snapshot.entries.sort { $0.id < $1.id }
-        let text = render(snapshot.entries, unreadable: snapshot.unreadable, recipientLimit: publicRecipientLimit)
+        let text = render(snapshot.entries, unreadable: snapshot.unreadable, omitted: snapshot.omitted, recipientLimit: publicRecipientLimit)
         let tmp = layout.publicDirectory + "/.mailq.tmp"
         guard let fd = try? FileDescriptor.open(tmp, flags: O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, mode: 0o644) else { return }
         try? fd.writeAll(text)

@@ -54,6 +54,9 @@ public enum RecordLimits {
     /// with their framing): bounds what one message can make outboxd hold in memory
     /// (1 000 recipients of 1 KB each, or 30 000 ordinary ones).
     public static let maxEnvelopeBytes = 1 << 20
+    /// The largest drop or queue file (the helper refuses to write more; outboxd refuses
+    /// to adopt more). Header records add well under 1 KiB to the records counted.
+    public static let maxFileSize = (1 << 31) - 4096
     public static let headerSize = 5
 }
 

@@ -54,7 +54,10 @@ do {
 installCleanup(for: writer.temporaryPath)
 
 do {
-    for record in DropFile.header(queueID: writer.queueID.text, uid: getuid(), time: MailDate.now()) {
+    // The effective uid: it owns the file this program creates, which is what outboxd
+    // checks the stamp against (a set-uid caller that kept its real uid had its mail
+    // refused later; found by review).
+    for record in DropFile.header(queueID: writer.queueID.text, uid: geteuid(), time: MailDate.now()) {
         try writer.append(record)
     }
     // sendmail needs the ID early, for the Received: and Message-ID: headers.
@@ -63,12 +66,16 @@ do {
     var grammar = DropStreamGrammar()
     var reader = RecordReader(.standardInput)
     var envelopeBytes = 0
+    var totalBytes = 0
     while try reader.next({ type, payload in
         try grammar.accept(type)
         if type != .content {
             envelopeBytes += payload.count + RecordLimits.headerSize
             guard envelopeBytes <= RecordLimits.maxEnvelopeBytes else { throw RecordError.envelopeTooLarge(limit: RecordLimits.maxEnvelopeBytes) }
         }
+        // outboxd refuses larger files: refuse them here, before exit 0 says "queued".
+        totalBytes += payload.count + RecordLimits.headerSize
+        guard totalBytes <= RecordLimits.maxFileSize else { throw RecordError.oversized(type: .content, length: totalBytes) }
         try writer.append(type, payload)
     }) {
         if grammar.isComplete { break }

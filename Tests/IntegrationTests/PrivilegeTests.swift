@@ -24,6 +24,11 @@ struct PrivilegeTests {
             #expect(results[probe] != nil && results[probe] != "0", "a process with the helper's credentials: \(probe)=\(results[probe] ?? "missing")")
         }
         #expect(results["owner_drop_read_exit"] == "0", "control: the submitter reads its own pending file")
+        // Findings 3 and 4 with a real member of the drop group.
+        #expect(results["first_adopted"] == "1" && results["forged_placed"] == "yes", "\(r.stdout)")
+        #expect(results["queue_count"] == "2", "the forged file was adopted beside the original, not over it")
+        #expect(results["original_intact"] == "yes" && results["renamed_logged"] == "yes")
+        #expect(results["rewrite_adopted"] == "yes" && results["rewrite_blocked"] == "yes", "a descriptor kept open must not reach the queue copy")
         #expect(results["tmp_left"] == "0")
         #expect(results["other_user_read_exit"] != "0")
         #expect(results["other_user_list_exit"] != "0")

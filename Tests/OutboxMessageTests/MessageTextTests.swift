@@ -288,3 +288,14 @@ struct HeaderFoldingTests {
         #expect(field.raw == original)
     }
 }
+
+@Suite("Listing text is escaped")
+struct PrintableTests {
+    @Test("controls, C1 controls and bidirectional overrides are escaped; other text is kept")
+    func escapes() {
+        #expect(EnvelopeSyntax.printable("a\u{1b}]2;x\u{07}b") == "a\\x1B]2;x\\x07b")
+        #expect(EnvelopeSyntax.printable("evil\u{202E}moc.elpmaxe") == "evil\\u{202e}moc.elpmaxe")
+        #expect(EnvelopeSyntax.printable("x\u{9B}y\u{2028}z") == "x\\u{9b}y\\u{2028}z")
+        #expect(EnvelopeSyntax.printable("grüße@example.org") == "grüße@example.org")
+    }
+}

@@ -70,3 +70,39 @@ echo "RESULT setgid_runtime_stderr_bytes=$(wc -c < "$W/setgid.err")"
 cp "$W/prefix/sbin/outboxdrop" "$W/prefix/sbin/plain"; chmod 755 "$W/prefix/sbin/plain"
 as_nobody env SWIFT_DEBUG_HELP=YES "$W/prefix/sbin/plain" -x </dev/null >/dev/null 2>"$W/plain.err"
 echo "RESULT plain_runtime_stderr_bytes=$(wc -c < "$W/plain.err")"
+
+# Issue 10, findings 3 and 4, with a real member of the drop group (exactly the helper's
+# credentials). outboxd (root's, on this root-owned spool) adopts nobody's message; the
+# smarthost is a closed port, so it stays queued.
+rm -f "$W/spool/queue/msg/M0000000000000"
+printf 'smarthost = smtp://127.0.0.1:1\nconnect_timeout = 2s\n' >> /etc/outbox/outbox.conf
+"$BIN/outboxd" --once --no-syslog > "$W/d1.log" 2>&1
+Q=$(ls "$W/spool/queue/msg" | head -1)
+echo "RESULT first_adopted=$(ls "$W/spool/queue/msg" | wc -l)"
+# A drop file named after that public queue ID, with a matching ID record, written by the
+# group member straight into maildrop/new.
+rec() {
+    local n=${#2}
+    printf '%s' "$1"
+    printf "\\x$(printf %02x $((n >> 24 & 255)))\\x$(printf %02x $((n >> 16 & 255)))\\x$(printf %02x $((n >> 8 & 255)))\\x$(printf %02x $((n & 255)))"
+    printf '%s' "$2"
+}
+DAEMON_UID=$(id -u daemon)
+{ rec V "outbox-drop 1"; rec I "$Q"; rec U "$DAEMON_UID"; rec T "$(date +%s)"; rec S "daemon@example.org"
+  rec R "forged@x.test"; rec M "$(printf 'Subject: forged replacement\r\n\r\nforged\r\n')"; rec E ""; } > "$W/forged.rec"
+as_helper sh -c "cat '$W/forged.rec' > '$W/spool/maildrop/new/.forged' && mv '$W/spool/maildrop/new/.forged' '$W/spool/maildrop/new/$Q'"
+echo "RESULT forged_placed=$([ -f "$W/spool/maildrop/new/$Q" ] && echo yes || echo no)"
+"$BIN/outboxd" --once --no-syslog > "$W/d2.log" 2>&1
+echo "RESULT queue_count=$(ls "$W/spool/queue/msg" | wc -l)"
+echo "RESULT original_intact=$(grep -q 'from nobody' "$W/spool/queue/msg/$Q" && ! grep -q forged "$W/spool/queue/msg/$Q" && echo yes || echo no)"
+echo "RESULT renamed_logged=$(grep -q "queue ID already in use" "$W/d2.log" && echo yes || echo no)"
+# The group member keeps its own drop file open across adoption and writes through it.
+printf 'Subject: daemon original\n\nbody\n' | as_daemon "$W/prefix/sbin/sendmail" -i someone@x.test
+D=$(ls "$W/spool/maildrop/new" | head -1)
+as_helper bash -c 'exec 3<>"$1"; sleep 3; printf "FORGED-REWRITE" >&3' _ "$W/spool/maildrop/new/$D" &
+HOLDER=$!
+sleep 1
+"$BIN/outboxd" --once --no-syslog > "$W/d3.log" 2>&1
+wait $HOLDER
+echo "RESULT rewrite_adopted=$([ -f "$W/spool/queue/msg/$D" ] && echo yes || echo no)"
+echo "RESULT rewrite_blocked=$(grep -q 'daemon original' "$W/spool/queue/msg/$D" && ! grep -q FORGED-REWRITE "$W/spool/queue/msg/$D" && echo yes || echo no)"
