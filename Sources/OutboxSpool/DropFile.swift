@@ -111,30 +111,35 @@ public struct DropFile: Equatable, Sendable {
                 envelopeBytes += payload.count + RecordLimits.headerSize
                 guard envelopeBytes <= RecordLimits.maxEnvelopeBytes else { throw RecordError.envelopeTooLarge(limit: RecordLimits.maxEnvelopeBytes) }
             }
-            switch type {
-            case .sender: file.sender = String(decoding: payload, as: UTF8.self)
-            case .recipient:
-                let parts = payload.split(separator: 0, maxSplits: 2, omittingEmptySubsequences: false)
-                    .map { String(decoding: $0, as: UTF8.self) }
-                file.recipients.append(
-                    Recipient(parts[0], original: parts.count > 1 && !parts[1].isEmpty ? parts[1] : nil,
-                              notify: parts.count > 2 && !parts[2].isEmpty ? parts[2] : nil))
-            case .parameter: file.parameters.append(String(decoding: payload, as: UTF8.self))
-            case .content:
-                if !envelopeChecked {
-                    envelopeChecked = true
-                    if let problem = file.envelopeProblem { throw RecordError.badEnvelope(problem) }
-                }
-                file.contentSize += payload.count
-                try content?(file, payload)
-            case .flush: file.isFlushRequest = true
-            default: break
+            if type == .content && !envelopeChecked {
+                envelopeChecked = true
+                if let problem = file.envelopeProblem { throw RecordError.badEnvelope(problem) }
             }
+            file.absorb(type, payload)
+            if type == .content { try content?(file, payload) }
         }) {}
         guard grammar.isComplete else { throw RecordError.truncated(offset: reader.offset) }
         try file.checkHeader(path: path)
         if let problem = file.envelopeProblem { throw RecordError.badEnvelope(problem) }
         return file
+    }
+
+    /// Takes one envelope, content, flush or end record into this value (content only
+    /// counts its size). The one decoder of record payloads, for outboxd and the helper.
+    public mutating func absorb(_ type: RecordType, _ payload: UnsafeRawBufferPointer) {
+        switch type {
+        case .sender: sender = String(decoding: payload, as: UTF8.self)
+        case .recipient:
+            let parts = payload.split(separator: 0, maxSplits: 2, omittingEmptySubsequences: false)
+                .map { String(decoding: $0, as: UTF8.self) }
+            recipients.append(
+                Recipient(parts[0], original: parts.count > 1 && !parts[1].isEmpty ? parts[1] : nil,
+                          notify: parts.count > 2 && !parts[2].isEmpty ? parts[2] : nil))
+        case .parameter: parameters.append(String(decoding: payload, as: UTF8.self))
+        case .content: contentSize += payload.count
+        case .flush: isFlushRequest = true
+        default: break
+        }
     }
 
     func checkHeader(path: String) throws(RecordError) {

@@ -10,8 +10,10 @@
 // - descriptors: 0-2 are reopened on /dev/null when closed; every other inherited one is
 //   closed; signal mask and dispositions are reset; umask is set;
 // - the input: a record stream that is checked against a fixed grammar and size limits,
-//   never parsed further (all RFC 5322 work happens in the unprivileged sendmail). Records
-//   claiming a uid, time, queue ID or version are refused: this program stamps them itself.
+//   and its envelope records against outboxd's envelope validator (EnvelopeSyntax: plain
+//   byte checks); the message itself is never parsed (all RFC 5322 work happens in the
+//   unprivileged sendmail). Records claiming a uid, time, queue ID or version are
+//   refused: this program stamps them itself.
 // It writes exactly one file, in maildrop/tmp, and renames it into maildrop/new only after
 // fsync; on a signal or any error the unfinished file is removed.
 import Glibc
@@ -67,12 +69,20 @@ do {
     var reader = RecordReader(.standardInput)
     var envelopeBytes = 0
     var totalBytes = 0
+    // The envelope is checked with the validator outboxd uses (no message parsing), so
+    // that exit 0 means "outboxd will take it" also for a caller that bypasses sendmail.
+    var envelope = DropFile()
+    var envelopeChecked = false
     while try reader.next({ type, payload in
         try grammar.accept(type)
         if type != .content {
             envelopeBytes += payload.count + RecordLimits.headerSize
             guard envelopeBytes <= RecordLimits.maxEnvelopeBytes else { throw RecordError.envelopeTooLarge(limit: RecordLimits.maxEnvelopeBytes) }
+        } else if !envelopeChecked {
+            envelopeChecked = true
+            if let problem = envelope.envelopeProblem { throw RecordError.badEnvelope(problem) }
         }
+        envelope.absorb(type, payload)
         // outboxd refuses larger files: refuse them here, before exit 0 says "queued".
         totalBytes += payload.count + RecordLimits.headerSize
         guard totalBytes <= RecordLimits.maxFileSize else { throw RecordError.oversized(type: .content, length: totalBytes) }
@@ -81,6 +91,7 @@ do {
         if grammar.isComplete { break }
     }
     guard grammar.isComplete else { throw RecordError.truncated(offset: reader.offset) }
+    if let problem = envelope.envelopeProblem { throw RecordError.badEnvelope(problem) }
     blockTerminatingSignals()
     try writer.commit()
 } catch {

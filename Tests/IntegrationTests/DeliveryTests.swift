@@ -1,4 +1,5 @@
 import Foundation
+import OutboxSpool
 import Testing
 
 @Suite("outboxd relays to a real Postfix smarthost with TLS and Cyrus SASL", .serialized,
@@ -233,7 +234,15 @@ struct DaemonModeTests {
         let stream = record("S", "x@client.test") + record("R", "a@remote.test>\r\nRCPT TO:<injected@remote.test")
             + record("M", "Subject: \(t)\r\n\r\nb\r\n") + record("E", "")
         let r = try run(Binaries.outboxdrop, [], stdin: stream, environment: ["OUTBOX_CONFIG": instance.configPath])
-        #expect(r.code == 0, "the helper does not parse: it accepts the bytes")
+        #expect(r.code == 65 && r.stdout.contains("control character 0x0D in address"), "the helper checks the envelope: \(r.stdout)")
+        #expect(instance.unfinished().isEmpty)
+        #expect(instance.queued().allSatisfy { (try? DropFile.read(path: instance.layout.maildropNew + "/" + $0).isFlushRequest) ?? false },
+                "only the flush request is queued")
+        // The same envelope placed in maildrop/new directly (a member of the drop group).
+        let id = QueueID.generate().text
+        let file = RecordEncoder.encode(DropFile.header(queueID: id, uid: getuid(), time: Int(time(nil))))
+            + stream
+        try Data(file).write(to: URL(fileURLWithPath: instance.layout.maildropNew + "/" + id))
         let d = try instance.outboxdOnce()
         #expect(d.stderr.contains("rejected") && d.stderr.contains("control character 0x0D in address"), "\(d.stderr)")
         #expect(Smarthost.shared.await(t, count: 1, seconds: 3).isEmpty)

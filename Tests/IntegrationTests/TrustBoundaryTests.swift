@@ -27,6 +27,17 @@ struct TrustBoundaryTests {
         #expect(r.code == 0, "the helper does not parse: it accepts the bytes (\(r.stdout))")
     }
 
+    /// Places a complete drop file (header + `stream`) in maildrop/new, as a member of the
+    /// drop group can without the helper.
+    func placeDirectly(_ instance: Instance, _ stream: [UInt8]) throws {
+        _ = try instance.sendmail(["-q"])  // creates the spool
+        let id = QueueID.generate().text
+        let staging = instance.directory + "/staging"
+        try Data(RecordEncoder.encode(DropFile.header(queueID: id, uid: getuid(), time: Int(time(nil)))) + stream)
+            .write(to: URL(fileURLWithPath: staging))
+        rename(staging, instance.layout.maildropNew + "/" + id)
+    }
+
     func corrupt(_ instance: Instance) -> [String] {
         (try? FileManager.default.contentsOfDirectory(atPath: instance.layout.root + "/queue/corrupt")) ?? []
     }
@@ -80,8 +91,15 @@ struct TrustBoundaryTests {
     func refusedIsReported() throws {
         let (instance, server) = try capturing()
         let t = token("refused")
-        try dropDirectly(instance, Self.record("S", "victim@example.com") + Self.record("R", "a@remote.test>\r\nRSET")
-            + Self.record("M", "Subject: \(t)\r\n\r\nb\r\n") + Self.record("E", ""))
+        let stream = Self.record("S", "victim@example.com") + Self.record("R", "a@remote.test>\r\nRSET")
+            + Self.record("M", "Subject: \(t)\r\n\r\nb\r\n") + Self.record("E", "")
+        // The helper refuses it at once, with outboxd's words.
+        _ = try instance.sendmail(["-q"])
+        let h = try run(Binaries.outboxdrop, [], stdin: stream, environment: ["OUTBOX_CONFIG": instance.configPath])
+        #expect(h.code == 65 && h.stdout.contains("control character 0x0D"), "\(h.code) \(h.stdout)")
+        #expect(instance.queued().filter { !((try? DropFile.read(path: instance.layout.maildropNew + "/" + $0).isFlushRequest) ?? false) }.isEmpty)
+        // Placed in maildrop/new without the helper, outboxd refuses and reports it.
+        try placeDirectly(instance, stream)
         let d = try instance.outboxdOnce()
         #expect(d.stderr.contains("rejected") && d.stderr.contains("notice"), "\(d.stderr)")
         #expect(corrupt(instance).count == 1)
@@ -95,7 +113,7 @@ struct TrustBoundaryTests {
     @Test("with an unusable sender the notice goes to admin_address")
     func refusedToAdmin() throws {
         let (instance, server) = try capturing()
-        try dropDirectly(instance, Self.record("S", "bad sender@example.com") + Self.record("R", "a@remote.test")
+        try placeDirectly(instance, Self.record("S", "bad sender@example.com") + Self.record("R", "a@remote.test")
             + Self.record("M", "Subject: s\r\n\r\nb\r\n") + Self.record("E", ""))
         let d = try instance.outboxdOnce()
         #expect(server.await(messages: 1), "\(d.stderr)")
