@@ -168,8 +168,6 @@ public enum ConfigParser {
     /// enough that adding it to a clock cannot overflow.
     public static let maximumDuration = 10 * 366 * 86400
 
-    /// Seconds from "300", "300s", "5m", "1h", "5d", "1w"; nil beyond `maximumDuration`
-    /// (found by fuzzing: "99999999999999999w" overflowed and crashed the parser).
     /// Bytes, with an optional k, M, G or T suffix (powers of 1024); at most 1 PiB.
     public static func size(_ v: String) -> Int? {
         let units: [Character: Int] = ["k": 1 << 10, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40]
@@ -179,12 +177,14 @@ public enum ConfigParser {
             unit = u
             digits = digits.dropLast()
         }
-        guard !digits.isEmpty, digits.allSatisfy(\.isASCIIDigitForConfig), digits.count <= 16, let n = Int(digits) else { return nil }
+        guard !digits.isEmpty, digits.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), digits.count <= 16, let n = Int(digits) else { return nil }
         let (total, overflow) = n.multipliedReportingOverflow(by: unit)
         guard !overflow, total <= 1 << 50 else { return nil }
         return total
     }
 
+    /// Seconds from "300", "300s", "5m", "1h", "5d", "1w"; nil beyond `maximumDuration`
+    /// (found by fuzzing: "99999999999999999w" overflowed and crashed the parser).
     public static func duration(_ v: String) -> Int? {
         guard let last = v.last else { return nil }
         let units: [Character: Int] = ["s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604_800]
@@ -201,8 +201,4 @@ public enum ConfigParser {
             (b >= 48 && b <= 57) || (b >= 65 && b <= 90) || (b >= 97 && b <= 122) || b == 45 || b == 46 || b == 95
         }
     }
-}
-
-extension Character {
-    var isASCIIDigitForConfig: Bool { isASCII && isNumber }
 }

@@ -185,18 +185,28 @@ extension QueueStore {
         var output: QueueFileWriter?
         defer { if let output { output.discard() } }
         var normalizer = LineEndingNormalizer(dotEndsInput: false)
-        var facts = ContentFacts()
+        var facts = LineStatistics()
         var normalized: [UInt8] = []
         // Content is re-chunked into full records whatever the drop file's record sizes
         // (found by review: a million one-octet records made the sending side quadratic).
         var pendingContent: [UInt8] = []
-        func begin(_ file: DropFile) throws {
-            guard output == nil else { return }
-            // The helper stamps the caller's real uid, and the file it creates belongs to
-            // that same uid (it is set-gid only): a mismatch is a forged file.
+        // The header the helper stamped must agree with what the kernel says: the file's
+        // name, its owner (the helper stamps the caller's effective uid, which owns the
+        // file it creates: it is set-gid only), and a time not in the future.
+        func checkStamps(_ file: DropFile) throws {
+            guard file.queueID == name else {
+                throw RecordError.unexpected(.queueID, state: "(queue ID \(EnvelopeSyntax.printable(file.queueID)) does not match file name)")
+            }
             guard Int(st.st_uid) == file.uid else {
                 throw RecordError.unexpected(.uid, state: "(file owned by uid \(st.st_uid) claims uid \(file.uid))")
             }
+            guard file.time <= MailDate.now() + 86400 else {
+                throw RecordError.unexpected(.time, state: "(arrival time \(file.time) is in the future)")
+            }
+        }
+        func begin(_ file: DropFile) throws {
+            guard output == nil else { return }
+            try checkStamps(file)
             do { output = try QueueFileWriter(path: tmpPath) } catch { throw AdoptionFailure(reason: "\(error)") }
             output!.append(DropFile.header(queueID: id, uid: uid_t(file.uid), time: file.time))
             output!.append(Record(.sender, file.sender))
@@ -225,27 +235,13 @@ extension QueueStore {
         let file = try DropFile.read(input, path: source, into: &envelope) { soFar, chunk in
             // Never more than the file held when it was opened: its owner may append.
             guard soFar.contentSize <= Int(st.st_size) else { throw RecordError.oversized(type: .content, length: soFar.contentSize) }
-            guard soFar.queueID == name else {
-                throw RecordError.unexpected(.queueID, state: "(queue ID \(EnvelopeSyntax.printable(soFar.queueID)) does not match file name)")
-            }
             try begin(soFar)
             normalized.removeAll(keepingCapacity: true)
             normalizer.feed(chunk, into: &normalized)
             try emit(normalized)
         }
-        guard file.queueID == name else {
-            throw RecordError.unexpected(.queueID, state: "(queue ID \(EnvelopeSyntax.printable(file.queueID)) does not match file name)")
-        }
-        // The helper stamps the time now; a file from the future was not written by it.
-        guard file.time <= MailDate.now() + 86400 else {
-            throw RecordError.unexpected(.time, state: "(arrival time \(file.time) is in the future)")
-        }
-        if file.isFlushRequest {
-            guard Int(st.st_uid) == file.uid else {
-                throw RecordError.unexpected(.uid, state: "(file owned by uid \(st.st_uid) claims uid \(file.uid))")
-            }
-            return nil
-        }
+        try checkStamps(file)
+        if file.isFlushRequest { return nil }
         try begin(file)  // a message without content
         normalized.removeAll(keepingCapacity: true)
         normalizer.finish(into: &normalized)
@@ -253,7 +249,7 @@ extension QueueStore {
 
         // Envelope facts from what was actually copied, not from the submitter's claims.
         var parameters = file.parameters.filter { !$0.hasPrefix("LONGLINES=") && !$0.hasPrefix("BOUNCE=") && $0 != "SMTPUTF8" }
-        if facts.eightBit && file.parameter("BODY") != "8BITMIME" {
+        if facts.hasEightBit && file.parameter("BODY") != "8BITMIME" {
             // A declared 7BIT is not taken on trust for 8-bit content.
             parameters.removeAll { $0.hasPrefix("BODY=") }
             parameters.append("BODY=8BITMIME")
@@ -335,29 +331,6 @@ extension QueueStore {
         } catch {
             return "cannot queue a notice to <\(recipient)>: \(error)"
         }
-    }
-}
-
-/// What outboxd learns about a message while copying it: size, 8-bit octets, the longest
-/// line (CRLF text).
-struct ContentFacts {
-    var size = 0
-    var eightBit = false
-    var longestLine = 0
-    private var lineLength = 0
-
-    mutating func scan(_ bytes: [UInt8]) {
-        size += bytes.count
-        for b in bytes {
-            if b == ASCII.lf {
-                longestLine = max(longestLine, lineLength - 1)  // minus the CR
-                lineLength = 0
-            } else {
-                lineLength += 1
-                if b >= 0x80 { eightBit = true }
-            }
-        }
-        longestLine = max(longestLine, lineLength)
     }
 }
 

@@ -38,7 +38,7 @@ public final class QueueStore: @unchecked Sendable {
     public var corrupt: String { layout.root + "/queue/corrupt" }
     public var held: String { layout.queueHeld }
     /// Largest queue file adopted (a sanity limit against a hostile drop file).
-    public static let maximumFileSize = 1 << 31  // RecordLimits.maxFileSize plus the helper's header records
+    public static let maximumFileSize = RecordLimits.maxFileSize + 4096  // plus the helper's header records
 
     public init(layout: SpoolLayout) throws {
         self.layout = layout

@@ -54,10 +54,8 @@ public final class MessageComposer {
     private var headers = HeaderSectionParser()
     private var inBody = false
     private var pendingBody: [UInt8] = []
-    private var bodyHasEightBit = false
+    private var bodyStatistics = LineStatistics()
     private var headersHaveEightBit = false
-    private var lineLength = 0
-    private var longestLine = 0
     /// Body lines longer than this violate RFC 5321 §4.5.3.1.6.
     static let smtpLineLimit = 998
 
@@ -95,8 +93,8 @@ public final class MessageComposer {
         }
         try helper.sendContent(pendingBody)
         pendingBody.removeAll()
-        if lineLength > longestLine { longestLine = lineLength }
-        if envelope.declaredBodyType == nil && (bodyHasEightBit || headersHaveEightBit) {
+        let longestLine = bodyStatistics.longestLine
+        if envelope.declaredBodyType == nil && (bodyStatistics.hasEightBit || headersHaveEightBit) {
             try helper.send(.parameter, "BODY=8BITMIME")
         }
         if longestLine > Self.smtpLineLimit {
@@ -173,28 +171,7 @@ public final class MessageComposer {
 
     private func body(_ bytes: [UInt8]) throws {
         if bytes.isEmpty { return }
-        bytes.withUnsafeBufferPointer { buffer in
-            let base = buffer.baseAddress!
-            let n = buffer.count
-            if !bodyHasEightBit {
-                var any: UInt8 = 0
-                for b in buffer { any |= b }
-                bodyHasEightBit = any >= 0x80
-            }
-            // Line lengths via memchr: only the longest one matters.
-            var start = 0
-            while start < n {
-                guard let hit = memchr(base + start, Int32(ASCII.lf), n - start) else {
-                    lineLength += n - start
-                    break
-                }
-                let lf = UnsafePointer<UInt8>(hit.assumingMemoryBound(to: UInt8.self)) - base
-                let length = lineLength + (lf - start) - 1  // minus the CR before the LF
-                if length > longestLine { longestLine = length }
-                lineLength = 0
-                start = lf + 1
-            }
-        }
+        bodyStatistics.scan(bytes)
         if pendingBody.isEmpty && bytes.count >= RecordLimits.maxContentPayload {
             try helper.sendContent(bytes)
             return

@@ -168,16 +168,7 @@ struct DeliveryTests {
 
 @Suite("outboxd as a daemon, and hostile drop files", .serialized, .enabled(if: Smarthost.available, "needs root, postfix and sasl2-bin"))
 struct DaemonModeTests {
-    func startDaemon(_ instance: Instance) throws -> (Process, Pipe) {
-        let daemon = Process()
-        daemon.executableURL = URL(fileURLWithPath: Binaries.directory + "/outboxd")
-        daemon.arguments = ["--no-syslog"]
-        daemon.environment = ProcessInfo.processInfo.environment.merging(["OUTBOX_CONFIG": instance.configPath]) { $1 }
-        let errors = Pipe()
-        daemon.standardError = errors
-        try daemon.run()
-        return (daemon, errors)
-    }
+    func startDaemon(_ instance: Instance) throws -> (Process, Pipe) { try instance.startDaemon() }
 
     @Test("notices new mail at once, reloads on SIGHUP, stops cleanly on SIGTERM")
     func daemon() throws {

@@ -95,6 +95,18 @@ extension Instance {
         return try Instance(extraConfig: config + extra)
     }
 
+    /// Starts a running outboxd (foreground, log on the returned pipe).
+    func startDaemon() throws -> (Process, Pipe) {
+        let daemon = Process()
+        daemon.executableURL = URL(fileURLWithPath: Binaries.directory + "/outboxd")
+        daemon.arguments = ["--no-syslog"]
+        daemon.environment = ProcessInfo.processInfo.environment.merging(["OUTBOX_CONFIG": configPath]) { $1 }
+        let errors = Pipe()
+        daemon.standardError = errors
+        try daemon.run()
+        return (daemon, errors)
+    }
+
     /// Runs `outboxd --once`, returning its log (stderr).
     func outboxdOnce(environment: [String: String] = [:]) throws -> RunResult {
         try run(Binaries.directory + "/outboxd", ["--once", "--no-syslog"], environment: environment.merging(["OUTBOX_CONFIG": configPath]) { $1 })

@@ -260,13 +260,7 @@ struct TrustBoundaryTests {
         _ = try instance.sendmail(["-i", "a@remote.test"], "Subject: f\n\nb\n")
         _ = try instance.outboxdOnce()  // tried once: next attempt in minutes
         let nobody = getpwnam("nobody")!.pointee.pw_uid
-        let daemon = Process()
-        daemon.executableURL = URL(fileURLWithPath: Binaries.directory + "/outboxd")
-        daemon.arguments = ["--no-syslog"]
-        daemon.environment = ProcessInfo.processInfo.environment.merging(["OUTBOX_CONFIG": instance.configPath]) { $1 }
-        let errors = Pipe()
-        daemon.standardError = errors
-        try daemon.run()
+        let (daemon, errors) = try instance.startDaemon()
         defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGTERM); daemon.waitUntilExit() } }
         usleep(500_000)
         // Five `sendmail -q` by nobody, one after another, as the drop helper writes them.
