@@ -38,12 +38,14 @@ public enum QueueAdministration {
     }
 
     static func apply(_ action: QueueRequest.Action, id: String, store: QueueStore, queue: inout LiveQueue) -> QueueReply {
-        guard let (_, location) = store.locate(id) else { return QueueReply(ok: false, "\(id): no such message in the queue") }
+        // In flight first: a thread may have delivered and removed the file a moment ago,
+        // and the attempt's end (finishFlight) decides what is left to do.
         if queue.inFlight.contains(id) {
             guard action != .release else { return QueueReply(ok: false, "\(id): not on hold") }
             queue.afterFlight[id] = action
             return QueueReply(ok: true, "\(id): being delivered now; \(action.rawValue) when the attempt ends")
         }
+        guard let (_, location) = store.locate(id) else { return QueueReply(ok: false, "\(id): no such message in the queue") }
         do {
             switch (action, location) {
             case (.delete, _):

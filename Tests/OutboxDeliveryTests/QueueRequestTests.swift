@@ -1,3 +1,4 @@
+import Foundation
 import OutboxCore
 @testable import OutboxDelivery
 import OutboxSpool
@@ -51,5 +52,21 @@ struct QueueRequestTests {
         #expect(state.attempts == 0 && state.nextAttempt == 0 && state.firstAttempt == 0 && state.lifetimeStart == 1000)
         #expect(state.isPending(1) && !state.isPending(0) && !state.isPending(2))
         #expect(DeliveryState.decode(state.encoded()) == state)
+    }
+
+    /// Found by a fresh-clone CI run: `outboxctl delete ALL` failed with 66 when a thread
+    /// finished delivering (and removed) a listed message just before the request reached
+    /// it: the file was looked up before the in-flight set.
+    @Test("a request for a message in flight whose file is already gone is answered as in flight, not as missing")
+    func inFlightWithoutFile() throws {
+        let root = "/tmp/outbox-admin-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        defer { _ = try? FileManager.default.removeItem(atPath: root) }
+        let store = try QueueStore(layout: SpoolLayout(root: root))
+        let id = QueueID.generate().text
+        var queue = LiveQueue(items: [])
+        queue.inFlight.insert(id)
+        let replies = QueueAdministration.apply(QueueRequest(.delete, ids: [id]), store: store, queue: &queue, log: nil, requester: "test")
+        #expect(replies.count == 1 && replies[0].ok, "\(replies)")
+        #expect(queue.afterFlight[id] == .delete)
     }
 }
