@@ -308,15 +308,8 @@ public final class Daemon: @unchecked Sendable {
                     }
                 }
                 if let s = session {
-                    do {
-                        let outcomes = try s.send(item.outgoing)
-                        created = relay.record(&item, outcomes: outcomes, relay: s.peer)
-                    } catch {
-                        created = relay.deferAll(&item, reason: "\(error)", relay: s.peer)
-                        s.quit()
-                        session = nil
-                    }
-                    if let s = session, !s.usable {
+                    created = relay.record(&item, verdicts: s.send(item.outgoing), relay: s.peer)
+                    if !s.usable {
                         s.quit()
                         session = nil
                     }

@@ -1,18 +1,13 @@
 import Glibc
 import OutboxCore
 import OutboxMessage
+import OutboxSMTP
 import OutboxSpool
 
 /// One queued message as the relay sends it: envelope, pending recipients, and a reader
 /// for its content.
 public struct OutgoingMessage: Sendable {
-    public struct Recipient: Sendable, Equatable {
-        /// Index in the queue file's recipient list (the state file's key).
-        public var index: Int
-        public var address: String
-        public var original: String?
-        public var notify: String?
-    }
+    public typealias Recipient = SMTPEnvelope.Recipient
 
     public var queueID: String
     public var sender: String
@@ -28,6 +23,16 @@ public struct OutgoingMessage: Sendable {
             if p.hasPrefix(key + "=") { return String(p.dropFirst(key.count + 1)) }
         }
         return nil
+    }
+
+    /// The envelope as the SMTP transaction sends it.
+    public var envelope: SMTPEnvelope {
+        SMTPEnvelope(sender: sender, recipients: recipients.map { r in
+                         var r = r
+                         r.notify = r.notify ?? parameter("NOTIFY")
+                         return r
+                     },
+                     size: size, eightBit: isEightBit, smtpUTF8: needsSMTPUTF8, ret: parameter("RET"), envid: parameter("ENVID"))
     }
 
     public var needsSMTPUTF8: Bool { parameter("SMTPUTF8") != nil }

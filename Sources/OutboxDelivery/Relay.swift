@@ -2,6 +2,7 @@ import Glibc
 import OutboxConfig
 import OutboxCore
 import OutboxNet
+import OutboxSMTP
 import OutboxSpool
 import OutboxTLS
 
@@ -64,24 +65,24 @@ public final class Relay: @unchecked Sendable {
         return .failure(last)
     }
 
-    /// Records the outcome of one attempt on `item`; returns new queue items (bounces).
-    func record(_ item: inout QueueItem, outcomes: [RecipientOutcome], relay: String) -> [QueueItem] {
+    /// Records the verdicts of one attempt on `item`; returns new queue items (bounces).
+    func record(_ item: inout QueueItem, verdicts: [RecipientVerdict], relay: String) -> [QueueItem] {
         let now = MailDate.now()
         if item.state.firstAttempt == 0 { item.state.firstAttempt = now }
         item.state.attempts += 1
         var failures: [BounceBuilder.Failure] = []
         let delay = now - item.envelope.time
-        for o in outcomes {
-            let r = item.envelope.recipients[o.index]
-            let expired = o.status == .deferred && now - max(item.envelope.time, item.state.lifetimeStart) > config.maximalQueueLifetime
-            let status: DeliveryState.Status = expired ? .bounced : o.status == .sent ? .sent : o.status == .bounced ? .bounced : .deferred
-            let reply = expired ? "delivery time expired after \(config.maximalQueueLifetime / 86400) days; last reply: \(o.reply)" : o.reply
-            let dsn = expired ? "4.4.7" : o.dsn
-            item.state.recipients[o.index] = DeliveryState.Entry(status: status, reply: reply, dsn: dsn)
+        let expired = now - max(item.envelope.time, item.state.lifetimeStart) > config.maximalQueueLifetime
+        for v in verdicts {
+            let r = item.envelope.recipients[v.index]
+            let verdict = expired ? DeliveryPolicy.expire(v.verdict, afterDays: config.maximalQueueLifetime / 86400) : v.verdict
+            let status = verdict.status ?? .deferred
+            item.state.recipients[v.index] = DeliveryState.Entry(status: status, reply: verdict.reply, dsn: verdict.dsn)
             let orig = r.original.map { "orig_to=<\($0)>, " } ?? ""
-            log.info("\(item.id): to=<\(r.address)>, \(orig)relay=\(relay), delay=\(delay), tries=\(item.state.attempts), dsn=\(dsn), status=\(status == .sent ? "sent" : status == .bounced ? "bounced" : "deferred") (\(reply))")
-            if status == .bounced && Self.wantsFailureNotice(r.notify ?? item.outgoing.parameter("NOTIFY")) {
-                failures.append(BounceBuilder.Failure(recipient: r.address, original: r.original, status: Self.dsnStatus(dsn, bounced: true), diagnostic: reply))
+            log.info("\(item.id): to=<\(r.address)>, \(orig)relay=\(relay), delay=\(delay), tries=\(item.state.attempts), dsn=\(verdict.dsn), status=\(status.rawValue) (\(verdict.reply))")
+            if status == .bounced && DeliveryPolicy.wantsFailureNotice(r.notify ?? item.outgoing.parameter("NOTIFY")) {
+                failures.append(BounceBuilder.Failure(recipient: r.address, original: r.original,
+                                                      status: DeliveryPolicy.failureStatus(verdict.dsn), diagnostic: verdict.reply))
             }
         }
         var created: [QueueItem] = []
@@ -111,21 +112,10 @@ public final class Relay: @unchecked Sendable {
         return created
     }
 
-    /// Defers every pending recipient of `item` for a session-level reason.
+    /// Defers every pending recipient of `item` because no session could be had.
     func deferAll(_ item: inout QueueItem, reason: String, relay: String = "none") -> [QueueItem] {
-        let outcomes = item.outgoing.recipients.map { RecipientOutcome(index: $0.index, status: .deferred, reply: reason, dsn: "4.4.1") }
-        return record(&item, outcomes: outcomes, relay: relay)
-    }
-
-    static func wantsFailureNotice(_ notify: String?) -> Bool {
-        guard let notify else { return true }
-        return notify.uppercased().split(separator: ",").contains("FAILURE")
-    }
-
-    /// A DSN status code for a failed recipient: the server's when it is a 5.x.x.
-    static func dsnStatus(_ dsn: String, bounced: Bool) -> String {
-        if dsn.hasPrefix("5.") || !bounced { return dsn }
-        return "5" + dsn.dropFirst()
+        let verdict = DeliveryPolicy.verdict(.sessionFailed(reason))
+        return record(&item, verdicts: item.outgoing.recipients.map { RecipientVerdict(index: $0.index, verdict: verdict) }, relay: relay)
     }
 
     /// Writes the DSN durably before the failure is recorded (a crash in between yields a
@@ -135,15 +125,14 @@ public final class Relay: @unchecked Sendable {
     /// written.
     func makeBounce(for item: QueueItem, failures: [BounceBuilder.Failure], relay: String) throws -> QueueItem? {
         let envelope = item.envelope
-        var recipient = envelope.sender
-        var marker = "BOUNCE=1"
-        if envelope.sender.isEmpty {
-            guard envelope.parameter("BOUNCE") == "1", let admin = config.adminAddress else {
-                log.info("\(item.id): no non-delivery notification: null sender")
-                return nil
-            }
-            recipient = admin
-            marker = "BOUNCE=2"
+        let recipient: String, marker: String
+        switch DeliveryPolicy.notice(sender: envelope.sender, bounceMarker: envelope.parameter("BOUNCE"), adminAddress: config.adminAddress) {
+        case .none:
+            log.info("\(item.id): no non-delivery notification: null sender")
+            return nil
+        case .notify(let to, let bounceMarker):
+            recipient = to
+            marker = bounceMarker
         }
         var original: [UInt8] = []
         try? item.outgoing.readContent { chunk in

@@ -1,6 +1,7 @@
 import Glibc
 import OutboxConfig
 import OutboxCore
+import OutboxSMTP
 import OutboxSpool
 import OutboxTLS
 
@@ -43,10 +44,14 @@ public enum SmarthostSendTest {
                 let session = try RelaySession.open(smarthost, config: config, tls: tls)
                 defer { session.quit() }
                 lines.append("\(smarthost): connected to \(session.peer), \(session.tlsDescription ?? "no TLS"), \(session.authMechanism.map { "AUTH \($0)" } ?? "no AUTH")")
-                let outcome = try session.send(message).first
-                let status = outcome?.status.rawValue ?? "not tried"
-                lines.append("<\(sender)> -> <\(recipient)>: \(status) (\(outcome?.reply ?? "no reply"))")
-                return (lines, outcome?.status == .sent)
+                let verdict = session.send(message).first?.verdict
+                if let failure = session.failure {
+                    lines.append("\(smarthost): \(failure)")
+                    continue
+                }
+                let status = verdict?.status?.rawValue ?? "not tried"
+                lines.append("<\(sender)> -> <\(recipient)>: \(status) (\(verdict?.reply ?? "no reply"))")
+                return (lines, verdict?.action == .sent)
             } catch {
                 lines.append("\(smarthost): \(error)")
             }

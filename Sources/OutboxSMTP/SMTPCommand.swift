@@ -5,6 +5,8 @@ public enum SMTPCommand: Equatable, Sendable {
     case startTLS
     case auth(mechanism: String, initialResponse: String?)
     case authContinuation(String)
+    /// "*": cancels an AUTH exchange (RFC 4954 §4).
+    case authCancel
     case mailFrom(String, parameters: [String])
     case rcptTo(String, parameters: [String])
     case data
@@ -20,6 +22,7 @@ public enum SMTPCommand: Equatable, Sendable {
         case .startTLS: "STARTTLS\r\n"
         case .auth(let mechanism, let initial): initial.map { "AUTH \(mechanism) \($0.isEmpty ? "=" : $0)\r\n" } ?? "AUTH \(mechanism)\r\n"
         case .authContinuation(let response): "\(response)\r\n"
+        case .authCancel: "*\r\n"
         case .mailFrom(let sender, let parameters): (["MAIL FROM:<\(sender)>"] + parameters).joined(separator: " ") + "\r\n"
         case .rcptTo(let recipient, let parameters): (["RCPT TO:<\(recipient)>"] + parameters).joined(separator: " ") + "\r\n"
         case .data: "DATA\r\n"

@@ -13,7 +13,7 @@ import OutboxCore
 ///     since 1795425000         (queue lifetime counted from here; absent = arrival)
 ///     r 2 sent 2.0.0 250 2.0.0 Ok    (recipient index, status, DSN code, last reply)
 public struct DeliveryState: Equatable, Sendable {
-    public enum Status: String, Sendable { case pending, sent, bounced, deferred }
+    public typealias Status = DeliveryStatus
 
     public struct Entry: Equatable, Sendable {
         public var status: Status

@@ -7,16 +7,58 @@ import Testing
 
 @Suite("Delivery policy: outcomes, retries, state, encodings, DSNs")
 struct DeliveryPolicyTests {
-    static let table: [(OutcomeTable.Stage, Int, String?, OutcomeTable.Verdict)] = [
-        (.mailFrom, 250, nil, .proceed), (.mailFrom, 451, nil, .deferred), (.mailFrom, 550, nil, .bounced), (.mailFrom, 503, nil, .deferred),
-        (.rcptTo, 250, nil, .proceed), (.rcptTo, 452, nil, .retryInNewTransaction), (.rcptTo, 451, "4.5.3", .retryInNewTransaction),
-        (.rcptTo, 451, "4.7.1", .deferred), (.rcptTo, 550, "5.1.1", .bounced), (.data, 354, nil, .proceed), (.data, 250, nil, .deferred),
-        (.data, 554, nil, .bounced), (.endOfData, 250, nil, .proceed), (.endOfData, 421, nil, .deferred), (.endOfData, 552, nil, .bounced),
+    static let table: [(DeliveryPolicy.Stage, Int, String?, DeliveryVerdict.Action, String)] = [
+        (.mailFrom, 250, nil, .proceed, "2.0.0"), (.mailFrom, 451, nil, .deferred, "4.0.0"), (.mailFrom, 550, "5.7.1", .bounced, "5.7.1"),
+        (.mailFrom, 503, "5.5.1", .deferred, "4.5.1"), (.mailFrom, 421, nil, .deferred, "4.0.0"), (.mailFrom, 354, nil, .deferred, "4.0.0"),
+        (.rcptTo, 250, nil, .proceed, "2.0.0"), (.rcptTo, 452, nil, .retryInNewTransaction, "4.0.0"),
+        (.rcptTo, 451, "4.5.3", .retryInNewTransaction, "4.5.3"), (.rcptTo, 451, "4.7.1", .deferred, "4.7.1"),
+        (.rcptTo, 550, "5.1.1", .bounced, "5.1.1"), (.rcptTo, 503, nil, .deferred, "4.0.0"),
+        (.data, 354, nil, .proceed, "3.0.0"), (.data, 250, nil, .deferred, "4.0.0"), (.data, 451, nil, .deferred, "4.0.0"),
+        (.data, 554, "5.5.1", .bounced, "5.5.1"),
+        (.endOfData, 250, "2.0.0", .sent, "2.0.0"), (.endOfData, 421, nil, .deferred, "4.0.0"), (.endOfData, 552, "5.3.4", .bounced, "5.3.4"),
+        (.endOfData, 354, nil, .deferred, "4.0.0"),
     ]
 
-    @Test("one classification table", arguments: table)
-    func outcomes(_ stage: OutcomeTable.Stage, _ code: Int, _ enhanced: String?, _ verdict: OutcomeTable.Verdict) {
-        #expect(OutcomeTable.verdict(stage, SMTPReply(code: code, enhancedStatus: enhanced, lines: ["x"])) == verdict)
+    @Test("one classification table for replies", arguments: table)
+    func replies(_ stage: DeliveryPolicy.Stage, _ code: Int, _ enhanced: String?, _ action: DeliveryVerdict.Action, _ dsn: String) {
+        let reply = SMTPReply(code: code, enhancedStatus: enhanced, lines: [enhanced.map { "\($0) x" } ?? "x"])
+        let verdict = DeliveryPolicy.verdict(.reply(stage, reply))
+        #expect(verdict.action == action && verdict.dsn == dsn && verdict.reply == reply.description, "\(verdict)")
+    }
+
+    static let localFacts: [(DeliveryPolicy.Fact, DeliveryVerdict)] = [
+        (.allRecipientsRetried(SMTPReply(code: 452, enhancedStatus: "4.5.3", lines: ["4.5.3 too many"])), DeliveryVerdict(.deferred, dsn: "4.5.3", "452 4.5.3 too many")),
+        (.sizeOverLimit(size: 2000, limit: 1000, peer: "mx"), DeliveryVerdict(.bounced, dsn: "5.3.4", "552 5.3.4 message size 2000 exceeds size limit 1000 of mx")),
+        (.smtpUTF8Unsupported(peer: "mx"), DeliveryVerdict(.bounced, dsn: "5.6.7", "555 5.6.7 mx does not support SMTPUTF8, which this message needs")),
+        (.sessionFailed("connect to mx: refused"), DeliveryVerdict(.deferred, dsn: "4.4.1", "connect to mx: refused")),
+        (.sessionEnded(peer: "mx"), DeliveryVerdict(.deferred, dsn: "4.4.2", "session with mx ended before this recipient was tried")),
+    ]
+
+    @Test("one table for outbox's own facts", arguments: localFacts)
+    func facts(_ fact: DeliveryPolicy.Fact, _ expected: DeliveryVerdict) {
+        #expect(DeliveryPolicy.verdict(fact) == expected)
+    }
+
+    @Test("expiry turns only a deferral into a 4.4.7 bounce; the DSN of a failure is permanent")
+    func expiry() {
+        let deferred = DeliveryVerdict(.deferred, dsn: "4.4.1", "connect refused")
+        #expect(DeliveryPolicy.expire(deferred, afterDays: 5) == DeliveryVerdict(.bounced, dsn: "4.4.7", "delivery time expired after 5 days; last reply: connect refused"))
+        let sent = DeliveryVerdict(.sent, dsn: "2.0.0", "250 ok")
+        #expect(DeliveryPolicy.expire(sent, afterDays: 5) == sent)
+        #expect(DeliveryPolicy.failureStatus("4.4.7") == "5.4.7" && DeliveryPolicy.failureStatus("5.1.1") == "5.1.1")
+    }
+
+    static let notices: [(String, String?, String?, DeliveryPolicy.Notice)] = [
+        ("alice@example.org", nil, "admin@example.net", .notify(recipient: "alice@example.org", marker: "BOUNCE=1")),
+        ("", "1", "admin@example.net", .notify(recipient: "admin@example.net", marker: "BOUNCE=2")),
+        ("", "1", nil, .none),
+        ("", "2", "admin@example.net", .none),
+        ("", nil, "admin@example.net", .none),
+    ]
+
+    @Test("who hears about a bounce: sender, admin once for our own notice, never a loop", arguments: notices)
+    func notice(_ sender: String, _ marker: String?, _ admin: String?, _ expected: DeliveryPolicy.Notice) {
+        #expect(DeliveryPolicy.notice(sender: sender, bounceMarker: marker, adminAddress: admin) == expected)
     }
 
     @Test("backoff doubles from the minimum, is capped, and jitters within ±20%")
@@ -94,7 +136,7 @@ struct DeliveryPolicyTests {
         let headers = String(decoding: b.build(queueID: "Q1", sender: "a@x", arrival: 0, failures: [], remoteMTA: nil, original: message,
                                                returnHeadersOnly: true, bounceID: "Q3"), as: UTF8.self)
         #expect(headers.contains("text/rfc822-headers") && !headers.contains("body\r\n"))
-        #expect(Relay.wantsFailureNotice(nil) && Relay.wantsFailureNotice("FAILURE,DELAY") && !Relay.wantsFailureNotice("NEVER") && !Relay.wantsFailureNotice("SUCCESS"))
+        #expect(DeliveryPolicy.wantsFailureNotice(nil) && DeliveryPolicy.wantsFailureNotice("FAILURE,DELAY") && !DeliveryPolicy.wantsFailureNotice("NEVER") && !DeliveryPolicy.wantsFailureNotice("SUCCESS"))
     }
     @Test("long lines are broken after 998 octets with CRLF SPACE, across chunk boundaries; shorter ones are untouched")
     func lineBreaker() {

@@ -1,0 +1,152 @@
+import OutboxCore
+
+/// The one failure policy (Postfix's smtp_trouble.c is the model): every fact about an
+/// attempt goes in, one `DeliveryVerdict` comes out. Protocol code and the daemon only
+/// report facts; nothing else decides what happens to a recipient.
+///
+/// | fact                                   | verdict                         | DSN            |
+/// |----------------------------------------|---------------------------------|----------------|
+/// | MAIL FROM 2xx                          | proceed                         |                |
+/// | RCPT TO 2xx                            | proceed (recipient accepted)    |                |
+/// | DATA 354                               | proceed (send the content)      |                |
+/// | end of data 2xx                        | sent                            | reply's, 2.0.0 |
+/// | RCPT TO 452, or 4xx with x.5.3         | retry now, in a new transaction | reply's        |
+/// | any stage 503 (bad sequence)           | deferred (the session's fault)  | reply's, 4.0.0 |
+/// | any stage other 4xx (421 too)          | deferred                        | reply's, 4.0.0 |
+/// | any stage 5xx                          | bounced                         | reply's, 5.0.0 |
+/// | a reply class that does not belong     | deferred (a server bug)         | 4.0.0          |
+/// | 452 for every recipient of a round     | deferred                        | 4.5.3          |
+/// | message over the server's SIZE         | bounced, headers returned only  | 5.3.4          |
+/// | SMTPUTF8 needed, not offered           | bounced                         | 5.6.7          |
+/// | session failed before a message (connect, greeting, EHLO, STARTTLS, AUTH, TLS, timeout) | deferred | 4.4.1 |
+/// | smarthost unreachable (recent failure) | deferred                        | 4.4.1          |
+/// | session ended before a recipient was tried | deferred                    | 4.4.2          |
+/// | deferred past maximal_queue_lifetime   | bounced                         | 4.4.7          |
+///
+/// A 421 anywhere, or a transport failure, also ends the session (`endsSession`).
+/// Who hears about a bounce is `notice(...)`, the second half of the table.
+public enum DeliveryPolicy {
+    /// Where in a mail transaction a reply came from.
+    public enum Stage: String, Sendable { case mailFrom = "MAIL FROM", rcptTo = "RCPT TO", data = "DATA", endOfData = "end of data" }
+
+    /// Everything the policy decides on.
+    public enum Fact: Equatable, Sendable {
+        case reply(Stage, SMTPReply)
+        /// Every recipient of a round got 452 / x.5.3: no progress is possible now.
+        case allRecipientsRetried(SMTPReply)
+        case sizeOverLimit(size: Int, limit: Int, peer: String)
+        case smtpUTF8Unsupported(peer: String)
+        /// The session failed as a whole (or could not be opened): the reason as logged.
+        case sessionFailed(String)
+        /// The session ended (421, closed, or broken mid-transaction) before this
+        /// recipient had a reply.
+        case sessionEnded(peer: String)
+    }
+
+    public static func verdict(_ fact: Fact) -> DeliveryVerdict {
+        switch fact {
+        case .reply(let stage, let reply): replyVerdict(stage, reply)
+        case .allRecipientsRetried(let reply): DeliveryVerdict(.deferred, dsn: "4.5.3", reply.description)
+        case .sizeOverLimit(let size, let limit, let peer):
+            DeliveryVerdict(.bounced, dsn: "5.3.4", "552 5.3.4 message size \(size) exceeds size limit \(limit) of \(peer)")
+        case .smtpUTF8Unsupported(let peer):
+            DeliveryVerdict(.bounced, dsn: "5.6.7", "555 5.6.7 \(peer) does not support SMTPUTF8, which this message needs")
+        case .sessionFailed(let reason): DeliveryVerdict(.deferred, dsn: "4.4.1", reason)
+        case .sessionEnded(let peer): DeliveryVerdict(.deferred, dsn: "4.4.2", "session with \(peer) ended before this recipient was tried")
+        }
+    }
+
+    private static func replyVerdict(_ stage: Stage, _ reply: SMTPReply) -> DeliveryVerdict {
+        let text = reply.description
+        let dsn = reply.enhancedStatus ?? "\(reply.replyClass).0.0"
+        switch (stage, reply.replyClass) {
+        case (.data, 3), (.mailFrom, 2), (.rcptTo, 2): return DeliveryVerdict(.proceed, dsn: dsn, text)
+        case (.endOfData, 2): return DeliveryVerdict(.sent, dsn: dsn, text)
+        // 503 (bad sequence) is the session's state, not the message's fault.
+        case (_, 5) where reply.code == 503: return DeliveryVerdict(.deferred, dsn: "4" + dsn.dropFirst(), text)
+        case (.rcptTo, 4) where reply.code == 452 || reply.enhancedStatus == "4.5.3": return DeliveryVerdict(.retryInNewTransaction, dsn: dsn, text)
+        case (_, 4): return DeliveryVerdict(.deferred, dsn: dsn, text)
+        case (_, 5): return DeliveryVerdict(.bounced, dsn: dsn, text)
+        // A positive reply where none belongs (250 to DATA, 354 to RCPT) is a server bug.
+        default: return DeliveryVerdict(.deferred, dsn: "4.0.0", text)
+        }
+    }
+
+    /// Whether the server is closing the session (421, or a reply it sends before hanging up).
+    public static func endsSession(_ reply: SMTPReply) -> Bool { reply.code == 421 }
+
+    /// A deferral past the queue lifetime becomes a bounce (4.4.7, as Postfix reports it).
+    public static func expire(_ verdict: DeliveryVerdict, afterDays days: Int) -> DeliveryVerdict {
+        guard verdict.action == .deferred else { return verdict }
+        return DeliveryVerdict(.bounced, dsn: "4.4.7", "delivery time expired after \(days) days; last reply: \(verdict.reply)")
+    }
+
+    /// Who is told about a failed recipient.
+    public enum Notice: Equatable, Sendable {
+        case none
+        /// A notification to `recipient`, queued with the null sender and `marker` (so
+        /// that its own failure is recognised).
+        case notify(recipient: String, marker: String)
+    }
+
+    /// | sender                                              | notice                     |
+    /// |-----------------------------------------------------|----------------------------|
+    /// | an address                                          | to the sender, BOUNCE=1    |
+    /// | null, outbox's own notice (BOUNCE=1)                | to admin_address, BOUNCE=2 |
+    /// | null, a notice about a notice (BOUNCE=2)            | none (no loops)            |
+    /// | null, anyone else's null-sender mail                | none                       |
+    ///
+    /// A recipient whose NOTIFY lacks FAILURE (NEVER, SUCCESS, DELAY) is not reported
+    /// (`wantsFailureNotice`).
+    public static func notice(sender: String, bounceMarker: String?, adminAddress: String?) -> Notice {
+        guard sender.isEmpty else { return .notify(recipient: sender, marker: "BOUNCE=1") }
+        guard bounceMarker == "1", let adminAddress else { return .none }
+        return .notify(recipient: adminAddress, marker: "BOUNCE=2")
+    }
+
+    /// RFC 3461 NOTIFY: nil (the default) includes FAILURE.
+    public static func wantsFailureNotice(_ notify: String?) -> Bool {
+        guard let notify else { return true }
+        return notify.uppercased().split(separator: ",").contains("FAILURE")
+    }
+
+    /// The DSN status of a failed recipient in a notification: always permanent (5.x.x).
+    public static func failureStatus(_ dsn: String) -> String {
+        dsn.hasPrefix("5.") ? dsn : "5" + dsn.dropFirst()
+    }
+}
+
+/// What happens to one recipient after a fact.
+public struct DeliveryVerdict: Equatable, Sendable {
+    public enum Action: Equatable, Sendable {
+        /// The transaction goes on (MAIL, RCPT accepted; DATA 354).
+        case proceed
+        /// Try this recipient again at once in a new transaction (452 too many recipients).
+        case retryInNewTransaction
+        case sent
+        case deferred
+        case bounced
+    }
+
+    public var action: Action
+    /// RFC 3463 status for logs and DSNs ("2.0.0", "4.4.1", "5.1.1" …).
+    public var dsn: String
+    /// The server's reply, or outbox's own words for a local decision.
+    public var reply: String
+
+    public init(_ action: Action, dsn: String, _ reply: String) {
+        self.action = action
+        self.dsn = dsn
+        self.reply = reply
+    }
+
+    /// The status recorded in the state file; nil while the transaction goes on.
+    public var status: DeliveryStatus? {
+        switch action {
+        case .sent: .sent
+        case .deferred: .deferred
+        case .bounced: .bounced
+        case .proceed, .retryInNewTransaction: nil
+        }
+    }
+}
