@@ -46,7 +46,7 @@ let package = Package(
             swiftSettings: strict),
         .target(
             name: "OutboxSubmit",
-            dependencies: ["OutboxCore", "OutboxSpool", "OutboxConfig", "OutboxMessage"],
+            dependencies: ["OutboxCore", "OutboxSpool", "OutboxConfig", "OutboxMessage", "OutboxSMTP"],
             swiftSettings: strict),
         .executableTarget(
             name: "sendmail", dependencies: ["OutboxSubmit"], swiftSettings: strict,

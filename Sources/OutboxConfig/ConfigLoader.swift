@@ -46,7 +46,6 @@ public enum ConfigLoader {
     public static func readSmallFile(_ path: String) -> String? {
         do {
             let fd = try FileDescriptor.open(path, flags: O_RDONLY)
-            defer { fd.close() }
             return String(decoding: try fd.readToEnd(limit: 1 << 20), as: UTF8.self)
         } catch {
             errno = error.errno

@@ -1,5 +1,6 @@
 import COutboxSys
 import Glibc
+import Synchronization
 
 /// Test-only failure injection for the calls that make mail durable (write, fsync,
 /// rename), in the spirit of swift-system's mocking: the storage-fault tests make the
@@ -18,10 +19,10 @@ public enum FaultInjection {
     public static func check(_ operation: StaticString) -> Int32? {
         #if DEBUG
         guard let plan = plan, let rule = plan.rules["\(operation)"] else { return nil }
-        pthread_mutex_lock(&plan.mutex)
-        defer { pthread_mutex_unlock(&plan.mutex) }
-        let count = (plan.counts["\(operation)"] ?? 0) + 1
-        plan.counts["\(operation)"] = count
+        let count = plan.counts.withLock { counts in
+            counts["\(operation)", default: 0] += 1
+            return counts["\(operation)"]!
+        }
         return rule.every || rule.calls.contains(count) ? rule.errno : nil
         #else
         return nil
@@ -36,9 +37,7 @@ public enum FaultInjection {
             var every: Bool
         }
         var rules: [String: Rule] = [:]
-        var counts: [String: Int] = [:]
-        var mutex = pthread_mutex_t()
-        init() { pthread_mutex_init(&mutex, nil) }
+        let counts = Mutex<[String: Int]>([:])
     }
 
     static let names: [String: Int32] = ["EIO": EIO, "ENOSPC": ENOSPC, "EDQUOT": EDQUOT, "EROFS": EROFS, "EACCES": EACCES]

@@ -1,33 +1,87 @@
 import COutboxSys
 import Glibc
 
-/// An open file descriptor with the handful of calls outbox needs, each retried on EINTR
-/// and failing with a `SystemError` that names the path.
-public struct FileDescriptor: Sendable, Hashable {
-    /// The kernel's descriptor number.
+/// An open file descriptor that owns its descriptor number: it is closed exactly once,
+/// by `close()` (which consumes it) or when it goes out of scope, so neither a double close
+/// nor a leak can be written (swift-system's newer owned API is the model). The handful of
+/// calls outbox needs are methods, each retried on EINTR, failing with a `SystemError`
+/// that names the path, and reachable by fault injection.
+public struct FileDescriptor: ~Copyable, @unchecked Sendable {
+    /// The kernel's descriptor number, for calls that take one (poll, flock, posix_spawn).
     public let rawValue: Int32
     /// The path it was opened from, for error messages only.
     public let path: String?
+    /// False only for the standard streams, which this process does not own.
+    private var owned: Bool
 
-    public init(rawValue: Int32, path: String? = nil) {
+    /// Takes ownership of `rawValue`.
+    public init(owning rawValue: Int32, path: String? = nil) {
         self.rawValue = rawValue
         self.path = path
+        self.owned = true
     }
 
-    public static let standardInput = FileDescriptor(rawValue: 0, path: "standard input")
-    public static let standardOutput = FileDescriptor(rawValue: 1, path: "standard output")
-    public static let standardError = FileDescriptor(rawValue: 2, path: "standard error")
+    /// A view of a descriptor someone else owns (the standard streams, a test harness's
+    /// file): it is never closed through this value.
+    public init(unowned rawValue: Int32, path: String? = nil) {
+        self.rawValue = rawValue
+        self.path = path
+        self.owned = false
+    }
+
+    /// The standard streams, not owned: closing or dropping one leaves it open.
+    public static var standardInput: FileDescriptor { FileDescriptor(unowned: 0, path: "standard input") }
+    public static var standardOutput: FileDescriptor { FileDescriptor(unowned: 1, path: "standard output") }
+    public static var standardError: FileDescriptor { FileDescriptor(unowned: 2, path: "standard error") }
+
+    deinit {
+        if owned { Self.closeNumber(rawValue, path: path) }
+    }
+
+    /// Closes now. Errors are ignored because every durable write is fsync'd first.
+    public consuming func close() {
+        // deinit runs here: ownership ends with this call.
+    }
+
+    /// Gives up ownership without closing (the number now belongs to the caller).
+    public consuming func release() -> Int32 {
+        owned = false
+        return rawValue
+    }
+
+    private static func closeNumber(_ number: Int32, path: String?) {
+        let rc = Glibc.close(number)
+        #if DEBUG
+        // A second close of the same number would close whatever reused it (in a threaded
+        // outboxd, another thread's file): debug builds, which the tests run, stop here.
+        if rc != 0 && errno == EBADF { fatalError("close of a descriptor that is not open: \(number) (\(path ?? "no path"))") }
+        #endif
+    }
 
     /// Wraps `openat(2)`; always adds O_CLOEXEC.
     public static func open(
-        _ path: String, flags: Int32, mode: mode_t = 0, relativeTo directory: FileDescriptor? = nil,
-        displayPath: String? = nil
+        _ path: String, flags: Int32, mode: mode_t = 0, displayPath: String? = nil
     ) throws(SystemError) -> FileDescriptor {
-        let dirfd = directory?.rawValue ?? AT_FDCWD
-        let fd = try retryingEINTR("open", path: displayPath ?? path) {
-            openat(dirfd, path, flags | O_CLOEXEC, mode)
+        let fd = try retryingEINTR("open", path: displayPath ?? path) { openat(AT_FDCWD, path, flags | O_CLOEXEC, mode) }
+        return FileDescriptor(owning: fd, path: displayPath ?? path)
+    }
+
+    /// Opens `name` in this directory (see `open`).
+    public func open(_ name: String, flags: Int32, mode: mode_t = 0, displayPath: String? = nil) throws(SystemError) -> FileDescriptor {
+        let fd = try retryingEINTR("open", path: displayPath ?? name) { openat(rawValue, name, flags | O_CLOEXEC, mode) }
+        return FileDescriptor(owning: fd, path: displayPath ?? name)
+    }
+
+    /// Removes `name` from this directory (`unlinkat(2)`).
+    public func unlink(_ name: String) throws(SystemError) {
+        _ = try retryingEINTR("unlink", path: name) { unlinkat(rawValue, name, 0) }
+    }
+
+    /// Renames `name` in this directory to `newName` in `directory` (fault injection: rename).
+    public func rename(_ name: String, to newName: String, in directory: borrowing FileDescriptor, path: String) throws(SystemError) {
+        guard durableRename(name, newName, fromDirectory: rawValue, toDirectory: directory.rawValue) == 0 else {
+            throw SystemError("rename", path: path)
         }
-        return FileDescriptor(rawValue: fd, path: displayPath ?? path)
     }
 
     /// Wraps `read(2)`: returns 0 at end of file.
@@ -92,10 +146,6 @@ public struct FileDescriptor: Sendable, Hashable {
         return st
     }
 
-    /// Wraps `close(2)`; errors are ignored because every durable write is fsync'd first.
-    public func close() {
-        _ = Glibc.close(rawValue)
-    }
 }
 
 extension FileDescriptor {
@@ -103,11 +153,11 @@ extension FileDescriptor {
     /// no read permission on the directory.
     public static let pathOnly: Int32 = coutbox_o_path
 
-    /// A close-on-exec pipe: (read end, write end).
-    public static func pipe() throws(SystemError) -> (read: FileDescriptor, write: FileDescriptor) {
+    /// A close-on-exec pipe.
+    public static func pipe() throws(SystemError) -> PipePair {
         var fds: [Int32] = [0, 0]
         guard coutbox_pipe_cloexec(&fds) == 0 else { throw SystemError("pipe") }
-        return (FileDescriptor(rawValue: fds[0]), FileDescriptor(rawValue: fds[1]))
+        return PipePair(read: FileDescriptor(owning: fds[0]), write: FileDescriptor(owning: fds[1]))
     }
 }
 
@@ -131,4 +181,16 @@ extension FileDescriptor {
             if bytes.count > limit { throw SystemError("read", path: path, errno: EFBIG) }
         }
     }
+}
+
+/// Both ends of a pipe, each owned.
+public struct PipePair: ~Copyable, Sendable {
+    public var read: FileDescriptor
+    public var write: FileDescriptor
+
+    /// The read end; the write end is closed (after a child took its copy).
+    public consuming func keepingRead() -> FileDescriptor { read }
+
+    /// The write end; the read end is closed.
+    public consuming func keepingWrite() -> FileDescriptor { write }
 }

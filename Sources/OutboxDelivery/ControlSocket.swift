@@ -19,20 +19,17 @@ public enum ControlSocket {
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
-        guard bound == 0, Glibc.listen(fd, 8) == 0 else {
-            let error = SystemError("bind", path: path)
-            close(fd)
-            throw error
-        }
-        return FileDescriptor(rawValue: fd, path: path)
+        let listener = FileDescriptor(owning: fd, path: path)
+        guard bound == 0, Glibc.listen(fd, 8) == 0 else { throw SystemError("bind", path: path) }
+        return listener
     }
 
     /// Accepts one pending connection and reads its request line (within two seconds);
     /// nil when there is none or it sent nothing usable.
-    public static func accept(on listener: FileDescriptor) -> (connection: FileDescriptor, request: String, peerUID: Int)? {
+    public static func accept(on listener: borrowing FileDescriptor) -> Request? {
         let fd = coutbox_accept_cloexec(listener.rawValue)
         guard fd >= 0 else { return nil }
-        let connection = FileDescriptor(rawValue: fd, path: listener.path)
+        let connection = FileDescriptor(owning: fd, path: listener.path)
         var timeout = timeval(tv_sec: 2, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
@@ -42,11 +39,8 @@ public enum ControlSocket {
             guard let n = try? connection.read(into: &buffer), n > 0 else { break }
             request += buffer.prefix(n)
         }
-        guard let newline = request.firstIndex(of: 10) else {
-            connection.close()
-            return nil
-        }
-        return (connection, String(decoding: request[..<newline], as: UTF8.self), coutbox_peer_uid(fd))
+        guard let newline = request.firstIndex(of: 10) else { return nil }
+        return Request(connection: connection, line: String(decoding: request[..<newline], as: UTF8.self), peerUID: coutbox_peer_uid(fd))
     }
 
     /// Sends `request` to the daemon listening at `path` and returns its reply lines;
@@ -54,8 +48,7 @@ public enum ControlSocket {
     public static func send(_ request: String, to path: String, timeout: Int = 30) throws(SystemError) -> [String]? {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw SystemError("socket", path: path) }
-        let connection = FileDescriptor(rawValue: fd, path: path)
-        defer { connection.close() }
+        let connection = FileDescriptor(owning: fd, path: path)
         var address = try socketAddress(path)
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
@@ -75,6 +68,14 @@ public enum ControlSocket {
             reply += buffer.prefix(n)
         }
         return String(decoding: reply, as: UTF8.self).split(separator: "\n").map(String.init)
+    }
+
+    /// One accepted request: the connection (closed when this goes) and its line.
+    public struct Request: ~Copyable {
+        public let connection: FileDescriptor
+        public let line: String
+        /// The client's uid from SO_PEERCRED, -1 when unknown.
+        public let peerUID: Int
     }
 
     static func socketAddress(_ path: String) throws(SystemError) -> sockaddr_un {

@@ -14,7 +14,6 @@ public enum Credentials {
             do { fd = try FileDescriptor.open(path, flags: O_RDONLY | O_NOFOLLOW | O_NONBLOCK) } catch {
                 throw .credentials("auth_password_file \(error)")
             }
-            defer { fd.close() }
             let st: stat
             var bytes: [UInt8] = []
             defer { bytes.wipe() }
@@ -53,7 +52,7 @@ public enum Credentials {
     /// oversized output everything it started is killed, not just the shell.
     static func run(_ command: String, key: String = "auth_password_command",
                     deadline seconds: Double = commandDeadline) throws(SessionError) -> [UInt8] {
-        let pipe: (read: FileDescriptor, write: FileDescriptor)
+        let pipe: PipePair
         do { pipe = try FileDescriptor.pipe() } catch { throw .credentials("\(key): \(error)") }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -80,8 +79,8 @@ public enum Credentials {
         defer { for p in cargs { free(p) } }
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, "/bin/sh", &actions, &attributes, cargs, environ)
-        pipe.write.close()
-        defer { pipe.read.close() }
+        // Only the child keeps the write end: end of file when it exits.
+        let fromChild = pipe.keepingRead()
         guard rc == 0 else { throw .credentials("\(key): cannot run /bin/sh: \(String(cString: strerror(rc)))") }
 
         let deadline = Deadline.after(seconds: seconds)
@@ -93,21 +92,21 @@ public enum Credentials {
         var failure: String?
         var chunk = [UInt8](repeating: 0, count: 4096)
         defer { chunk.wipe() }
-        _ = fcntl(pipe.read.rawValue, F_SETFL, O_NONBLOCK)
+        _ = fcntl(fromChild.rawValue, F_SETFL, O_NONBLOCK)
         reading: while true {
             let remaining = deadline.remainingMilliseconds
             guard remaining > 0 else {
                 failure = "did not finish within \(Int(seconds)) s; killed"
                 break
             }
-            var pfd = pollfd(fd: pipe.read.rawValue, events: Int16(POLLIN), revents: 0)
+            var pfd = pollfd(fd: fromChild.rawValue, events: Int16(POLLIN), revents: 0)
             let ready = poll(&pfd, 1, Int32(min(remaining, 1000)))
             if ready < 0 && errno != EINTR {
                 failure = "poll: \(String(cString: strerror(errno)))"
                 break
             }
             if ready <= 0 { continue }
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(pipe.read.rawValue, $0.baseAddress, $0.count) }
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fromChild.rawValue, $0.baseAddress, $0.count) }
             if n == 0 { break reading }
             if n < 0 {
                 if errno == EINTR || errno == EAGAIN { continue }

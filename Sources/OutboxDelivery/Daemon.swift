@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 import OutboxConfig
 import OutboxCore
 import OutboxSpool
@@ -19,13 +20,14 @@ public final class Daemon: @unchecked Sendable {
     private let configSource: ConfigLoader.Source
     private let log: DeliveryLog
     private let store: QueueStore
-    private var relay: Relay
+    /// Replaced on SIGHUP by the main thread, read by delivery threads per message.
+    private let relay: Mutex<Relay>
     private let work = WorkQueue()
     private var queue = LiveQueue(items: [])
     /// flock'd queue/lock: one daemon per spool; outboxctl edits files only without one.
     private var queueLock: FileDescriptor?
     private var workers: [WorkerThread] = []
-    private var wakePipe: (read: FileDescriptor, write: FileDescriptor)
+    private let wakePipe: PipePair
     private var lastSummary = 0
     /// How long a delivery thread keeps an idle session open.
     static let sessionIdleTime = 2.0
@@ -59,7 +61,7 @@ public final class Daemon: @unchecked Sendable {
         self.configSource = source
         self.log = log
         store = try QueueStore(layout: SpoolLayout(root: config.spoolDirectory))
-        relay = try Relay(config: config, store: store, log: log)
+        relay = Mutex(try Relay(config: config, store: store, log: log))
         wakePipe = try FileDescriptor.pipe()
         _ = fcntl(wakePipe.read.rawValue, F_SETFL, O_NONBLOCK)
         _ = fcntl(wakePipe.write.rawValue, F_SETFL, O_NONBLOCK)
@@ -74,11 +76,11 @@ public final class Daemon: @unchecked Sendable {
         sigprocmask(SIG_SETMASK, &empty, nil)
         for sig in [SIGTERM, SIGINT, SIGHUP] { signal(sig, SIG_DFL) }
         do {
-            guard let lock = try store.lock(wait: false) else {
+            queueLock = try store.lock(wait: false)
+            guard queueLock?.rawValue != nil else {
                 log.error("another outboxd is already running on \(store.layout.root) (it holds \(store.layout.queueLock))")
                 return ExitCode.tempFail.rawValue
             }
-            queueLock = lock
         } catch {
             log.error("cannot lock the queue: \(error)")
             return error.exitCode.rawValue
@@ -122,7 +124,7 @@ public final class Daemon: @unchecked Sendable {
     }
 
     private func serve() -> Int32 {
-        let pipe: (read: FileDescriptor, write: FileDescriptor)
+        let pipe: PipePair
         do { pipe = try FileDescriptor.pipe() } catch {
             log.error("cannot create the signal pipe: \(error)")
             return ExitCode.osError.rawValue
@@ -134,10 +136,9 @@ public final class Daemon: @unchecked Sendable {
         if inotify < 0 || inotify_add_watch(inotify, store.layout.maildropNew, UInt32(IN_MOVED_TO | IN_CLOSE_WRITE | IN_CREATE)) < 0 {
             log.warning("inotify unavailable (\(String(cString: strerror(errno)))); rescanning every \(config.queueScanInterval)s")
         }
-        let control: FileDescriptor?
+        var control: FileDescriptor? = nil
         do { control = try ControlSocket.listen(at: store.layout.controlSocket) } catch {
             log.warning("no control socket, outboxctl can edit the queue only while outboxd is stopped: \(error)")
-            control = nil
         }
         var lastScan = MailDate.now()
         var buffer = [UInt8](repeating: 0, count: 65536)
@@ -161,7 +162,12 @@ public final class Daemon: @unchecked Sendable {
             // Events only say "look again"; an overflow (IN_Q_OVERFLOW) too: adoption rescans.
             if fds[0].revents != 0 { while read(inotify, &buffer, buffer.count) > 0 {} }
             if fds[2].revents != 0 { while read(wakePipe.read.rawValue, &buffer, buffer.count) > 0 {} }
-            if fds[3].revents != 0, let control { serveControlRequest(control) }
+            if fds[3].revents != 0 {
+                switch control {
+                case .some(let listener): serveControlRequest(listener)
+                case .none: break
+                }
+            }
             if fds[1].revents != 0 {
                 let n = read(pipe.read.rawValue, &buffer, 64)
                 for sig in buffer.prefix(max(0, n)) {
@@ -177,9 +183,11 @@ public final class Daemon: @unchecked Sendable {
     }
 
     /// Answers one outboxctl request on the control socket.
-    private func serveControlRequest(_ listener: FileDescriptor) {
-        guard let (connection, line, peerUID) = ControlSocket.accept(on: listener) else { return }
-        defer { connection.close() }
+    private func serveControlRequest(_ listener: borrowing FileDescriptor) {
+        // The connection is owned by `accepted` and closed when this returns (it used to
+        // stay open: one descriptor per outboxctl request for the daemon's lifetime).
+        guard let accepted = ControlSocket.accept(on: listener) else { return }
+        let line = accepted.line, peerUID = accepted.peerUID
         let requester = peerUID >= 0 ? "uid \(peerUID)" : "unknown uid"
         var replies: [QueueReply]
         if let request = QueueRequest.parse(line) {
@@ -190,7 +198,7 @@ public final class Daemon: @unchecked Sendable {
         } else {
             replies = [QueueReply(ok: false, "bad request '\(line.prefix(80))'")]
         }
-        try? connection.writeAll(replies.map { $0.line + "\n" }.joined())
+        try? accepted.connection.writeAll(replies.map { $0.line + "\n" }.joined())
     }
 
     private func reload() {
@@ -203,15 +211,13 @@ public final class Daemon: @unchecked Sendable {
             // Built before taking the lock: a failure keeps the running relay. Threads
             // pick the new one up with their next message.
             let freshRelay = try Relay(config: fresh, store: store, log: log)
-            relayLock.withLock { relay = freshRelay }
+            relay.withLock { $0 = freshRelay }
             config = fresh
             log.info("reloaded \(fresh.sourcePath ?? "configuration")")
         } catch {
             log.error("reload failed, keeping the running configuration: \(error)")
         }
     }
-
-    private let relayLock = Lock()
 
     /// Adopts new drop files and hands every due message to the delivery threads; returns
     /// whether anything was adopted or dispatched.
@@ -285,7 +291,7 @@ public final class Daemon: @unchecked Sendable {
         var sessionRelay: Relay?
         while let (taken, unreachable) = work.take() {
             var item = taken
-            let relay = relayLock.withLock { self.relay }
+            let relay = self.relay.withLock { $0 }
             // A session opened under the configuration before a SIGHUP is not reused:
             // the new smarthost, TLS level or credentials apply from the next message.
             if let s = session, sessionRelay !== relay {
@@ -350,13 +356,3 @@ public final class Daemon: @unchecked Sendable {
     }
 }
 
-/// A pthread mutex around a closure.
-final class Lock: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-    init() { pthread_mutex_init(&mutex, nil) }
-    func withLock<T>(_ body: () throws -> T) rethrows -> T {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        return try body()
-    }
-}

@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 import OutboxCore
 
 /// One line per event, to syslog (facility mail) and stderr, in the key=value shape admins
@@ -7,12 +8,12 @@ import OutboxCore
 public final class DeliveryLog: @unchecked Sendable {
     private let toStderr: Bool
     private let toSyslog: Bool
-    private var lock = pthread_mutex_t()
+    /// One line at a time on stderr, from every thread.
+    private let lock = Mutex(())
 
     public init(stderr: Bool = true, syslog: Bool = true, identity: String = "outboxd") {
         toStderr = stderr
         toSyslog = syslog
-        pthread_mutex_init(&lock, nil)
         if syslog { openlog(strdup(identity), LOG_PID | LOG_NDELAY, LOG_MAIL) }
     }
 
@@ -20,12 +21,14 @@ public final class DeliveryLog: @unchecked Sendable {
 
     public func line(_ level: Level, _ text: String) {
         let clean = String(text.map { $0.isLineBreak ? " " : $0 })
-        pthread_mutex_lock(&lock)
-        defer { pthread_mutex_unlock(&lock) }
+        lock.withLock { _ in write(level, clean) }
+    }
+
+    private func write(_ level: Level, _ clean: String) {
         if toStderr {
             let prefix = level == .warning ? "warning: " : level == .error ? "error: " : ""
             let bytes = Array((prefix + clean + "\n").utf8)
-            _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+            _ = bytes.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
         }
         if toSyslog {
             let priority = level == .info ? LOG_INFO : level == .warning ? LOG_WARNING : LOG_ERR

@@ -45,10 +45,9 @@ public struct OutgoingMessage: Sendable {
     /// structure allows it (see `LongLineConversion`).
     public func readContent(_ body: ([UInt8]) throws -> Void) throws {
         let fd = try FileDescriptor.open(path, flags: O_RDONLY | O_NOFOLLOW)
-        defer { fd.close() }
-        var reader = RecordReader(fd)
+        var reader = RecordReader()
         var conversion = hasLongLines ? LongLineConversion() : nil
-        while try reader.next({ type, payload in
+        while try reader.next(from: fd, { type, payload in
             guard type == .content else { return }
             if conversion != nil {
                 try conversion!.feed(Array(payload), emit: body)

@@ -21,8 +21,9 @@ public enum QueueControlClient {
         // An `outboxd --once` run holds the lock without a control socket: wait for it.
         for attempt in 0...(waitSeconds * 10) {
             if let lock = try store.lock(wait: false) {
-                defer { lock.close() }
-                return performDirectly(request, store: store, policy: AdoptionPolicy(config: config))
+                let replies = performDirectly(request, store: store, policy: AdoptionPolicy(config: config))
+                lock.close()
+                return replies
             }
             if let lines = try ControlSocket.send(request.line, to: layout.controlSocket) {
                 return lines.compactMap { QueueReply.parse(Substring($0)) }

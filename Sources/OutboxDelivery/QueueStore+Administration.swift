@@ -57,7 +57,8 @@ extension QueueStore {
     public func delete(_ id: String) -> Bool {
         guard let (path, _) = locate(id), unlink(path) == 0 else { return false }
         unlink(states + "/" + id)
-        syncDirectory(String(path[..<path.lastIndex(of: "/")!]))
+        // Deleted in any case; a failed directory sync could only bring it back.
+        try? syncDirectory(String(path[..<path.lastIndex(of: "/")!]))
         return true
     }
 
@@ -81,7 +82,7 @@ extension QueueStore {
     private func move(_ id: String, from: String, to: String) throws(SystemError) {
         guard QueueID(id) != nil else { throw SystemError("rename", path: id, errno: ENOENT) }
         guard durableRename(from + "/" + id, to + "/" + id) == 0 else { throw SystemError("rename", path: from + "/" + id) }
-        syncDirectory(to)
-        syncDirectory(from)
+        try syncDirectory(to)
+        try syncDirectory(from)
     }
 }

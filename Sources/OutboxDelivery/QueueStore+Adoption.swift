@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 import OutboxConfig
 import OutboxCore
 import OutboxMessage
@@ -58,6 +59,8 @@ extension QueueStore {
         public var rejected: [(name: String, reason: String, notice: String)] = []
         /// Valid files that could not be copied in (a storage fault): left in place.
         public var failed: [(name: String, reason: String)] = []
+        /// A directory fsync after the batch failed: adopted messages may not survive a crash.
+        public var syncFailure: String?
 
         /// One line per file adopted or not; pickup lines in Postfix's shape.
         public func logProblems(to log: DeliveryLog) {
@@ -66,6 +69,7 @@ extension QueueStore {
             }
             for (name, reason) in failed { log.error("maildrop/new/\(EnvelopeSyntax.printable(name)): cannot adopt: \(reason); left in place for the next scan") }
             for (name, id) in renamed { log.warning("maildrop/new/\(EnvelopeSyntax.printable(name)): queue ID already in use; adopted as \(id)") }
+            if let syncFailure { log.error("adoption: \(syncFailure): the messages just adopted may not survive a crash of the machine") }
         }
     }
 
@@ -142,8 +146,17 @@ extension QueueStore {
         // More files wait; but only report it when this batch made progress, or a batch
         // of files that keep failing (a full disk) would spin the caller.
         result.more = result.more && (copied > 0 || !result.rejected.isEmpty || !result.flushRequesters.isEmpty)
-        if copied > 0 { syncDirectory(messages); syncDirectory(held) }
-        if copied > 0 || !result.rejected.isEmpty { syncDirectory(layout.maildropNew) }
+        do throws(SystemError) {
+            if copied > 0 {
+                try syncDirectory(messages)
+                try syncDirectory(held)
+            }
+            if copied > 0 || !result.rejected.isEmpty { try syncDirectory(layout.maildropNew) }
+        } catch {
+            // The copies are in place and the drop files gone; only their durability is in
+            // doubt, and nothing can be undone: the admin must hear of it.
+            result.syncFailure = "\(error)"
+        }
         return result
     }
 
@@ -174,7 +187,6 @@ extension QueueStore {
     private func copyIn(_ source: String, name: String, envelope: inout DropFile, policy: AdoptionPolicy,
                         hold: (Int, Int) -> Bool, inUse: (String) -> Bool) throws -> CopiedFile? {
         let input = try DropFile.openRegularFile(source)
-        defer { input.close() }
         let st = try input.status()
         guard Int(st.st_size) <= QueueStore.maximumFileSize else { throw RecordError.oversized(type: .content, length: Int(st.st_size)) }
 
@@ -360,8 +372,7 @@ final class QueueFileWriter: @unchecked Sendable {
     }
 
     private func flush() throws {
-        guard let fd else { return }
-        try fd.writeAll(buffer)
+        try fd?.writeAll(buffer)
         buffer.removeAll(keepingCapacity: true)
     }
 
@@ -375,10 +386,8 @@ final class QueueFileWriter: @unchecked Sendable {
     static func syncAll(_ writers: [QueueFileWriter]) -> [Int: SystemError] {
         let failures = FailureList()
         func sync(_ i: Int) {
-            guard let fd = writers[i].fd else { return }
-            do { try fd.sync() } catch { failures.add(i, error) }
-            fd.close()
-            writers[i].fd = nil
+            do { try writers[i].fd?.sync() } catch { failures.add(i, error) }
+            writers[i].fd = nil  // closes it
         }
         let threads = min(16, writers.count)
         if threads <= 1 {
@@ -395,14 +404,12 @@ final class QueueFileWriter: @unchecked Sendable {
 
     /// Errors collected from several threads.
     private final class FailureList: @unchecked Sendable {
-        private let lock = Lock()
-        private var failures: [Int: SystemError] = [:]
-        func add(_ index: Int, _ error: SystemError) { lock.withLock { failures[index] = error } }
-        var all: [Int: SystemError] { lock.withLock { failures } }
+        private let failures = Mutex<[Int: SystemError]>([:])
+        func add(_ index: Int, _ error: SystemError) { failures.withLock { $0[index] = error } }
+        var all: [Int: SystemError] { failures.withLock { $0 } }
     }
 
     func discard() {
-        fd?.close()
         fd = nil
         unlink(path)
     }

@@ -87,11 +87,12 @@ public final class QueueStore: @unchecked Sendable {
     }
 
     /// Removes a finished message: the queue file first (a leftover state file is
-    /// cleaned at the next start), then its state.
-    public func remove(_ id: String) {
+    /// cleaned at the next start), then its state. Throws when the removal may not be
+    /// durable (the message could be sent again after a crash, never lost).
+    public func remove(_ id: String) throws(SystemError) {
         unlink(messages + "/" + id)
         unlink(states + "/" + id)
-        syncDirectory(messages)
+        try syncDirectory(messages)
     }
 
     /// Writes a new queue file (a bounce) durably under a fresh queue ID.
@@ -133,13 +134,12 @@ public final class QueueStore: @unchecked Sendable {
             unlink(tmp)
             throw e
         }
-        syncDirectory(String(path[..<path.lastIndex(of: "/")!]))
+        try syncDirectory(String(path[..<path.lastIndex(of: "/")!]))
     }
 
-    func syncDirectory(_ path: String) {
-        if let fd = try? FileDescriptor.open(path, flags: O_RDONLY | O_DIRECTORY) {
-            try? fd.sync()
-            fd.close()
-        }
+    /// fsync(2) of a directory, which makes the renames and unlinks in it durable. Its
+    /// failure is reported: the callers' promise ("durable") depends on it.
+    func syncDirectory(_ path: String) throws(SystemError) {
+        try FileDescriptor.open(path, flags: O_RDONLY | O_DIRECTORY).sync()
     }
 }

@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 import OutboxConfig
 import OutboxCore
 import OutboxNet
@@ -13,8 +14,7 @@ public final class Relay: @unchecked Sendable {
     let log: DeliveryLog
     /// Created at the first session: OpenSSL's initialisation and the CA store are not
     /// paid by an idle daemon (measured: 3.9 MB of libcrypto resident).
-    private var tlsContext: TLSContext?
-    private let tlsLock = Lock()
+    private let tlsContext = Mutex<TLSContext?>(nil)
     let schedule: RetrySchedule
     let bouncer: BounceBuilder
 
@@ -34,11 +34,11 @@ public final class Relay: @unchecked Sendable {
     }
 
     func tls() throws(SessionError) -> TLSContext {
-        let result: Result<TLSContext, TransportError> = tlsLock.withLock {
-            if let existing = tlsContext { return .success(existing) }
+        let result: Result<TLSContext, TransportError> = tlsContext.withLock { cached in
+            if let existing = cached { return .success(existing) }
             do throws(TransportError) {
                 let made = try TLSContext.configured(config)
-                tlsContext = made
+                cached = made
                 return .success(made)
             } catch { return .failure(error) }
         }
@@ -101,7 +101,9 @@ public final class Relay: @unchecked Sendable {
             }
         }
         if item.isFinished {
-            store.remove(item.id)
+            do { try store.remove(item.id) } catch {
+                log.warning("\(item.id): removal may not be durable: \(error); after a crash the message could be sent again")
+            }
             log.info("\(item.id): removed")
         } else {
             item.state.nextAttempt = now + schedule.delay(afterAttempts: item.state.attempts, unit: Double(UInt32.random(in: 0...UInt32.max)) / 4_294_967_296)

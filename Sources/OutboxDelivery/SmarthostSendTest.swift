@@ -29,7 +29,6 @@ public enum SmarthostSendTest {
         }
         do {
             let fd = try FileDescriptor.open(path, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600)
-            defer { fd.close() }
             try fd.writeAll(RecordEncoder.encode([Record(.content, text), Record(.end)]))
         } catch { return (["cannot write the test message: \(error)"], false) }
         let message = OutgoingMessage(queueID: id, sender: sender, recipients: [.init(index: 0, address: recipient, original: nil, notify: nil)],

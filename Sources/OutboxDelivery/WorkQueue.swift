@@ -1,11 +1,11 @@
 import Glibc
 
-/// The messages due now, shared by the delivery threads (mutex + condition variable).
+/// The messages due now, shared by the delivery threads.
 final class WorkQueue: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-    private var changed = pthread_cond_t()
+    /// Guards every field below.
+    private let lock = ConditionLock()
     private var due: [QueueItem] = []
-    private(set) var active = 0
+    private var activeCount = 0
     private var stopping = false
     /// Set when no smarthost could be reached in this round: the rest is deferred at once.
     private var unreachableReason: String?
@@ -13,89 +13,81 @@ final class WorkQueue: @unchecked Sendable {
     private var finished: [QueueItem] = []
     private var created: [QueueItem] = []
 
-    init() {
-        pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&changed, nil)
-    }
+    /// Items being delivered now.
+    var active: Int { lock.withLock { activeCount } }
 
     func add(_ items: [QueueItem]) {
-        pthread_mutex_lock(&mutex)
-        due += items
-        unreachableReason = nil
-        pthread_cond_broadcast(&changed)
-        pthread_mutex_unlock(&mutex)
+        lock.withLock {
+            due += items
+            unreachableReason = nil
+            lock.broadcast()
+        }
     }
 
-    /// The next item, or nil when stopping. `waitIfEmpty` false returns nil at once.
+    /// The next item, or nil when stopping.
     func take() -> (item: QueueItem, unreachable: String?)? {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        while due.isEmpty && !stopping { pthread_cond_wait(&changed, &mutex) }
-        if stopping { return nil }
-        active += 1
-        return (due.removeFirst(), unreachableReason)
+        lock.withLock {
+            while due.isEmpty && !stopping { lock.wait() }
+            if stopping { return nil }
+            activeCount += 1
+            return (due.removeFirst(), unreachableReason)
+        }
     }
 
     /// Waits up to `seconds` for something to become due; true when something is due or
     /// the queue is stopping (the caller then takes or ends), false on time-out.
     func waitForWork(seconds: Double) -> Bool {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         let total = Int(now.tv_nsec) + Int(seconds * 1e9)
-        var deadline = timespec(tv_sec: now.tv_sec + total / 1_000_000_000, tv_nsec: total % 1_000_000_000)
-        while due.isEmpty && !stopping {
-            if pthread_cond_timedwait(&changed, &mutex, &deadline) == ETIMEDOUT { break }
+        let deadline = timespec(tv_sec: now.tv_sec + total / 1_000_000_000, tv_nsec: total % 1_000_000_000)
+        return lock.withLock {
+            while due.isEmpty && !stopping {
+                if !lock.wait(until: deadline) { break }
+            }
+            return !due.isEmpty || stopping
         }
-        return !due.isEmpty || stopping
     }
 
-    var isEmpty: Bool {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        return due.isEmpty
-    }
+    var isEmpty: Bool { lock.withLock { due.isEmpty } }
 
     func markUnreachable(_ reason: String) {
-        pthread_mutex_lock(&mutex)
-        unreachableReason = reason
-        pthread_mutex_unlock(&mutex)
+        lock.withLock { unreachableReason = reason }
     }
 
     func done(_ item: QueueItem, created new: [QueueItem]) {
-        pthread_mutex_lock(&mutex)
-        active -= 1
-        finished.append(item)
-        created += new
-        due += new
-        pthread_cond_broadcast(&changed)
-        pthread_mutex_unlock(&mutex)
+        lock.withLock {
+            activeCount -= 1
+            finished.append(item)
+            created += new
+            due += new
+            lock.broadcast()
+        }
     }
 
     /// Results collected since the last call.
     func drainResults() -> (finished: [QueueItem], created: [QueueItem]) {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        let r = (finished, created)
-        finished = []
-        created = []
-        return r
+        lock.withLock {
+            let r = (finished, created)
+            finished = []
+            created = []
+            return r
+        }
     }
 
     /// Blocks until nothing is due and no item is in flight.
     func waitUntilIdle() {
-        pthread_mutex_lock(&mutex)
-        while !(due.isEmpty && active == 0) { pthread_cond_wait(&changed, &mutex) }
-        pthread_mutex_unlock(&mutex)
+        lock.withLock {
+            while !(due.isEmpty && activeCount == 0) { lock.wait() }
+        }
     }
 
     /// Wakes every thread; `take` returns nil from now on (items in flight finish).
     func stop() {
-        pthread_mutex_lock(&mutex)
-        stopping = true
-        pthread_cond_broadcast(&changed)
-        pthread_mutex_unlock(&mutex)
+        lock.withLock {
+            stopping = true
+            lock.broadcast()
+        }
     }
 }
 

@@ -92,7 +92,6 @@ extension DeliveryState {
     /// Reads a state file; a missing or unreadable one means "never tried".
     public static func load(path: String) -> DeliveryState {
         guard let fd = try? FileDescriptor.open(path, flags: O_RDONLY | O_NOFOLLOW) else { return DeliveryState() }
-        defer { fd.close() }
         guard let bytes = try? fd.readToEnd(limit: 1 << 24) else { return DeliveryState() }
         return decode(String(decoding: bytes, as: UTF8.self)) ?? DeliveryState()
     }

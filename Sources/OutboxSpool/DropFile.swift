@@ -56,7 +56,6 @@ public struct DropFile: Equatable, Sendable {
         path: String, content: ((UnsafeRawBufferPointer) throws -> Void)? = nil
     ) throws -> DropFile {
         let fd = try openRegularFile(path)
-        defer { fd.close() }
         var file = DropFile()
         return try read(fd, path: path, into: &file, content: content.map { body in { _, bytes in try body(bytes) } })
     }
@@ -65,14 +64,9 @@ public struct DropFile: Equatable, Sendable {
     /// refuses anything but a regular file with exactly one link.
     public static func openRegularFile(_ path: String) throws -> FileDescriptor {
         let fd = try FileDescriptor.open(path, flags: O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
-        do {
-            let st = try fd.status()
-            guard (st.st_mode & S_IFMT) == S_IFREG, st.st_nlink == 1 else {
-                throw SystemError("open", path: path, errno: EINVAL)
-            }
-        } catch {
-            fd.close()
-            throw error
+        let st = try fd.status()
+        guard (st.st_mode & S_IFMT) == S_IFREG, st.st_nlink == 1 else {
+            throw SystemError("open", path: path, errno: EINVAL)
         }
         return fd
     }
@@ -82,15 +76,15 @@ public struct DropFile: Equatable, Sendable {
     /// content octet is handed out and again at the end). `content` receives each chunk
     /// with the envelope read so far; `file` keeps what was read when this throws.
     public static func read(
-        _ fd: FileDescriptor, path: String, into file: inout DropFile, content: ((DropFile, UnsafeRawBufferPointer) throws -> Void)?
+        _ fd: borrowing FileDescriptor, path: String, into file: inout DropFile, content: ((DropFile, UnsafeRawBufferPointer) throws -> Void)?
     ) throws -> DropFile {
-        var reader = RecordReader(fd)
+        var reader = RecordReader()
         file = DropFile()
         var stamped = 0
         var grammar = DropStreamGrammar()
         var envelopeBytes = 0
         var envelopeChecked = false
-        while try reader.next({ type, payload in
+        while try reader.next(from: fd, { type, payload in
             if type.isStampedByHelper {
                 guard stamped < 4, grammar == DropStreamGrammar() else {
                     throw RecordError.unexpected(type, state: "after the header")
@@ -160,7 +154,6 @@ public struct DropFile: Equatable, Sendable {
     /// 100 MB). `fileSize` stands in for the message size, as in Postfix's mailq.
     public static func readEnvelope(path: String) throws -> (file: DropFile, fileSize: Int) {
         let fd = try openRegularFile(path)
-        defer { fd.close() }
         let size = Int(try fd.status().st_size)
         var file = DropFile()
         do {

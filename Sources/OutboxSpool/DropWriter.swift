@@ -16,7 +16,8 @@ public final class DropWriter {
     private let layout: SpoolLayout
     private let tmpDirectory: FileDescriptor
     private let newDirectory: FileDescriptor
-    private let file: FileDescriptor
+    /// The file being written; nil once committed or abandoned (closed exactly once).
+    private var file: FileDescriptor?
     private var buffer: [UInt8] = []
     private var committed = false
     private static let flushThreshold = 1 << 17
@@ -30,32 +31,26 @@ public final class DropWriter {
         // tmp/ is only an anchor for openat/renameat/unlinkat, and the drop group may not
         // read it (1730): O_PATH. new/ is opened for reading because it must be fsync'd.
         tmpDirectory = try FileDescriptor.open(layout.maildropTmp, flags: FileDescriptor.pathOnly | O_DIRECTORY | O_NOFOLLOW)
-        do throws(SystemError) {
-            newDirectory = try FileDescriptor.open(layout.maildropNew, flags: O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
-        } catch {
-            tmpDirectory.close()
-            throw error
-        }
+        newDirectory = try FileDescriptor.open(layout.maildropNew, flags: O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
         var attempts = 0
         while true {
             let id = QueueID.generate()
-            let fd = openat(tmpDirectory.rawValue, id.text, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, fileMode)
-            if fd >= 0 {
+            let path = layout.maildropTmp + "/" + id.text
+            do throws(SystemError) {
+                let created = try tmpDirectory.open(id.text, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: fileMode, displayPath: path)
+                // umask must not weaken or widen the mode the daemon relies on.
+                try? created.changeMode(fileMode)
+                file = consume created
                 queueID = id
-                temporaryPath = layout.maildropTmp + "/" + id.text
-                file = FileDescriptor(rawValue: fd, path: temporaryPath)
+                temporaryPath = path
                 break
+            } catch {
+                attempts += 1
+                if error.errno == EEXIST && attempts < 10 { continue }
+                throw error
             }
-            let err = errno
-            attempts += 1
-            if (err == EEXIST || err == EINTR) && attempts < 10 { continue }
-            tmpDirectory.close()
-            newDirectory.close()
-            throw SystemError("create", path: layout.maildropTmp + "/" + id.text, errno: err)
         }
         buffer.reserveCapacity(DropWriter.flushThreshold + RecordLimits.maxContentPayload + 16)
-        // umask must not weaken or widen the mode the daemon relies on.
-        _ = fchmod(file.rawValue, fileMode)
     }
 
     deinit {
@@ -78,7 +73,8 @@ public final class DropWriter {
 
     private func flush() throws(SystemError) {
         if buffer.isEmpty { return }
-        try file.writeAll(buffer)
+        guard file?.rawValue != nil else { throw SystemError("write", path: temporaryPath, errno: EBADF) }
+        try file?.writeAll(buffer)
         buffer.removeAll(keepingCapacity: true)
     }
 
@@ -86,11 +82,10 @@ public final class DropWriter {
     public func commit() throws(SystemError) {
         do throws(SystemError) {
             try flush()
-            try file.sync()
-            file.close()
-            if durableRename(queueID.text, queueID.text, fromDirectory: tmpDirectory.rawValue, toDirectory: newDirectory.rawValue) != 0 {
-                throw SystemError("rename", path: temporaryPath)
-            }
+            guard let written = file.take() else { throw SystemError("commit", path: temporaryPath, errno: EBADF) }
+            try written.sync()
+            written.close()
+            try tmpDirectory.rename(queueID.text, to: queueID.text, in: newDirectory, path: temporaryPath)
             committed = true
             do throws(SystemError) {
                 try newDirectory.sync()
@@ -99,24 +94,20 @@ public final class DropWriter {
                 // exit means "not queued" and the caller's retry makes no duplicate. (If
                 // outboxd was copying it in this instant, the copy completes and is
                 // delivered: then the retry is a duplicate, never a loss.)
-                _ = unlinkat(newDirectory.rawValue, queueID.text, 0)
+                try? newDirectory.unlink(queueID.text)
                 throw error
             }
         } catch {
             if !committed { abandon() }
             throw error
         }
-        tmpDirectory.close()
-        newDirectory.close()
     }
 
     /// Removes the unfinished file from tmp/.
     public func abandon() {
         guard !committed else { return }
         committed = true
-        file.close()
-        _ = unlinkat(tmpDirectory.rawValue, queueID.text, 0)
-        tmpDirectory.close()
-        newDirectory.close()
+        file = nil
+        try? tmpDirectory.unlink(queueID.text)
     }
 }

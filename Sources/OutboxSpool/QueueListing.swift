@@ -185,7 +185,7 @@ public enum QueueListing {
         let tmp = layout.publicDirectory + "/.mailq.tmp"
         guard let fd = try? FileDescriptor.open(tmp, flags: O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, mode: 0o644) else { return }
         try? fd.writeAll(text)
-        _ = fchmod(fd.rawValue, 0o644)
+        try? fd.changeMode(0o644)
         fd.close()
         rename(tmp, layout.publicQueueSummary)
     }

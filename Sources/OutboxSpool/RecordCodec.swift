@@ -26,56 +26,26 @@ public enum RecordEncoder {
     }
 }
 
-/// Decodes framed records from an in-memory buffer (unit tests, fuzzing, small files).
-public struct RecordDecoder {
-    private let bytes: [UInt8]
-    private var offset = 0
-
-    public init(_ bytes: [UInt8]) { self.bytes = bytes }
-
-    /// The next record, nil at a clean end of input; throws on a truncated, oversized or
-    /// unknown record.
-    public mutating func next() throws(RecordError) -> Record? {
-        if offset == bytes.count { return nil }
-        guard bytes.count - offset >= RecordLimits.headerSize else { throw .truncated(offset: offset) }
-        guard let type = RecordType(rawValue: bytes[offset]) else { throw .unknownType(bytes[offset], offset: offset) }
-        let length = Int(bytes[offset + 1]) << 24 | Int(bytes[offset + 2]) << 16 | Int(bytes[offset + 3]) << 8
-            | Int(bytes[offset + 4])
-        guard length <= type.maxPayload else { throw .oversized(type: type, length: length) }
-        let start = offset + RecordLimits.headerSize
-        guard bytes.count - start >= length else { throw .truncated(offset: offset) }
-        offset = start + length
-        return Record(type, Array(bytes[start..<start + length]))
-    }
-
-    /// Every record in the buffer.
-    public static func decodeAll(_ bytes: [UInt8]) throws(RecordError) -> [Record] {
-        var decoder = RecordDecoder(bytes)
-        var out: [Record] = []
-        while let r = try decoder.next() { out.append(r) }
-        return out
-    }
-}
-
 /// Reads framed records from a file descriptor with a fixed buffer: constant memory for
-/// any message size.
+/// any message size. The descriptor is lent to each call, not kept.
 public struct RecordReader {
-    private let fd: FileDescriptor
     private var buffer: [UInt8]
+    /// The most one read(2) asks for: tests force tiny reads to exercise every split.
+    private let readLimit: Int
     private var start = 0
     private var end = 0
     private var consumed = 0
     private var eof = false
 
-    public init(_ fd: FileDescriptor, bufferSize: Int = 1 << 17) {
-        self.fd = fd
+    public init(bufferSize: Int = 1 << 17, readLimit: Int = .max) {
+        self.readLimit = max(1, readLimit)
         self.buffer = [UInt8](repeating: 0, count: max(bufferSize, RecordLimits.maxContentPayload + RecordLimits.headerSize))
     }
 
     /// Offset of the next unread byte in the stream.
     public var offset: Int { consumed }
 
-    private mutating func fill(_ need: Int) throws -> Bool {
+    private mutating func fill(_ need: Int, from fd: borrowing FileDescriptor) throws -> Bool {
         if end - start >= need { return true }
         if start > 0 {
             let live = end - start
@@ -87,7 +57,7 @@ public struct RecordReader {
         }
         while end - start < need && !eof {
             let n = try buffer.withUnsafeMutableBytes { raw in
-                try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[end...]))
+                try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[end..<end + min(raw.count - end, readLimit)]))
             }
             if n == 0 { eof = true } else { end += n }
         }
@@ -96,16 +66,16 @@ public struct RecordReader {
 
     /// Calls `body` with the next record's type and payload (valid only during the call);
     /// returns false at a clean end of input.
-    public mutating func next(_ body: (RecordType, UnsafeRawBufferPointer) throws -> Void) throws -> Bool {
-        if try !fill(1) { return false }
-        guard try fill(RecordLimits.headerSize) else { throw RecordError.truncated(offset: consumed) }
+    public mutating func next(from fd: borrowing FileDescriptor, _ body: (RecordType, UnsafeRawBufferPointer) throws -> Void) throws -> Bool {
+        if try !fill(1, from: fd) { return false }
+        guard try fill(RecordLimits.headerSize, from: fd) else { throw RecordError.truncated(offset: consumed) }
         guard let type = RecordType(rawValue: buffer[start]) else {
             throw RecordError.unknownType(buffer[start], offset: consumed)
         }
         let length = Int(buffer[start + 1]) << 24 | Int(buffer[start + 2]) << 16 | Int(buffer[start + 3]) << 8
             | Int(buffer[start + 4])
         guard length <= type.maxPayload else { throw RecordError.oversized(type: type, length: length) }
-        guard try fill(RecordLimits.headerSize + length) else { throw RecordError.truncated(offset: consumed) }
+        guard try fill(RecordLimits.headerSize + length, from: fd) else { throw RecordError.truncated(offset: consumed) }
         let payloadStart = start + RecordLimits.headerSize
         try buffer.withUnsafeBytes { raw in
             try body(type, UnsafeRawBufferPointer(rebasing: raw[payloadStart..<payloadStart + length]))

@@ -36,7 +36,7 @@ public struct UserQueueUsage: Equatable, Sendable {
         let tmp = layout.publicDirectory + "/.overlimit.tmp"
         guard let fd = try? FileDescriptor.open(tmp, flags: O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, mode: 0o644) else { return }
         try? fd.writeAll(render(over))
-        _ = fchmod(fd.rawValue, 0o644)
+        try? fd.changeMode(0o644)
         fd.close()
         rename(tmp, path(layout))
     }
@@ -44,7 +44,6 @@ public struct UserQueueUsage: Equatable, Sendable {
     /// `uid`'s line in the list, if it is there (a missing or unreadable list: none).
     public static func listed(_ uid: Int, layout: SpoolLayout) -> UserQueueUsage? {
         guard let fd = try? FileDescriptor.open(path(layout), flags: O_RDONLY | O_NOFOLLOW | O_NONBLOCK) else { return nil }
-        defer { fd.close() }
         guard let bytes = try? fd.readToEnd(limit: 1 << 20) else { return nil }
         for line in bytes.split(separator: 10) {
             let fields = line.split(separator: 32).map { Int(String(decoding: $0, as: UTF8.self)) }

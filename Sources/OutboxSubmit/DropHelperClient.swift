@@ -16,8 +16,11 @@ public struct DropHelperError: AdminError, Equatable {
 /// overlaps sendmail's parsing.
 public final class DropHelperClient {
     private let pid: pid_t
-    private let toHelper: FileDescriptor
-    private let fromHelper: FileDescriptor
+    /// Both pipe ends are owned: each is closed exactly once, when it is set to nil or
+    /// when this object goes (a finished transaction used to keep `fromHelper` open, one
+    /// descriptor per message of a long `sendmail -bs` session).
+    private var toHelper: FileDescriptor?
+    private var fromHelper: FileDescriptor?
     private var buffer: [UInt8] = []
     private var answer: [UInt8] = []
     private var finished = false
@@ -37,33 +40,31 @@ public final class DropHelperClient {
     /// Starts the helper. `configPath` is passed as `-C` (the helper refuses it under
     /// set-id unless the caller is root).
     public init(helperPath: String = DropHelperClient.defaultHelperPath(), configPath: String?) throws {
-        let inputPipe = try FileDescriptor.pipe()
-        let outputPipe = try FileDescriptor.pipe()
-        let input = [inputPipe.read.rawValue, inputPipe.write.rawValue]
-        let output = [outputPipe.read.rawValue, outputPipe.write.rawValue]
+        let input = try FileDescriptor.pipe()
+        let output = try FileDescriptor.pipe()
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, input[0], 0)
-        posix_spawn_file_actions_adddup2(&actions, output[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, input.read.rawValue, 0)
+        posix_spawn_file_actions_adddup2(&actions, output.write.rawValue, 1)
         var args = [helperPath]
         if let configPath { args += ["-C", configPath] }
         let cargs: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
         defer { for p in cargs { free(p) } }
         var child: pid_t = 0
         let rc = posix_spawn(&child, helperPath, &actions, nil, cargs, environ)
-        Glibc.close(input[0])
-        Glibc.close(output[1])
+        // The child's ends are closed here whatever happened; ours go with `self`, or
+        // with these values on a failed start.
+        let toChild = input.keepingWrite()
+        let fromChild = output.keepingRead()
         guard rc == 0 else {
-            Glibc.close(input[1])
-            Glibc.close(output[0])
             throw DropHelperError(code: .unavailable, reason: "cannot run drop helper \(helperPath): \(String(cString: strerror(rc)))")
         }
         pid = child
         // A larger pipe halves the context switches on big messages (the default is 64 KiB).
-        _ = fcntl(input[1], 1031 /* F_SETPIPE_SZ */, 1 << 18)
-        toHelper = FileDescriptor(rawValue: input[1], path: "drop helper")
-        fromHelper = FileDescriptor(rawValue: output[0], path: "drop helper")
+        _ = fcntl(toChild.rawValue, 1031 /* F_SETPIPE_SZ */, 1 << 18)
+        toHelper = FileDescriptor(owning: toChild.release(), path: "drop helper")
+        fromHelper = FileDescriptor(owning: fromChild.release(), path: "drop helper")
     }
 
     deinit { if !finished { abort() } }
@@ -77,7 +78,7 @@ public final class DropHelperClient {
                 throw failure()
             }
             var chunk = [UInt8](repeating: 0, count: 512)
-            let n = (try? chunk.withUnsafeMutableBytes { try fromHelper.read(into: $0) }) ?? 0
+            let n = (try? chunk.withUnsafeMutableBytes { try fromHelper?.read(into: $0) } ?? 0) ?? 0
             if n == 0 { throw failure() }
             answer += chunk[0..<n]
         }
@@ -110,7 +111,8 @@ public final class DropHelperClient {
     private func flush() throws {
         if buffer.isEmpty || writeFailed { return }
         do {
-            try toHelper.writeAll(buffer)
+            guard toHelper?.rawValue != nil else { throw SystemError("write", path: "drop helper", errno: EPIPE) }
+            try toHelper?.writeAll(buffer)
             buffer.removeAll(keepingCapacity: true)
         } catch {
             // The helper is gone (EPIPE): its own reason is better than ours.
@@ -125,10 +127,12 @@ public final class DropHelperClient {
         try empty.withUnsafeMutableBytes { try send(.end, UnsafeRawBufferPointer($0)) }
         try flush()
         let id = try queueID()
-        toHelper.close()
+        toHelper = nil
         finished = true
         let status = waitForExit()
+        // Its reason (`E …` after the ID) is still to be read from this pipe.
         if status != 0 { throw failure(status: status) }
+        fromHelper = nil
         return id
     }
 
@@ -137,9 +141,9 @@ public final class DropHelperClient {
     public func abort() {
         guard !finished else { return }
         finished = true
-        toHelper.close()
+        toHelper = nil
         _ = waitForExit()
-        fromHelper.close()
+        fromHelper = nil
     }
 
     private var exitStatus: Int32?
@@ -156,12 +160,12 @@ public final class DropHelperClient {
     private func failure(status: Int32? = nil) -> DropHelperError {
         if !finished {
             finished = true
-            toHelper.close()
+            toHelper = nil
         }
         let code = status ?? waitForExit()
         var chunk = [UInt8](repeating: 0, count: 4096)
-        while let n = try? chunk.withUnsafeMutableBytes({ try fromHelper.read(into: $0) }), n > 0 { answer += chunk[0..<n] }
-        fromHelper.close()
+        while let n = try? chunk.withUnsafeMutableBytes({ try fromHelper?.read(into: $0) ?? 0 }), n > 0 { answer += chunk[0..<n] }
+        fromHelper = nil
         let lines = answer.split(separator: ASCII.lf).map { String(decoding: $0, as: UTF8.self) }
         let reason = lines.first(where: { $0.hasPrefix("E ") }).map { String($0.dropFirst(2)) }
             ?? "drop helper failed with status \(code)"

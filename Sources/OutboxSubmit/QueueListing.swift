@@ -21,7 +21,6 @@ extension QueueListing {
 
     static func readPublicSummary(_ layout: SpoolLayout) -> String? {
         guard let fd = try? FileDescriptor.open(layout.publicQueueSummary, flags: O_RDONLY | O_NOFOLLOW) else { return nil }
-        defer { fd.close() }
         return (try? fd.readToEnd(limit: 64 << 20)).map { String(decoding: $0, as: UTF8.self) }
     }
 }

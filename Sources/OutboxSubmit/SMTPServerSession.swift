@@ -1,5 +1,6 @@
 import OutboxCore
 import OutboxMessage
+import OutboxSMTP
 import OutboxSpool
 
 /// `sendmail -bs`: an SMTP server dialogue on stdin/stdout, as Symfony Mailer, Laravel and
@@ -28,7 +29,7 @@ public final class SMTPServerSession {
     private var envelopeBytes: Int { (sender?.utf8.count ?? 0) + 5 + recipientBytes }
     static let commandLimit = 4096
 
-    public init(context: SubmissionContext, input: FileDescriptor, output: FileDescriptor,
+    public init(context: SubmissionContext, input: consuming FileDescriptor, output: consuming FileDescriptor,
                 makeHelper: @escaping () throws -> DropHelperClient) {
         self.context = context
         self.reader = ByteReader(input)
@@ -57,89 +58,46 @@ public final class SMTPServerSession {
                 reply("500 5.5.2 Error: line too long")
                 continue
             }
-            let line = String(decoding: lineBytes, as: UTF8.self)
-            let verbEnd = line.firstIndex(of: " ") ?? line.endIndex
-            let verb = line[..<verbEnd].uppercased()
-            let argument = String(line[verbEnd...].drop(while: { $0 == " " }))
-            switch verb {
-            case "HELO", "EHLO":
-                guard !argument.isEmpty else {
-                    reply("501 5.5.4 Syntax: \(verb) hostname")
-                    continue
-                }
-                resetTransaction()
-                helo = (argument.split(separator: " ").first.map(String.init) ?? argument, verb == "EHLO")
-                if verb == "EHLO" {
-                    reply("250-\(context.host.fqdn)\r\n250-PIPELINING\r\n250-SIZE\r\n250-8BITMIME\r\n250-DSN\r\n250-SMTPUTF8\r\n250 ENHANCEDSTATUSCODES")
-                } else {
-                    reply("250 \(context.host.fqdn)")
-                }
-            case "MAIL": mail(argument)
-            case "RCPT": rcpt(argument)
-            case "DATA":
-                if !argument.isEmpty {
-                    reply("501 5.5.4 Syntax: DATA")
-                } else if sender == nil {
+            switch SMTPServerCommand.parse(String(decoding: lineBytes, as: UTF8.self)) {
+            case .helo(let name): greet(name, esmtp: false)
+            case .ehlo(let name): greet(name, esmtp: true)
+            case .mail(let command): mail(command)
+            case .rcpt(let command): rcpt(command)
+            case .data:
+                if sender == nil {
                     reply("503 5.5.1 Error: need MAIL command")
                 } else if recipients.isEmpty {
                     reply("503 5.5.1 Error: need RCPT command")
                 } else if !data() {
                     return .ok
                 }
-            case "RSET":
+            case .rset:
                 resetTransaction()
                 reply("250 2.0.0 Ok")
-            case "NOOP": reply("250 2.0.0 Ok")
-            case "VRFY": reply("252 2.0.0 Cannot VRFY user; try RCPT")
-            case "HELP": reply("214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA RSET NOOP VRFY QUIT")
-            case "QUIT":
+            case .noop: reply("250 2.0.0 Ok")
+            case .vrfy: reply("252 2.0.0 Cannot VRFY user; try RCPT")
+            case .help: reply("214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA RSET NOOP VRFY QUIT")
+            case .quit:
                 reply("221 2.0.0 Bye")
                 return .ok
-            case "EXPN", "ETRN", "TURN", "STARTTLS", "AUTH", "BDAT":
-                reply("502 5.5.1 Error: command not implemented")
-            case "":
-                reply("500 5.5.2 Error: bad syntax")
-            default:
-                reply("502 5.5.2 Error: command not recognized")
+            case .notImplemented: reply("502 5.5.1 Error: command not implemented")
+            case .unrecognized: reply("502 5.5.2 Error: command not recognized")
+            case .refused(let text): reply(text)
             }
         }
     }
 
-    /// Client text quoted in a reply, as printable ASCII: a CR or other control octet the
-    /// client put inside a command line must not break the framing of what it reads back.
-    static func echo(_ text: String) -> String {
-        String(String.UnicodeScalarView(text.unicodeScalars.map { $0.value >= 0x20 && $0.value < 0x7f ? $0 : "?" }))
-    }
-
-    /// Splits `FROM:<addr> PARAMS` / `TO:<addr> PARAMS` after the keyword.
-    static func pathAndParameters(_ argument: String, keyword: String) -> (path: String, parameters: [String])? {
-        guard argument.uppercased().hasPrefix(keyword) else { return nil }
-        var rest = Substring(argument.dropFirst(keyword.count)).drop(while: { $0 == " " })
-        var path: Substring
-        if rest.first == "<" {
-            var quoted = false
-            var end: Substring.Index?
-            var i = rest.startIndex
-            while i < rest.endIndex {
-                if rest[i] == "\"" { quoted.toggle() }
-                if rest[i] == ">" && !quoted {
-                    end = i
-                    break
-                }
-                i = rest.index(after: i)
-            }
-            guard let close = end else { return nil }
-            path = rest[rest.index(after: rest.startIndex)..<close]
-            rest = rest[rest.index(after: close)...]
+    private func greet(_ name: String, esmtp: Bool) {
+        resetTransaction()
+        helo = (name, esmtp)
+        if esmtp {
+            reply("250-\(context.host.fqdn)\r\n250-PIPELINING\r\n250-SIZE\r\n250-8BITMIME\r\n250-DSN\r\n250-SMTPUTF8\r\n250 ENHANCEDSTATUSCODES")
         } else {
-            let space = rest.firstIndex(of: " ") ?? rest.endIndex
-            path = rest[..<space]
-            rest = rest[space...]
+            reply("250 \(context.host.fqdn)")
         }
-        return (String(path), rest.split(separator: " ").map(String.init))
     }
 
-    private func mail(_ argument: String) {
+    private func mail(_ command: Result<SMTPServerCommand.Mail, SMTPParameterRefusal>) {
         if sender != nil {
             reply("503 5.5.1 Error: nested MAIL command")
             return
@@ -148,30 +106,10 @@ public final class SMTPServerSession {
             reply("452 4.3.1 Error: \(problem)")
             return
         }
-        guard let (path, parameters) = Self.pathAndParameters(argument, keyword: "FROM:") else {
-            reply("501 5.5.4 Syntax: MAIL FROM:<address>")
-            return
-        }
-        var accepted: [String] = []
-        var body: String?
-        var keys = Set<String>()
-        for p in parameters {
-            let (key, value) = Self.keyValue(p)
-            guard keys.insert(key).inserted else {
-                reply("501 5.5.4 Duplicate parameter: \(Self.echo(p))")
-                return
-            }
-            switch key {
-            case "SIZE" where value.map { UInt64($0) != nil } ?? false: break
-            case "BODY" where value == "7BIT" || value == "8BITMIME": body = value
-            case "RET" where value == "FULL" || value == "HDRS": accepted.append("RET=\(value!)")
-            case "ENVID" where value.map(Self.isXtext) ?? false: accepted.append("ENVID=\(Self.originalValue(p))")
-            case "SMTPUTF8" where value == nil: break
-            case "AUTH": break
-            default:
-                reply("555 5.5.4 Unsupported option: \(Self.echo(p))")
-                return
-            }
+        let path: String, parameters: SMTPServerCommand.MailParameters
+        switch command {
+        case .success(let mail): (path, parameters) = (mail.path, mail.parameters)
+        case .failure(let refusal): return reply(refusal.reply)
         }
         let address: String
         do {
@@ -181,46 +119,20 @@ public final class SMTPServerSession {
             return
         }
         sender = address
-        senderParameters = accepted
-        declaredBody = body
+        senderParameters = (parameters.ret.map { ["RET=\($0)"] } ?? []) + (parameters.envid.map { ["ENVID=\($0)"] } ?? [])
+        declaredBody = parameters.body
         reply("250 2.1.0 Ok")
     }
 
-    private func rcpt(_ argument: String) {
+    private func rcpt(_ command: Result<SMTPServerCommand.Rcpt, SMTPParameterRefusal>) {
         guard sender != nil else {
             reply("503 5.5.1 Error: need MAIL command")
             return
         }
-        guard let (path, parameters) = Self.pathAndParameters(argument, keyword: "TO:") else {
-            reply("501 5.5.4 Syntax: RCPT TO:<address>")
-            return
-        }
-        var notify: String?
-        var orcpt: String?
-        for p in parameters {
-            let (key, value) = Self.keyValue(p)
-            switch key {
-            case "NOTIFY" where value != nil:
-                let items = value!.split(separator: ",").map(String.init)
-                guard items == ["NEVER"] || (!items.isEmpty && items.allSatisfy({ ["SUCCESS", "FAILURE", "DELAY"].contains($0) })) else {
-                    reply("501 5.5.4 Bad NOTIFY parameter syntax")
-                    return
-                }
-                notify = value
-            case "ORCPT" where value != nil:
-                let original = Self.originalValue(p)
-                guard let semi = original.firstIndex(of: ";"), original[..<semi].uppercased() == "RFC822",
-                      let decoded = Self.decodeXtext(String(original[original.index(after: semi)...])),
-                      EnvelopeSyntax.originalProblem(decoded) == nil
-                else {
-                    reply("501 5.5.4 Bad ORCPT parameter syntax")
-                    return
-                }
-                orcpt = decoded
-            default:
-                reply("555 5.5.4 Unsupported option: \(Self.echo(p))")
-                return
-            }
+        let path: String, parameters: SMTPServerCommand.RecipientParameters
+        switch command {
+        case .success(let rcpt): (path, parameters) = (rcpt.path, rcpt.parameters)
+        case .failure(let refusal): return reply(refusal.reply)
         }
         let list: [Mailbox]
         do {
@@ -235,8 +147,8 @@ public final class SMTPServerSession {
             return
         }
         for var r in context.resolver.resolve(list[0]) where seenRecipients.insert(ASCII.lowercased(r.address)).inserted {
-            r.notify = notify
-            if let orcpt { r.original = orcpt }
+            r.notify = parameters.notify
+            if let original = parameters.original { r.original = original }
             recipients.append(r)
             recipientBytes += r.address.utf8.count + (r.original?.utf8.count ?? 0) + (r.notify?.utf8.count ?? 0) + 7
         }
@@ -260,7 +172,7 @@ public final class SMTPServerSession {
                                     parameters: senderParameters, declaredBodyType: declaredBody,
                                     smtpClient: helo.map { ($0.name, $0.esmtp) } ?? ("localhost", false)),
             helper: helper)
-        var decoder = DataDecoder()
+        var decoder = SMTPDataDecoder()
         var normalizer = LineEndingNormalizer(dotEndsInput: false)
         var failure: (any Error)?
         var ended = false
@@ -294,7 +206,7 @@ public final class SMTPServerSession {
         }
         helper.abort()
         let admin = failure as? any AdminError
-        let text = Self.echo(admin.map { "\($0)" } ?? "\(failure!)")
+        let text = SMTPServerCommand.echo(admin.map { "\($0)" } ?? "\(failure!)")
         switch admin?.exitCode {
         case .dataError?: reply("554 5.6.0 Error: \(text)")
         case .noUser?, .usage?: reply("554 5.1.1 Error: \(text)")
@@ -302,34 +214,5 @@ public final class SMTPServerSession {
         }
         resetTransaction()
         return true
-    }
-
-    static func keyValue(_ p: String) -> (String, String?) {
-        guard let eq = p.firstIndex(of: "=") else { return (p.uppercased(), nil) }
-        return (p[..<eq].uppercased(), String(p[p.index(after: eq)...]).uppercased())
-    }
-
-    static func originalValue(_ p: String) -> String {
-        guard let eq = p.firstIndex(of: "=") else { return "" }
-        return String(p[p.index(after: eq)...])
-    }
-
-    /// RFC 3461 xtext: printable ASCII except '+' and '=', with "+XX" escapes.
-    static func isXtext(_ s: String) -> Bool { decodeXtext(s) != nil && s.utf8.count <= 100 }
-
-    static func decodeXtext(_ s: String) -> String? {
-        var out: [UInt8] = []
-        var it = Array(s.utf8)[...]
-        while let b = it.popFirst() {
-            if b == UInt8(ascii: "+") {
-                guard it.count >= 2, let v = UInt8(String(decoding: it.prefix(2), as: UTF8.self), radix: 16) else { return nil }
-                out.append(v)
-                it = it.dropFirst(2)
-            } else {
-                guard b > 32, b < 127, b != UInt8(ascii: "=") else { return nil }
-                out.append(b)
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 }

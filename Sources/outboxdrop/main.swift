@@ -66,14 +66,15 @@ do {
     try FileDescriptor.standardOutput.writeAll("I \(writer.queueID.text)\n")
 
     var grammar = DropStreamGrammar()
-    var reader = RecordReader(.standardInput)
+    var reader = RecordReader()
+    let input = FileDescriptor.standardInput
     var envelopeBytes = 0
     var totalBytes = 0
     // The envelope is checked with the validator outboxd uses (no message parsing), so
     // that exit 0 means "outboxd will take it" also for a caller that bypasses sendmail.
     var envelope = DropFile()
     var envelopeChecked = false
-    while try reader.next({ type, payload in
+    while try reader.next(from: input, { type, payload in
         try grammar.accept(type)
         if type != .content {
             envelopeBytes += payload.count + RecordLimits.headerSize

@@ -120,6 +120,23 @@ struct OutboxctlTests {
         #expect(instance.deferred().isEmpty)
     }
 
+    @Test("outboxd closes each control connection: its descriptors do not grow with outboxctl requests")
+    func controlConnectionsClosed() throws {
+        let instance = try unreachable()
+        let (daemon, _) = try instance.startDaemon()
+        defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGTERM); daemon.waitUntilExit() } }
+        let socket = instance.layout.root + "/queue/control"
+        for _ in 0..<100 where !FileManager.default.fileExists(atPath: socket) { usleep(50_000) }
+        func descriptors() -> Int {
+            (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(daemon.processIdentifier)/fd").count) ?? -1
+        }
+        // Through the socket: the daemon holds the queue lock, so outboxctl must ask it.
+        #expect(try instance.outboxctl(["hold", "M1LC11JW1V3NGT"]).code == 66)
+        let before = descriptors()
+        for _ in 0..<10 { _ = try instance.outboxctl(["hold", "M1LC11JW1V3NGT"]) }
+        #expect(before > 0 && descriptors() == before, "outboxd's descriptors grew from \(before) to \(descriptors())")
+    }
+
     @Test("send-test relays one message straight through the smarthost and reports its reply; nothing is queued",
           .enabled(if: Smarthost.available, "needs root, postfix and sasl2-bin"))
     func sendTest() throws {

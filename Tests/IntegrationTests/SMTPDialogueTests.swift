@@ -87,4 +87,41 @@ struct SMTPDialogueTests {
         let lines = r.stdout.utf8.split(separator: 10, omittingEmptySubsequences: false).dropLast()
         #expect(lines.allSatisfy { $0.last == 13 && !$0.dropLast().contains(13) && !$0.contains(27) && !$0.contains(127) })
     }
+
+    @Test("a long -bs session holds a fixed number of descriptors (it leaked the helper's pipe per message)")
+    func descriptorsPerTransaction() throws {
+        let instance = try Instance()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Binaries.directory + "/sendmail")
+        process.arguments = ["-bs"]
+        process.environment = ProcessInfo.processInfo.environment.merging(["OUTBOX_CONFIG": instance.configPath]) { $1 }
+        let input = Pipe(), output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        try process.run()
+        defer { if process.isRunning { process.terminate(); process.waitUntilExit() } }
+        var replies = ""
+        /// Sends `n` transactions and waits for their "queued as" replies.
+        func transactions(_ n: Int) {
+            let one = "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nDATA\r\nSubject: n\r\n\r\nb\r\n.\r\n"
+            input.fileHandleForWriting.write(Data(String(repeating: one, count: n).utf8))
+            let want = replies.components(separatedBy: "queued as").count - 1 + n
+            while replies.components(separatedBy: "queued as").count - 1 < want {
+                let data = output.fileHandleForReading.availableData
+                if data.isEmpty { break }
+                replies += String(decoding: data, as: UTF8.self)
+            }
+        }
+        func descriptors() -> Int {
+            (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(process.processIdentifier)/fd").count) ?? -1
+        }
+        input.fileHandleForWriting.write(Data("EHLO c.test\r\n".utf8))
+        transactions(1)
+        let before = descriptors()
+        transactions(10)
+        #expect(before > 0 && descriptors() == before, "sendmail -bs went from \(before) to \(descriptors()) descriptors")
+        input.fileHandleForWriting.write(Data("QUIT\r\n".utf8))
+        process.waitUntilExit()
+        #expect(instance.queued().count == 11)
+    }
 }

@@ -53,7 +53,8 @@ struct StorageFaultTests {
     }
 
     @Test("outboxd: a state update failing with ENOSPC or EIO keeps the message queued and says so",
-          arguments: ["outboxd:fsync=ENOSPC@*", "outboxd:rename=EIO@1", "outboxd:write=ENOSPC@*"])
+          // fsync@2 is the directory's, after the rename (it used to be ignored).
+          arguments: ["outboxd:fsync=ENOSPC@*", "outboxd:fsync=EIO@2", "outboxd:rename=EIO@1", "outboxd:write=ENOSPC@*"])
     func stateUpdate(_ fault: String) throws {
         let instance = try unreachable()
         _ = try instance.sendmail(["-i", "a@x.test"], "Subject: s\n\nb\n")

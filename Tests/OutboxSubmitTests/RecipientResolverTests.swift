@@ -103,51 +103,6 @@ struct QueueListingTests {
         let short = QueueListing.render([QueueEntry(id: "ABCDEF1234", size: 4357, arrival: t, sender: "root", recipients: ["u@x"])])
         #expect(short.contains("\nABCDEF1234     4357 "), "as Postfix: '1C92E7D564     4357 Tue Jan 28 06:58:20  root'")
     }
-
-    @Test("DATA dot-unstuffing finds the end marker across chunk boundaries")
-    func dataDecoder() {
-        let input = Array("a\r\n..b\r\n.c\r\n\r\n.\r\nNEXT".utf8)
-        for split in 0...input.count {
-            var d = DataDecoder()
-            var out: [UInt8] = []
-            let first = d.decode(input[..<split], into: &out)
-            var total = first.used
-            var ended = first.ended
-            if !ended {
-                let second = d.decode(input[split...], into: &out)
-                total += second.used
-                ended = second.ended
-            }
-            #expect(ended)
-            #expect(String(decoding: out, as: UTF8.self) == "a\r\n.b\r\nc\r\n\r\n", "split at \(split)")
-            #expect(total == input.count - 4)
-        }
-    }
-
-    @Test("only CRLF . CRLF ends DATA: a bare-LF or bare-CR dot line is data (issue 10, finding 9)",
-          arguments: ["a\n.\nMAIL FROM:<ceo@x>\r\n", "a\r.\r\nRSET\r\n", "a\r\n.\nRCPT TO:<x@y>\r\n", "a\n.\r\nX\r\n"])
-    func dataDecoderBareLineEnds(_ text: String) {
-        let input = Array(text.utf8)
-        var d = DataDecoder()
-        var out: [UInt8] = []
-        let result = d.decode(input[...], into: &out)
-        #expect(!result.ended, "\(text.debugDescription) must not end DATA")
-        #expect(result.used == input.count)
-        // The real end still works after such lines.
-        let end = d.decode(Array("\r\n.\r\n".utf8)[...], into: &out)
-        #expect(end.ended)
-    }
-
-    @Test("xtext and SMTP path parsing")
-    func smtpHelpers() {
-        #expect(SMTPServerSession.decodeXtext("a+2Bb+3Dc") == "a+b=c")
-        #expect(SMTPServerSession.decodeXtext("bad=") == nil)
-        #expect(SMTPServerSession.decodeXtext("+4") == nil)
-        let p = SMTPServerSession.pathAndParameters("FROM:<\"a>b\"@x> BODY=8BITMIME SIZE=10", keyword: "FROM:")
-        #expect(p?.path == "\"a>b\"@x" && p?.parameters == ["BODY=8BITMIME", "SIZE=10"])
-        #expect(SMTPServerSession.pathAndParameters("from: <>", keyword: "FROM:")?.path == "")
-        #expect(SMTPServerSession.pathAndParameters("TO <a@x>", keyword: "TO:") == nil)
-    }
 }
 
 /// The arrival-time text mailq prints: asctime()'s first 19 columns, checked for shape.

@@ -17,17 +17,8 @@ let context = SubmissionContext(
     aliases: AliasTable.parse("postmaster: root\nlist: a@x.test, b@y.test\nloop: loop\n", path: "aliases"),
     uid: 0)
 
-/// An unlinked file in /dev/shm (memory, as memfd_create would be, which Glibc's module
-/// does not export), reused for every input.
-func scratchFile() -> Int32 {
-    var template = Array("/dev/shm/outbox-fuzz-smtp.XXXXXX".utf8CString)
-    let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-    precondition(fd >= 0, "mkstemp in /dev/shm")
-    template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
-    return fd
-}
-let input = scratchFile()
-let output = scratchFile()
+let input = scratchFile("smtp-in")
+let output = scratchFile("smtp-out")
 
 func contents(_ fd: Int32) -> [UInt8] {
     let size = Int(lseek(fd, 0, SEEK_END))
@@ -39,14 +30,12 @@ func contents(_ fd: Int32) -> [UInt8] {
 }
 
 func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    ftruncate(input, 0)
+    fill(input, data, size)
     ftruncate(output, 0)
-    lseek(input, 0, SEEK_SET)
     lseek(output, 0, SEEK_SET)
-    precondition(write(input, data, size) == size, "short write")
-    lseek(input, 0, SEEK_SET)
-    let session = SMTPServerSession(context: context, input: FileDescriptor(rawValue: input),
-                                    output: FileDescriptor(rawValue: output), makeHelper: { throw NoHelper() })
+    // Not owned: the scratch files outlive each session.
+    let session = SMTPServerSession(context: context, input: FileDescriptor(unowned: input),
+                                    output: FileDescriptor(unowned: output), makeHelper: { throw NoHelper() })
     _ = session.run()
     let replies = contents(output)
     var start = 0

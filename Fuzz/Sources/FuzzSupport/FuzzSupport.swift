@@ -21,3 +21,21 @@ public func runFuzzer(_ target: @escaping (UnsafePointer<UInt8>, Int) -> CInt) -
         return empty.withUnsafeBufferPointer { fallback in currentTarget!(data ?? fallback.baseAddress!, size) }
     }
 }
+
+/// An unlinked file in /dev/shm (memory, as memfd_create would be, which Glibc's module
+/// does not export), reused for every input.
+public func scratchFile(_ name: String) -> Int32 {
+    var template = Array("/dev/shm/outbox-fuzz-\(name).XXXXXX".utf8CString)
+    let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+    precondition(fd >= 0, "mkstemp in /dev/shm")
+    template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
+    return fd
+}
+
+/// Replaces the scratch file's content with the input, positioned at its start.
+public func fill(_ fd: Int32, _ data: UnsafePointer<UInt8>, _ size: Int) {
+    ftruncate(fd, 0)
+    lseek(fd, 0, SEEK_SET)
+    precondition(write(fd, data, size) == size, "short write")
+    lseek(fd, 0, SEEK_SET)
+}
