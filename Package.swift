@@ -17,7 +17,7 @@ let package = Package(
         .executable(name: "outboxd", targets: ["outboxd"]),
         // The parsers, for the libFuzzer targets in Fuzz/ (a separate package, built with
         // -sanitize=fuzzer,address): nothing installed links this.
-        .library(name: "OutboxParsers", targets: ["OutboxSubmit", "OutboxMessage", "OutboxSpool", "OutboxSMTP", "OutboxConfig"]),
+        .library(name: "OutboxParsers", targets: ["OutboxSubmit", "OutboxMessage", "OutboxDrop", "OutboxSpool", "OutboxSMTP", "OutboxConfig"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -30,23 +30,32 @@ let package = Package(
         .target(name: "COutboxDaemon"),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CSASL", pkgConfig: "libsasl2", providers: [.apt(["libsasl2-dev"])]),
+        // What the set-id helper links, and all it links (`make bench` prints the count):
+        // descriptors, errors, privilege, the envelope grammar (OutboxCore), and the drop
+        // format (OutboxDrop: records, the stream grammar, the writer, queue IDs, the
+        // paths), which sendmail and outboxd's adoption share.
         .target(name: "OutboxCore", dependencies: ["COutboxSys"], swiftSettings: strict),
-        .target(name: "OutboxSpool", dependencies: ["OutboxCore"], swiftSettings: strict),
-        .target(name: "OutboxConfig", dependencies: ["OutboxCore"], swiftSettings: strict),
-        .target(name: "OutboxMessage", dependencies: ["OutboxCore"], swiftSettings: strict),
+        .target(name: "OutboxDrop", dependencies: ["OutboxCore"], swiftSettings: strict),
+        // Shared by the unprivileged programs only: Base64, JSON, host name, dates as text.
+        .target(name: "OutboxSupport", dependencies: ["COutboxSys", "OutboxCore"], swiftSettings: strict),
+        // outboxd's queue: reading and validating queue files, delivery state, listings.
+        .target(name: "OutboxSpool", dependencies: ["OutboxCore", "OutboxDrop", "OutboxSupport"], swiftSettings: strict),
+        .target(name: "OutboxConfig", dependencies: ["OutboxCore", "OutboxSupport"], swiftSettings: strict),
+        .target(name: "OutboxMessage", dependencies: ["OutboxCore", "OutboxSupport"], swiftSettings: strict),
         // The SMTP grammar as values: no I/O, no C libraries.
-        .target(name: "OutboxSMTP", dependencies: ["OutboxCore"], swiftSettings: strict),
+        .target(name: "OutboxSMTP", dependencies: ["OutboxCore", "OutboxSupport"], swiftSettings: strict),
         // Sockets with poll(2) deadlines; TLS and SASL each behind one module.
         .target(name: "OutboxNet", swiftSettings: strict),
         .target(name: "OutboxTLS", dependencies: ["COpenSSL", "OutboxNet"], swiftSettings: strict),
         .target(name: "OutboxSASL", dependencies: ["CSASL"], swiftSettings: strict),
         .target(
             name: "OutboxDelivery",
-            dependencies: ["COutboxDaemon", "OutboxCore", "OutboxSpool", "OutboxConfig", "OutboxMessage", "OutboxSMTP", "OutboxNet", "OutboxTLS", "OutboxSASL"],
+            dependencies: ["COutboxDaemon", "OutboxCore", "OutboxDrop", "OutboxSupport", "OutboxSpool", "OutboxConfig", "OutboxMessage", "OutboxSMTP",
+                           "OutboxNet", "OutboxTLS", "OutboxSASL"],
             swiftSettings: strict),
         .target(
             name: "OutboxSubmit",
-            dependencies: ["OutboxCore", "OutboxSpool", "OutboxConfig", "OutboxMessage", "OutboxSMTP"],
+            dependencies: ["OutboxCore", "OutboxDrop", "OutboxSupport", "OutboxSpool", "OutboxConfig", "OutboxMessage", "OutboxSMTP"],
             swiftSettings: strict),
         .executableTarget(
             name: "sendmail", dependencies: ["OutboxSubmit"], swiftSettings: strict,
@@ -56,7 +65,7 @@ let package = Package(
         // before the runtime reads SWIFT_* variables (a shared libswiftCore initialises
         // before any constructor of the executable). The privilege test checks this.
         .executableTarget(
-            name: "outboxdrop", dependencies: ["OutboxSpool", "OutboxConfig"], swiftSettings: strict,
+            name: "outboxdrop", dependencies: ["OutboxDrop"], swiftSettings: strict,
             linkerSettings: [
                 .unsafeFlags(["-static-stdlib"], .when(configuration: .debug)),
                 .unsafeFlags(["-static-executable"], .when(configuration: .release)),
@@ -64,7 +73,8 @@ let package = Package(
 
         .executableTarget(
             name: "outboxctl",
-            dependencies: ["OutboxDelivery", "OutboxConfig", "OutboxCore", "OutboxSpool", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["OutboxDelivery", "OutboxConfig", "OutboxCore", "OutboxDrop", "OutboxSupport", "OutboxSpool",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
 
         .executableTarget(
@@ -73,8 +83,8 @@ let package = Package(
             swiftSettings: strict),
 
         .testTarget(name: "OutboxMessageTests", dependencies: ["OutboxMessage"], swiftSettings: strict),
-        .testTarget(name: "OutboxSpoolTests", dependencies: ["OutboxSpool"], swiftSettings: strict),
-        .testTarget(name: "OutboxConfigTests", dependencies: ["OutboxConfig"], swiftSettings: strict),
+        .testTarget(name: "OutboxSpoolTests", dependencies: ["OutboxDrop", "OutboxSpool"], swiftSettings: strict),
+        .testTarget(name: "OutboxConfigTests", dependencies: ["OutboxConfig", "OutboxDrop"], swiftSettings: strict),
         .testTarget(name: "OutboxSMTPTests", dependencies: ["OutboxSMTP"], swiftSettings: strict),
         .testTarget(name: "OutboxDeliveryTests", dependencies: ["OutboxDelivery"], swiftSettings: strict),
         .testTarget(name: "OutboxSASLTests", dependencies: ["OutboxSASL", "CSASL"], swiftSettings: strict),
@@ -82,7 +92,7 @@ let package = Package(
             name: "OutboxSubmitTests", dependencies: ["OutboxSubmit"],
             resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(
-            name: "IntegrationTests", dependencies: ["OutboxSpool", "OutboxConfig", "OutboxSubmit"],
+            name: "IntegrationTests", dependencies: ["OutboxDrop", "OutboxSpool", "OutboxConfig", "OutboxSubmit"],
             resources: [.copy("Fixtures")], swiftSettings: strict),
     ]
 )

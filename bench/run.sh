@@ -30,6 +30,9 @@ with open(f"{out}/50m.eml", "wb") as f:
     for _ in range(50 * 1024 * 1024 // len(line)):
         f.write(line)
 PY
+echo "== the set-id helper's code (issue 11: at most 1000 lines of code, with what it links)"
+SWIFT=${SWIFT:-swift} bash bench/helper-lines.sh
+
 echo "== submission latency ($N sequential 1 KiB messages, real fsync of file and directory)"
 "$OUT/latency" "floor: exec of a static no-op" "$N" "$OUT/1k.eml" "$OUT/floorbin" noop
 "$OUT/latency" "floor: exec of a static durable write" "$N" "$OUT/1k.eml" "$OUT/floorbin" once "$OUT/floor"

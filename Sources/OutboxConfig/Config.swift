@@ -80,7 +80,7 @@ public struct Smarthost: Equatable, Sendable, CustomStringConvertible {
 
 /// The effective configuration: defaults overlaid with outbox.conf.
 public struct Config: Equatable, Sendable {
-    public var spoolDirectory = "/var/spool/outbox"
+    public var spoolDirectory = InstalledPaths.spoolDirectory
     public var smarthosts: [Smarthost] = []
     public var tlsSecurityLevel = TLSSecurityLevel.verify
     public var tlsCAFile: String?
@@ -119,5 +119,5 @@ public struct Config: Equatable, Sendable {
     public init() {}
 
     /// The configuration file used when none is named.
-    public static let defaultPath = "/etc/outbox/outbox.conf"
+    public static let defaultPath = InstalledPaths.configuration
 }

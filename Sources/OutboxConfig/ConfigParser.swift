@@ -1,5 +1,6 @@
 import Glibc
 import OutboxCore
+import OutboxSupport
 
 /// A configuration problem, naming file and line.
 public struct ConfigError: AdminError, Equatable {

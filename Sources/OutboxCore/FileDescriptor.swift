@@ -89,17 +89,6 @@ public struct FileDescriptor: ~Copyable, @unchecked Sendable {
         try retryingEINTR("read", path: path) { Glibc.read(rawValue, buffer.baseAddress, buffer.count) }
     }
 
-    /// Reads until `buffer` is full or end of file; returns the count read.
-    public func readFully(into buffer: UnsafeMutableRawBufferPointer) throws(SystemError) -> Int {
-        var total = 0
-        while total < buffer.count {
-            let n = try read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[total...]))
-            if n == 0 { break }
-            total += n
-        }
-        return total
-    }
-
     /// Writes every byte, looping over short writes.
     public func writeAll(_ bytes: UnsafeRawBufferPointer) throws(SystemError) {
         #if DEBUG
@@ -153,12 +142,6 @@ extension FileDescriptor {
     /// no read permission on the directory.
     public static let pathOnly: Int32 = coutbox_o_path
 
-    /// A close-on-exec pipe.
-    public static func pipe() throws(SystemError) -> PipePair {
-        var fds: [Int32] = [0, 0]
-        guard coutbox_pipe_cloexec(&fds) == 0 else { throw SystemError("pipe") }
-        return PipePair(read: FileDescriptor(owning: fds[0]), write: FileDescriptor(owning: fds[1]))
-    }
 }
 
 extension FileDescriptor {
@@ -181,16 +164,4 @@ extension FileDescriptor {
             if bytes.count > limit { throw SystemError("read", path: path, errno: EFBIG) }
         }
     }
-}
-
-/// Both ends of a pipe, each owned.
-public struct PipePair: ~Copyable, Sendable {
-    public var read: FileDescriptor
-    public var write: FileDescriptor
-
-    /// The read end; the write end is closed (after a child took its copy).
-    public consuming func keepingRead() -> FileDescriptor { read }
-
-    /// The write end; the read end is closed.
-    public consuming func keepingWrite() -> FileDescriptor { write }
 }

@@ -1,5 +1,6 @@
 import OutboxCore
 import OutboxMessage
+import OutboxSupport
 
 /// Builds RFC 3464 delivery status notifications (multipart/report) for failed
 /// recipients, sent from the null sender so that they can never bounce back in a loop.

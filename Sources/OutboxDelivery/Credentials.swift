@@ -3,6 +3,7 @@ import Glibc
 import OutboxConfig
 import OutboxCore
 import OutboxNet
+import OutboxSupport
 
 /// The SMTP AUTH password, read when a session needs it and never logged.
 public enum Credentials {

@@ -1,8 +1,10 @@
 import Glibc
-import Synchronization
 import OutboxConfig
 import OutboxCore
+import OutboxDrop
 import OutboxSpool
+import OutboxSupport
+import Synchronization
 
 /// The write end of the self-pipe the signal handlers use (async-signal-safe: write(2)).
 nonisolated(unsafe) var signalPipeWrite: Int32 = -1

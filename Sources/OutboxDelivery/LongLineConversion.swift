@@ -1,5 +1,6 @@
 import OutboxCore
 import OutboxMessage
+import OutboxSupport
 
 /// Re-encodes a message whose body has lines over 998 octets as quoted-printable, which is
 /// lossless for the reader, instead of splitting lines (sendmail(8), "MESSAGE HANDLING").

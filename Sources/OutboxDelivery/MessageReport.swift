@@ -1,6 +1,8 @@
 import Glibc
 import OutboxCore
+import OutboxDrop
 import OutboxSpool
+import OutboxSupport
 
 /// What `outboxctl show ID` prints: envelope, delivery state, last replies and headers.
 /// Never the body: an operator looking at the queue does not need to read the mail.

@@ -1,5 +1,6 @@
 import Glibc
 import OutboxCore
+import OutboxDrop
 import OutboxMessage
 import OutboxSMTP
 import OutboxSpool

@@ -1,6 +1,7 @@
 import Glibc
 import OutboxConfig
 import OutboxCore
+import OutboxDrop
 import OutboxSpool
 
 /// outboxctl's side of queue edits: through the running outboxd when there is one (it

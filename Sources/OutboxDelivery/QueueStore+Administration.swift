@@ -1,5 +1,6 @@
 import Glibc
 import OutboxCore
+import OutboxDrop
 import OutboxSpool
 
 /// The operator's edits of the queue (outboxctl hold, release, delete, requeue). They run

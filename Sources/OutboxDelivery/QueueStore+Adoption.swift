@@ -1,9 +1,11 @@
 import Glibc
-import Synchronization
 import OutboxConfig
 import OutboxCore
+import OutboxDrop
 import OutboxMessage
 import OutboxSpool
+import OutboxSupport
+import Synchronization
 
 /// What outboxd needs to know to adopt drop files: its host name for the Received: line
 /// it adds, and whom to tell about a file it refuses.

@@ -1,5 +1,6 @@
 import Glibc
 import OutboxCore
+import OutboxDrop
 import OutboxSpool
 
 /// A message in outboxd's queue: its envelope (from the queue file) and its state.

@@ -1,11 +1,12 @@
 import Glibc
-import Synchronization
 import OutboxConfig
 import OutboxCore
+import OutboxDrop
 import OutboxNet
 import OutboxSMTP
 import OutboxSpool
 import OutboxTLS
+import Synchronization
 
 /// Turns attempt outcomes into durable facts: state, log lines, bounces, removal.
 public final class Relay: @unchecked Sendable {

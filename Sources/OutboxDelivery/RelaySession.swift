@@ -4,6 +4,7 @@ import OutboxCore
 import OutboxNet
 import OutboxSASL
 import OutboxSMTP
+import OutboxSupport
 import OutboxTLS
 
 /// One authenticated, encrypted session with a smarthost, carrying many messages.

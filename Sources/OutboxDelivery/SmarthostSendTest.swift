@@ -1,8 +1,10 @@
 import Glibc
 import OutboxConfig
 import OutboxCore
+import OutboxDrop
 import OutboxSMTP
 import OutboxSpool
+import OutboxSupport
 import OutboxTLS
 
 /// `outboxctl send-test`: sends one short message straight through the first smarthost

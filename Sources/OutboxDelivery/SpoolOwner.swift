@@ -1,5 +1,6 @@
 import Glibc
 import OutboxCore
+import OutboxDrop
 import OutboxSpool
 
 /// Root's tools act on the queue as the spool's owner (Postfix's postsuper runs as

@@ -1,4 +1,5 @@
 import OutboxCore
+import OutboxSupport
 
 /// No line on the wire may exceed 998 octets (RFC 5322 §2.1.1); smarthosts refuse or
 /// break longer ones. A header field is brought within the limit in the least damaging

@@ -1,4 +1,5 @@
 import OutboxCore
+import OutboxSupport
 
 /// One header field exactly as received: `Name: value` with its folded continuation
 /// lines, CRLF line endings, final CRLF included.

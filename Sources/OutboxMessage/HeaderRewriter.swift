@@ -1,4 +1,5 @@
 import OutboxCore
+import OutboxSupport
 
 /// What the submission side does to a message's header section (DESIGN "Headers"):
 /// remove Bcc/Resent-Bcc/Return-Path/Content-Length, qualify bare addresses, add missing

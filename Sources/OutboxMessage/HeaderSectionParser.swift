@@ -1,4 +1,5 @@
 import OutboxCore
+import OutboxSupport
 
 /// Splits the start of a CRLF-normalised message into header fields and the first body
 /// octets, incrementally, with a cap on the header size.

@@ -1,4 +1,5 @@
 import OutboxCore
+import OutboxSupport
 
 /// Turns raw submission input into CRLF lines, streaming, in constant memory:
 /// LF, CRLF, and any run of CRs followed by LF (`\r\r\n`, which Windows tools produce by

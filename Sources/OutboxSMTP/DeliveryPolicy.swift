@@ -1,4 +1,5 @@
 import OutboxCore
+import OutboxSupport
 
 /// The one failure policy (Postfix's smtp_trouble.c is the model): every fact about an
 /// attempt goes in, one `DeliveryVerdict` comes out. Protocol code and the daemon only

@@ -1,4 +1,5 @@
 import OutboxCore
+import OutboxSupport
 
 /// Removes SMTP dot-stuffing from DATA and finds the terminating `.` line, streaming
 /// (RFC 5321 §4.5.2). Only CRLF starts a line here and only CRLF "." CRLF ends DATA: a

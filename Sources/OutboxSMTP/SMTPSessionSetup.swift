@@ -1,4 +1,5 @@
 import OutboxCore
+import OutboxSupport
 
 /// The client side of opening a session, as a value: greeting, EHLO (HELO when EHLO is
 /// refused permanently), STARTTLS and the second EHLO, then SASL AUTH with its

@@ -1,5 +1,6 @@
 import Glibc
 import OutboxCore
+import OutboxSupport
 
 /// Per-message delivery state, kept in queue/state/ID and replaced atomically (write a
 /// new file, fsync, rename, fsync the directory), so a crash never loses the record that

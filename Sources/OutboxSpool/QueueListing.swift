@@ -1,5 +1,7 @@
 import Glibc
 import OutboxCore
+import OutboxDrop
+import OutboxSupport
 
 /// One message as `mailq` shows it.
 public struct QueueEntry: Equatable, Sendable {

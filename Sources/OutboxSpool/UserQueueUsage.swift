@@ -1,5 +1,6 @@
 import Glibc
 import OutboxCore
+import OutboxDrop
 
 /// public/overlimit: the submitting uids that have reached `user_queue_limit` or
 /// `user_queue_size_limit`, as outboxd last counted its queue, one `uid messages bytes`

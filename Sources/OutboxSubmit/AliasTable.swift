@@ -2,6 +2,7 @@ import Glibc
 import OutboxConfig
 import OutboxCore
 import OutboxMessage
+import OutboxSupport
 
 /// /etc/aliases in the classic format: `name: target, target` with continuation lines
 /// starting with blanks and `#` comments. Read afresh at every submission, so a change

@@ -1,4 +1,5 @@
 import OutboxCore
+import OutboxSupport
 
 /// Buffered reading from a descriptor: command lines for -bs, raw octets for DATA.
 final class ByteReader {

@@ -1,6 +1,8 @@
 import Glibc
 import OutboxCore
+import OutboxDrop
 import OutboxSpool
+import OutboxSupport
 
 /// The drop helper reported a failure (its exit code and its one-line reason).
 public struct DropHelperError: AdminError, Equatable {

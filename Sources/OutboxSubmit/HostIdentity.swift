@@ -1,5 +1,6 @@
 import Glibc
 import OutboxCore
+import OutboxSupport
 
 /// This host's names, used for `domain`'s default, the local-name test and Received:.
 public struct HostIdentity: Sendable, Equatable {

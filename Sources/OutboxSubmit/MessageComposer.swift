@@ -1,7 +1,9 @@
 import Glibc
 import OutboxCore
+import OutboxDrop
 import OutboxMessage
 import OutboxSpool
+import OutboxSupport
 
 /// A submission failed: exit code and one line for stderr (or an SMTP reply in -bs).
 public struct SubmissionError: AdminError, Equatable {

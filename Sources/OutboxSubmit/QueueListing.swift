@@ -1,5 +1,6 @@
 import Glibc
 import OutboxCore
+import OutboxDrop
 import OutboxSpool
 
 extension QueueListing {

@@ -1,5 +1,6 @@
 import OutboxCore
 import OutboxMessage
+import OutboxSupport
 
 /// A final envelope recipient and how it was reached.
 public struct ResolvedRecipient: Equatable, Sendable {

@@ -1,7 +1,9 @@
 import OutboxCore
+import OutboxDrop
 import OutboxMessage
 import OutboxSMTP
 import OutboxSpool
+import OutboxSupport
 
 /// `sendmail -bs`: an SMTP server dialogue on stdin/stdout, as Symfony Mailer, Laravel and
 /// others use it. Several transactions per process; every reply is written at once;

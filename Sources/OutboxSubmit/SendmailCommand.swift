@@ -1,6 +1,7 @@
 import Glibc
 import OutboxConfig
 import OutboxCore
+import OutboxDrop
 import OutboxMessage
 import OutboxSpool
 

@@ -5,7 +5,9 @@ import Glibc
 import OutboxConfig
 import OutboxCore
 import OutboxDelivery
+import OutboxDrop
 import OutboxSpool
+import OutboxSupport
 
 struct OutboxCtl: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -7,6 +7,7 @@ import Glibc
 import OutboxConfig
 import OutboxCore
 import OutboxDelivery
+import OutboxDrop
 import OutboxSpool
 
 let usage = "usage: outboxd [-C config | --config config] [--once] [--no-syslog]"

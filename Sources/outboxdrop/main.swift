@@ -17,9 +17,8 @@
 // It writes exactly one file, in maildrop/tmp, and renames it into maildrop/new only after
 // fsync; on a signal or any error the unfinished file is removed.
 import Glibc
-import OutboxConfig
 import OutboxCore
-import OutboxSpool
+import OutboxDrop
 
 /// Reports an error line to sendmail (our stdout is its pipe) and exits.
 func fail(_ error: any Error) -> Never {
@@ -44,10 +43,41 @@ while let arg = args.popFirst() {
     }
 }
 
+/// A configuration problem: exit 78, as the full parser's.
+struct ConfigurationError: AdminError {
+    let description: String
+    var exitCode: ExitCode { .config }
+}
+
+/// spool_directory from the configuration the privilege rules allow (DESIGN): `-C` only
+/// from root under set-id, OUTBOX_CONFIG only when not set-id, else the installed file (a
+/// missing one means the built-in spool). Nothing else in the file matters here.
+func spoolDirectory(option: String?) throws(ConfigurationError) -> String {
+    var path = InstalledPaths.configuration
+    if let option {
+        guard !Privilege.isSetID || Privilege.realUID == 0 else {
+            throw ConfigurationError(description: "\(option): alternate configuration is allowed only for root")
+        }
+        path = option
+    } else if let variable = Privilege.trustedEnvironment("OUTBOX_CONFIG"), !variable.isEmpty {
+        path = variable
+    }
+    let text: String
+    do {
+        text = String(decoding: try FileDescriptor.open(path, flags: O_RDONLY).readToEnd(limit: 1 << 20), as: UTF8.self)
+    } catch {
+        if error.errno == ENOENT && path == InstalledPaths.configuration && option == nil { return InstalledPaths.spoolDirectory }
+        throw ConfigurationError(description: "\(path): cannot read: \(String(cString: strerror(error.errno)))")
+    }
+    switch SpoolDirectorySetting.parse(text) {
+    case .success(let spool): return spool
+    case .failure(let bad): throw ConfigurationError(description: "\(path):\(bad.line): spool_directory: must be an absolute path")
+    }
+}
+
 let writer: DropWriter
 do {
-    let config = try ConfigLoader.load(try ConfigLoader.source(commandLine: configOption))
-    let layout = SpoolLayout(root: config.spoolDirectory)
+    let layout = SpoolLayout(root: try spoolDirectory(option: configOption))
     if !Privilege.isSetID { try layout.createDropDirectories(groupWritable: false) }
     writer = try DropWriter(layout: layout)
 } catch {
@@ -68,22 +98,12 @@ do {
     var grammar = DropStreamGrammar()
     var reader = RecordReader()
     let input = FileDescriptor.standardInput
-    var envelopeBytes = 0
     var totalBytes = 0
-    // The envelope is checked with the validator outboxd uses (no message parsing), so
-    // that exit 0 means "outboxd will take it" also for a caller that bypasses sendmail.
+    // The stream and its envelope get outboxd's own checks (no message parsing), so that
+    // exit 0 means "outboxd will take it" also for a caller that bypasses sendmail.
     var envelope = DropFile()
-    var envelopeChecked = false
     while try reader.next(from: input, { type, payload in
-        try grammar.accept(type)
-        if type != .content {
-            envelopeBytes += payload.count + RecordLimits.headerSize
-            guard envelopeBytes <= RecordLimits.maxEnvelopeBytes else { throw RecordError.envelopeTooLarge(limit: RecordLimits.maxEnvelopeBytes) }
-        } else if !envelopeChecked {
-            envelopeChecked = true
-            if let problem = envelope.envelopeProblem { throw RecordError.badEnvelope(problem) }
-        }
-        envelope.absorb(type, payload)
+        try grammar.accept(type, payload, into: &envelope)
         // outboxd refuses larger files: refuse them here, before exit 0 says "queued".
         totalBytes += payload.count + RecordLimits.headerSize
         guard totalBytes <= RecordLimits.maxFileSize else { throw RecordError.oversized(type: .content, length: totalBytes) }
@@ -91,8 +111,7 @@ do {
     }) {
         if grammar.isComplete { break }
     }
-    guard grammar.isComplete else { throw RecordError.truncated(offset: reader.offset) }
-    if let problem = envelope.envelopeProblem { throw RecordError.badEnvelope(problem) }
+    try grammar.finish(envelope, offset: reader.offset)
     blockTerminatingSignals()
     try writer.commit()
 } catch {

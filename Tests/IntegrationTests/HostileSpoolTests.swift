@@ -1,4 +1,5 @@
 import Foundation
+import OutboxDrop
 import OutboxSpool
 import Testing
 

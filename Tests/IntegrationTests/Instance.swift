@@ -1,4 +1,5 @@
 import Foundation
+import OutboxDrop
 import OutboxSpool
 
 /// Where the built binaries are: beside the test bundle (swift build puts every product of

@@ -1,5 +1,6 @@
 import Foundation
 import OutboxConfig
+import OutboxSupport
 import Testing
 
 extension Instance {

@@ -1,7 +1,9 @@
 import Foundation
 import OutboxCore
 @testable import OutboxDelivery
+import OutboxDrop
 import OutboxSpool
+import OutboxSupport
 import Testing
 
 @Suite("Control socket requests and replies, JSON strings")

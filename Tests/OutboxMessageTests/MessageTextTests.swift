@@ -1,5 +1,6 @@
 import OutboxCore
 import OutboxMessage
+import OutboxSupport
 import Testing
 
 /// Feeds `input` to a fresh normaliser in pieces split at `split`.

@@ -1,5 +1,6 @@
 import Glibc
 import OutboxCore
+import OutboxDrop
 @testable import OutboxSpool
 import Testing
 

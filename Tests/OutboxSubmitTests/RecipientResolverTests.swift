@@ -3,6 +3,7 @@ import OutboxCore
 import OutboxMessage
 import OutboxSpool
 @testable import OutboxSubmit
+import OutboxSupport
 import Testing
 
 @Suite("Aliases and local-name resolution")

@@ -5,6 +5,7 @@
 import FuzzSupport
 import Glibc
 import OutboxCore
+import OutboxDrop
 import OutboxSpool
 
 let scratch = scratchFile("records")

@@ -14,4 +14,8 @@ long coutbox_peer_uid(int fd);
 /// _GNU_SOURCE): the child closes every descriptor >= from before exec.
 int coutbox_spawn_close_from(posix_spawn_file_actions_t *actions, int from);
 
+/// renameat2(2) with RENAME_NOREPLACE (link + unlink where the file system lacks it):
+/// fails with EEXIST instead of replacing an existing newpath. Returns 0 or -1 with errno.
+int coutbox_rename_noreplace(int olddirfd, const char *oldpath, int newdirfd, const char *newpath);
+
 #endif

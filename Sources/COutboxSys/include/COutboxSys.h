@@ -16,9 +16,6 @@ int coutbox_close_from(unsigned int first);
 /// pipe2(2) with O_CLOEXEC; returns 0 or -1 with errno set.
 int coutbox_pipe_cloexec(int fds[2]);
 
-/// renameat2(2) with RENAME_NOREPLACE (link + unlink where the file system lacks it):
-/// fails with EEXIST instead of replacing an existing newpath. Returns 0 or -1 with errno.
-int coutbox_rename_noreplace(int olddirfd, const char *oldpath, int newdirfd, const char *newpath);
 
 /// O_PATH (needs _GNU_SOURCE, which Swift's Glibc module does not define).
 extern const int coutbox_o_path;

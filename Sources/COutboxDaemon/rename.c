@@ -3,7 +3,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <unistd.h>
-#include "COutboxSys.h"
+#include "COutboxDaemon.h"
 
 int coutbox_rename_noreplace(int olddirfd, const char *oldpath, int newdirfd, const char *newpath) {
     if (renameat2(olddirfd, oldpath, newdirfd, newpath, RENAME_NOREPLACE) == 0) return 0;

@@ -20,11 +20,34 @@ public struct DropStreamGrammar: Sendable, Equatable {
     private var state = State.start
     private var recipients = 0
     private var parameters = 0
+    private var envelopeBytes = 0
 
     public init() {}
 
     /// True once the end record has been accepted.
     public var isComplete: Bool { state == .done }
+
+    /// The whole check of one record of a stream, the same for the helper as it writes and
+    /// outboxd as it reads (the header records aside): the grammar, the envelope's size,
+    /// and the envelope validator before the first content octet is passed on; `file`
+    /// takes the record. `finish` checks the end.
+    public mutating func accept(_ type: RecordType, _ payload: UnsafeRawBufferPointer, into file: inout DropFile) throws(RecordError) {
+        let contentBegins = type == .content && state == .envelope
+        try accept(type)
+        if type != .content {
+            envelopeBytes += payload.count + RecordLimits.headerSize
+            guard envelopeBytes <= RecordLimits.maxEnvelopeBytes else { throw .envelopeTooLarge(limit: RecordLimits.maxEnvelopeBytes) }
+        } else if contentBegins, let problem = file.envelopeProblem {
+            throw .badEnvelope(problem)
+        }
+        file.absorb(type, payload)
+    }
+
+    /// At the end of the input: complete, and the whole envelope valid.
+    public func finish(_ file: DropFile, offset: Int) throws(RecordError) {
+        guard isComplete else { throw .truncated(offset: offset) }
+        if let problem = file.envelopeProblem { throw .badEnvelope(problem) }
+    }
 
     /// Accepts the next record type or throws why it is not allowed here.
     public mutating func accept(_ type: RecordType) throws(RecordError) {

@@ -1,0 +1,23 @@
+import COutboxSys
+import OutboxCore
+
+extension FileDescriptor {
+    /// A close-on-exec pipe.
+    public static func pipe() throws(SystemError) -> PipePair {
+        var fds: [Int32] = [0, 0]
+        guard coutbox_pipe_cloexec(&fds) == 0 else { throw SystemError("pipe") }
+        return PipePair(read: FileDescriptor(owning: fds[0]), write: FileDescriptor(owning: fds[1]))
+    }
+}
+
+/// Both ends of a pipe, each owned.
+public struct PipePair: ~Copyable, Sendable {
+    public var read: FileDescriptor
+    public var write: FileDescriptor
+
+    /// The read end; the write end is closed (after a child took its copy).
+    public consuming func keepingRead() -> FileDescriptor { read }
+
+    /// The write end; the read end is closed.
+    public consuming func keepingWrite() -> FileDescriptor { write }
+}
