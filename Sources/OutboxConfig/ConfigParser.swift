@@ -2,26 +2,6 @@ import Glibc
 import OutboxCore
 import OutboxSupport
 
-/// A configuration problem, naming file and line.
-public struct ConfigError: AdminError, Equatable {
-    public let path: String
-    public let line: Int?
-    public let problem: String
-
-    public init(path: String, line: Int?, _ problem: String) {
-        self.path = path
-        self.line = line
-        self.problem = problem
-    }
-
-    public var description: String {
-        if let line { return "\(path):\(line): \(problem)" }
-        return "\(path): \(problem)"
-    }
-
-    public var exitCode: ExitCode { .config }
-}
-
 /// Parses outbox.conf: `key = value` logical lines in the style of Postfix's main.cf. A
 /// line starting with whitespace continues the previous one; a line whose first non-blank
 /// character is `#` is a comment. Unknown keys and bad values are errors naming file:line.
@@ -195,11 +175,11 @@ public enum ConfigParser {
         return overflow || seconds > maximumDuration ? nil : seconds
     }
 
-    /// A DNS name: labels of letters, digits and hyphens (underscore tolerated).
+    /// A DNS host name, as EHLO and outbox.conf take it: ASCII, at most 253 octets, no
+    /// address literal; the labels are checked by the envelope validator (one place).
     public static func isDomain(_ v: String) -> Bool {
-        guard !v.isEmpty, v.utf8.count <= 253, !v.hasPrefix("."), !v.hasSuffix("."), !v.contains("..") else { return false }
-        return v.utf8.allSatisfy { b in
-            (b >= 48 && b <= 57) || (b >= 65 && b <= 90) || (b >= 97 && b <= 122) || b == 45 || b == 46 || b == 95
-        }
+        let bytes = Array(v.utf8)
+        guard bytes.count <= 253, bytes.first != UInt8(ascii: "["), bytes.allSatisfy({ $0 < 0x80 }) else { return false }
+        return EnvelopeSyntax.domainProblem(bytes[...]) == nil
     }
 }

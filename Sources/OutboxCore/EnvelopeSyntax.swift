@@ -126,7 +126,7 @@ public enum EnvelopeSyntax {
         return atomLength > 0 ? nil : "local part ends with '.'"
     }
 
-    static func domainProblem(_ domain: ArraySlice<UInt8>) -> String? {
+    public static func domainProblem(_ domain: ArraySlice<UInt8>) -> String? {
         guard !domain.isEmpty else { return "empty domain" }
         if domain.first == UInt8(ascii: "[") {
             guard domain.count > 2, domain.last == UInt8(ascii: "]"),

@@ -94,11 +94,6 @@ public struct BounceBuilder: Sendable {
 
     /// The header section of a CRLF message (up to and including the blank line).
     static func headerSection(of message: [UInt8]) -> [UInt8] {
-        var i = 0
-        while i + 3 < message.count {
-            if message[i] == 13 && message[i + 1] == 10 && message[i + 2] == 13 && message[i + 3] == 10 { return Array(message[..<(i + 2)]) }
-            i += 1
-        }
-        return message
+        HeaderSection.bodyStart(in: message).map { Array(message[..<($0 - 2)]) } ?? message
     }
 }

@@ -26,7 +26,7 @@ struct LongLineConversion {
         // header fed in tiny pieces must not be rescanned from its start each time.
         let from = max(0, header.count - 3)
         header += bytes
-        guard let end = Self.headerEnd(header, from: from) else {
+        guard let end = HeaderSection.bodyStart(in: header, from: from) else {
             if header.count > 1 << 20 {  // no header end within 1 MiB: body text, lines limited
                 inBody = true
                 try emit(breaker.limit(header))
@@ -65,22 +65,11 @@ struct LongLineConversion {
         try emit(out)
     }
 
-    /// Offset just past the blank line ending the header section.
-    static func headerEnd(_ b: [UInt8], from start: Int = 0) -> Int? {
-        if b.starts(with: [13, 10]) { return 2 }
-        var i = start
-        while i + 3 < b.count {
-            if b[i] == 13 && b[i + 1] == 10 && b[i + 2] == 13 && b[i + 3] == 10 { return i + 4 }
-            i += 1
-        }
-        return nil
-    }
-
     static func fieldValue(_ fields: [UInt8], _ name: String) -> String? {
         let text = String(decoding: fields, as: UTF8.self)
         for line in text.split(separator: "\r\n") where !line.hasPrefix(" ") && !line.hasPrefix("\t") {
-            if let colon = line.firstIndex(of: ":"), ASCII.lowercased(String(line[..<colon])).trimmingCharacters == name {
-                return ASCII.lowercased(String(line[line.index(after: colon)...])).trimmingCharacters
+            if let colon = line.firstIndex(of: ":"), ASCII.trimmed(Substring(ASCII.lowercased(String(line[..<colon])))) == name {
+                return String(ASCII.trimmed(Substring(ASCII.lowercased(String(line[line.index(after: colon)...])))))
             }
         }
         return nil
@@ -139,8 +128,4 @@ struct LineBreaker {
         }
         return out
     }
-}
-
-extension String {
-    var trimmingCharacters: String { String(ASCII.trimmed(Substring(self))) }
 }

@@ -1,6 +1,7 @@
 import Glibc
 import OutboxCore
 import OutboxDrop
+import OutboxMessage
 import OutboxSpool
 import OutboxSupport
 
@@ -48,11 +49,6 @@ public enum MessageReport {
 
     /// Offset just past the last header line (before the empty line), if present.
     static func endOfHeaders(_ bytes: [UInt8]) -> Int? {
-        if bytes.starts(with: [13, 10]) { return 0 }
-        guard bytes.count >= 4 else { return nil }
-        for i in 0...(bytes.count - 4) where bytes[i] == 13 && bytes[i + 1] == 10 && bytes[i + 2] == 13 && bytes[i + 3] == 10 {
-            return i + 2
-        }
-        return nil
+        HeaderSection.bodyStart(in: bytes).map { $0 - 2 }
     }
 }

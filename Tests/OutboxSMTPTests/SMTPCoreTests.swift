@@ -71,10 +71,12 @@ struct SMTPEncodingTests {
         #expect(XText.encode("a+b=c d") == "a+2Bb+3Dc+20d")
     }
 
-    func stuff(_ chunks: [String]) -> String {
+    func stuff(_ chunks: [String]) -> String { stuff(chunks.map { Array($0.utf8)[...] }) }
+
+    func stuff(_ chunks: [ArraySlice<UInt8>]) -> String {
         var s = DotStuffer()
         var out: [UInt8] = []
-        for c in chunks { Array(c.utf8).withUnsafeBytes { s.stuff($0, into: &out) } }
+        for c in chunks { c.withUnsafeBytes { s.stuff($0, into: &out) } }
         s.finish(into: &out)
         return String(decoding: out, as: UTF8.self)
     }
@@ -86,17 +88,19 @@ struct SMTPEncodingTests {
         return lines.map { $0.hasPrefix(".") ? String($0.dropFirst()) : $0 }.joined(separator: "\r\n") + "\r\n"
     }
 
-    @Test("dot-stuffing round trip at every chunk boundary")
+    @Test("dot-stuffing round trip at every octet boundary, between CR and LF too")
     func dotStuffing() {
         let message = ".leading\r\nmid.dle\r\n.\r\n..two\r\n\r\n.\r\nend\r\n"
-        let bytes = Array(message)
+        // Octets, not Characters: "\r\n" is one Character, so splitting Characters never
+        // cut between CR and LF, the stuffer's trickiest state.
+        let bytes = Array(message.utf8)
         for split in 0...bytes.count {
-            let wire = stuff([String(bytes[..<split]), String(bytes[split...])])
+            let wire = stuff([bytes[..<split], bytes[split...]])
             #expect(wire == "..leading\r\nmid.dle\r\n..\r\n...two\r\n\r\n..\r\nend\r\n.\r\n", "split \(split)")
             #expect(unstuff(wire) == message)
         }
         #expect(stuff(["no final newline"]) == "no final newline\r\n.\r\n")
-        #expect(stuff([]) == ".\r\n")
+        #expect(stuff([String]()) == ".\r\n")
     }
 
     /// Issue 10, finding 2: the stuffer treated only CRLF as a line start, so `\n.\r\n` and
