@@ -1,7 +1,8 @@
 # outbox — build, test, install, benchmark.
 #   make            release binaries (fully static executables)
-#   make check      every test (the command README and CI run): unit, integration, and the
-#                   Debian package installed into a fresh chroot (package-test)
+#   make check      every test (the command README and CI run): the format check, unit,
+#                   integration, and the Debian package installed into a fresh chroot (package-test)
+#   make format     reformat the Swift sources with swift-format (.swift-format)
 #   make package    the .deb in .build/deb/ (dpkg-buildpackage -b -us -uc)
 #   make install    PREFIX=/usr DESTDIR= ; as root also creates the outbox user/group,
 #                   the spool with its modes, and the drop helper's setgid bit
@@ -28,7 +29,7 @@ RELEASE  := .build/release
 # libsasl2 (which loads its plugins with dlopen), so it keeps the dynamic libc.
 SWIFTFLAGS := -c release --static-swift-stdlib
 
-.PHONY: all build check test install install-files uninstall bench demo clean package package-test soak fuzz
+.PHONY: all build check test install install-files uninstall bench demo clean package package-test soak fuzz format lint
 
 all: build
 
@@ -38,7 +39,16 @@ build:
 	$(SWIFT) build $(SWIFTFLAGS) --product outboxd
 	$(SWIFT) build $(SWIFTFLAGS) --product outboxctl
 
-check:
+# swift-format ships with the toolchain; .swift-format holds the style (4 spaces, 150 columns).
+FORMATTED := Sources Tests Fuzz/Sources Package.swift Fuzz/Package.swift
+
+lint:
+	$(SWIFT) format lint --strict --recursive $(FORMATTED)
+
+format:
+	$(SWIFT) format --in-place --recursive $(FORMATTED)
+
+check: lint
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
 	bash Tests/Scripts/fuzz.sh 10

@@ -20,7 +20,7 @@ let package = Package(
         .library(name: "OutboxParsers", targets: ["OutboxSubmit", "OutboxMessage", "OutboxDrop", "OutboxSpool", "OutboxSMTP", "OutboxConfig"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
     ],
     targets: [
         // C: the pre-runtime environment scrub for set-id execution, and syscalls Glibc's
@@ -50,8 +50,10 @@ let package = Package(
         .target(name: "OutboxSASL", dependencies: ["CSASL"], swiftSettings: strict),
         .target(
             name: "OutboxDelivery",
-            dependencies: ["COutboxDaemon", "OutboxCore", "OutboxDrop", "OutboxSupport", "OutboxSpool", "OutboxConfig", "OutboxMessage", "OutboxSMTP",
-                           "OutboxNet", "OutboxTLS", "OutboxSASL"],
+            dependencies: [
+                "COutboxDaemon", "OutboxCore", "OutboxDrop", "OutboxSupport", "OutboxSpool", "OutboxConfig", "OutboxMessage", "OutboxSMTP",
+                "OutboxNet", "OutboxTLS", "OutboxSASL",
+            ],
             swiftSettings: strict),
         .target(
             name: "OutboxSubmit",
@@ -73,8 +75,10 @@ let package = Package(
 
         .executableTarget(
             name: "outboxctl",
-            dependencies: ["OutboxDelivery", "OutboxConfig", "OutboxCore", "OutboxDrop", "OutboxSupport", "OutboxSpool",
-                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "OutboxDelivery", "OutboxConfig", "OutboxCore", "OutboxDrop", "OutboxSupport", "OutboxSpool",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: strict),
 
         .executableTarget(

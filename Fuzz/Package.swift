@@ -11,8 +11,10 @@ let package = Package(
     name: "outbox-fuzz",
     products: targets.map { .executable(name: $0, targets: [$0]) },
     dependencies: [.package(name: "outbox", path: "..")],
-    targets: [.target(name: "FuzzSupport", swiftSettings: [.swiftLanguageMode(.v6)])] + targets.map {
-        .executableTarget(name: $0, dependencies: ["FuzzSupport", .product(name: "OutboxParsers", package: "outbox")],
-                          swiftSettings: [.swiftLanguageMode(.v6)])
-    }
+    targets: [.target(name: "FuzzSupport", swiftSettings: [.swiftLanguageMode(.v6)])]
+        + targets.map {
+            .executableTarget(
+                name: $0, dependencies: ["FuzzSupport", .product(name: "OutboxParsers", package: "outbox")],
+                swiftSettings: [.swiftLanguageMode(.v6)])
+        }
 )

@@ -66,9 +66,11 @@ public struct Smarthost: Equatable, Sendable, CustomStringConvertible {
             host = rest
         }
         if host.hasSuffix("/") { host = host.dropLast() }
-        guard !host.isEmpty, host.utf8.allSatisfy({ b in
-            (b >= 48 && b <= 57) || (b >= 65 && b <= 90) || (b >= 97 && b <= 122) || b == 45 || b == 46 || b == 58 || b == 95
-        }) else { return nil }
+        guard !host.isEmpty,
+            host.utf8.allSatisfy({ b in
+                (b >= 48 && b <= 57) || (b >= 65 && b <= 90) || (b >= 97 && b <= 122) || b == 45 || b == 46 || b == 58 || b == 95
+            })
+        else { return nil }
         var port: UInt16 = mode == .implicitTLS ? 465 : 587
         if let portText {
             guard let p = UInt16(portText), p > 0 else { return nil }

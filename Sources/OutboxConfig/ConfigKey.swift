@@ -19,68 +19,94 @@ struct ConfigKey: Sendable {
     /// Every key, in the order of etc/outbox.conf.
     static let all: [ConfigKey] = [
         absolutePath("spool_directory", \.spoolDirectory),
-        ConfigKey(name: "smarthost", apply: { c, v in
-            var hosts: [Smarthost] = []
-            for item in v.split(whereSeparator: { $0 == "," || $0 == " " || $0 == "\t" }) {
-                guard let h = Smarthost.parse(item) else { return "bad smarthost '\(item)' (want [smtp://|smtps://]host[:port])" }
-                hosts.append(h)
-            }
-            guard !hosts.isEmpty else { return "needs at least one host" }
-            c.smarthosts = hosts
-            return nil
-        }, show: { $0.smarthosts.map(\.description).joined(separator: ", ") }, reset: nil),
-        ConfigKey(name: "tls_security_level", apply: { c, v in
-            guard let level = TLSSecurityLevel(rawValue: v) else { return "must be one of verify, encrypt, may, none" }
-            c.tlsSecurityLevel = level
-            return nil
-        }, show: { $0.tlsSecurityLevel.rawValue }, reset: nil),
+        ConfigKey(
+            name: "smarthost",
+            apply: { c, v in
+                var hosts: [Smarthost] = []
+                for item in v.split(whereSeparator: { $0 == "," || $0 == " " || $0 == "\t" }) {
+                    guard let h = Smarthost.parse(item) else { return "bad smarthost '\(item)' (want [smtp://|smtps://]host[:port])" }
+                    hosts.append(h)
+                }
+                guard !hosts.isEmpty else { return "needs at least one host" }
+                c.smarthosts = hosts
+                return nil
+            }, show: { $0.smarthosts.map(\.description).joined(separator: ", ") }, reset: nil),
+        ConfigKey(
+            name: "tls_security_level",
+            apply: { c, v in
+                guard let level = TLSSecurityLevel(rawValue: v) else { return "must be one of verify, encrypt, may, none" }
+                c.tlsSecurityLevel = level
+                return nil
+            }, show: { $0.tlsSecurityLevel.rawValue }, reset: nil),
         optionalAbsolutePath("tls_ca_file", \.tlsCAFile),
         optionalAbsolutePath("tls_cert_file", \.tlsCertFile),
         optionalAbsolutePath("tls_key_file", \.tlsKeyFile),
         optionalText("auth_username", \.authUsername),
         optionalAbsolutePath("auth_password_file", \.authPasswordFile),
         optionalText("auth_password_command", \.authPasswordCommand),
-        ConfigKey(name: "auth_mechanisms", apply: { c, v in
-            // SASL mechanism names (RFC 4422 §3.1): 1-20 of A-Z 0-9 - _ (found by fuzzing:
-            // anything used to be accepted, tabs and control characters included).
-            let names = v.split(whereSeparator: { $0 == "," || $0.isBlankOrLineBreak }).map { ASCII.uppercased(String($0)) }
-            for name in names where name.utf8.count > 20 || !name.utf8.allSatisfy({ ($0 >= 65 && $0 <= 90) || ($0 >= 48 && $0 <= 57) || $0 == 45 || $0 == 95 }) {
-                return "'\(name)' is not a SASL mechanism name"
-            }
-            c.authMechanisms = names
-            return nil
-        }, show: { $0.authMechanisms.joined(separator: ", ") }, reset: { $0.authMechanisms = [] }),
-        ConfigKey(name: "auth_over_plaintext", apply: { c, v in
-            ConfigParser.boolean(v).map { c.authOverPlaintext = $0; return nil } ?? "must be yes or no"
-        }, show: { $0.authOverPlaintext ? "yes" : "no" }, reset: nil),
-        ConfigKey(name: "domain", apply: { c, v in
-            guard ConfigParser.isDomain(v) else { return "'\(v)' is not a domain name" }
-            c.domain = ASCII.lowercased(v)
-            return nil
-        }, show: { $0.domain ?? "" }, reset: { $0.domain = nil }),
-        ConfigKey(name: "admin_address", apply: { c, v in
-            guard let at = v.lastIndex(of: "@"), at != v.startIndex, ConfigParser.isDomain(String(v[v.index(after: at)...])),
-                  !v.contains(where: { $0 == " " || $0 == "<" || $0 == ">" || $0 == "," }),
-                  EnvelopeSyntax.mailboxProblem(v) == nil  // the rule every envelope address meets
-            else { return "'\(v)' is not a user@domain address" }
-            c.adminAddress = v
-            return nil
-        }, show: { $0.adminAddress ?? "" }, reset: { $0.adminAddress = nil }),
-        ConfigKey(name: "local_domains", apply: { c, v in
-            let names = v.split(whereSeparator: { $0 == "," || $0.isBlankOrLineBreak }).map { ASCII.lowercased(String($0)) }
-            if let bad = names.first(where: { !ConfigParser.isDomain($0) }) { return "'\(bad)' is not a domain name" }
-            c.localDomains = names
-            return nil
-        }, show: { $0.localDomains?.joined(separator: ", ") ?? "" }, reset: { $0.localDomains = nil }),
+        ConfigKey(
+            name: "auth_mechanisms",
+            apply: { c, v in
+                // SASL mechanism names (RFC 4422 §3.1): 1-20 of A-Z 0-9 - _ (found by fuzzing:
+                // anything used to be accepted, tabs and control characters included).
+                let names = v.split(whereSeparator: { $0 == "," || $0.isBlankOrLineBreak }).map { ASCII.uppercased(String($0)) }
+                for name in names
+                where name.utf8.count > 20 || !name.utf8.allSatisfy({ ($0 >= 65 && $0 <= 90) || ($0 >= 48 && $0 <= 57) || $0 == 45 || $0 == 95 }) {
+                    return "'\(name)' is not a SASL mechanism name"
+                }
+                c.authMechanisms = names
+                return nil
+            }, show: { $0.authMechanisms.joined(separator: ", ") }, reset: { $0.authMechanisms = [] }),
+        ConfigKey(
+            name: "auth_over_plaintext",
+            apply: { c, v in
+                ConfigParser.boolean(v).map {
+                    c.authOverPlaintext = $0
+                    return nil
+                } ?? "must be yes or no"
+            }, show: { $0.authOverPlaintext ? "yes" : "no" }, reset: nil),
+        ConfigKey(
+            name: "domain",
+            apply: { c, v in
+                guard ConfigParser.isDomain(v) else { return "'\(v)' is not a domain name" }
+                c.domain = ASCII.lowercased(v)
+                return nil
+            }, show: { $0.domain ?? "" }, reset: { $0.domain = nil }),
+        ConfigKey(
+            name: "admin_address",
+            apply: { c, v in
+                guard let at = v.lastIndex(of: "@"), at != v.startIndex, ConfigParser.isDomain(String(v[v.index(after: at)...])),
+                    !v.contains(where: { $0 == " " || $0 == "<" || $0 == ">" || $0 == "," }),
+                    EnvelopeSyntax.mailboxProblem(v) == nil  // the rule every envelope address meets
+                else { return "'\(v)' is not a user@domain address" }
+                c.adminAddress = v
+                return nil
+            }, show: { $0.adminAddress ?? "" }, reset: { $0.adminAddress = nil }),
+        ConfigKey(
+            name: "local_domains",
+            apply: { c, v in
+                let names = v.split(whereSeparator: { $0 == "," || $0.isBlankOrLineBreak }).map { ASCII.lowercased(String($0)) }
+                if let bad = names.first(where: { !ConfigParser.isDomain($0) }) { return "'\(bad)' is not a domain name" }
+                c.localDomains = names
+                return nil
+            }, show: { $0.localDomains?.joined(separator: ", ") ?? "" }, reset: { $0.localDomains = nil }),
         absolutePath("aliases_file", \.aliasesFile),
-        ConfigKey(name: "helo_name", apply: { c, v in
-            ConfigParser.isDomain(v) ? { c.heloName = v; return nil }() : "'\(v)' is not a host name"
-        }, show: { $0.heloName ?? "" }, reset: { $0.heloName = nil }),
-        ConfigKey(name: "max_connections", apply: { c, v in
-            guard let n = Int(v), n >= 1, n <= 64 else { return "must be an integer from 1 to 64" }
-            c.maxConnections = n
-            return nil
-        }, show: { String($0.maxConnections) }, reset: nil),
+        ConfigKey(
+            name: "helo_name",
+            apply: { c, v in
+                ConfigParser.isDomain(v)
+                    ? {
+                        c.heloName = v
+                        return nil
+                    }() : "'\(v)' is not a host name"
+            }, show: { $0.heloName ?? "" }, reset: { $0.heloName = nil }),
+        ConfigKey(
+            name: "max_connections",
+            apply: { c, v in
+                guard let n = Int(v), n >= 1, n <= 64 else { return "must be an integer from 1 to 64" }
+                c.maxConnections = n
+                return nil
+            }, show: { String($0.maxConnections) }, reset: nil),
         duration("connect_timeout", \.connectTimeout),
         duration("command_timeout", \.commandTimeout),
         duration("credential_command_timeout", \.credentialCommandTimeout, minimum: 1),
@@ -88,14 +114,21 @@ struct ConfigKey: Sendable {
         duration("maximal_backoff_time", \.maximalBackoffTime),
         duration("maximal_queue_lifetime", \.maximalQueueLifetime),
         duration("queue_scan_interval", \.queueScanInterval),
-        ConfigKey(name: "user_queue_limit", apply: { c, v in
-            guard let n = Int(v), n >= 0, n <= 100_000_000 else { return "must be a number of messages (0: no limit)" }
-            c.userQueueLimit = n
-            return nil
-        }, show: { String($0.userQueueLimit) }, reset: nil),
-        ConfigKey(name: "user_queue_size_limit", apply: { c, v in
-            ConfigParser.size(v).map { c.userQueueSizeLimit = $0; return nil } ?? "must be a size like 500M or 2G (0: no limit)"
-        }, show: { sizeText($0.userQueueSizeLimit) }, reset: nil),
+        ConfigKey(
+            name: "user_queue_limit",
+            apply: { c, v in
+                guard let n = Int(v), n >= 0, n <= 100_000_000 else { return "must be a number of messages (0: no limit)" }
+                c.userQueueLimit = n
+                return nil
+            }, show: { String($0.userQueueLimit) }, reset: nil),
+        ConfigKey(
+            name: "user_queue_size_limit",
+            apply: { c, v in
+                ConfigParser.size(v).map {
+                    c.userQueueSizeLimit = $0
+                    return nil
+                } ?? "must be a size like 500M or 2G (0: no limit)"
+            }, show: { sizeText($0.userQueueSizeLimit) }, reset: nil),
     ]
 
     static let byName: [String: ConfigKey] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
@@ -103,25 +136,53 @@ struct ConfigKey: Sendable {
     // MARK: - Kinds of key
 
     static func absolutePath(_ name: String, _ field: Field<String>) -> ConfigKey {
-        ConfigKey(name: name, apply: { c, v in v.hasPrefix("/") ? { c[keyPath: field] = v; return nil }() : "must be an absolute path" },
-                  show: { $0[keyPath: field] }, reset: nil)
+        ConfigKey(
+            name: name,
+            apply: { c, v in
+                v.hasPrefix("/")
+                    ? {
+                        c[keyPath: field] = v
+                        return nil
+                    }() : "must be an absolute path"
+            },
+            show: { $0[keyPath: field] }, reset: nil)
     }
 
     static func optionalAbsolutePath(_ name: String, _ field: Field<String?>) -> ConfigKey {
-        ConfigKey(name: name, apply: { c, v in v.hasPrefix("/") ? { c[keyPath: field] = v; return nil }() : "must be an absolute path" },
-                  show: { $0[keyPath: field] ?? "" }, reset: { $0[keyPath: field] = nil })
+        ConfigKey(
+            name: name,
+            apply: { c, v in
+                v.hasPrefix("/")
+                    ? {
+                        c[keyPath: field] = v
+                        return nil
+                    }() : "must be an absolute path"
+            },
+            show: { $0[keyPath: field] ?? "" }, reset: { $0[keyPath: field] = nil })
     }
 
     static func optionalText(_ name: String, _ field: Field<String?>) -> ConfigKey {
-        ConfigKey(name: name, apply: { c, v in c[keyPath: field] = v; return nil }, show: { $0[keyPath: field] ?? "" },
-                  reset: { $0[keyPath: field] = nil })
+        ConfigKey(
+            name: name,
+            apply: { c, v in
+                c[keyPath: field] = v
+                return nil
+            }, show: { $0[keyPath: field] ?? "" },
+            reset: { $0[keyPath: field] = nil })
     }
 
     static let durationProblem = "must be a time like 30s, 5m, 1h or 5d (at most 10 years)"
 
     static func duration(_ name: String, _ field: Field<Int>, minimum: Int = 0) -> ConfigKey {
-        ConfigKey(name: name, apply: { c, v in ConfigParser.duration(v).map { c[keyPath: field] = max(minimum, $0); return nil } ?? durationProblem },
-                  show: { durationText($0[keyPath: field]) }, reset: nil)
+        ConfigKey(
+            name: name,
+            apply: { c, v in
+                ConfigParser.duration(v).map {
+                    c[keyPath: field] = max(minimum, $0)
+                    return nil
+                } ?? durationProblem
+            },
+            show: { durationText($0[keyPath: field]) }, reset: nil)
     }
 
     static func durationText(_ seconds: Int) -> String {

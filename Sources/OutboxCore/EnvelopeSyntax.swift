@@ -130,7 +130,7 @@ public enum EnvelopeSyntax {
         guard !domain.isEmpty else { return "empty domain" }
         if domain.first == UInt8(ascii: "[") {
             guard domain.count > 2, domain.last == UInt8(ascii: "]"),
-                  domain.dropFirst().dropLast().allSatisfy({ $0 >= 33 && $0 <= 126 && $0 != 91 && $0 != 92 && $0 != 93 })
+                domain.dropFirst().dropLast().allSatisfy({ $0 >= 33 && $0 <= 126 && $0 != 91 && $0 != 92 && $0 != 93 })
             else { return "bad address literal" }
             return nil
         }
@@ -181,7 +181,8 @@ public enum EnvelopeSyntax {
             // C1 controls, and the bidirectional overrides and separators that can make
             // a listing line read as something else (U+202A-E, U+2066-9, U+2028-9).
             if (0x80...0x9F).contains(scalar.value) || (0x202A...0x202E).contains(scalar.value)
-                || (0x2066...0x2069).contains(scalar.value) || scalar.value == 0x2028 || scalar.value == 0x2029 {
+                || (0x2066...0x2069).contains(scalar.value) || scalar.value == 0x2028 || scalar.value == 0x2029
+            {
                 result += "\\u{" + String(scalar.value, radix: 16) + "}"
             } else {
                 result.unicodeScalars.append(scalar)

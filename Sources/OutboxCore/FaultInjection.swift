@@ -53,7 +53,8 @@ public enum FaultInjection {
                 spec = spec[spec.index(after: colon)...]
             }
             guard let eq = spec.firstIndex(of: "="), let at = spec.firstIndex(of: "@"), eq < at,
-                  let number = names[String(spec[spec.index(after: eq)..<at])] else { continue }
+                let number = names[String(spec[spec.index(after: eq)..<at])]
+            else { continue }
             let calls = spec[spec.index(after: at)...]
             plan.rules[String(spec[..<eq])] = Plan.Rule(
                 errno: number, calls: Set(calls.split(separator: ",").compactMap { Int($0) }), every: calls == "*")

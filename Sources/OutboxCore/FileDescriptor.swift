@@ -107,7 +107,10 @@ public struct FileDescriptor: ~Copyable, @unchecked Sendable {
     /// Writes every byte of `bytes`.
     public func writeAll(_ bytes: [UInt8]) throws(SystemError) {
         let failure: SystemError? = bytes.withUnsafeBytes { (raw) -> SystemError? in
-            do throws(SystemError) { try writeAll(raw); return nil } catch { return error }
+            do throws(SystemError) {
+                try writeAll(raw)
+                return nil
+            } catch { return error }
         }
         if let failure { throw failure }
     }

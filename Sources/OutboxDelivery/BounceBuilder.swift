@@ -23,49 +23,51 @@ public struct BounceBuilder: Sendable {
     }
 
     /// The complete DSN message (CRLF), quoting `original` (the failed message's content).
-    public func build(queueID: String, sender: String, arrival: Int, failures: [Failure], remoteMTA: String?,
-                      original: [UInt8], returnHeadersOnly: Bool, bounceID: String, now: Int = MailDate.now()) -> [UInt8] {
+    public func build(
+        queueID: String, sender: String, arrival: Int, failures: [Failure], remoteMTA: String?,
+        original: [UInt8], returnHeadersOnly: Bool, bounceID: String, now: Int = MailDate.now()
+    ) -> [UInt8] {
         let boundary = "\(queueID).\(now)/\(reportingHost)"
         let date = MailDate.rfc5322(now)
         var text = """
-        From: MAILER-DAEMON@\(domain) (Mail Delivery System)\r
-        To: <\(sender)>\r
-        Subject: Undelivered Mail Returned to Sender\r
-        Date: \(date)\r
-        Message-ID: <\(MailDate.compact(now)).\(bounceID)@\(domain)>\r
-        Auto-Submitted: auto-replied\r
-        MIME-Version: 1.0\r
-        Content-Type: multipart/report; report-type=delivery-status;\r
-        \tboundary="\(boundary)"\r
-        \r
-        This is a MIME-encapsulated message.\r
-        \r
-        --\(boundary)\r
-        Content-Description: Notification\r
-        Content-Type: text/plain; charset=us-ascii\r
-        \r
-        This is the mail system at host \(reportingHost).\r
-        \r
-        I'm sorry to have to inform you that your message could not\r
-        be delivered to one or more recipients. It's attached below.\r
-        \r
+            From: MAILER-DAEMON@\(domain) (Mail Delivery System)\r
+            To: <\(sender)>\r
+            Subject: Undelivered Mail Returned to Sender\r
+            Date: \(date)\r
+            Message-ID: <\(MailDate.compact(now)).\(bounceID)@\(domain)>\r
+            Auto-Submitted: auto-replied\r
+            MIME-Version: 1.0\r
+            Content-Type: multipart/report; report-type=delivery-status;\r
+            \tboundary="\(boundary)"\r
+            \r
+            This is a MIME-encapsulated message.\r
+            \r
+            --\(boundary)\r
+            Content-Description: Notification\r
+            Content-Type: text/plain; charset=us-ascii\r
+            \r
+            This is the mail system at host \(reportingHost).\r
+            \r
+            I'm sorry to have to inform you that your message could not\r
+            be delivered to one or more recipients. It's attached below.\r
+            \r
 
-        """
+            """
         for f in failures {
             text += "<\(f.recipient)>: \(remoteMTA.map { "host \($0) said: " } ?? "")\(f.diagnostic)\r\n"
         }
         text += """
-        \r
-        --\(boundary)\r
-        Content-Description: Delivery report\r
-        Content-Type: message/delivery-status\r
-        \r
-        Reporting-MTA: dns; \(reportingHost)\r
-        X-Outbox-Queue-ID: \(queueID)\r
-        Arrival-Date: \(MailDate.rfc5322(arrival))\r
-        \r
+            \r
+            --\(boundary)\r
+            Content-Description: Delivery report\r
+            Content-Type: message/delivery-status\r
+            \r
+            Reporting-MTA: dns; \(reportingHost)\r
+            X-Outbox-Queue-ID: \(queueID)\r
+            Arrival-Date: \(MailDate.rfc5322(arrival))\r
+            \r
 
-        """
+            """
         for f in failures {
             text += "Final-Recipient: rfc822; \(f.recipient)\r\n"
             if let o = f.original { text += "Original-Recipient: rfc822; \(o)\r\n" }
@@ -75,12 +77,12 @@ public struct BounceBuilder: Sendable {
         }
         let headersOnly = returnHeadersOnly || original.count > Self.fullReturnLimit
         text += """
-        --\(boundary)\r
-        Content-Description: Undelivered \(headersOnly ? "Message Headers" : "Message")\r
-        Content-Type: \(headersOnly ? "text/rfc822-headers" : "message/rfc822")\r
-        \r
+            --\(boundary)\r
+            Content-Description: Undelivered \(headersOnly ? "Message Headers" : "Message")\r
+            Content-Type: \(headersOnly ? "text/rfc822-headers" : "message/rfc822")\r
+            \r
 
-        """
+            """
         var out = Array(text.utf8)
         if headersOnly {
             out += Self.headerSection(of: original)

@@ -26,7 +26,9 @@ public enum Credentials {
                 throw .credentials("auth_password_file \(path) is not a regular file")
             }
             if st.st_mode & 0o007 != 0 {
-                throw .credentials("auth_password_file \(path) is accessible to other users (mode \(String(st.st_mode & 0o777, radix: 8))); chmod 0640 and chown root:outbox")
+                throw .credentials(
+                    "auth_password_file \(path) is accessible to other users (mode \(String(st.st_mode & 0o777, radix: 8))); chmod 0640 and chown root:outbox"
+                )
             }
             return firstLine(bytes)
         }
@@ -51,8 +53,10 @@ public enum Credentials {
     /// Runs `/bin/sh -c command` with stdout on a pipe; the only child that ever sees a
     /// secret. It runs in a process group of its own, so that on a deadline or an
     /// oversized output everything it started is killed, not just the shell.
-    static func run(_ command: String, key: String = "auth_password_command",
-                    deadline seconds: Double = commandDeadline) throws(SessionError) -> [UInt8] {
+    static func run(
+        _ command: String, key: String = "auth_password_command",
+        deadline seconds: Double = commandDeadline
+    ) throws(SessionError) -> [UInt8] {
         let pipe: PipePair
         do { pipe = try FileDescriptor.pipe() } catch { throw .credentials("\(key): \(error)") }
         var actions = posix_spawn_file_actions_t()

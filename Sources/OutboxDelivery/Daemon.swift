@@ -154,11 +154,17 @@ public final class Daemon: @unchecked Sendable {
                 _ = try? store.layout.removeStaleTemporaryFiles()
             }
             let nextDue = queue.items.values.filter { !queue.inFlight.contains($0.id) }.map(\.state.nextAttempt).min() ?? Int.max
-            let timeout = max(0, min(nextDue - now, config.queueScanInterval, lastScan + config.queueScanInterval - now, summaryPending ? 1 : Int.max, adoptionBacklog ? 0 : Int.max))
-            var fds = [pollfd(fd: inotify, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: pipe.read.rawValue, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: wakePipe.read.rawValue, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: control?.rawValue ?? -1, events: Int16(POLLIN), revents: 0)]
+            let timeout = max(
+                0,
+                min(
+                    nextDue - now, config.queueScanInterval, lastScan + config.queueScanInterval - now, summaryPending ? 1 : Int.max,
+                    adoptionBacklog ? 0 : Int.max))
+            var fds = [
+                pollfd(fd: inotify, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: pipe.read.rawValue, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: wakePipe.read.rawValue, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: control?.rawValue ?? -1, events: Int16(POLLIN), revents: 0),
+            ]
             let rc = poll(&fds, nfds_t(fds.count), Int32(min(timeout, 3600) * 1000))
             if rc < 0 && errno != EINTR { log.warning("poll: \(String(cString: strerror(errno)))") }
             // Events only say "look again"; an overflow (IN_Q_OVERFLOW) too: adoption rescans.
@@ -228,18 +234,23 @@ public final class Daemon: @unchecked Sendable {
         // (sendmail refuses it earlier from public/overlimit; this catches the rest).
         var usage = usageByUID()
         let (messageLimit, sizeLimit) = (config.userQueueLimit, config.userQueueSizeLimit)
-        let adoption = store.adopt(policy: AdoptionPolicy(config: config), hold: { uid, size in
-            if usage[uid, default: UserQueueUsage()].reaches(messageLimit: messageLimit, sizeLimit: sizeLimit) { return true }
-            usage[uid, default: UserQueueUsage()].messages += 1
-            usage[uid, default: UserQueueUsage()].bytes += size
-            return false
-        }) { [queue] in queue.items[$0] != nil }
+        let adoption = store.adopt(
+            policy: AdoptionPolicy(config: config),
+            hold: { uid, size in
+                if usage[uid, default: UserQueueUsage()].reaches(messageLimit: messageLimit, sizeLimit: sizeLimit) { return true }
+                usage[uid, default: UserQueueUsage()].messages += 1
+                usage[uid, default: UserQueueUsage()].bytes += size
+                return false
+            }
+        ) { [queue] in queue.items[$0] != nil }
         adoption.logProblems(to: log)
         for (uid, ids) in Dictionary(grouping: adoption.held, by: \.uid) {
             // One line per user and burst, not one per message.
             guard overLimitLogged.insert(uid).inserted else { continue }
             let u = usage[uid, default: UserQueueUsage()]
-            log.warning("uid \(uid) reached its queue limit (\(u.messages) messages, \(u.bytes) bytes queued; user_queue_limit \(messageLimit), user_queue_size_limit \(sizeLimit)): new messages are held, first \(ids[0].id); outboxctl release sends them")
+            log.warning(
+                "uid \(uid) reached its queue limit (\(u.messages) messages, \(u.bytes) bytes queued; user_queue_limit \(messageLimit), user_queue_size_limit \(sizeLimit)): new messages are held, first \(ids[0].id); outboxctl release sends them"
+            )
         }
         for item in adoption.adopted {
             queue.items[item.id] = item
@@ -260,7 +271,9 @@ public final class Daemon: @unchecked Sendable {
                 flush = true
             } else {
                 let uids = Set(adoption.flushRequesters).sorted().map(String.init).joined(separator: ", ")
-                log.info("flush request from uid \(uids) ignored: users may flush once per \(Daemon.userFlushInterval)s (last \(now - lastUserFlush)s ago)")
+                log.info(
+                    "flush request from uid \(uids) ignored: users may flush once per \(Daemon.userFlushInterval)s (last \(now - lastUserFlush)s ago)"
+                )
             }
         }
         if flush {
@@ -357,4 +370,3 @@ public final class Daemon: @unchecked Sendable {
         }
     }
 }
-

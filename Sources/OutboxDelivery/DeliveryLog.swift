@@ -1,6 +1,6 @@
 import Glibc
-import Synchronization
 import OutboxCore
+import Synchronization
 
 /// One line per event, to syslog (facility mail) and stderr, in the key=value shape admins
 /// grep for in Postfix logs: `ID: to=<rcpt>, relay=host[ip]:port, delay=…, status=sent (…)`.

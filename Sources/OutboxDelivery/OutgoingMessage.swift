@@ -28,12 +28,14 @@ public struct OutgoingMessage: Sendable {
 
     /// The envelope as the SMTP transaction sends it.
     public var envelope: SMTPEnvelope {
-        SMTPEnvelope(sender: sender, recipients: recipients.map { r in
-                         var r = r
-                         r.notify = r.notify ?? parameter("NOTIFY")
-                         return r
-                     },
-                     size: size, eightBit: isEightBit, smtpUTF8: needsSMTPUTF8, ret: parameter("RET"), envid: parameter("ENVID"))
+        SMTPEnvelope(
+            sender: sender,
+            recipients: recipients.map { r in
+                var r = r
+                r.notify = r.notify ?? parameter("NOTIFY")
+                return r
+            },
+            size: size, eightBit: isEightBit, smtpUTF8: needsSMTPUTF8, ret: parameter("RET"), envid: parameter("ENVID"))
     }
 
     public var needsSMTPUTF8: Bool { parameter("SMTPUTF8") != nil }
@@ -48,14 +50,17 @@ public struct OutgoingMessage: Sendable {
         let fd = try FileDescriptor.open(path, flags: O_RDONLY | O_NOFOLLOW)
         var reader = RecordReader()
         var conversion = hasLongLines ? LongLineConversion() : nil
-        while try reader.next(from: fd, { type, payload in
-            guard type == .content else { return }
-            if conversion != nil {
-                try conversion!.feed(Array(payload), emit: body)
-            } else {
-                try body(Array(payload))
-            }
-        }) {}
+        while try reader.next(
+            from: fd,
+            { type, payload in
+                guard type == .content else { return }
+                if conversion != nil {
+                    try conversion!.feed(Array(payload), emit: body)
+                } else {
+                    try body(Array(payload))
+                }
+            })
+        {}
         try conversion?.finish(emit: body)
     }
 }

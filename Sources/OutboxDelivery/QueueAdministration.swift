@@ -5,8 +5,10 @@ import OutboxSpool
 /// socket) and outboxctl (queue lock held, no daemon running).
 public enum QueueAdministration {
     /// Applies `request`, logging each change; returns one reply per message.
-    public static func apply(_ request: QueueRequest, store: QueueStore, queue: inout LiveQueue, log: DeliveryLog?,
-                             requester: String) -> [QueueReply] {
+    public static func apply(
+        _ request: QueueRequest, store: QueueStore, queue: inout LiveQueue, log: DeliveryLog?,
+        requester: String
+    ) -> [QueueReply] {
         var ids = request.ids
         if ids == ["ALL"] {
             switch request.action {

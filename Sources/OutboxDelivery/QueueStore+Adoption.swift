@@ -67,9 +67,13 @@ extension QueueStore {
         /// One line per file adopted or not; pickup lines in Postfix's shape.
         public func logProblems(to log: DeliveryLog) {
             for (name, reason, notice) in rejected {
-                log.error("maildrop/new/\(EnvelopeSyntax.printable(name)): rejected: \(EnvelopeSyntax.printable(reason)); moved to queue/corrupt; \(notice)")
+                log.error(
+                    "maildrop/new/\(EnvelopeSyntax.printable(name)): rejected: \(EnvelopeSyntax.printable(reason)); moved to queue/corrupt; \(notice)"
+                )
             }
-            for (name, reason) in failed { log.error("maildrop/new/\(EnvelopeSyntax.printable(name)): cannot adopt: \(reason); left in place for the next scan") }
+            for (name, reason) in failed {
+                log.error("maildrop/new/\(EnvelopeSyntax.printable(name)): cannot adopt: \(reason); left in place for the next scan")
+            }
             for (name, id) in renamed { log.warning("maildrop/new/\(EnvelopeSyntax.printable(name)): queue ID already in use; adopted as \(id)") }
             if let syncFailure { log.error("adoption: \(syncFailure): the messages just adopted may not survive a crash of the machine") }
         }
@@ -81,8 +85,10 @@ extension QueueStore {
     /// delivery starts while a large backlog is still being adopted.
     /// `hold(uid, size)` says whether a message goes to queue/hold instead (its submitter is
     /// over a queue limit); such messages are in `held`, not in `adopted`.
-    public func adopt(policy: AdoptionPolicy, limit: Int = 100, hold: (_ uid: Int, _ size: Int) -> Bool = { _, _ in false },
-                      inUse: (String) -> Bool = { _ in false }) -> Adoption {
+    public func adopt(
+        policy: AdoptionPolicy, limit: Int = 100, hold: (_ uid: Int, _ size: Int) -> Bool = { _, _ in false },
+        inUse: (String) -> Bool = { _ in false }
+    ) -> Adoption {
         var result = Adoption()
         guard let names = try? layout.dropFileNames() else { return result }
         result.more = names.count > limit
@@ -186,8 +192,10 @@ extension QueueStore {
     /// queue/msg under a fresh ID. Returns nil for a flush request. Throws
     /// `AdoptionFailure` for local storage trouble, anything else for a bad file;
     /// `envelope` holds what was read when it throws.
-    private func copyIn(_ source: String, name: String, envelope: inout DropFile, policy: AdoptionPolicy,
-                        hold: (Int, Int) -> Bool, inUse: (String) -> Bool) throws -> CopiedFile? {
+    private func copyIn(
+        _ source: String, name: String, envelope: inout DropFile, policy: AdoptionPolicy,
+        hold: (Int, Int) -> Bool, inUse: (String) -> Bool
+    ) throws -> CopiedFile? {
         let input = try DropFile.openRegularFile(source)
         let st = try input.status()
         guard Int(st.st_size) <= QueueStore.maximumFileSize else { throw RecordError.oversized(type: .content, length: Int(st.st_size)) }
@@ -286,8 +294,9 @@ extension QueueStore {
         adopted.queueID = id
         adopted.parameters = parameters
         adopted.contentSize = facts.size
-        return CopiedFile(item: QueueItem(id: id, envelope: adopted, state: DeliveryState(), path: target), dropName: name,
-                          source: source, writer: writer, target: target, held: held)
+        return CopiedFile(
+            item: QueueItem(id: id, envelope: adopted, state: DeliveryState(), path: target), dropName: name,
+            source: source, writer: writer, target: target, held: held)
     }
 
     /// Moves a refused file to queue/corrupt under a name of its own (never over another
@@ -314,32 +323,42 @@ extension QueueStore {
 
     /// Queues a notice about a refused drop file: to its sender when that is a usable
     /// address, otherwise to admin_address. Returns what was done, for the log line.
-    private func reportRejection(of name: String, reason: String, envelope: DropFile, policy: AdoptionPolicy,
-                                 into result: inout Adoption) -> String {
-        let senderUsable = !envelope.sender.isEmpty && EnvelopeSyntax.senderProblem(envelope.sender) == nil
+    private func reportRejection(
+        of name: String, reason: String, envelope: DropFile, policy: AdoptionPolicy,
+        into result: inout Adoption
+    ) -> String {
+        let senderUsable =
+            !envelope.sender.isEmpty && EnvelopeSyntax.senderProblem(envelope.sender) == nil
             && envelope.parameter("BOUNCE") == nil
         guard let recipient = senderUsable ? envelope.sender : policy.adminAddress else {
             return "no notice sent (the sender is unusable and admin_address is not set)"
         }
         let who = envelope.uid >= 0 ? "uid \(envelope.uid)" : "an unknown user"
         let failures = envelope.recipients.prefix(100).map {
-            BounceBuilder.Failure(recipient: EnvelopeSyntax.printable($0.address), original: nil, status: "5.6.0",
-                                  diagnostic: "message refused by outboxd: \(EnvelopeSyntax.printable(reason))")
+            BounceBuilder.Failure(
+                recipient: EnvelopeSyntax.printable($0.address), original: nil, status: "5.6.0",
+                diagnostic: "message refused by outboxd: \(EnvelopeSyntax.printable(reason))")
         }
-        let summary = "Drop file \(EnvelopeSyntax.printable(name)) from \(who) was refused and kept in queue/corrupt: \(EnvelopeSyntax.printable(reason))\r\n"
+        let summary =
+            "Drop file \(EnvelopeSyntax.printable(name)) from \(who) was refused and kept in queue/corrupt: \(EnvelopeSyntax.printable(reason))\r\n"
         let bounceID = QueueID.generate().text
         let content = policy.bouncer.build(
             queueID: EnvelopeSyntax.printable(name, limit: 20), sender: recipient,
             arrival: envelope.time > 0 ? envelope.time : MailDate.now(),
             failures: failures.isEmpty
-                ? [BounceBuilder.Failure(recipient: "unknown", original: nil, status: "5.6.0", diagnostic: "message refused by outboxd: \(EnvelopeSyntax.printable(reason))")]
+                ? [
+                    BounceBuilder.Failure(
+                        recipient: "unknown", original: nil, status: "5.6.0",
+                        diagnostic: "message refused by outboxd: \(EnvelopeSyntax.printable(reason))")
+                ]
                 : Array(failures),
             remoteMTA: nil, original: Array(summary.utf8), returnHeadersOnly: false, bounceID: bounceID)
         do {
             // Counted against the submitter's queue limits, not outboxd's (found by review:
             // refused files made uncounted notices to any address).
-            let notice = try enqueue(sender: "", recipient: recipient, parameters: ["BOUNCE=1"], content: content,
-                                     uid: envelope.uid >= 0 ? uid_t(envelope.uid) : getuid())
+            let notice = try enqueue(
+                sender: "", recipient: recipient, parameters: ["BOUNCE=1"], content: content,
+                uid: envelope.uid >= 0 ? uid_t(envelope.uid) : getuid())
             result.adopted.append(notice)
             return "notice \(notice.id) to <\(recipient)>"
         } catch {

@@ -15,8 +15,9 @@ public struct QueueItem: Sendable {
         let pending = envelope.recipients.enumerated().filter { state.isPending($0.offset) }.map { i, r in
             OutgoingMessage.Recipient(index: i, address: r.address, original: r.original, notify: r.notify)
         }
-        return OutgoingMessage(queueID: id, sender: envelope.sender, recipients: pending,
-                               parameters: envelope.parameters, size: envelope.contentSize, path: path)
+        return OutgoingMessage(
+            queueID: id, sender: envelope.sender, recipients: pending,
+            parameters: envelope.parameters, size: envelope.contentSize, path: path)
     }
 
     public var isFinished: Bool { envelope.recipients.indices.allSatisfy { !state.isPending($0) } }

@@ -80,10 +80,14 @@ public final class Relay: @unchecked Sendable {
             let status = verdict.status ?? .deferred
             item.state.recipients[v.index] = DeliveryState.Entry(status: status, reply: verdict.reply, dsn: verdict.dsn)
             let orig = r.original.map { "orig_to=<\($0)>, " } ?? ""
-            log.info("\(item.id): to=<\(r.address)>, \(orig)relay=\(relay), delay=\(delay), tries=\(item.state.attempts), dsn=\(verdict.dsn), status=\(status.rawValue) (\(verdict.reply))")
+            log.info(
+                "\(item.id): to=<\(r.address)>, \(orig)relay=\(relay), delay=\(delay), tries=\(item.state.attempts), dsn=\(verdict.dsn), status=\(status.rawValue) (\(verdict.reply))"
+            )
             if status == .bounced && DeliveryPolicy.wantsFailureNotice(r.notify ?? item.outgoing.parameter("NOTIFY")) {
-                failures.append(BounceBuilder.Failure(recipient: r.address, original: r.original,
-                                                      status: DeliveryPolicy.failureStatus(verdict.dsn), diagnostic: verdict.reply))
+                failures.append(
+                    BounceBuilder.Failure(
+                        recipient: r.address, original: r.original,
+                        status: DeliveryPolicy.failureStatus(verdict.dsn), diagnostic: verdict.reply))
             }
         }
         var created: [QueueItem] = []
@@ -97,7 +101,8 @@ public final class Relay: @unchecked Sendable {
                 for f in failures {
                     guard let index = item.envelope.recipients.firstIndex(where: { $0.address == f.recipient }) else { continue }
                     let entry = item.state.recipients[index]
-                    item.state.recipients[index] = DeliveryState.Entry(status: .deferred, reply: entry?.reply ?? f.diagnostic, dsn: entry?.dsn ?? f.status)
+                    item.state.recipients[index] = DeliveryState.Entry(
+                        status: .deferred, reply: entry?.reply ?? f.diagnostic, dsn: entry?.dsn ?? f.status)
                 }
             }
         }
@@ -107,7 +112,8 @@ public final class Relay: @unchecked Sendable {
             }
             log.info("\(item.id): removed")
         } else {
-            item.state.nextAttempt = now + schedule.delay(afterAttempts: item.state.attempts, unit: Double(UInt32.random(in: 0...UInt32.max)) / 4_294_967_296)
+            item.state.nextAttempt =
+                now + schedule.delay(afterAttempts: item.state.attempts, unit: Double(UInt32.random(in: 0...UInt32.max)) / 4_294_967_296)
             do { try store.save(item.state, for: item.id) } catch {
                 log.error("\(item.id): cannot save delivery state: \(error); the message stays queued")
             }
@@ -142,12 +148,13 @@ public final class Relay: @unchecked Sendable {
             if original.count <= BounceBuilder.fullReturnLimit + 65536 { original += chunk }
         }
         let bounceID = QueueID.generate().text
-        let content = bouncer.build(queueID: item.id, sender: recipient, arrival: envelope.time, failures: failures,
-                                    remoteMTA: relay == "none" ? nil : relay, original: original,
-                                    // A message refused for its size must not come back whole.
-                                    returnHeadersOnly: envelope.parameter("RET") == "HDRS" || envelope.contentSize > BounceBuilder.fullReturnLimit
-                                        || failures.contains { $0.status.hasSuffix(".3.4") },
-                                    bounceID: bounceID)
+        let content = bouncer.build(
+            queueID: item.id, sender: recipient, arrival: envelope.time, failures: failures,
+            remoteMTA: relay == "none" ? nil : relay, original: original,
+            // A message refused for its size must not come back whole.
+            returnHeadersOnly: envelope.parameter("RET") == "HDRS" || envelope.contentSize > BounceBuilder.fullReturnLimit
+                || failures.contains { $0.status.hasSuffix(".3.4") },
+            bounceID: bounceID)
         let bounce = try store.enqueue(sender: "", recipient: recipient, parameters: [marker], content: content)
         log.info("\(item.id): sender non-delivery notification: \(bounce.id)")
         return bounce

@@ -6,8 +6,10 @@ extension TLSContext {
     /// The TLS context the configuration asks for: verification per tls_security_level,
     /// the CA file and client certificate if set. One place for outboxd and outboxctl.
     static func configured(_ config: Config) throws(TransportError) -> TLSContext {
-        try TLSContext(policy: TLSPolicy(verify: config.tlsSecurityLevel == .verify, caFile: config.tlsCAFile,
-                                         certificateFile: config.tlsCertFile, keyFile: config.tlsKeyFile))
+        try TLSContext(
+            policy: TLSPolicy(
+                verify: config.tlsSecurityLevel == .verify, caFile: config.tlsCAFile,
+                certificateFile: config.tlsCertFile, keyFile: config.tlsKeyFile))
     }
 }
 

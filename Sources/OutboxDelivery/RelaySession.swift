@@ -44,7 +44,8 @@ public final class RelaySession {
         var tlsStream: TLSStream?
         if smarthost.mode == .implicitTLS {
             do {
-                tlsStream = try TLSStream.handshake(over: tcp, context: tls, serverName: smarthost.host, deadline: .after(seconds: Double(config.commandTimeout)))
+                tlsStream = try TLSStream.handshake(
+                    over: tcp, context: tls, serverName: smarthost.host, deadline: .after(seconds: Double(config.commandTimeout)))
             } catch {
                 tcp.close()
                 if case .tls(let text) = error, text.contains("wrong version number") {
@@ -55,8 +56,9 @@ public final class RelaySession {
             }
             stream = tlsStream!
         }
-        let session = RelaySession(smarthost: smarthost, connection: SMTPConnection(stream: stream, commandTimeout: Double(config.commandTimeout)),
-                                   dataTimeout: Double(config.commandTimeout))
+        let session = RelaySession(
+            smarthost: smarthost, connection: SMTPConnection(stream: stream, commandTimeout: Double(config.commandTimeout)),
+            dataTimeout: Double(config.commandTimeout))
         do {
             try session.setUp(config: config, tls: tls, tlsStream: tlsStream, tcp: tcp, password: password)
         } catch {
@@ -66,17 +68,21 @@ public final class RelaySession {
         return session
     }
 
-    private func setUp(config: Config, tls: TLSContext, tlsStream initialTLS: TLSStream?, tcp: TCPStream,
-                       password: () throws(SessionError) -> [UInt8]) throws(SessionError) {
+    private func setUp(
+        config: Config, tls: TLSContext, tlsStream initialTLS: TLSStream?, tcp: TCPStream,
+        password: () throws(SessionError) -> [UInt8]
+    ) throws(SessionError) {
         var tlsStream = initialTLS
-        let requirement: SMTPSessionSetup.TLSRequirement = switch config.tlsSecurityLevel {
-        case .none: .none
-        case .may: .may
-        default: .required
-        }
-        var setup = SMTPSessionSetup(.init(
-            heloName: config.heloName ?? HeloName.local, tls: requirement, tlsLevelName: config.tlsSecurityLevel.rawValue,
-            tlsActive: tlsStream != nil, authenticate: config.authUsername != nil, authOverPlaintext: config.authOverPlaintext))
+        let requirement: SMTPSessionSetup.TLSRequirement =
+            switch config.tlsSecurityLevel {
+            case .none: .none
+            case .may: .may
+            default: .required
+            }
+        var setup = SMTPSessionSetup(
+            .init(
+                heloName: config.heloName ?? HeloName.local, tls: requirement, tlsLevelName: config.tlsSecurityLevel.rawValue,
+                tlsActive: tlsStream != nil, authenticate: config.authUsername != nil, authOverPlaintext: config.authOverPlaintext))
         var sasl: SASLClient?
         var saslFailure: SASLError?
         var action = setup.start()
@@ -95,7 +101,8 @@ public final class RelaySession {
                 action = setup.receive(try connection.command(command))
             case .startTLS:
                 do {
-                    tlsStream = try TLSStream.handshake(over: tcp, context: tls, serverName: smarthost.host, deadline: .after(seconds: connection.commandTimeout))
+                    tlsStream = try TLSStream.handshake(
+                        over: tcp, context: tls, serverName: smarthost.host, deadline: .after(seconds: connection.commandTimeout))
                 } catch { throw .transport(error) }
                 try connection.upgrade(to: tlsStream!)
                 action = setup.tlsEstablished()
@@ -105,8 +112,9 @@ public final class RelaySession {
                 defer { secret.wipe() }
                 let initial: [UInt8]?
                 do {
-                    let client = try SASLClient(serverName: smarthost.host, username: config.authUsername ?? "", password: secret,
-                                                plaintextAllowed: setup.tlsActive || config.authOverPlaintext, tlsActive: setup.tlsActive)
+                    let client = try SASLClient(
+                        serverName: smarthost.host, username: config.authUsername ?? "", password: secret,
+                        plaintextAllowed: setup.tlsActive || config.authOverPlaintext, tlsActive: setup.tlsActive)
                     initial = try client.start(offered: offered, allowed: config.authMechanisms)
                     sasl = client
                 } catch { throw .sasl(error) }

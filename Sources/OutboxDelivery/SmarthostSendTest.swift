@@ -16,7 +16,8 @@ public enum SmarthostSendTest {
         guard !config.smarthosts.isEmpty else { return (["no smarthost configured (set smarthost in outbox.conf)"], false) }
         let host = config.heloName ?? HeloName.local
         let id = QueueID.generate().text
-        let text = "From: outbox test <\(sender)>\r\nTo: <\(recipient)>\r\nSubject: outbox test message from \(host)\r\n"
+        let text =
+            "From: outbox test <\(sender)>\r\nTo: <\(recipient)>\r\nSubject: outbox test message from \(host)\r\n"
             + "Date: \(MailDate.rfc5322(MailDate.now()))\r\nMessage-ID: <\(id).test@\(host)>\r\n\r\n"
             + "This message was sent by outboxctl send-test on \(host) to check the relay to the smarthost.\r\n"
         // The relay reads content from a record file; a private one in a fresh 0700 directory.
@@ -33,8 +34,9 @@ public enum SmarthostSendTest {
             let fd = try FileDescriptor.open(path, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600)
             try fd.writeAll(RecordEncoder.encode([Record(.content, text), Record(.end)]))
         } catch { return (["cannot write the test message: \(error)"], false) }
-        let message = OutgoingMessage(queueID: id, sender: sender, recipients: [.init(index: 0, address: recipient, original: nil, notify: nil)],
-                                      parameters: [], size: text.utf8.count, path: path)
+        let message = OutgoingMessage(
+            queueID: id, sender: sender, recipients: [.init(index: 0, address: recipient, original: nil, notify: nil)],
+            parameters: [], size: text.utf8.count, path: path)
         let tls: TLSContext
         do {
             tls = try TLSContext.configured(config)
@@ -44,7 +46,9 @@ public enum SmarthostSendTest {
             do {
                 let session = try RelaySession.open(smarthost, config: config, tls: tls)
                 defer { session.quit() }
-                lines.append("\(smarthost): connected to \(session.peer), \(session.tlsDescription ?? "no TLS"), \(session.authMechanism.map { "AUTH \($0)" } ?? "no AUTH")")
+                lines.append(
+                    "\(smarthost): connected to \(session.peer), \(session.tlsDescription ?? "no TLS"), \(session.authMechanism.map { "AUTH \($0)" } ?? "no AUTH")"
+                )
                 let verdict = session.send(message).first?.verdict
                 if let failure = session.failure {
                     lines.append("\(smarthost): \(failure)")

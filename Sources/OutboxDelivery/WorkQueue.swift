@@ -100,11 +100,13 @@ final class WorkerThread: @unchecked Sendable {
 
     func start() {
         let box = Unmanaged.passRetained(self)
-        pthread_create(&handle, nil, { context in
-            let thread = Unmanaged<WorkerThread>.fromOpaque(context!).takeRetainedValue()
-            thread.body()
-            return nil
-        }, box.toOpaque())
+        pthread_create(
+            &handle, nil,
+            { context in
+                let thread = Unmanaged<WorkerThread>.fromOpaque(context!).takeRetainedValue()
+                thread.body()
+                return nil
+            }, box.toOpaque())
     }
 
     func join() { pthread_join(handle, nil) }

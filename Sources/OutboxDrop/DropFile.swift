@@ -52,8 +52,9 @@ public struct DropFile: Equatable, Sendable {
             let parts = payload.split(separator: 0, maxSplits: 2, omittingEmptySubsequences: false)
                 .map { String(decoding: $0, as: UTF8.self) }
             recipients.append(
-                Recipient(parts[0], original: parts.count > 1 && !parts[1].isEmpty ? parts[1] : nil,
-                          notify: parts.count > 2 && !parts[2].isEmpty ? parts[2] : nil))
+                Recipient(
+                    parts[0], original: parts.count > 1 && !parts[1].isEmpty ? parts[1] : nil,
+                    notify: parts.count > 2 && !parts[2].isEmpty ? parts[2] : nil))
         case .parameter: parameters.append(String(decoding: payload, as: UTF8.self))
         case .content: contentSize += payload.count
         case .flush: isFlushRequest = true

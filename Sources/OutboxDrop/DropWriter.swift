@@ -66,7 +66,10 @@ public final class DropWriter {
     /// Appends one record (buffered).
     public func append(_ record: Record) throws(SystemError) {
         let failure: SystemError? = record.payload.withUnsafeBytes { (raw) -> SystemError? in
-            do throws(SystemError) { try append(record.type, raw); return nil } catch { return error }
+            do throws(SystemError) {
+                try append(record.type, raw)
+                return nil
+            } catch { return error }
         }
         if let failure { throw failure }
     }

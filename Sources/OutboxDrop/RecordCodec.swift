@@ -72,7 +72,8 @@ public struct RecordReader {
         guard let type = RecordType(rawValue: buffer[start]) else {
             throw RecordError.unknownType(buffer[start], offset: consumed)
         }
-        let length = Int(buffer[start + 1]) << 24 | Int(buffer[start + 2]) << 16 | Int(buffer[start + 3]) << 8
+        let length =
+            Int(buffer[start + 1]) << 24 | Int(buffer[start + 2]) << 16 | Int(buffer[start + 3]) << 8
             | Int(buffer[start + 4])
         guard length <= type.maxPayload else { throw RecordError.oversized(type: type, length: length) }
         guard try fill(RecordLimits.headerSize + length, from: fd) else { throw RecordError.truncated(offset: consumed) }

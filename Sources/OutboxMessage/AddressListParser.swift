@@ -32,7 +32,13 @@ public enum AddressListParser {
             case UInt8(ascii: "("):
                 var depth = 0
                 repeat {
-                    if s[i] == UInt8(ascii: "\\") { i += 1 } else if s[i] == UInt8(ascii: "(") { depth += 1 } else if s[i] == UInt8(ascii: ")") { depth -= 1 }
+                    if s[i] == UInt8(ascii: "\\") {
+                        i += 1
+                    } else if s[i] == UInt8(ascii: "(") {
+                        depth += 1
+                    } else if s[i] == UInt8(ascii: ")") {
+                        depth -= 1
+                    }
                     i += 1
                 } while depth > 0 && i < s.count
                 if depth > 0 { throw fail("unterminated comment") }
@@ -92,8 +98,12 @@ public enum AddressListParser {
                 item.append(token)
             case .special(UInt8(ascii: ","), _) where !inAngle:
                 try finish()
-            case .special(UInt8(ascii: ":"), _) where !inAngle && !inGroup
-                && !item.contains(where: { if case .special(UInt8(ascii: "@"), _) = $0 { return true }; return false }):
+            case .special(UInt8(ascii: ":"), _)
+            where !inAngle && !inGroup
+                && !item.contains(where: {
+                    if case .special(UInt8(ascii: "@"), _) = $0 { return true }
+                    return false
+                }):
                 // `display-name:` starts a group; its name is not an address.
                 inGroup = true
                 item.removeAll()
@@ -115,8 +125,12 @@ public enum AddressListParser {
             var hi = 0
             for t in item {
                 switch t {
-                case .word(let r), .quoted(let r), .literal(let r): lo = min(lo, r.lowerBound); hi = max(hi, r.upperBound)
-                case .special(_, let p): lo = min(lo, p); hi = max(hi, p + 1)
+                case .word(let r), .quoted(let r), .literal(let r):
+                    lo = min(lo, r.lowerBound)
+                    hi = max(hi, r.upperBound)
+                case .special(_, let p):
+                    lo = min(lo, p)
+                    hi = max(hi, p + 1)
                 case .comment: break
                 }
             }
@@ -126,8 +140,15 @@ public enum AddressListParser {
 
         var display: [UInt8]?
         var spec = item
-        if let open = item.firstIndex(where: { if case .special(UInt8(ascii: "<"), _) = $0 { return true }; return false }) {
-            guard let close = item.lastIndex(where: { if case .special(UInt8(ascii: ">"), _) = $0 { return true }; return false }),
+        if let open = item.firstIndex(where: {
+            if case .special(UInt8(ascii: "<"), _) = $0 { return true }
+            return false
+        }) {
+            guard
+                let close = item.lastIndex(where: {
+                    if case .special(UInt8(ascii: ">"), _) = $0 { return true }
+                    return false
+                }),
                 close > open
             else { throw fail("missing '>'") }
             let trailing = item[(close + 1)...].filter { $0 != .comment }
@@ -142,19 +163,31 @@ public enum AddressListParser {
             if let first = phrase.first, let last = phrase.last {
                 let lo: Int
                 let hi: Int
-                switch first { case .word(let r), .quoted(let r): lo = r.lowerBound; default: lo = 0 }
-                switch last { case .word(let r), .quoted(let r): hi = r.upperBound; default: hi = 0 }
+                switch first {
+                case .word(let r), .quoted(let r): lo = r.lowerBound
+                default: lo = 0
+                }
+                switch last {
+                case .word(let r), .quoted(let r): hi = r.upperBound
+                default: hi = 0
+                }
                 if lo < hi { display = Array(text[lo..<hi]) }
             }
             spec = Array(item[(open + 1)..<close])
             // Obsolete source route "<@a,@b:user@host>": drop the route.
-            if let colon = spec.lastIndex(where: { if case .special(UInt8(ascii: ":"), _) = $0 { return true }; return false }) {
+            if let colon = spec.lastIndex(where: {
+                if case .special(UInt8(ascii: ":"), _) = $0 { return true }
+                return false
+            }) {
                 spec = Array(spec[(colon + 1)...])
             }
         }
         spec = spec.filter { $0 != .comment }
         guard !spec.isEmpty else { throw fail("empty address") }
-        let atIndex = spec.firstIndex { if case .special(UInt8(ascii: "@"), _) = $0 { return true }; return false }
+        let atIndex = spec.firstIndex {
+            if case .special(UInt8(ascii: "@"), _) = $0 { return true }
+            return false
+        }
         let localTokens = atIndex.map { Array(spec[..<$0]) } ?? spec
         guard localTokens.count == 1 else {
             throw fail(localTokens.isEmpty ? "empty local part" : "local part must be one word or a quoted string")

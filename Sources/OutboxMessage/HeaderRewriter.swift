@@ -130,4 +130,3 @@ public enum MIMEWord {
         return quoted + "\""
     }
 }
-

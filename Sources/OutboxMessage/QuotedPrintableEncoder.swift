@@ -45,7 +45,7 @@ public struct QuotedPrintableEncoder: Sendable {
             flushBlank(&out, atLineEnd: false)
             if b == 32 || b == 9 {
                 pendingBlank = b
-            } else if (b >= 33 && b <= 126 && b != UInt8(ascii: "=")) {
+            } else if b >= 33 && b <= 126 && b != UInt8(ascii: "=") {
                 put([b], &out)
             } else {
                 put([UInt8(ascii: "="), Self.hex[Int(b >> 4)], Self.hex[Int(b & 15)]], &out)

@@ -14,7 +14,10 @@ extension ByteStream {
     /// Writes every octet of `bytes`.
     public func write(_ bytes: [UInt8], deadline: Deadline) throws(TransportError) {
         let result: TransportError? = bytes.withUnsafeBytes { raw in
-            do throws(TransportError) { try write(raw, deadline: deadline); return nil } catch { return error }
+            do throws(TransportError) {
+                try write(raw, deadline: deadline)
+                return nil
+            } catch { return error }
         }
         if let result { throw result }
     }

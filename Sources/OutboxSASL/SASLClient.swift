@@ -11,7 +11,8 @@ public enum SASLError: Error, Equatable, Sendable, CustomStringConvertible {
         switch self {
         case .noMechanism(let offered, let allowed):
             let within = allowed.isEmpty ? "" : " within auth_mechanisms \(allowed.joined(separator: ","))"
-            return "no usable SASL mechanism among \(offered.joined(separator: " "))\(within): Cyrus SASL has no client plugin for them (install libsasl2-modules)"
+            return
+                "no usable SASL mechanism among \(offered.joined(separator: " "))\(within): Cyrus SASL has no client plugin for them (install libsasl2-modules)"
         case .failed(let what): return what
         }
     }
@@ -39,7 +40,8 @@ public final class SASLClient {
         authname = strdup(username)
         credentials = .allocate(capacity: 1)
         let secret = password.withUnsafeBufferPointer { buf in
-            buf.baseAddress.map { $0.withMemoryRebound(to: CChar.self, capacity: buf.count) { coutbox_sasl_make_secret($0, buf.count) } } ?? coutbox_sasl_make_secret("", 0)
+            buf.baseAddress.map { $0.withMemoryRebound(to: CChar.self, capacity: buf.count) { coutbox_sasl_make_secret($0, buf.count) } }
+                ?? coutbox_sasl_make_secret("", 0)
         }
         credentials.initialize(to: coutbox_sasl_credentials(authname: authname, secret: secret))
         callbacks = .allocate(capacity: 4)

@@ -20,7 +20,9 @@ public struct SMTPDataDecoder: Sendable {
             used += 1
             switch state {
             case .lineStart:
-                if b == UInt8(ascii: ".") { state = .dot } else {
+                if b == UInt8(ascii: ".") {
+                    state = .dot
+                } else {
                     output.append(b)
                     state = b == ASCII.cr ? .middleCR : .middle
                 }
@@ -32,7 +34,9 @@ public struct SMTPDataDecoder: Sendable {
                 state = b == ASCII.lf ? .lineStart : b == ASCII.cr ? .middleCR : .middle
             case .dot:
                 // The leading dot of a CRLF line is transparency: dropped.
-                if b == ASCII.cr { state = .dotCR } else {
+                if b == ASCII.cr {
+                    state = .dotCR
+                } else {
                     output.append(b)
                     state = .middle
                 }

@@ -33,8 +33,10 @@ public struct SMTPEnvelope: Equatable, Sendable {
     /// ENVID, as xtext.
     public var envid: String?
 
-    public init(sender: String, recipients: [Recipient], size: Int, eightBit: Bool = false, smtpUTF8: Bool = false,
-                ret: String? = nil, envid: String? = nil) {
+    public init(
+        sender: String, recipients: [Recipient], size: Int, eightBit: Bool = false, smtpUTF8: Bool = false,
+        ret: String? = nil, envid: String? = nil
+    ) {
         self.sender = sender
         self.recipients = recipients
         self.size = size

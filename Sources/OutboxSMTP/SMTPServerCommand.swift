@@ -85,10 +85,14 @@ public enum SMTPServerCommand: Equatable, Sendable {
             guard let name = argument.split(separator: " ").first.map(String.init) else { return .refused("501 5.5.4 Syntax: \(verb) hostname") }
             return verb == "EHLO" ? .ehlo(name) : .helo(name)
         case "MAIL":
-            guard let (path, words) = pathAndParameters(argument, keyword: "FROM:") else { return .mail(.failure(.init(reply: "501 5.5.4 Syntax: MAIL FROM:<address>"))) }
+            guard let (path, words) = pathAndParameters(argument, keyword: "FROM:") else {
+                return .mail(.failure(.init(reply: "501 5.5.4 Syntax: MAIL FROM:<address>")))
+            }
             return .mail(MailParameters.parse(words).map { Mail(path: path, $0) })
         case "RCPT":
-            guard let (path, words) = pathAndParameters(argument, keyword: "TO:") else { return .rcpt(.failure(.init(reply: "501 5.5.4 Syntax: RCPT TO:<address>"))) }
+            guard let (path, words) = pathAndParameters(argument, keyword: "TO:") else {
+                return .rcpt(.failure(.init(reply: "501 5.5.4 Syntax: RCPT TO:<address>")))
+            }
             return .rcpt(RecipientParameters.parse(words).map { Rcpt(path: path, $0) })
         case "DATA": return argument.isEmpty ? .data : .refused("501 5.5.4 Syntax: DATA")
         case "RSET": return .rset
@@ -187,8 +191,8 @@ extension SMTPServerCommand.RecipientParameters {
                 parameters.notify = value
             case "ORCPT" where raw != nil:
                 guard let semi = raw!.firstIndex(of: ";"), raw![..<semi].uppercased() == "RFC822",
-                      let decoded = XText.decode(String(raw![raw!.index(after: semi)...])),
-                      EnvelopeSyntax.originalProblem(decoded) == nil
+                    let decoded = XText.decode(String(raw![raw!.index(after: semi)...])),
+                    EnvelopeSyntax.originalProblem(decoded) == nil
                 else { return .failure(.init(reply: "501 5.5.4 Bad ORCPT parameter syntax")) }
                 parameters.original = decoded
             default: return .failure(.init(reply: "555 5.5.4 Unsupported option: \(SMTPServerCommand.echo(p))"))

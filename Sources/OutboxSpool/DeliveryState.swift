@@ -75,10 +75,18 @@ public struct DeliveryState: Equatable, Sendable {
         for line in text.split(whereSeparator: \.isLineBreak) {
             let parts = line.split(separator: " ", maxSplits: 4, omittingEmptySubsequences: false)
             switch parts.first {
-            case "attempts": guard parts.count == 2, let n = Int(parts[1]) else { return nil }; state.attempts = n
-            case "next": guard parts.count == 2, let n = Int(parts[1]) else { return nil }; state.nextAttempt = n
-            case "first": guard parts.count == 2, let n = Int(parts[1]) else { return nil }; state.firstAttempt = n
-            case "since": guard parts.count == 2, let n = Int(parts[1]) else { return nil }; state.lifetimeStart = n
+            case "attempts":
+                guard parts.count == 2, let n = Int(parts[1]) else { return nil }
+                state.attempts = n
+            case "next":
+                guard parts.count == 2, let n = Int(parts[1]) else { return nil }
+                state.nextAttempt = n
+            case "first":
+                guard parts.count == 2, let n = Int(parts[1]) else { return nil }
+                state.firstAttempt = n
+            case "since":
+                guard parts.count == 2, let n = Int(parts[1]) else { return nil }
+                state.lifetimeStart = n
             case "r":
                 guard parts.count >= 4, let index = Int(parts[1]), let status = Status(rawValue: String(parts[2])) else { return nil }
                 state.recipients[index] = Entry(status: status, reply: parts.count > 4 ? String(parts[4]) : "", dsn: String(parts[3]))
@@ -103,4 +111,3 @@ extension String {
         String(map { $0.isLineBreak ? " " : $0 })
     }
 }
-

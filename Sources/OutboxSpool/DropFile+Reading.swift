@@ -46,25 +46,28 @@ extension DropFile {
         file = DropFile()
         var stamped = 0
         var grammar = DropStreamGrammar()
-        while try reader.next(from: fd, { type, payload in
-            if type.isStampedByHelper {
-                guard stamped < 4, grammar == DropStreamGrammar() else {
-                    throw RecordError.unexpected(type, state: "after the header")
+        while try reader.next(
+            from: fd,
+            { type, payload in
+                if type.isStampedByHelper {
+                    guard stamped < 4, grammar == DropStreamGrammar() else {
+                        throw RecordError.unexpected(type, state: "after the header")
+                    }
+                    stamped += 1
+                    let text = String(decoding: payload, as: UTF8.self)
+                    switch type {
+                    case .version: file.version = text
+                    case .queueID: file.queueID = text
+                    case .uid: file.uid = Int(text) ?? -1
+                    case .time: file.time = Int(text) ?? 0
+                    default: break
+                    }
+                    return
                 }
-                stamped += 1
-                let text = String(decoding: payload, as: UTF8.self)
-                switch type {
-                case .version: file.version = text
-                case .queueID: file.queueID = text
-                case .uid: file.uid = Int(text) ?? -1
-                case .time: file.time = Int(text) ?? 0
-                default: break
-                }
-                return
-            }
-            try grammar.accept(type, payload, into: &file)
-            if type == .content { try content?(file, payload) }
-        }) {}
+                try grammar.accept(type, payload, into: &file)
+                if type == .content { try content?(file, payload) }
+            })
+        {}
         try grammar.finish(file, offset: reader.offset)
         try file.checkHeader(path: path)
         if let problem = file.envelopeProblem { throw RecordError.badEnvelope(problem) }

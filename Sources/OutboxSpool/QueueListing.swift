@@ -20,8 +20,10 @@ public struct QueueEntry: Equatable, Sendable {
     /// Per recipient, the last deferral reply (nil when never tried).
     public var recipientReasons: [String?]
 
-    public init(id: String, status: Character = " ", size: Int, arrival: Int, sender: String, recipients: [String],
-                reason: String? = nil, queueName: String = "maildrop", recipientReasons: [String?]? = nil) {
+    public init(
+        id: String, status: Character = " ", size: Int, arrival: Int, sender: String, recipients: [String],
+        reason: String? = nil, queueName: String = "maildrop", recipientReasons: [String?]? = nil
+    ) {
         self.id = id
         self.status = status
         self.size = size
@@ -96,8 +98,10 @@ public enum QueueListing {
                 continue
             }
             if file.isFlushRequest { continue }
-            snapshot.entries.append(QueueEntry(id: file.queueID, size: size, arrival: file.time, sender: file.sender,
-                                               recipients: file.recipients.map(\.address)))
+            snapshot.entries.append(
+                QueueEntry(
+                    id: file.queueID, size: size, arrival: file.time, sender: file.sender,
+                    recipients: file.recipients.map(\.address)))
         }
         return snapshot
     }
@@ -110,7 +114,7 @@ public enum QueueListing {
         var snapshot = QueueSnapshot()
         for (directory, held) in [(layout.queueMessages, false), (layout.queueHeld, true)] where includeActive || held {
             var names: [String]
-            do { names = try layout.fileNames(in: directory) } catch where held && error.errno == ENOENT { continue }
+            do { names = try layout.fileNames(in: directory) } catch  where held && error.errno == ENOENT { continue }
             if held && names.count > heldLimit {
                 snapshot.omitted += names.count - heldLimit
                 names = Array(names.prefix(heldLimit))
@@ -133,11 +137,12 @@ public enum QueueListing {
         let pending = file.recipients.indices.filter { state.isPending($0) }
         guard !pending.isEmpty else { return nil }
         let reasons = pending.map { state.recipients[$0]?.reply }
-        return QueueEntry(id: file.queueID, status: held ? "!" : " ", size: size, arrival: file.time,
-                          sender: file.sender, recipients: pending.map { file.recipients[$0].address },
-                          reason: reasons.compactMap { $0 }.first,
-                          queueName: held ? "hold" : state.attempts > 0 ? "deferred" : "active",
-                          recipientReasons: reasons)
+        return QueueEntry(
+            id: file.queueID, status: held ? "!" : " ", size: size, arrival: file.time,
+            sender: file.sender, recipients: pending.map { file.recipients[$0].address },
+            reason: reasons.compactMap { $0 }.first,
+            queueName: held ? "hold" : state.attempts > 0 ? "deferred" : "active",
+            recipientReasons: reasons)
     }
 
     /// Every message: maildrop/new, then outboxd's queue, in queue ID order.
@@ -156,7 +161,8 @@ public enum QueueListing {
             let recipients = zip(e.recipients, e.recipientReasons).map { address, reason in
                 "{\"address\": \(JSON.string(address))" + (reason.map { ", \"delay_reason\": \(JSON.string($0))" } ?? "") + "}"
             }
-            out += "{\"queue_name\": \(JSON.string(e.queueName)), \"queue_id\": \(JSON.string(e.id)), "
+            out +=
+                "{\"queue_name\": \(JSON.string(e.queueName)), \"queue_id\": \(JSON.string(e.id)), "
                 + "\"arrival_time\": \(e.arrival), \"message_size\": \(e.size), \"forced_expire\": false, "
                 + "\"sender\": \(JSON.string(e.sender)), \"recipients\": [\(recipients.joined(separator: ", "))]}\n"
         }

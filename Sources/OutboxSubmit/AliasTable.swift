@@ -63,7 +63,8 @@ public struct AliasTable: Sendable, Equatable {
         func target(_ text: String, line: Int) -> Target {
             let t = text.hasPrefix("\"") && text.hasSuffix("\"") && text.count >= 2 ? String(text.dropFirst().dropLast()) : text
             if t.hasPrefix("|") || t.hasPrefix("/") || t.lowercased().hasPrefix(":include:") {
-                table.warnings.append("\(path):\(line): '\(t)': pipes, files and :include: are not delivered by a null client; mail goes to admin_address")
+                table.warnings.append(
+                    "\(path):\(line): '\(t)': pipes, files and :include: are not delivered by a null client; mail goes to admin_address")
                 return .unsupported(t)
             }
             do {

@@ -169,7 +169,8 @@ public final class DropHelperClient {
         while let n = try? chunk.withUnsafeMutableBytes({ try fromHelper?.read(into: $0) ?? 0 }), n > 0 { answer += chunk[0..<n] }
         fromHelper = nil
         let lines = answer.split(separator: ASCII.lf).map { String(decoding: $0, as: UTF8.self) }
-        let reason = lines.first(where: { $0.hasPrefix("E ") }).map { String($0.dropFirst(2)) }
+        let reason =
+            lines.first(where: { $0.hasPrefix("E ") }).map { String($0.dropFirst(2)) }
             ?? "drop helper failed with status \(code)"
         return DropHelperError(code: ExitCode(rawValue: code) ?? .tempFail, reason: reason)
     }

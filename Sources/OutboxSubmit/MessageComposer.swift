@@ -22,8 +22,10 @@ public struct EnvelopeInput: Sendable {
     /// The HELO/EHLO name and protocol for Received: in -bs.
     public var smtpClient: (helo: String, esmtp: Bool)?
 
-    public init(sender: String, recipients: [ResolvedRecipient], extractFromHeaders: Bool, parameters: [String] = [],
-                declaredBodyType: String? = nil, fullName: String? = nil, smtpClient: (helo: String, esmtp: Bool)? = nil) {
+    public init(
+        sender: String, recipients: [ResolvedRecipient], extractFromHeaders: Bool, parameters: [String] = [],
+        declaredBodyType: String? = nil, fullName: String? = nil, smtpClient: (helo: String, esmtp: Bool)? = nil
+    ) {
         self.sender = sender
         self.recipients = recipients
         self.extractFromHeaders = extractFromHeaders

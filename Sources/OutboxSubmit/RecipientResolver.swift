@@ -30,7 +30,8 @@ public struct RecipientResolver: Sendable {
         self.aliases = aliases
         self.domain = domain
         self.adminAddress = adminAddress
-        self.localDomains = Set((["localhost", "localhost.localdomain"] + (localDomains ?? [domain, host.hostname, host.fqdn])).map(ASCII.lowercased))
+        self.localDomains = Set(
+            (["localhost", "localhost.localdomain"] + (localDomains ?? [domain, host.hostname, host.fqdn])).map(ASCII.lowercased))
     }
 
     /// Whether `mailbox` names a local user (bare name or local domain).
@@ -93,6 +94,7 @@ public struct RecipientResolver: Sendable {
         }
         // No admin_address: qualify with `domain`, as a Postfix null client does with myorigin.
         let address = "\(name)@\(domain)"
-        return ResolvedRecipient(address: address, original: given == address ? nil : given, explanation: "\(explanation) → \(address) (no admin_address set)")
+        return ResolvedRecipient(
+            address: address, original: given == address ? nil : given, explanation: "\(explanation) → \(address) (no admin_address set)")
     }
 }

@@ -19,7 +19,12 @@ public final class SMTPServerSession {
     private var senderParameters: [String] = []
     private var declaredBody: String?
     private var recipients: [ResolvedRecipient] = [] {
-        didSet { if recipients.isEmpty { seenRecipients = []; recipientBytes = 0 } }
+        didSet {
+            if recipients.isEmpty {
+                seenRecipients = []
+                recipientBytes = 0
+            }
+        }
     }
     /// Lowercased addresses in `recipients` (duplicates are sent once).
     private var seenRecipients = Set<String>()
@@ -31,8 +36,10 @@ public final class SMTPServerSession {
     private var envelopeBytes: Int { (sender?.utf8.count ?? 0) + 5 + recipientBytes }
     static let commandLimit = 4096
 
-    public init(context: SubmissionContext, input: consuming FileDescriptor, output: consuming FileDescriptor,
-                makeHelper: @escaping () throws -> DropHelperClient) {
+    public init(
+        context: SubmissionContext, input: consuming FileDescriptor, output: consuming FileDescriptor,
+        makeHelper: @escaping () throws -> DropHelperClient
+    ) {
         self.context = context
         self.reader = ByteReader(input)
         self.output = output
@@ -170,9 +177,10 @@ public final class SMTPServerSession {
         reply("354 End data with <CR><LF>.<CR><LF>")
         let composer = MessageComposer(
             context: context,
-            envelope: EnvelopeInput(sender: sender!, recipients: recipients, extractFromHeaders: false,
-                                    parameters: senderParameters, declaredBodyType: declaredBody,
-                                    smtpClient: helo.map { ($0.name, $0.esmtp) } ?? ("localhost", false)),
+            envelope: EnvelopeInput(
+                sender: sender!, recipients: recipients, extractFromHeaders: false,
+                parameters: senderParameters, declaredBodyType: declaredBody,
+                smtpClient: helo.map { ($0.name, $0.esmtp) } ?? ("localhost", false)),
             helper: helper)
         var decoder = SMTPDataDecoder()
         var normalizer = LineEndingNormalizer(dotEndsInput: false)

@@ -109,7 +109,9 @@ public enum SendmailArguments {
             default: throw UsageError("-R \(value): want full or hdrs")
             }
         case "V":
-            guard !value.isEmpty, value.utf8.count <= 100, value.utf8.allSatisfy({ $0 > 32 && $0 < 127 && $0 != UInt8(ascii: "+") && $0 != UInt8(ascii: "=") }) else {
+            guard !value.isEmpty, value.utf8.count <= 100,
+                value.utf8.allSatisfy({ $0 > 32 && $0 < 127 && $0 != UInt8(ascii: "+") && $0 != UInt8(ascii: "=") })
+            else {
                 throw UsageError("-V \(value): envelope ID must be 1-100 printable characters without '+' or '='")
             }
             options.envelopeID = value

@@ -99,8 +99,9 @@ public enum SendmailCommand {
             if let v = options.envelopeID { parameters.append("ENVID=\(v)") }
             composer = MessageComposer(
                 context: context,
-                envelope: EnvelopeInput(sender: sender, recipients: recipients, extractFromHeaders: options.extractRecipients,
-                                        parameters: parameters, declaredBodyType: options.bodyType, fullName: options.fullName),
+                envelope: EnvelopeInput(
+                    sender: sender, recipients: recipients, extractFromHeaders: options.extractRecipients,
+                    parameters: parameters, declaredBodyType: options.bodyType, fullName: options.fullName),
                 helper: helper)
         } catch {
             helper.abort()

@@ -25,8 +25,9 @@ public struct SubmissionContext: Sendable {
         self.domain = domain
         self.uid = uid
         let table = aliases ?? AliasTable.load(path: config.aliasesFile)
-        self.resolver = RecipientResolver(aliases: table, domain: domain, adminAddress: config.adminAddress, host: hostIdentity,
-                                          localDomains: config.localDomains)
+        self.resolver = RecipientResolver(
+            aliases: table, domain: domain, adminAddress: config.adminAddress, host: hostIdentity,
+            localDomains: config.localDomains)
         if let pw = getpwuid(uid) {
             userName = String(cString: pw.pointee.pw_name)
             let gecos = pw.pointee.pw_gecos.map { String(cString: $0) } ?? ""

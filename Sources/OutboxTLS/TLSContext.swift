@@ -42,8 +42,8 @@ public final class TLSContext: @unchecked Sendable {
         }
         if let cert = policy.certificateFile {
             guard SSL_CTX_use_certificate_chain_file(ctx, cert) == 1,
-                  SSL_CTX_use_PrivateKey_file(ctx, policy.keyFile ?? cert, SSL_FILETYPE_PEM) == 1,
-                  SSL_CTX_check_private_key(ctx) == 1
+                SSL_CTX_use_PrivateKey_file(ctx, policy.keyFile ?? cert, SSL_FILETYPE_PEM) == 1,
+                SSL_CTX_check_private_key(ctx) == 1
             else { throw .tls(TLSContext.drainErrors("cannot load client certificate \(cert)")) }
         }
     }

@@ -14,7 +14,8 @@ public final class TLSStream: ByteStream {
     /// Performs the client handshake. `serverName` is what the admin configured: a DNS
     /// name is sent as SNI and checked against the certificate's DNS names; an IP literal
     /// is checked against its IP addresses and no SNI is sent.
-    public static func handshake(over tcp: TCPStream, context: TLSContext, serverName: String, deadline: Deadline) throws(TransportError) -> TLSStream {
+    public static func handshake(over tcp: TCPStream, context: TLSContext, serverName: String, deadline: Deadline) throws(TransportError) -> TLSStream
+    {
         guard let ssl = SSL_new(context.context) else { throw .tls(TLSContext.drainErrors("SSL_new")) }
         let stream = TLSStream(ssl: ssl, tcp: tcp)
         let isIP = TLSStream.isIPLiteral(serverName)

@@ -12,8 +12,10 @@ import OutboxSupport
 struct OutboxCtl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "outboxctl", abstract: "Inspect and control the outbox relay.",
-        subcommands: [Queue.self, Show.self, Hold.self, Release.self, Delete.self, Requeue.self, Flush.self,
-                      ConfigCommand.self, Check.self, SendTest.self])
+        subcommands: [
+            Queue.self, Show.self, Hold.self, Release.self, Delete.self, Requeue.self, Flush.self,
+            ConfigCommand.self, Check.self, SendTest.self,
+        ])
 }
 
 struct ConfigOption: ParsableArguments {
@@ -50,7 +52,8 @@ struct Queue: ParsableCommand {
 
     func run() throws {
         let snapshot = QueueListing.allEntries(try options.spool())
-        print(json ? QueueListing.renderJSON(snapshot.entries) : QueueListing.render(snapshot.entries, unreadable: snapshot.unreadable), terminator: "")
+        print(
+            json ? QueueListing.renderJSON(snapshot.entries) : QueueListing.render(snapshot.entries, unreadable: snapshot.unreadable), terminator: "")
     }
 }
 
@@ -192,7 +195,8 @@ struct SendTest: ParsableCommand {
     func run() throws {
         let config = try options.load()
         let sender = from ?? config.adminAddress ?? "root@\(config.domain ?? HostName.current())"
-        for address in [sender, recipient] where !address.contains("@") || address.contains(where: { $0.isBlankOrLineBreak || $0 == "<" || $0 == ">" }) {
+        for address in [sender, recipient]
+        where !address.contains("@") || address.contains(where: { $0.isBlankOrLineBreak || $0 == "<" || $0 == ">" }) {
             fail("'\(address)' is not a user@domain address", .dataError)
         }
         let (lines, ok) = SmarthostSendTest.run(config, recipient: recipient, sender: sender)

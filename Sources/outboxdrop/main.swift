@@ -102,13 +102,16 @@ do {
     // The stream and its envelope get outboxd's own checks (no message parsing), so that
     // exit 0 means "outboxd will take it" also for a caller that bypasses sendmail.
     var envelope = DropFile()
-    while try reader.next(from: input, { type, payload in
-        try grammar.accept(type, payload, into: &envelope)
-        // outboxd refuses larger files: refuse them here, before exit 0 says "queued".
-        totalBytes += payload.count + RecordLimits.headerSize
-        guard totalBytes <= RecordLimits.maxFileSize else { throw RecordError.oversized(type: .content, length: totalBytes) }
-        try writer.append(type, payload)
-    }) {
+    while try reader.next(
+        from: input,
+        { type, payload in
+            try grammar.accept(type, payload, into: &envelope)
+            // outboxd refuses larger files: refuse them here, before exit 0 says "queued".
+            totalBytes += payload.count + RecordLimits.headerSize
+            guard totalBytes <= RecordLimits.maxFileSize else { throw RecordError.oversized(type: .content, length: totalBytes) }
+            try writer.append(type, payload)
+        })
+    {
         if grammar.isComplete { break }
     }
     try grammar.finish(envelope, offset: reader.offset)

@@ -113,7 +113,10 @@ final class CaptureServer: @unchecked Sendable {
                 lock.withLock { commands.append(line) }
                 let verb = line.prefix(4).uppercased()
                 switch verb {
-                case "EHLO": send("250-capture.test\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-DSN\r\n250-SMTPUTF8\r\n\(offersAuth ? "250-AUTH PLAIN LOGIN\r\n" : "")250 SIZE 100000000\r\n")
+                case "EHLO":
+                    send(
+                        "250-capture.test\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-DSN\r\n250-SMTPUTF8\r\n\(offersAuth ? "250-AUTH PLAIN LOGIN\r\n" : "")250 SIZE 100000000\r\n"
+                    )
                 case "AUTH": send("235 2.7.0 Authentication successful\r\n")
                 case "HELO", "MAIL", "RCPT", "RSET", "NOOP": send("250 2.0.0 Ok\r\n")
                 case "DATA":

@@ -66,7 +66,9 @@ struct CrashSafetyTests {
         let perMessage = tally(got)
         let missing = (0..<count).filter { perMessage[$0] == nil }
         let duplicates = perMessage.values.reduce(0) { $0 + max(0, $1 - 1) }
-        print("crash test: \(count) messages, \(kills) SIGKILLs, \(got.count) arrivals, \(missing.count) missing, \(duplicates) duplicates (bound \(kills * connections))")
+        print(
+            "crash test: \(count) messages, \(kills) SIGKILLs, \(got.count) arrivals, \(missing.count) missing, \(duplicates) duplicates (bound \(kills * connections))"
+        )
         #expect(missing.isEmpty, "lost: \(missing)")
         #expect(duplicates <= kills * connections)
     }

@@ -3,8 +3,9 @@ import OutboxDrop
 import OutboxSpool
 import Testing
 
-@Suite("outboxd relays to a real Postfix smarthost with TLS and Cyrus SASL", .serialized,
-       .enabled(if: Smarthost.available, "needs root, postfix and sasl2-bin"))
+@Suite(
+    "outboxd relays to a real Postfix smarthost with TLS and Cyrus SASL", .serialized,
+    .enabled(if: Smarthost.available, "needs root, postfix and sasl2-bin"))
 struct DeliveryTests {
     static let modesAndMechanisms: [(String, Int, String)] = ["PLAIN", "LOGIN", "CRAM-MD5", "DIGEST-MD5", "SCRAM-SHA-1", "SCRAM-SHA-256"]
         .flatMap { m in [("smtp", 0, m), ("smtps", 1, m)] }
@@ -38,7 +39,9 @@ struct DeliveryTests {
         #expect(try instance.sendmail(["-bp"]).stdout.contains("535 5.7.8"), "mailq shows the reason")
     }
 
-    static let badCertificates: [(Int, String)] = [(3, "IP address mismatch for 127.0.0.1"), (4, "self-signed certificate"), (5, "certificate has expired")]
+    static let badCertificates: [(Int, String)] = [
+        (3, "IP address mismatch for 127.0.0.1"), (4, "self-signed certificate"), (5, "certificate has expired"),
+    ]
 
     @Test("a certificate for another host, a self-signed and an expired one: deferred, never delivered", arguments: badCertificates)
     func certificates(_ port: Int, _ reason: String) throws {
@@ -182,9 +185,10 @@ struct DaemonModeTests {
         // Several events within one second must not leave the public summary stale.
         for i in 0..<3 { _ = try instance.sendmail(["-i", "rcpt@remote.test"], "Subject: \(t)-\(i)\n\nb\n") }
         #expect(Smarthost.shared.await("\(t)-", count: 3, seconds: 10).count == 3)
-        #expect(eventually {
-            (try? String(contentsOfFile: instance.layout.publicQueueSummary, encoding: .utf8)) == "Mail queue is empty\n"
-        }, "public/mailq (what users' mailq shows) catches up within seconds")
+        #expect(
+            eventually {
+                (try? String(contentsOfFile: instance.layout.publicQueueSummary, encoding: .utf8)) == "Mail queue is empty\n"
+            }, "public/mailq (what users' mailq shows) catches up within seconds")
         kill(daemon.processIdentifier, SIGHUP)
         usleep(300_000)
         kill(daemon.processIdentifier, SIGTERM)
@@ -227,16 +231,19 @@ struct DaemonModeTests {
             return Array(type.utf8) + [UInt8(p.count >> 24), UInt8(p.count >> 16 & 255), UInt8(p.count >> 8 & 255), UInt8(p.count & 255)] + p
         }
         let t = token("inject")
-        let stream = record("S", "x@client.test") + record("R", "a@remote.test>\r\nRCPT TO:<injected@remote.test")
+        let stream =
+            record("S", "x@client.test") + record("R", "a@remote.test>\r\nRCPT TO:<injected@remote.test")
             + record("M", "Subject: \(t)\r\n\r\nb\r\n") + record("E", "")
         let r = try run(Binaries.outboxdrop, [], stdin: stream, environment: ["OUTBOX_CONFIG": instance.configPath])
         #expect(r.code == 65 && r.stdout.contains("control character 0x0D in address"), "the helper checks the envelope: \(r.stdout)")
         #expect(instance.unfinished().isEmpty)
-        #expect(instance.queued().allSatisfy { (try? DropFile.read(path: instance.layout.maildropNew + "/" + $0).isFlushRequest) ?? false },
-                "only the flush request is queued")
+        #expect(
+            instance.queued().allSatisfy { (try? DropFile.read(path: instance.layout.maildropNew + "/" + $0).isFlushRequest) ?? false },
+            "only the flush request is queued")
         // The same envelope placed in maildrop/new directly (a member of the drop group).
         let id = QueueID.generate().text
-        let file = RecordEncoder.encode(DropFile.header(queueID: id, uid: getuid(), time: Int(time(nil))))
+        let file =
+            RecordEncoder.encode(DropFile.header(queueID: id, uid: getuid(), time: Int(time(nil))))
             + stream
         try Data(file).write(to: URL(fileURLWithPath: instance.layout.maildropNew + "/" + id))
         let d = try instance.outboxdOnce()
@@ -279,7 +286,8 @@ struct DaemonModeTests {
         let instance = try Instance.relaying()
         let t = token("longmime")
         let html = "<p>" + String(repeating: "<b>bold</b> ", count: 208) + "</p>"  // 2503 octets
-        let message = "Subject: \(t)\nMIME-Version: 1.0\nContent-Type: multipart/alternative; boundary=\"XX\"\n\n"
+        let message =
+            "Subject: \(t)\nMIME-Version: 1.0\nContent-Type: multipart/alternative; boundary=\"XX\"\n\n"
             + "--XX\nContent-Type: text/plain\n\nplain\n--XX\nContent-Type: text/html\n\n\(html)\n--XX--\n"
         _ = try instance.sendmail(["-i", "rcpt@remote.test"], message)
         _ = try instance.outboxdOnce()
@@ -287,7 +295,9 @@ struct DaemonModeTests {
         #expect(got.content.split(separator: "\n").allSatisfy { $0.utf8.count <= 998 })
         #expect(!got.content.contains("quoted-printable"), "a multipart body is not re-encoded")
         let body = String(got.content[got.content.range(of: "\n\n")!.upperBound...])
-        #expect(body.replacingOccurrences(of: "\n ", with: "") == "--XX\nContent-Type: text/plain\n\nplain\n--XX\nContent-Type: text/html\n\n\(html)\n--XX--\n")
+        #expect(
+            body.replacingOccurrences(of: "\n ", with: "")
+                == "--XX\nContent-Type: text/plain\n\nplain\n--XX\nContent-Type: text/html\n\n\(html)\n--XX--\n")
     }
 
     @Test("smtps:// pointed at a STARTTLS port says to write smtp://")
@@ -295,7 +305,10 @@ struct DaemonModeTests {
         let instance = try Instance.relaying(scheme: "smtps")
         let check = try instance.outboxctl(["check"])
         #expect(check.code != 0)
-        #expect(check.stdout.contains("wrong version number (the server speaks plain SMTP first: for STARTTLS write smtp://127.0.0.1:\(Smarthost.shared.port))"), "\(check.stdout)")
+        #expect(
+            check.stdout.contains(
+                "wrong version number (the server speaks plain SMTP first: for STARTTLS write smtp://127.0.0.1:\(Smarthost.shared.port))"),
+            "\(check.stdout)")
     }
 
     @Test("smtp:// pointed at port 465, which waits silently for TLS, says to write smtps://")
@@ -310,7 +323,9 @@ struct DaemonModeTests {
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(465).bigEndian
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
         try #require(bound == 0 && listen(listener, 4) == 0, "cannot listen on 127.0.0.1:465 (errno \(errno))")
         let instance = try Instance(extraConfig: "smarthost = smtp://127.0.0.1:465\ncommand_timeout = 1s\nconnect_timeout = 2s\n")
         let check = try instance.outboxctl(["check"])

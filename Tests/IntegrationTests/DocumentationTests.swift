@@ -1,7 +1,8 @@
 import Foundation
 import OutboxConfig
-@testable import OutboxSubmit
 import Testing
+
+@testable import OutboxSubmit
 
 enum Repository {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
@@ -59,7 +60,9 @@ struct DocumentationTests {
         }
     }
 
-    @Test("groff renders every page without a warning, as man -l does", .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/groff"), "groff not installed"))
+    @Test(
+        "groff renders every page without a warning, as man -l does",
+        .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/groff"), "groff not installed"))
     func groff() throws {
         let pages = try Repository.manPages()
         #expect(pages.count >= 6)

@@ -7,13 +7,19 @@ extension DaemonModeTests {
     /// A drop file in the record format with the given records (no helper involved).
     static func dropFile(_ records: [Record]) -> Data { Data(RecordEncoder.encode(records)) }
 
-    @Test("a running outboxd rejects oversized, unknown-record, forged-owner and absurd-length files, follows no link, and keeps delivering",
-          .enabled(if: getuid() == 0, "needs root to chown a file to another user"))
+    @Test(
+        "a running outboxd rejects oversized, unknown-record, forged-owner and absurd-length files, follows no link, and keeps delivering",
+        .enabled(if: getuid() == 0, "needs root to chown a file to another user"))
     func hostileWhileRunning() throws {
         let instance = try Instance.relaying()
         _ = try instance.sendmail(["-q"])  // creates the spool
         let (daemon, errors) = try startDaemon(instance)
-        defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGTERM); daemon.waitUntilExit() } }
+        defer {
+            if daemon.isRunning {
+                kill(daemon.processIdentifier, SIGTERM)
+                daemon.waitUntilExit()
+            }
+        }
         usleep(300_000)
         let new = instance.layout.maildropNew
         let t = token("hostile-running")
@@ -26,7 +32,9 @@ extension DaemonModeTests {
             try make(staging)
             rename(staging, new + "/" + name)
         }
-        let envelope = [Record(.sender, "x@client.test"), Record(.recipient, "rcpt@remote.test"), Record(.content, "Subject: \(t)\r\n\r\nforged\r\n")]
+        let envelope = [
+            Record(.sender, "x@client.test"), Record(.recipient, "rcpt@remote.test"), Record(.content, "Subject: \(t)\r\n\r\nforged\r\n"),
+        ]
         // 1. Oversized: a sparse file beyond the 2 GiB limit is refused by its size alone.
         let big = "M1LC11JW1V3NG0"
         try place(big) { path in
@@ -40,7 +48,9 @@ extension DaemonModeTests {
         try place(unknown) { try Data(bytes).write(to: URL(fileURLWithPath: $0)) }
         // 3. A length field far beyond any limit (a reader trusting it would allocate 4 GiB).
         let absurd = QueueID.generate().text
-        try place(absurd) { try Data(RecordEncoder.encode(header(absurd)) + [UInt8(ascii: "S"), 0xFF, 0xFF, 0xFF, 0xFF]).write(to: URL(fileURLWithPath: $0)) }
+        try place(absurd) {
+            try Data(RecordEncoder.encode(header(absurd)) + [UInt8(ascii: "S"), 0xFF, 0xFF, 0xFF, 0xFF]).write(to: URL(fileURLWithPath: $0))
+        }
         // 4. A valid file owned by another user than the uid it claims (a forged identity).
         let forged = QueueID.generate().text
         let nobody = getpwnam("nobody")!.pointee.pw_uid
@@ -62,8 +72,10 @@ extension DaemonModeTests {
         kill(daemon.processIdentifier, SIGTERM)
         daemon.waitUntilExit()
         let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        for (name, reason) in [(big, "exceeds"), (unknown, "unknown record type 0x5a"), (absurd, "exceeds"),
-                               (forged, "file owned by uid \(nobody) claims uid 0"), (linked, "rejected")] {
+        for (name, reason) in [
+            (big, "exceeds"), (unknown, "unknown record type 0x5a"), (absurd, "exceeds"),
+            (forged, "file owned by uid \(nobody) claims uid 0"), (linked, "rejected"),
+        ] {
             #expect(log.contains("maildrop/new/\(name): rejected") && log.contains(reason), "\(name) \(reason): \(log)")
         }
         #expect(Smarthost.shared.deliveries(containing: "forged").isEmpty, "no hostile file was delivered")

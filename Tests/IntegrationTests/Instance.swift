@@ -28,8 +28,10 @@ struct RunResult {
 
 /// Runs a program with `stdin` bytes, capturing its output through files (no pipe
 /// deadlocks whatever the sizes).
-func run(_ executable: String, _ arguments: [String], stdin: [UInt8] = [], environment: [String: String] = [:],
-         argv0: String? = nil) throws -> RunResult {
+func run(
+    _ executable: String, _ arguments: [String], stdin: [UInt8] = [], environment: [String: String] = [:],
+    argv0: String? = nil
+) throws -> RunResult {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("outbox-run-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: dir) }
@@ -56,9 +58,10 @@ func run(_ executable: String, _ arguments: [String], stdin: [UInt8] = [], envir
     process.standardError = try FileHandle(forWritingTo: err)
     try process.run()
     process.waitUntilExit()
-    return RunResult(code: process.terminationStatus,
-                     stdout: String(decoding: try Data(contentsOf: out), as: UTF8.self),
-                     stderr: String(decoding: try Data(contentsOf: err), as: UTF8.self))
+    return RunResult(
+        code: process.terminationStatus,
+        stdout: String(decoding: try Data(contentsOf: out), as: UTF8.self),
+        stderr: String(decoding: try Data(contentsOf: err), as: UTF8.self))
 }
 
 /// A complete unprivileged outbox instance in a temporary directory: config, aliases and

@@ -117,7 +117,8 @@ struct FullFilesystemTests {
         defer { _ = try? run("/bin/umount", [instance.layout.root]) }
         let small = try instance.sendmail(["a@x.test"], "Subject: small\n\nfits\n")
         #expect(small.code == 0)
-        let big = try instance.sendmail(["-i", "a@x.test"], stdin: Array("Subject: big\n\n".utf8) + Array(repeating: UInt8(ascii: "z"), count: 1_000_000))
+        let big = try instance.sendmail(
+            ["-i", "a@x.test"], stdin: Array("Subject: big\n\n".utf8) + Array(repeating: UInt8(ascii: "z"), count: 1_000_000))
         #expect(big.code == 75)
         #expect(big.stderr.contains("No space left on device"), "stderr: \(big.stderr)")
         #expect(big.stderr.split(separator: "\n").count == 1)

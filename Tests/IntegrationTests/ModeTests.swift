@@ -17,7 +17,9 @@ struct ModeTests {
         #expect(lines[0] == "-Queue ID-  --Size-- ----Arrival Time---- -Sender/Recipient-------")
         let ids = try instance.dropFiles().map(\.file).sorted { $0.queueID < $1.queueID }
         #expect(lines[1].hasPrefix(ids[0].queueID + "  "))
-        #expect(lines[1].range(of: #"^\S+ +\d+ [A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d  s@x\.test$"#, options: .regularExpression) != nil, "\(lines[1])")
+        #expect(
+            lines[1].range(of: #"^\S+ +\d+ [A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d  s@x\.test$"#, options: .regularExpression) != nil,
+            "\(lines[1])")
         #expect(lines[2] == String(repeating: " ", count: 41) + "a@x.test")
         #expect(lines[3] == String(repeating: " ", count: 41) + "b@x.test")
         #expect(lines[4] == "")

@@ -51,7 +51,9 @@ struct OutboxctlTests {
         _ = try instance.outboxdOnce()
         let r = try instance.outboxctl(["show", id])
         #expect(r.code == 0, "\(r.stderr)")
-        for part in ["queue_id: \(id)", "queue: deferred", "attempts: 1", "recipient: <a@remote.test> deferred dsn=4.4.1", "Subject: shown", "X-Tag: 1"] {
+        for part in [
+            "queue_id: \(id)", "queue: deferred", "attempts: 1", "recipient: <a@remote.test> deferred dsn=4.4.1", "Subject: shown", "X-Tag: 1",
+        ] {
             #expect(r.stdout.contains(part), "\(part) in \(r.stdout)")
         }
         #expect(!r.stdout.contains("SECRET BODY") && !r.stdout.contains("\r"))
@@ -92,8 +94,9 @@ struct OutboxctlTests {
         #expect(try instance.outboxctl(["delete", ids[0]]).code == 66)
     }
 
-    @Test("with outboxd running: edits go through its control socket; a released message is delivered at once",
-          .enabled(if: Smarthost.available, "needs root, postfix and sasl2-bin"))
+    @Test(
+        "with outboxd running: edits go through its control socket; a released message is delivered at once",
+        .enabled(if: Smarthost.available, "needs root, postfix and sasl2-bin"))
     func editsWithDaemon() throws {
         let instance = try Instance.relaying()
         let t = token("held")
@@ -101,7 +104,12 @@ struct OutboxctlTests {
         let id = try #require(instance.queued().first)
         #expect(try instance.outboxctl(["hold", id]).code == 0)
         let (daemon, errors) = try DaemonModeTests().startDaemon(instance)
-        defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGTERM); daemon.waitUntilExit() } }
+        defer {
+            if daemon.isRunning {
+                kill(daemon.processIdentifier, SIGTERM)
+                daemon.waitUntilExit()
+            }
+        }
         #expect(Smarthost.shared.await(t, count: 1, seconds: 1.5).isEmpty, "held mail is not delivered")
 
         let second = try instance.outboxdOnce()
@@ -125,7 +133,12 @@ struct OutboxctlTests {
     func controlConnectionsClosed() throws {
         let instance = try unreachable()
         let (daemon, _) = try instance.startDaemon()
-        defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGTERM); daemon.waitUntilExit() } }
+        defer {
+            if daemon.isRunning {
+                kill(daemon.processIdentifier, SIGTERM)
+                daemon.waitUntilExit()
+            }
+        }
         let socket = instance.layout.root + "/queue/control"
         for _ in 0..<100 where !FileManager.default.fileExists(atPath: socket) { usleep(50_000) }
         func descriptors() -> Int {
@@ -138,8 +151,9 @@ struct OutboxctlTests {
         #expect(before > 0 && descriptors() == before, "outboxd's descriptors grew from \(before) to \(descriptors())")
     }
 
-    @Test("send-test relays one message straight through the smarthost and reports its reply; nothing is queued",
-          .enabled(if: Smarthost.available, "needs root, postfix and sasl2-bin"))
+    @Test(
+        "send-test relays one message straight through the smarthost and reports its reply; nothing is queued",
+        .enabled(if: Smarthost.available, "needs root, postfix and sasl2-bin"))
     func sendTest() throws {
         let instance = try Instance.relaying()
         let t = token("sendtest")
@@ -169,8 +183,9 @@ struct OutboxctlTests {
         r = try instance.outboxctl(["config"])
         #expect(r.code == 78 && r.stderr == "outboxctl: \(instance.configPath):2: tls_security_level: must be one of verify, encrypt, may, none\n")
     }
-    @Test("run by root on a spool another user owns, outboxd and outboxctl act as that user: nothing they create is root's",
-          .enabled(if: geteuid() == 0, "needs root"))
+    @Test(
+        "run by root on a spool another user owns, outboxd and outboxctl act as that user: nothing they create is root's",
+        .enabled(if: geteuid() == 0, "needs root"))
     func rootActsAsSpoolOwner() throws {
         let instance = try unreachable()
         let owner: uid_t = 65534  // nobody

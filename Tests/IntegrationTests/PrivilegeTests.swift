@@ -1,15 +1,17 @@
 import Foundation
 import Testing
 
-@Suite("the setgid drop helper as an unprivileged user", .serialized,
-       .enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare"), "needs root and unshare"))
+@Suite(
+    "the setgid drop helper as an unprivileged user", .serialized,
+    .enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare"), "needs root and unshare"))
 struct PrivilegeTests {
     @Test("nobody can queue, cannot read or list the queue, and a hostile environment changes nothing")
     func nobody() throws {
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("outbox-priv-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: work) }
-        let r = try run("/usr/bin/unshare", ["-m", "--propagation", "private", "/bin/bash", Fixtures.directory + "/privilege-check.sh", Binaries.directory, work])
+        let r = try run(
+            "/usr/bin/unshare", ["-m", "--propagation", "private", "/bin/bash", Fixtures.directory + "/privilege-check.sh", Binaries.directory, work])
         var results: [String: String] = [:]
         for line in r.stdout.split(separator: "\n") where line.hasPrefix("RESULT ") {
             let kv = line.dropFirst(7)
@@ -21,7 +23,8 @@ struct PrivilegeTests {
         #expect(results["file_owner"] == "nobody:outboxdrop:604")
         // Issue 10, finding 5: the helper's group used to be outbox, which reads the password.
         for probe in ["helper_password_exit", "helper_oauth_exit", "helper_queue_list_exit", "helper_queue_read_exit", "helper_drop_read_exit"] {
-            #expect(results[probe] != nil && results[probe] != "0", "a process with the helper's credentials: \(probe)=\(results[probe] ?? "missing")")
+            #expect(
+                results[probe] != nil && results[probe] != "0", "a process with the helper's credentials: \(probe)=\(results[probe] ?? "missing")")
         }
         #expect(results["owner_drop_read_exit"] == "0", "control: the submitter reads its own pending file")
         // Findings 3 and 4 with a real member of the drop group.

@@ -11,7 +11,8 @@ struct SMTPDialogueTests {
     @Test("pipelined EHLO dialogue with two transactions, a null sender and a refused recipient")
     func twoTransactions() throws {
         let instance = try Instance()
-        let script = "EHLO client.test\r\nMAIL FROM:<app@x.test>\r\nRCPT TO:<a@x.test>\r\nRCPT TO:<a@@x.test>\r\nRCPT TO:<b@x.test> NOTIFY=FAILURE\r\nDATA\r\n"
+        let script =
+            "EHLO client.test\r\nMAIL FROM:<app@x.test>\r\nRCPT TO:<a@x.test>\r\nRCPT TO:<a@@x.test>\r\nRCPT TO:<b@x.test> NOTIFY=FAILURE\r\nDATA\r\n"
             + "Subject: one\r\nBcc: hidden@x.test\r\n\r\n..leading dot\r\nbody\r\n.\r\n"
             + "MAIL FROM:<>\r\nRCPT TO:<root>\r\nDATA\r\nSubject: two\r\n\r\nbody\r\n.\r\nQUIT\r\n"
         let r = try instance.sendmail(["-bs"], script)
@@ -35,7 +36,8 @@ struct SMTPDialogueTests {
     @Test("HELO works, errors do not end the session, and unknown commands are refused")
     func heloAndErrors() throws {
         let instance = try Instance()
-        let script = "HELO h\r\nRCPT TO:<a@x.test>\r\nDATA\r\nMAIL FROM:<a@x.test> BOGUS=1\r\nMAIL FROM:<a@x.test>\r\nMAIL FROM:<b@x.test>\r\nDATA\r\nNOOP\r\nVRFY root\r\nRSET\r\nFOO\r\nEXPN x\r\n\r\nQUIT\r\n"
+        let script =
+            "HELO h\r\nRCPT TO:<a@x.test>\r\nDATA\r\nMAIL FROM:<a@x.test> BOGUS=1\r\nMAIL FROM:<a@x.test>\r\nMAIL FROM:<b@x.test>\r\nDATA\r\nNOOP\r\nVRFY root\r\nRSET\r\nFOO\r\nEXPN x\r\n\r\nQUIT\r\n"
         let r = try instance.sendmail(["-bs"], script)
         #expect(codes(r.stdout) == ["220", "250", "503", "503", "555", "250", "503", "503", "250", "252", "250", "502", "502", "500", "221"])
         #expect(r.stderr.isEmpty)
@@ -55,7 +57,8 @@ struct SMTPDialogueTests {
     @Test("bare-LF commands work; bare-LF and bare-CR lines in DATA are normalised, and only CRLF . CRLF ends it")
     func bareLF() throws {
         let instance = try Instance()
-        let r = try instance.sendmail(["-bs"], "HELO x\nMAIL FROM:<a@x.test>\nRCPT TO:<b@x.test>\nDATA\nSubject: lf\n\nline\rwith CR\n\r\n.\r\nQUIT\n")
+        let r = try instance.sendmail(
+            ["-bs"], "HELO x\nMAIL FROM:<a@x.test>\nRCPT TO:<b@x.test>\nDATA\nSubject: lf\n\nline\rwith CR\n\r\n.\r\nQUIT\n")
         #expect(codes(r.stdout).last == "221")
         let files = try instance.dropFiles()
         try #require(files.count == 1)
@@ -69,7 +72,10 @@ struct SMTPDialogueTests {
     @Test("a bare-LF dot line inside DATA does not end it: no smuggled second transaction")
     func noSmuggling() throws {
         let instance = try Instance()
-        let r = try instance.sendmail(["-bs"], "EHLO x\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nDATA\r\nSubject: s\r\n\r\nline1\n.\nMAIL FROM:<ceo@x.test>\nRCPT TO:<victim@x.test>\nDATA\nsmuggled\n.\r\n.\r\nQUIT\r\n")
+        let r = try instance.sendmail(
+            ["-bs"],
+            "EHLO x\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nDATA\r\nSubject: s\r\n\r\nline1\n.\nMAIL FROM:<ceo@x.test>\nRCPT TO:<victim@x.test>\nDATA\nsmuggled\n.\r\n.\r\nQUIT\r\n"
+        )
         #expect(codes(r.stdout) == ["220", "250", "250", "250", "354", "250", "221"], "\(r.stdout)")
         let files = try instance.dropFiles()
         try #require(files.count == 1)
@@ -99,7 +105,12 @@ struct SMTPDialogueTests {
         process.standardInput = input
         process.standardOutput = output
         try process.run()
-        defer { if process.isRunning { process.terminate(); process.waitUntilExit() } }
+        defer {
+            if process.isRunning {
+                process.terminate()
+                process.waitUntilExit()
+            }
+        }
         var replies = ""
         /// Sends `n` transactions and waits for their "queued as" replies.
         func transactions(_ n: Int) {

@@ -10,9 +10,9 @@ extension DaemonModeTests {
         // The command records what it was given, then prints the password ("secret", the
         // only one the test smarthost knows; no other text in these tests contains it).
         let script = """
-        env > \(dir)/env; echo "$0 $*" > \(dir)/argv; ls /proc/self/fd > \(dir)/fds; ls -l /proc/self/fd > \(dir)/fds-long
-        printf 'secret\\n'
-        """
+            env > \(dir)/env; echo "$0 $*" > \(dir)/argv; ls /proc/self/fd > \(dir)/fds; ls -l /proc/self/fd > \(dir)/fds-long
+            printf 'secret\\n'
+            """
         try script.write(toFile: dir + "/pw.sh", atomically: true, encoding: .utf8)
         let instance = try Instance.relaying(extra: "auth_password_command = /bin/sh \(dir)/pw.sh\nauth_mechanisms = PLAIN\n")
         var config = try String(contentsOfFile: instance.configPath, encoding: .utf8)
@@ -20,7 +20,12 @@ extension DaemonModeTests {
         try config.write(toFile: instance.configPath, atomically: true, encoding: .utf8)
 
         let (daemon, errors) = try startDaemon(instance)
-        defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGTERM); daemon.waitUntilExit() } }
+        defer {
+            if daemon.isRunning {
+                kill(daemon.processIdentifier, SIGTERM)
+                daemon.waitUntilExit()
+            }
+        }
         let t = token("secret")
         _ = try instance.sendmail(["-i", "rcpt@remote.test"], "Subject: \(t)\n\nb\n")
         #expect(Smarthost.shared.await(t, count: 1, seconds: 10).count == 1, "AUTH PLAIN with the command's password works")
@@ -40,7 +45,8 @@ extension DaemonModeTests {
         #expect(!childEnv.contains("secret"))
         let fds = try String(contentsOfFile: dir + "/fds", encoding: .utf8).split(separator: "\n").compactMap { Int($0) }.filter { $0 > 2 }
         // ls itself opens one descriptor for the listing.
-        #expect(fds.count <= 1, "descriptors leaked to the password command: \((try? String(contentsOfFile: dir + "/fds-long", encoding: .utf8)) ?? "")")
+        #expect(
+            fds.count <= 1, "descriptors leaked to the password command: \((try? String(contentsOfFile: dir + "/fds-long", encoding: .utf8)) ?? "")")
         let check = try instance.outboxctl(["check"])
         #expect(check.code == 0 && !check.stdout.contains("secret") && !check.stderr.contains("secret"), "\(check.stdout)")
     }

@@ -9,7 +9,8 @@ final class Smarthost: Sendable {
     var caFile: String { directory + "/ca.pem" }
     var mailDirectory: String { directory + "/mail" }
 
-    static let available = getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/sbin/postfix")
+    static let available =
+        getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/sbin/postfix")
         && FileManager.default.isExecutableFile(atPath: "/usr/sbin/saslpasswd2")
 
     nonisolated(unsafe) static var stopCommand: String?
@@ -43,7 +44,8 @@ final class Smarthost: Sendable {
         for name in names where name.hasSuffix(".eml") {
             let base = mailDirectory + "/" + name.dropLast(4)
             guard let content = try? String(contentsOfFile: base + ".eml", encoding: .utf8), content.contains(token),
-                  let env = try? String(contentsOfFile: base + ".env", encoding: .utf8) else { continue }
+                let env = try? String(contentsOfFile: base + ".env", encoding: .utf8)
+            else { continue }
             let lines = env.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
             out.append(Delivery(sender: lines[0], recipient: lines.count > 1 ? lines[1] : "", content: content))
         }
@@ -74,23 +76,25 @@ final class Smarthost: Sendable {
 
 extension Instance {
     /// An instance relaying to the shared smarthost on `port` with `scheme`.
-    static func relaying(port offset: Int = 0, scheme: String = "smtp", mechanism: String? = nil, password: String = "secret",
-                         extra: String = "") throws -> Instance {
+    static func relaying(
+        port offset: Int = 0, scheme: String = "smtp", mechanism: String? = nil, password: String = "secret",
+        extra: String = ""
+    ) throws -> Instance {
         let smarthost = Smarthost.shared
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("outbox-pw-\(UUID().uuidString)").path
         try password.write(toFile: dir, atomically: true, encoding: .utf8)
         chmod(dir, 0o600)
         var config = """
-        smarthost = \(scheme)://127.0.0.1:\(smarthost.port + offset)
-        tls_ca_file = \(smarthost.caFile)
-        auth_username = user@smarthost.test
-        auth_password_file = \(dir)
-        connect_timeout = 5s
-        command_timeout = 15s
-        minimal_backoff_time = 1s
-        maximal_backoff_time = 2s
+            smarthost = \(scheme)://127.0.0.1:\(smarthost.port + offset)
+            tls_ca_file = \(smarthost.caFile)
+            auth_username = user@smarthost.test
+            auth_password_file = \(dir)
+            connect_timeout = 5s
+            command_timeout = 15s
+            minimal_backoff_time = 1s
+            maximal_backoff_time = 2s
 
-        """
+            """
         if let mechanism { config += "auth_mechanisms = \(mechanism)\n" }
         return try Instance(extraConfig: config + extra)
     }

@@ -3,8 +3,9 @@ import Testing
 
 /// The crash soak (Tests/Scripts/soak.sh) at a size the suite can afford; `make soak` runs
 /// 10 000 messages, 50 daemon kills and 20 killed submissions.
-@Suite("crash soak: parallel users, SIGKILLed daemon and submissions, a faulty smarthost",
-       .enabled(if: Smarthost.available && FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare"), "needs root, postfix and unshare"))
+@Suite(
+    "crash soak: parallel users, SIGKILLed daemon and submissions, a faulty smarthost",
+    .enabled(if: Smarthost.available && FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare"), "needs root, postfix and unshare"))
 struct SoakTests {
     @Test("every accepted message arrives, no killed submission does, duplicates stay within the daemon kills")
     func soak() throws {

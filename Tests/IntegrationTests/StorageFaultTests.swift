@@ -8,14 +8,15 @@ import Testing
 struct StorageFaultTests {
     static let submissionFaults: [(String, Int32, String)] = [
         ("outboxdrop:write=ENOSPC@*", 75, "write "),
-        ("outboxdrop:fsync=EIO@1", 74, "fsync "),          // the file
+        ("outboxdrop:fsync=EIO@1", 74, "fsync "),  // the file
         ("outboxdrop:fsync=EIO@2", 74, "maildrop/new: "),  // the directory, after the rename
         ("outboxdrop:rename=ENOSPC@1", 75, "rename "),
         ("outboxdrop:rename=EROFS@1", 73, "rename "),
     ]
 
-    @Test("a failing write, fsync or rename in the drop helper: sysexits code, one line, nothing queued or left in tmp/",
-          arguments: submissionFaults)
+    @Test(
+        "a failing write, fsync or rename in the drop helper: sysexits code, one line, nothing queued or left in tmp/",
+        arguments: submissionFaults)
     func submission(_ fault: String, _ code: Int32, _ what: String) throws {
         let instance = try Instance()
         for args in [["-i", "a@x.test"], ["-t", "-i"]] {
@@ -52,9 +53,10 @@ struct StorageFaultTests {
         #expect(instance.deferred() == [id])
     }
 
-    @Test("outboxd: a state update failing with ENOSPC or EIO keeps the message queued and says so",
-          // fsync@2 is the directory's, after the rename (it used to be ignored).
-          arguments: ["outboxd:fsync=ENOSPC@*", "outboxd:fsync=EIO@2", "outboxd:rename=EIO@1", "outboxd:write=ENOSPC@*"])
+    @Test(
+        "outboxd: a state update failing with ENOSPC or EIO keeps the message queued and says so",
+        // fsync@2 is the directory's, after the rename (it used to be ignored).
+        arguments: ["outboxd:fsync=ENOSPC@*", "outboxd:fsync=EIO@2", "outboxd:rename=EIO@1", "outboxd:write=ENOSPC@*"])
     func stateUpdate(_ fault: String) throws {
         let instance = try unreachable()
         _ = try instance.sendmail(["-i", "a@x.test"], "Subject: s\n\nb\n")
@@ -85,7 +87,8 @@ struct SpoolFilesystemTests {
 
     @Test("a spool that fills up: adoption waits in maildrop, state updates fail, nothing is lost, it resumes when space returns")
     func fullDuringStateUpdate() throws {
-        let instance = try Instance(extraConfig: "smarthost = smtp://127.0.0.1:1\nconnect_timeout = 2s\nminimal_backoff_time = 1s\nmaximal_backoff_time = 1s\n")
+        let instance = try Instance(
+            extraConfig: "smarthost = smtp://127.0.0.1:1\nconnect_timeout = 2s\nminimal_backoff_time = 1s\nmaximal_backoff_time = 1s\n")
         let unmount = try mountSpool(instance, size: "512k")
         defer { unmount() }
         _ = try instance.sendmail(["-i", "a@x.test"], "Subject: full\n\nb\n")

@@ -16,7 +16,9 @@ struct TrustBoundaryTests {
 
     /// The record framing the drop helper reads: type, 4-octet length, payload.
     static func record(_ type: String, _ payload: [UInt8]) -> [UInt8] {
-        Array(type.utf8) + [UInt8(payload.count >> 24), UInt8(payload.count >> 16 & 255), UInt8(payload.count >> 8 & 255), UInt8(payload.count & 255)] + payload
+        Array(type.utf8) + [
+            UInt8(payload.count >> 24), UInt8(payload.count >> 16 & 255), UInt8(payload.count >> 8 & 255), UInt8(payload.count & 255),
+        ] + payload
     }
 
     static func record(_ type: String, _ payload: String) -> [UInt8] { record(type, Array(payload.utf8)) }
@@ -48,14 +50,20 @@ struct TrustBoundaryTests {
     static let acceptedCases: [(String, [String], String, [String])] = [
         ("quoted local part with a blank", ["-i", "\"john doe\"@example.com"], "", ["RCPT TO:<\"john doe\"@example.com>"]),
         ("quoted local part with <>", ["-i", "\"a<b>c\"@example.com"], "", ["RCPT TO:<\"a<b>c\"@example.com>"]),
-        ("quoted sender", ["-i", "-f", "\"x y\"@example.org", "ok@example.com"], "",
-         ["MAIL FROM:<\"x y\"@example.org>", "RCPT TO:<ok@example.com>"]),
-        ("-bs ORCPT with an xtext blank", ["-bs"],
-         "EHLO x\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<bob@example.net> ORCPT=rfc822;bob+20smith@example.net\r\nDATA\r\nSubject: s\r\n\r\nb\r\n.\r\nQUIT\r\n",
-         ["RCPT TO:<bob@example.net> ORCPT=rfc822;bob+20smith@example.net"]),
-        ("-bs quoted recipient", ["-bs"],
-         "EHLO x\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<\"x y\"@example.net>\r\nDATA\r\nSubject: s\r\n\r\nb\r\n.\r\nQUIT\r\n",
-         ["RCPT TO:<\"x y\"@example.net>"]),
+        (
+            "quoted sender", ["-i", "-f", "\"x y\"@example.org", "ok@example.com"], "",
+            ["MAIL FROM:<\"x y\"@example.org>", "RCPT TO:<ok@example.com>"]
+        ),
+        (
+            "-bs ORCPT with an xtext blank", ["-bs"],
+            "EHLO x\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<bob@example.net> ORCPT=rfc822;bob+20smith@example.net\r\nDATA\r\nSubject: s\r\n\r\nb\r\n.\r\nQUIT\r\n",
+            ["RCPT TO:<bob@example.net> ORCPT=rfc822;bob+20smith@example.net"]
+        ),
+        (
+            "-bs quoted recipient", ["-bs"],
+            "EHLO x\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<\"x y\"@example.net>\r\nDATA\r\nSubject: s\r\n\r\nb\r\n.\r\nQUIT\r\n",
+            ["RCPT TO:<\"x y\"@example.net>"]
+        ),
     ]
 
     @Test("what sendmail accepts, outboxd delivers (these were accepted, then moved to queue/corrupt)", arguments: acceptedCases)
@@ -70,8 +78,9 @@ struct TrustBoundaryTests {
         #expect(corrupt(instance).isEmpty && !d.stderr.contains("rejected"), "\(d.stderr)")
     }
 
-    @Test("what outboxd would refuse, sendmail refuses at once: one line, nothing queued",
-          arguments: [["-i", "a..b@example.com"], ["-i", "-f", "x.@example.org", "ok@example.com"], ["-i", "a@exa mple.com"]])
+    @Test(
+        "what outboxd would refuse, sendmail refuses at once: one line, nothing queued",
+        arguments: [["-i", "a..b@example.com"], ["-i", "-f", "x.@example.org", "ok@example.com"], ["-i", "a@exa mple.com"]])
     func refusedAtOnce(_ arguments: [String]) throws {
         let instance = try Instance()
         let r = try instance.sendmail(arguments, "Subject: s\n\nb\n")
@@ -83,7 +92,10 @@ struct TrustBoundaryTests {
     @Test("-bs refuses at RCPT what outboxd would refuse, and an ORCPT carrying a control character")
     func bsRefuses() throws {
         let instance = try Instance()
-        let r = try instance.sendmail(["-bs"], "EHLO x\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<a..b@example.net>\r\nRCPT TO:<b@example.net> ORCPT=rfc822;b+0D+0Ax@example.net\r\nRCPT TO:<ok@example.net>\r\nRSET\r\nMAIL FROM:<> RET=FULL RET=HDRS\r\nQUIT\r\n")
+        let r = try instance.sendmail(
+            ["-bs"],
+            "EHLO x\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<a..b@example.net>\r\nRCPT TO:<b@example.net> ORCPT=rfc822;b+0D+0Ax@example.net\r\nRCPT TO:<ok@example.net>\r\nRSET\r\nMAIL FROM:<> RET=FULL RET=HDRS\r\nQUIT\r\n"
+        )
         let codes = r.stdout.split(separator: "\r\n").filter { $0.dropFirst(3).first == " " }.map { String($0.prefix(3)) }
         #expect(codes == ["220", "250", "250", "501", "501", "250", "250", "501", "221"], "\(r.stdout)")
     }
@@ -92,7 +104,8 @@ struct TrustBoundaryTests {
     func refusedIsReported() throws {
         let (instance, server) = try capturing()
         let t = token("refused")
-        let stream = Self.record("S", "victim@example.com") + Self.record("R", "a@remote.test>\r\nRSET")
+        let stream =
+            Self.record("S", "victim@example.com") + Self.record("R", "a@remote.test>\r\nRSET")
             + Self.record("M", "Subject: \(t)\r\n\r\nb\r\n") + Self.record("E", "")
         // The helper refuses it at once, with outboxd's words.
         _ = try instance.sendmail(["-q"])
@@ -105,7 +118,9 @@ struct TrustBoundaryTests {
         #expect(d.stderr.contains("rejected") && d.stderr.contains("notice"), "\(d.stderr)")
         #expect(corrupt(instance).count == 1)
         #expect(server.await(messages: 1), "\(d.stderr)")
-        #expect(server.commandLines.contains("RCPT TO:<victim@example.com>") && server.commandLines.contains { $0.hasPrefix("MAIL FROM:<>") }, "\(server.commandLines)")
+        #expect(
+            server.commandLines.contains("RCPT TO:<victim@example.com>") && server.commandLines.contains { $0.hasPrefix("MAIL FROM:<>") },
+            "\(server.commandLines)")
         #expect(!server.commandLines.contains { $0.contains("RSET") || $0.contains("a@remote.test") }, "\(server.commandLines)")
         let notice = String(decoding: server.contents.first ?? [], as: UTF8.self)
         #expect(notice.contains("refused by outboxd") && notice.contains("control character 0x0D"), "\(notice)")
@@ -114,8 +129,10 @@ struct TrustBoundaryTests {
     @Test("with an unusable sender the notice goes to admin_address")
     func refusedToAdmin() throws {
         let (instance, server) = try capturing()
-        try placeDirectly(instance, Self.record("S", "bad sender@example.com") + Self.record("R", "a@remote.test")
-            + Self.record("M", "Subject: s\r\n\r\nb\r\n") + Self.record("E", ""))
+        try placeDirectly(
+            instance,
+            Self.record("S", "bad sender@example.com") + Self.record("R", "a@remote.test")
+                + Self.record("M", "Subject: s\r\n\r\nb\r\n") + Self.record("E", ""))
         let d = try instance.outboxdOnce()
         #expect(server.await(messages: 1), "\(d.stderr)")
         #expect(server.commandLines.contains("RCPT TO:<admin@example.net>"), "\(server.commandLines)")
@@ -128,9 +145,12 @@ struct TrustBoundaryTests {
     func noSmugglingThroughHelper() throws {
         let (instance, server) = try capturing()
         let t = token("smuggle")
-        let content = "Subject: \(t)\r\n\r\nline1\n.\r\nMAIL FROM:<ceo@example.com>\r\nRCPT TO:<victim@example.com>\r\nDATA\r\nforged\r\nx\r.\r\nRSET\r\nend\r\n"
-        try dropDirectly(instance, Self.record("S", "u@example.org") + Self.record("R", "rcpt@remote.test")
-            + Self.record("M", content) + Self.record("E", ""))
+        let content =
+            "Subject: \(t)\r\n\r\nline1\n.\r\nMAIL FROM:<ceo@example.com>\r\nRCPT TO:<victim@example.com>\r\nDATA\r\nforged\r\nx\r.\r\nRSET\r\nend\r\n"
+        try dropDirectly(
+            instance,
+            Self.record("S", "u@example.org") + Self.record("R", "rcpt@remote.test")
+                + Self.record("M", content) + Self.record("E", ""))
         let d = try instance.outboxdOnce()
         #expect(server.await(messages: 1), "\(d.stderr)")
         usleep(200_000)
@@ -165,8 +185,12 @@ struct TrustBoundaryTests {
         try #require(instance.deferred() == [id])
         // A member of the drop group names a file after the public queue ID.
         let forged = token("forged")
-        let bytes = RecordEncoder.encode(DropFile.header(queueID: id, uid: getuid(), time: Int(time(nil)))
-            + [Record(.sender, "x@example.org"), Record(.recipient, "b@remote.test"), Record(.content, "Subject: \(forged)\r\n\r\nb\r\n"), Record(.end)])
+        let bytes = RecordEncoder.encode(
+            DropFile.header(queueID: id, uid: getuid(), time: Int(time(nil)))
+                + [
+                    Record(.sender, "x@example.org"), Record(.recipient, "b@remote.test"), Record(.content, "Subject: \(forged)\r\n\r\nb\r\n"),
+                    Record(.end),
+                ])
         try Data(bytes).write(to: URL(fileURLWithPath: instance.layout.maildropNew + "/" + id))
         let d = try instance.outboxdOnce()
         #expect(d.stderr.contains("queue ID already in use"), "\(d.stderr)")
@@ -188,9 +212,13 @@ struct TrustBoundaryTests {
         _ = try instance.outboxdOnce()
         try #require(instance.deferred() == [id])
         // Rewrite through the descriptor kept open: a forged uid and an injected command.
-        let forged = RecordEncoder.encode(DropFile.header(queueID: id, uid: 0, time: Int(time(nil)))
-            + [Record(.sender, "ceo@example.org"), Record(.recipient, "a@remote.test>\r\nRSET\r\nMAIL FROM:<ceo@example.org>\r\nRCPT TO:<injected@remote.test"),
-               Record(.content, "Subject: forged\r\n\r\nb\r\n"), Record(.end)])
+        let forged = RecordEncoder.encode(
+            DropFile.header(queueID: id, uid: 0, time: Int(time(nil)))
+                + [
+                    Record(.sender, "ceo@example.org"),
+                    Record(.recipient, "a@remote.test>\r\nRSET\r\nMAIL FROM:<ceo@example.org>\r\nRCPT TO:<injected@remote.test"),
+                    Record(.content, "Subject: forged\r\n\r\nb\r\n"), Record(.end),
+                ])
         _ = forged.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
         _ = ftruncate(fd, off_t(forged.count))
         let text = try queueContent(instance, id)
@@ -205,9 +233,12 @@ struct TrustBoundaryTests {
         _ = try instance.sendmail(["-q"])
         _ = try instance.outboxdOnce()  // creates the queue
         let id = QueueID.generate().text
-        let bad = RecordEncoder.encode(DropFile.header(queueID: id, uid: getuid(), time: Int(time(nil)))
-            + [Record(.sender, "x@example.org"), Record(.recipient, "a@remote.test>\r\nRCPT TO:<injected@remote.test"),
-               Record(.content, "Subject: s\r\n\r\nb\r\n"), Record(.end)])
+        let bad = RecordEncoder.encode(
+            DropFile.header(queueID: id, uid: getuid(), time: Int(time(nil)))
+                + [
+                    Record(.sender, "x@example.org"), Record(.recipient, "a@remote.test>\r\nRCPT TO:<injected@remote.test"),
+                    Record(.content, "Subject: s\r\n\r\nb\r\n"), Record(.end),
+                ])
         try Data(bad).write(to: URL(fileURLWithPath: instance.layout.queueMessages + "/" + id))
         let d = try instance.outboxdOnce()
         #expect(d.stderr.contains("queue/msg/\(id): refused on reading"), "\(d.stderr)")
@@ -223,12 +254,15 @@ struct TrustBoundaryTests {
         _ = try instance.sendmail(["-i", "good@remote.test"], "Subject: g\n\nb\n")
         let id = QueueID.generate().text
         let hostile = "x@example.org\nM1FORGED000000  9999 Mon Jan  1 00:00:00  ceo@example.com\u{1b}]2;pwned\u{07}"
-        let bytes = RecordEncoder.encode(DropFile.header(queueID: id, uid: getuid(), time: Int(time(nil)))
-            + [Record(.sender, hostile), Record(.recipient, "r@remote.test\u{1b}[2J"), Record(.content, "Subject: s\r\n\r\nb\r\n"), Record(.end)])
+        let bytes = RecordEncoder.encode(
+            DropFile.header(queueID: id, uid: getuid(), time: Int(time(nil)))
+                + [Record(.sender, hostile), Record(.recipient, "r@remote.test\u{1b}[2J"), Record(.content, "Subject: s\r\n\r\nb\r\n"), Record(.end)])
         try Data(bytes).write(to: URL(fileURLWithPath: instance.layout.maildropNew + "/" + id))
         QueueListing.publish(instance.layout)
-        let listings = [try instance.sendmail(["-bp"]).stdout, try instance.outboxctl(["queue"]).stdout,
-                        try String(contentsOfFile: instance.layout.publicQueueSummary, encoding: .utf8)]
+        let listings = [
+            try instance.sendmail(["-bp"]).stdout, try instance.outboxctl(["queue"]).stdout,
+            try String(contentsOfFile: instance.layout.publicQueueSummary, encoding: .utf8),
+        ]
         for text in listings {
             #expect(!text.utf8.contains(27) && !text.utf8.contains(7), "no escape or bell: \(text.debugDescription)")
             #expect(!text.contains("M1FORGED") && !text.contains("ceo@example.com"), "no forged line: \(text)")
@@ -239,11 +273,16 @@ struct TrustBoundaryTests {
 
     // MARK: Finding 7: a credential command cannot hang the daemon
 
-    @Test("a password command that floods or hangs is killed; the mail is deferred with a clear line",
-          arguments: [("/usr/bin/yes", "printed more than 65536 bytes; killed"),
-                      ("sleep 600; echo late", "did not finish within 2 s; killed")])
+    @Test(
+        "a password command that floods or hangs is killed; the mail is deferred with a clear line",
+        arguments: [
+            ("/usr/bin/yes", "printed more than 65536 bytes; killed"),
+            ("sleep 600; echo late", "did not finish within 2 s; killed"),
+        ])
     func credentialCommandBounded(_ command: String, _ expected: String) throws {
-        let (instance, _) = try capturing("auth_username = u@example.org\nauth_password_command = \(command)\nauth_over_plaintext = yes\ncredential_command_timeout = 2s\n", offersAuth: true)
+        let (instance, _) = try capturing(
+            "auth_username = u@example.org\nauth_password_command = \(command)\nauth_over_plaintext = yes\ncredential_command_timeout = 2s\n",
+            offersAuth: true)
         _ = try instance.sendmail(["-i", "a@remote.test"], "Subject: c\n\nb\n")
         let started = Date()
         let d = try instance.outboxdOnce()
@@ -254,15 +293,21 @@ struct TrustBoundaryTests {
 
     // MARK: Finding 10: unprivileged flush requests are rate-limited
 
-    @Test("five flush requests from an unprivileged user cause one flush, not five connection attempts",
-          .enabled(if: getuid() == 0, "needs root to make files owned by nobody"))
+    @Test(
+        "five flush requests from an unprivileged user cause one flush, not five connection attempts",
+        .enabled(if: getuid() == 0, "needs root to make files owned by nobody"))
     func userFlushRateLimited() throws {
         let instance = try unreachable()
         _ = try instance.sendmail(["-i", "a@remote.test"], "Subject: f\n\nb\n")
         _ = try instance.outboxdOnce()  // tried once: next attempt in minutes
         let nobody = getpwnam("nobody")!.pointee.pw_uid
         let (daemon, errors) = try instance.startDaemon()
-        defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGTERM); daemon.waitUntilExit() } }
+        defer {
+            if daemon.isRunning {
+                kill(daemon.processIdentifier, SIGTERM)
+                daemon.waitUntilExit()
+            }
+        }
         usleep(500_000)
         // Five `sendmail -q` by nobody, one after another, as the drop helper writes them.
         let staging = instance.directory + "/staging"
@@ -295,14 +340,17 @@ struct TrustBoundaryTests {
         let r = try instance.sendmail(["-i", "a@remote.test"], "Subject: \(token)\nX-Tracking: \(token)\n\nbody\n")
         #expect(r.code == 0)
         // And one written straight to the helper, whose header nobody folded.
-        try dropDirectly(instance, Self.record("S", "u@example.org") + Self.record("R", "b@remote.test")
-            + Self.record("M", "X-Raw: \(token)\(token)\r\nReferences: <\(token)@x>\r\n\r\nbody\r\n") + Self.record("E", ""))
+        try dropDirectly(
+            instance,
+            Self.record("S", "u@example.org") + Self.record("R", "b@remote.test")
+                + Self.record("M", "X-Raw: \(token)\(token)\r\nReferences: <\(token)@x>\r\n\r\nbody\r\n") + Self.record("E", ""))
         let d = try instance.outboxdOnce()
         #expect(server.await(messages: 2), "\(d.stderr)")
         for content in server.contents {
             #expect(Self.longestLine(content) <= 998, "\(String(decoding: content.prefix(3000), as: UTF8.self))")
         }
-        let first = String(decoding: server.contents.first { String(decoding: $0, as: UTF8.self).contains("Subject: =?us-ascii?B?") } ?? [], as: UTF8.self)
+        let first = String(
+            decoding: server.contents.first { String(decoding: $0, as: UTF8.self).contains("Subject: =?us-ascii?B?") } ?? [], as: UTF8.self)
         #expect(first.contains("X-Tracking: =?us-ascii?B?"), "\(first.prefix(400))")
     }
 
@@ -319,9 +367,10 @@ struct TrustBoundaryTests {
         _ = try instance.sendmail(["-q"])
         let r = try run(Binaries.outboxdrop, [], stdin: stream, environment: ["OUTBOX_CONFIG": instance.configPath])
         #expect(r.code == 65 && r.stdout.contains("envelope (sender, recipients, parameters) exceeds 1048576 bytes"), "\(r.code) \(r.stdout)")
-        #expect(instance.queued().filter { !$0.isEmpty }.allSatisfy { name in
-            (try? DropFile.read(path: instance.layout.maildropNew + "/" + name).isFlushRequest) ?? false
-        }, "nothing but the flush request queued")
+        #expect(
+            instance.queued().filter { !$0.isEmpty }.allSatisfy { name in
+                (try? DropFile.read(path: instance.layout.maildropNew + "/" + name).isFlushRequest) ?? false
+            }, "nothing but the flush request queued")
         var bs = "EHLO x\r\nMAIL FROM:<u@example.org>\r\n"
         for i in 0..<2400 { bs += "RCPT TO:<\(local)\(i)@\(domain)>\r\n" }
         bs += "QUIT\r\n"
@@ -344,8 +393,10 @@ struct TrustBoundaryTests {
         #expect(bs.stdout.contains("452 4.3.1 Error: queue limit reached"), "\(bs.stdout)")
         // Straight to the helper, twice: both held, one log line.
         for i in 0..<2 {
-            try dropDirectly(instance, Self.record("S", "u@example.org") + Self.record("R", "a@remote.test")
-                + Self.record("M", "Subject: bypass \(i)\r\n\r\nb\r\n") + Self.record("E", ""))
+            try dropDirectly(
+                instance,
+                Self.record("S", "u@example.org") + Self.record("R", "a@remote.test")
+                    + Self.record("M", "Subject: bypass \(i)\r\n\r\nb\r\n") + Self.record("E", ""))
         }
         let d = try instance.outboxdOnce()
         #expect(d.stderr.components(separatedBy: "reached its queue limit").count - 1 == 1, "\(d.stderr)")
@@ -356,18 +407,22 @@ struct TrustBoundaryTests {
     // MARK: Found by the outside review of this work (each failed before its fix)
 
     /// A drop file as a member of the drop group writes it, with any header values.
-    func forgedDropFile(_ instance: Instance, id: String = QueueID.generate().text, time: Int = Int(Glibc.time(nil)),
-                        content: [Record], parameters: [Record] = [], sender: String = "u@example.org") throws -> String {
-        let bytes = RecordEncoder.encode(DropFile.header(queueID: id, uid: getuid(), time: time)
-            + [Record(.sender, sender), Record(.recipient, "a@remote.test")] + parameters + content + [Record(.end)])
+    func forgedDropFile(
+        _ instance: Instance, id: String = QueueID.generate().text, time: Int = Int(Glibc.time(nil)),
+        content: [Record], parameters: [Record] = [], sender: String = "u@example.org"
+    ) throws -> String {
+        let bytes = RecordEncoder.encode(
+            DropFile.header(queueID: id, uid: getuid(), time: time)
+                + [Record(.sender, sender), Record(.recipient, "a@remote.test")] + parameters + content + [Record(.end)])
         let staging = instance.directory + "/staging"
         try Data(bytes).write(to: URL(fileURLWithPath: staging))
         rename(staging, instance.layout.maildropNew + "/" + id)
         return id
     }
 
-    @Test("a forged arrival time (Int.min, year 2 billion) neither crashes outboxd nor is queued",
-          arguments: [Int.min, 67_768_036_191_676_799, Int(Glibc.time(nil)) + 10 * 86400])
+    @Test(
+        "a forged arrival time (Int.min, year 2 billion) neither crashes outboxd nor is queued",
+        arguments: [Int.min, 67_768_036_191_676_799, Int(Glibc.time(nil)) + 10 * 86400])
     func forgedTime(_ forged: Int) throws {
         let (instance, server) = try capturing()
         _ = try instance.sendmail(["-q"])
@@ -403,8 +458,9 @@ struct TrustBoundaryTests {
     func bodyNotTrusted() throws {
         let (instance, server) = try capturing()
         _ = try instance.sendmail(["-q"])
-        _ = try forgedDropFile(instance, content: [Record(.content, Array("Subject: 8\r\n\r\ncaf\u{e9}\r\n".utf8))],
-                               parameters: [Record(.parameter, "BODY=7BIT")])
+        _ = try forgedDropFile(
+            instance, content: [Record(.content, Array("Subject: 8\r\n\r\ncaf\u{e9}\r\n".utf8))],
+            parameters: [Record(.parameter, "BODY=7BIT")])
         _ = try instance.outboxdOnce()
         #expect(server.await(messages: 1))
         #expect(server.commandLines.contains { $0.hasPrefix("MAIL FROM:") && $0.contains("BODY=8BITMIME") }, "\(server.commandLines)")

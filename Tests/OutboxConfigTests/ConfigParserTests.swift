@@ -6,25 +6,28 @@ struct ConfigParserTests {
     @Test("every fixed key, comments, continuation lines and defaults")
     func fullConfig() throws {
         let text = """
-        # outbox.conf
-        spool_directory = /var/spool/outbox-test
-        smarthost = smtp://mail.example.com, smtps://backup.example.com,
-            [2001:db8::1]:2525
-        tls_security_level = encrypt
-        tls_ca_file = /etc/ssl/ca.pem
-        auth_username = user@example.com
-        auth_password_file = /etc/outbox/password
-        domain = Example.ORG
-        admin_address = ops@example.org
-        aliases_file = /etc/outbox/aliases
-        auth_over_plaintext = no
-        maximal_queue_lifetime = 3d
-        """
+            # outbox.conf
+            spool_directory = /var/spool/outbox-test
+            smarthost = smtp://mail.example.com, smtps://backup.example.com,
+                [2001:db8::1]:2525
+            tls_security_level = encrypt
+            tls_ca_file = /etc/ssl/ca.pem
+            auth_username = user@example.com
+            auth_password_file = /etc/outbox/password
+            domain = Example.ORG
+            admin_address = ops@example.org
+            aliases_file = /etc/outbox/aliases
+            auth_over_plaintext = no
+            maximal_queue_lifetime = 3d
+            """
         let c = try ConfigParser.parse(text, path: "/etc/outbox/outbox.conf")
         #expect(c.spoolDirectory == "/var/spool/outbox-test")
-        #expect(c.smarthosts == [Smarthost(mode: .startTLS, host: "mail.example.com", port: 587),
-                                 Smarthost(mode: .implicitTLS, host: "backup.example.com", port: 465),
-                                 Smarthost(mode: .startTLS, host: "2001:db8::1", port: 2525)])
+        #expect(
+            c.smarthosts == [
+                Smarthost(mode: .startTLS, host: "mail.example.com", port: 587),
+                Smarthost(mode: .implicitTLS, host: "backup.example.com", port: 465),
+                Smarthost(mode: .startTLS, host: "2001:db8::1", port: 2525),
+            ])
         #expect(c.tlsSecurityLevel == .encrypt && c.tlsCAFile == "/etc/ssl/ca.pem")
         #expect(c.authUsername == "user@example.com" && c.authPasswordFile == "/etc/outbox/password")
         #expect(c.domain == "example.org" && c.adminAddress == "ops@example.org" && c.aliasesFile == "/etc/outbox/aliases")
@@ -70,7 +73,8 @@ struct ConfigParserTests {
 
     @Test("a file with CR LF line endings (edited on Windows) reads line by line")
     func crlf() throws {
-        let c = try ConfigParser.parse("# comment\r\nsmarthost = smtps://mail.example.com\r\ndomain = example.org\r\n  \r\nadmin_address = ops@example.org\r\n", path: "/x")
+        let c = try ConfigParser.parse(
+            "# comment\r\nsmarthost = smtps://mail.example.com\r\ndomain = example.org\r\n  \r\nadmin_address = ops@example.org\r\n", path: "/x")
         #expect(c.smarthosts == [Smarthost(mode: .implicitTLS, host: "mail.example.com", port: 465)])
         #expect(c.domain == "example.org" && c.adminAddress == "ops@example.org")
         #expect(throws: ConfigError(path: "/x", line: 2, "unknown key 'nonsense'")) {
@@ -88,7 +92,9 @@ struct ConfigParserTests {
         #expect(throws: ConfigError.self) { try ConfigParser.parse("auth_mechanisms = ÄPLAIN", path: "/x") }
     }
 
-    @Test("durations beyond ten years, or that overflow, are errors, not crashes", arguments: ["99999999999999999w", "9223372036854775807", "11000d", "-1s", "5x"])
+    @Test(
+        "durations beyond ten years, or that overflow, are errors, not crashes",
+        arguments: ["99999999999999999w", "9223372036854775807", "11000d", "-1s", "5x"])
     func hugeDurations(_ value: String) {
         #expect(throws: ConfigError(path: "/x", line: 1, "maximal_queue_lifetime: must be a time like 30s, 5m, 1h or 5d (at most 10 years)")) {
             try ConfigParser.parse("maximal_queue_lifetime = \(value)", path: "/x")

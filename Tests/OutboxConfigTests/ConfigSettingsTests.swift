@@ -10,33 +10,35 @@ struct ConfigSettingsTests {
         #expect(Set(keys).count == keys.count)
     }
 
-    @Test("a configuration with every key set survives render then parse", arguments: [
-        "",
-        """
-        spool_directory = /srv/spool
-        smarthost = smtps://mail.example.com, [2001:db8::1]:2525, smtp://10.0.0.1:26
-        tls_security_level = may
-        tls_ca_file = /etc/ssl/ca.pem
-        tls_cert_file = /etc/outbox/client.pem
-        tls_key_file = /etc/outbox/client.key
-        auth_username = user@example.com
-        auth_password_command = /usr/bin/pass show smtp
-        auth_mechanisms = plain, scram-sha-256
-        auth_over_plaintext = yes
-        domain = example.org
-        admin_address = ops@example.org
-        local_domains = localhost, Example.org
-        aliases_file = /etc/outbox/aliases
-        helo_name = host.example.org
-        max_connections = 7
-        connect_timeout = 90s
-        command_timeout = 2h
-        minimal_backoff_time = 61
-        maximal_backoff_time = 1w
-        maximal_queue_lifetime = 3d
-        queue_scan_interval = 10m
-        """,
-    ])
+    @Test(
+        "a configuration with every key set survives render then parse",
+        arguments: [
+            "",
+            """
+            spool_directory = /srv/spool
+            smarthost = smtps://mail.example.com, [2001:db8::1]:2525, smtp://10.0.0.1:26
+            tls_security_level = may
+            tls_ca_file = /etc/ssl/ca.pem
+            tls_cert_file = /etc/outbox/client.pem
+            tls_key_file = /etc/outbox/client.key
+            auth_username = user@example.com
+            auth_password_command = /usr/bin/pass show smtp
+            auth_mechanisms = plain, scram-sha-256
+            auth_over_plaintext = yes
+            domain = example.org
+            admin_address = ops@example.org
+            local_domains = localhost, Example.org
+            aliases_file = /etc/outbox/aliases
+            helo_name = host.example.org
+            max_connections = 7
+            connect_timeout = 90s
+            command_timeout = 2h
+            minimal_backoff_time = 61
+            maximal_backoff_time = 1w
+            maximal_queue_lifetime = 3d
+            queue_scan_interval = 10m
+            """,
+        ])
     func roundTrip(_ text: String) throws {
         let config = try ConfigParser.parse(text, path: "/x.conf")
         // An empty value means "the default" in outbox.conf, so unset keys are left out.

@@ -1,9 +1,10 @@
 import OutboxCore
-@testable import OutboxDelivery
 import OutboxMessage
 import OutboxSMTP
 import OutboxSpool
 import Testing
+
+@testable import OutboxDelivery
 
 @Suite("Delivery policy: outcomes, retries, state, encodings, DSNs")
 struct DeliveryPolicyTests {
@@ -27,9 +28,18 @@ struct DeliveryPolicyTests {
     }
 
     static let localFacts: [(DeliveryPolicy.Fact, DeliveryVerdict)] = [
-        (.allRecipientsRetried(SMTPReply(code: 452, enhancedStatus: "4.5.3", lines: ["4.5.3 too many"])), DeliveryVerdict(.deferred, dsn: "4.5.3", "452 4.5.3 too many")),
-        (.sizeOverLimit(size: 2000, limit: 1000, peer: "mx"), DeliveryVerdict(.bounced, dsn: "5.3.4", "552 5.3.4 message size 2000 exceeds size limit 1000 of mx")),
-        (.smtpUTF8Unsupported(peer: "mx"), DeliveryVerdict(.bounced, dsn: "5.6.7", "555 5.6.7 mx does not support SMTPUTF8, which this message needs")),
+        (
+            .allRecipientsRetried(SMTPReply(code: 452, enhancedStatus: "4.5.3", lines: ["4.5.3 too many"])),
+            DeliveryVerdict(.deferred, dsn: "4.5.3", "452 4.5.3 too many")
+        ),
+        (
+            .sizeOverLimit(size: 2000, limit: 1000, peer: "mx"),
+            DeliveryVerdict(.bounced, dsn: "5.3.4", "552 5.3.4 message size 2000 exceeds size limit 1000 of mx")
+        ),
+        (
+            .smtpUTF8Unsupported(peer: "mx"),
+            DeliveryVerdict(.bounced, dsn: "5.6.7", "555 5.6.7 mx does not support SMTPUTF8, which this message needs")
+        ),
         (.sessionFailed("connect to mx: refused"), DeliveryVerdict(.deferred, dsn: "4.4.1", "connect to mx: refused")),
         (.sessionEnded(peer: "mx"), DeliveryVerdict(.deferred, dsn: "4.4.2", "session with mx ended before this recipient was tried")),
     ]
@@ -42,7 +52,9 @@ struct DeliveryPolicyTests {
     @Test("expiry turns only a deferral into a 4.4.7 bounce; the DSN of a failure is permanent")
     func expiry() {
         let deferred = DeliveryVerdict(.deferred, dsn: "4.4.1", "connect refused")
-        #expect(DeliveryPolicy.expire(deferred, afterDays: 5) == DeliveryVerdict(.bounced, dsn: "4.4.7", "delivery time expired after 5 days; last reply: connect refused"))
+        #expect(
+            DeliveryPolicy.expire(deferred, afterDays: 5)
+                == DeliveryVerdict(.bounced, dsn: "4.4.7", "delivery time expired after 5 days; last reply: connect refused"))
         let sent = DeliveryVerdict(.sent, dsn: "2.0.0", "250 ok")
         #expect(DeliveryPolicy.expire(sent, afterDays: 5) == sent)
         #expect(DeliveryPolicy.failureStatus("4.4.7") == "5.4.7" && DeliveryPolicy.failureStatus("5.1.1") == "5.1.1")
@@ -102,7 +114,10 @@ struct DeliveryPolicyTests {
         let b = Array(text.utf8)
         var i = 0
         while i < b.count {
-            if b[i] == UInt8(ascii: "="), i + 2 < b.count, b[i + 1] == 13, b[i + 2] == 10 { i += 3; continue }
+            if b[i] == UInt8(ascii: "="), i + 2 < b.count, b[i + 1] == 13, b[i + 2] == 10 {
+                i += 3
+                continue
+            }
             if b[i] == UInt8(ascii: "="), i + 2 < b.count, let v = UInt8(String(decoding: b[(i + 1)...(i + 2)], as: UTF8.self), radix: 16) {
                 out.append(v)
                 i += 3
@@ -127,16 +142,22 @@ struct DeliveryPolicyTests {
     func dsn() {
         let b = BounceBuilder(reportingHost: "host.example.org", domain: "example.org")
         let message = Array("Subject: hi\r\nFrom: a@x\r\n\r\nbody\r\n".utf8)
-        let text = String(decoding: b.build(queueID: "Q1", sender: "a@x", arrival: 1_795_420_000,
-                                            failures: [.init(recipient: "r@y", original: "root", status: "5.1.1", diagnostic: "550 5.1.1 no such user")],
-                                            remoteMTA: "smtp.example.net", original: message, returnHeadersOnly: false, bounceID: "Q2"), as: UTF8.self)
+        let text = String(
+            decoding: b.build(
+                queueID: "Q1", sender: "a@x", arrival: 1_795_420_000,
+                failures: [.init(recipient: "r@y", original: "root", status: "5.1.1", diagnostic: "550 5.1.1 no such user")],
+                remoteMTA: "smtp.example.net", original: message, returnHeadersOnly: false, bounceID: "Q2"), as: UTF8.self)
         #expect(text.contains("Content-Type: multipart/report; report-type=delivery-status;"))
         #expect(text.contains("Final-Recipient: rfc822; r@y\r\nOriginal-Recipient: rfc822; root\r\nAction: failed\r\nStatus: 5.1.1\r\n"))
         #expect(text.contains("Content-Type: message/rfc822\r\n\r\nSubject: hi"))
-        let headers = String(decoding: b.build(queueID: "Q1", sender: "a@x", arrival: 0, failures: [], remoteMTA: nil, original: message,
-                                               returnHeadersOnly: true, bounceID: "Q3"), as: UTF8.self)
+        let headers = String(
+            decoding: b.build(
+                queueID: "Q1", sender: "a@x", arrival: 0, failures: [], remoteMTA: nil, original: message,
+                returnHeadersOnly: true, bounceID: "Q3"), as: UTF8.self)
         #expect(headers.contains("text/rfc822-headers") && !headers.contains("body\r\n"))
-        #expect(DeliveryPolicy.wantsFailureNotice(nil) && DeliveryPolicy.wantsFailureNotice("FAILURE,DELAY") && !DeliveryPolicy.wantsFailureNotice("NEVER") && !DeliveryPolicy.wantsFailureNotice("SUCCESS"))
+        #expect(
+            DeliveryPolicy.wantsFailureNotice(nil) && DeliveryPolicy.wantsFailureNotice("FAILURE,DELAY")
+                && !DeliveryPolicy.wantsFailureNotice("NEVER") && !DeliveryPolicy.wantsFailureNotice("SUCCESS"))
     }
     @Test("long lines are broken after 998 octets with CRLF SPACE, across chunk boundaries; shorter ones are untouched")
     func lineBreaker() {
@@ -149,7 +170,9 @@ struct DeliveryPolicyTests {
         #expect(run([exact + "b\r\n"]) == exact + "\r\n b\r\n")
         let long = String(repeating: "x", count: 2500)
         let split = run([String(long.prefix(700)), String(long.dropFirst(700)) + "\r\nend\r\n"])
-        #expect(split == String(repeating: "x", count: 998) + "\r\n " + String(repeating: "x", count: 997) + "\r\n " + String(repeating: "x", count: 505) + "\r\nend\r\n")
+        #expect(
+            split == String(repeating: "x", count: 998) + "\r\n " + String(repeating: "x", count: 997) + "\r\n " + String(repeating: "x", count: 505)
+                + "\r\nend\r\n")
         #expect(split.split(separator: "\r\n").allSatisfy { $0.utf8.count <= 998 })
     }
 }

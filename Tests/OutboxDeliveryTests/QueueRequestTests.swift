@@ -1,19 +1,22 @@
 import Foundation
 import OutboxCore
-@testable import OutboxDelivery
 import OutboxDrop
 import OutboxSpool
 import OutboxSupport
 import Testing
 
+@testable import OutboxDelivery
+
 @Suite("Control socket requests and replies, JSON strings")
 struct QueueRequestTests {
-    @Test("request lines parse; unknown actions and missing IDs do not", arguments: [
-        ("hold M1LC11JW1V3NGT", QueueRequest(.hold, ids: ["M1LC11JW1V3NGT"])),
-        ("delete A B\r", QueueRequest(.delete, ids: ["A", "B"])),
-        ("release ALL", QueueRequest(.release, ids: ["ALL"])),
-        ("requeue  X", QueueRequest(.requeue, ids: ["X"])),
-    ])
+    @Test(
+        "request lines parse; unknown actions and missing IDs do not",
+        arguments: [
+            ("hold M1LC11JW1V3NGT", QueueRequest(.hold, ids: ["M1LC11JW1V3NGT"])),
+            ("delete A B\r", QueueRequest(.delete, ids: ["A", "B"])),
+            ("release ALL", QueueRequest(.release, ids: ["ALL"])),
+            ("requeue  X", QueueRequest(.requeue, ids: ["X"])),
+        ])
     func parse(_ line: String, _ expected: QueueRequest) {
         #expect(QueueRequest.parse(line) == expected)
         #expect(QueueRequest.parse(expected.line) == expected)
@@ -48,8 +51,10 @@ struct QueueRequestTests {
         state.attempts = 4
         state.nextAttempt = 99
         state.firstAttempt = 10
-        state.recipients = [0: .init(status: .sent, reply: "250", dsn: "2.0.0"), 1: .init(status: .deferred, reply: "451", dsn: "4.7.1"),
-                            2: .init(status: .bounced, reply: "550", dsn: "5.1.1")]
+        state.recipients = [
+            0: .init(status: .sent, reply: "250", dsn: "2.0.0"), 1: .init(status: .deferred, reply: "451", dsn: "4.7.1"),
+            2: .init(status: .bounced, reply: "550", dsn: "5.1.1"),
+        ]
         state.restart(now: 1000)
         #expect(state.attempts == 0 && state.nextAttempt == 0 && state.firstAttempt == 0 && state.lifetimeStart == 1000)
         #expect(state.isPending(1) && !state.isPending(0) && !state.isPending(2))

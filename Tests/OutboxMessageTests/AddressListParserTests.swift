@@ -24,8 +24,10 @@ struct AddressListParserTests {
         #expect(try AddressListParser.parse(Array(text.utf8)).map(\.address) == expected)
     }
 
-    static let malformed = ["a@@b", "<>", "john doe@x.test", "a@x.test>", "<a@x.test", "a@", "@x.test", ".a@x.test", "a..b@x.test",
-                            "a@x..test", "\"unterminated@x", "a@x.test (open comment", "a@b c", "<a@x> trailing"]
+    static let malformed = [
+        "a@@b", "<>", "john doe@x.test", "a@x.test>", "<a@x.test", "a@", "@x.test", ".a@x.test", "a..b@x.test",
+        "a@x..test", "\"unterminated@x", "a@x.test (open comment", "a@b c", "<a@x> trailing",
+    ]
 
     @Test("refuses", arguments: malformed)
     func refuses(_ text: String) {
@@ -44,8 +46,10 @@ struct AddressListParserTests {
         #expect(list[1].displayName.map { String(decoding: $0, as: UTF8.self) } == "\"X\"")
     }
 
-    static let unsafeArguments = ["a@x.test;rm -rf /", "|cmd@x.test", "`id`@x.test", "$HOME@x.test", "a&b@x.test", "a\\b@x.test",
-                                  "team: a@x.test;", "", "a@x.test\nb@x.test"]
+    static let unsafeArguments = [
+        "a@x.test;rm -rf /", "|cmd@x.test", "`id`@x.test", "$HOME@x.test", "a&b@x.test", "a\\b@x.test",
+        "team: a@x.test;", "", "a@x.test\nb@x.test",
+    ]
 
     @Test("command-line arguments with shell metacharacters, groups or control characters are refused", arguments: unsafeArguments)
     func unsafe(_ arg: String) {

@@ -120,25 +120,36 @@ struct HeaderRewriterTests {
         return p.fields
     }
 
-    let context = HeaderRewriter.Context(domain: "example.org", fromAddress: "u@example.org", fullName: "Ümlaut User",
-                                         received: "Received: by h (outbox)", date: "Mon, 1 Jan 2024 00:00:00 +0000", messageID: "<1.ID@example.org>")
+    let context = HeaderRewriter.Context(
+        domain: "example.org", fromAddress: "u@example.org", fullName: "Ümlaut User",
+        received: "Received: by h (outbox)", date: "Mon, 1 Jan 2024 00:00:00 +0000", messageID: "<1.ID@example.org>")
 
     @Test("-t reads To/Cc/Bcc, or only Resent-To/Cc/Bcc when Resent- fields exist")
     func recipients() throws {
-        #expect(try HeaderRewriter.recipients(in: fields("To: a@x\r\nCc: b@x\r\nBcc: c@x\r\nReply-To: d@x\r\n\r\n")).map(\.address) == ["a@x", "b@x", "c@x"])
+        #expect(
+            try HeaderRewriter.recipients(in: fields("To: a@x\r\nCc: b@x\r\nBcc: c@x\r\nReply-To: d@x\r\n\r\n")).map(\.address) == [
+                "a@x", "b@x", "c@x",
+            ])
         #expect(try HeaderRewriter.recipients(in: fields("To: a@x\r\nResent-To: r@x\r\nResent-Cc: s@x\r\n\r\n")).map(\.address) == ["r@x", "s@x"])
         #expect(throws: HeaderRewriter.RecipientHeaderError.self) { try HeaderRewriter.recipients(in: fields("To: a@@x\r\n\r\n")) }
     }
 
     @Test("removes Bcc and friends, qualifies in place, adds missing fields, encodes a non-ASCII name")
     func rewrite() {
-        let out = String(decoding: HeaderRewriter.rewrite(fields("To: bob (Bob)\r\nBcc: x@y\r\nresent-bcc: z@y\r\nReturn-Path: <q@r>\r\nCONTENT-LENGTH: 9\r\nSubject: s\r\n\r\n"), context: context), as: UTF8.self)
-        #expect(out == "Received: by h (outbox)\r\nTo: bob@example.org (Bob)\r\nSubject: s\r\nFrom: =?UTF-8?B?w5xtbGF1dCBVc2Vy?= <u@example.org>\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\nMessage-ID: <1.ID@example.org>\r\n")
+        let out = String(
+            decoding: HeaderRewriter.rewrite(
+                fields("To: bob (Bob)\r\nBcc: x@y\r\nresent-bcc: z@y\r\nReturn-Path: <q@r>\r\nCONTENT-LENGTH: 9\r\nSubject: s\r\n\r\n"),
+                context: context), as: UTF8.self)
+        #expect(
+            out
+                == "Received: by h (outbox)\r\nTo: bob@example.org (Bob)\r\nSubject: s\r\nFrom: =?UTF-8?B?w5xtbGF1dCBVc2Vy?= <u@example.org>\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\nMessage-ID: <1.ID@example.org>\r\n"
+        )
     }
 
     @Test("existing From, Date and Message-ID are kept as they are")
     func keeps() {
-        let out = String(decoding: HeaderRewriter.rewrite(fields("from: a@x\r\nDATE: d\r\nMessage-Id: <m@x>\r\n\r\n"), context: context), as: UTF8.self)
+        let out = String(
+            decoding: HeaderRewriter.rewrite(fields("from: a@x\r\nDATE: d\r\nMessage-Id: <m@x>\r\n\r\n"), context: context), as: UTF8.self)
         #expect(out == "Received: by h (outbox)\r\nfrom: a@x\r\nDATE: d\r\nMessage-Id: <m@x>\r\n")
     }
 
@@ -150,8 +161,9 @@ struct HeaderRewriterTests {
         #expect(Base64.encode(Array("any carnal pleas".utf8)) == "YW55IGNhcm5hbCBwbGVhcw==")
     }
 
-    @Test("a full name with CR, LF or CR LF (one Swift Character) cannot start a new header line",
-          arguments: ["Evil\r\nBcc: victim@x", "Evil\nBcc: victim@x", "Evil\rBcc: victim@x"])
+    @Test(
+        "a full name with CR, LF or CR LF (one Swift Character) cannot start a new header line",
+        arguments: ["Evil\r\nBcc: victim@x", "Evil\nBcc: victim@x", "Evil\rBcc: victim@x"])
     func noInjectionThroughFullName(_ name: String) {
         let phrase = MIMEWord.phrase(name)
         #expect(!phrase.utf8.contains(13) && !phrase.utf8.contains(10), "\(Array(phrase.utf8))")
@@ -172,7 +184,10 @@ struct HeaderFoldingTests {
         var out: [UInt8] = []
         var i = 0
         while i < raw.count {
-            if raw[i] == 13, i + 2 < raw.count, raw[i + 1] == 10, raw[i + 2] == 32 || raw[i + 2] == 9 { i += 2; continue }
+            if raw[i] == 13, i + 2 < raw.count, raw[i + 1] == 10, raw[i + 2] == 32 || raw[i + 2] == 9 {
+                i += 2
+                continue
+            }
             out.append(raw[i])
             i += 1
         }
@@ -243,8 +258,9 @@ struct HeaderFoldingTests {
     }
 
     /// Issue 10, wire rule: a field over 998 octets with no blank went out whole.
-    @Test("an unstructured field with a 1200-octet token becomes RFC 2047 words on lines of at most 998 octets, decoding to the original",
-          arguments: ["Subject", "X-Campaign-Token", "Comments"])
+    @Test(
+        "an unstructured field with a 1200-octet token becomes RFC 2047 words on lines of at most 998 octets, decoding to the original",
+        arguments: ["Subject", "X-Campaign-Token", "Comments"])
     func encodesLongTokens(_ name: String) {
         let token = String(repeating: "tok3n-", count: 200)  // 1200 octets, no blank
         for value in [token, "Grüße " + token + " ünïcödé"] {
@@ -264,7 +280,9 @@ struct HeaderFoldingTests {
         refs.limitLineLength()
         #expect(lineLengths(refs.raw).allSatisfy { $0 <= 998 })
         // Only CRLF SPACE was inserted (after the colon by folding, then every 998 octets).
-        #expect(String(decoding: refs.raw, as: UTF8.self).replacing("\r\n ", with: "") == "References:<" + String(repeating: "r", count: 1500) + "@x>\r\n")
+        #expect(
+            String(decoding: refs.raw, as: UTF8.self).replacing("\r\n ", with: "") == "References:<" + String(repeating: "r", count: 1500) + "@x>\r\n"
+        )
         var words = HeaderField(name: "Subject", value: (0..<400).map { "w\($0)" }.joined(separator: " "))
         let original = words.raw
         words.limitLineLength()
@@ -273,7 +291,9 @@ struct HeaderFoldingTests {
 
     @Test("a header section from a queue file is limited field by field, the blank line kept")
     func limitsSections() {
-        let section = Array(("Subject: " + String(repeating: "s", count: 1500) + "\r\nX-A: b\r\n\tc\r\nReferences: <" + String(repeating: "r", count: 1200) + ">\r\n\r\n").utf8)
+        let section = Array(
+            ("Subject: " + String(repeating: "s", count: 1500) + "\r\nX-A: b\r\n\tc\r\nReferences: <" + String(repeating: "r", count: 1200)
+                + ">\r\n\r\n").utf8)
         let out = HeaderField.limitLineLengths(inHeaderSection: section)
         #expect(lineLengths(out).allSatisfy { $0 <= 998 })
         #expect(String(decoding: out, as: UTF8.self).contains("\r\nX-A: b\r\n\tc\r\nReferences:"))

@@ -103,8 +103,9 @@ final class SASLServer {
     /// (SCRAM's signature, DIGEST-MD5's rspauth) comes as one more challenge, which the
     /// client checks and answers empty.
     func authenticate(allowed: [String], password: String, plaintextAllowed: Bool = true) throws -> Outcome {
-        let client = try SASLClient(serverName: "smarthost.test", username: Self.user, password: Array(password.utf8),
-                                    plaintextAllowed: plaintextAllowed, tlsActive: tls)
+        let client = try SASLClient(
+            serverName: "smarthost.test", username: Self.user, password: Array(password.utf8),
+            plaintextAllowed: plaintextAllowed, tlsActive: tls)
         let initial = try client.start(offered: offered, allowed: allowed)
         var out: UnsafePointer<CChar>?
         var outLength: UInt32 = 0
@@ -153,13 +154,18 @@ enum SASLServerSetup {
     static let directory = String(cString: mkdtemp(strdup("/tmp/outbox-sasl.XXXXXX")))
 
     static let initialised: Int32 = {
-        atexit { _ = unlink(SASLServerSetup.directory + "/sasldb2"); _ = rmdir(SASLServerSetup.directory) }
+        atexit {
+            _ = unlink(SASLServerSetup.directory + "/sasldb2")
+            _ = rmdir(SASLServerSetup.directory)
+        }
         let sasldb = directory + "/sasldb2"
         let local = SASLServer.user.split(separator: "@")
         let command = "printf '%s' '\(SASLServer.password)' | saslpasswd2 -p -f \(sasldb) -u \(local[1]) -c \(local[0])"
         guard system(command) == 0 else { return SASL_FAIL }
-        for (key, value) in [("pwcheck_method", "auxprop"), ("auxprop_plugin", "sasldb"), ("sasldb_path", sasldb),
-                             ("mech_list", SASLExchangeTests.mechanisms.joined(separator: " "))] {
+        for (key, value) in [
+            ("pwcheck_method", "auxprop"), ("auxprop_plugin", "sasldb"), ("sasldb_path", sasldb),
+            ("mech_list", SASLExchangeTests.mechanisms.joined(separator: " ")),
+        ] {
             options[key] = strdup(value)
         }
         let callbacks = UnsafeMutablePointer<sasl_callback_t>.allocate(capacity: 2)
@@ -168,12 +174,15 @@ enum SASLServerSetup {
         return sasl_server_init(callbacks, "outbox-tests")
     }()
 
-    static let getOption: @convention(c) (UnsafeMutableRawPointer?, UnsafePointer<CChar>?, UnsafePointer<CChar>?,
-                                          UnsafeMutablePointer<UnsafePointer<CChar>?>?, UnsafeMutablePointer<UInt32>?) -> Int32 = {
-        _, _, option, result, length in
-        guard let option, let value = options[String(cString: option)] else { return SASL_FAIL }
-        result?.pointee = UnsafePointer(value)
-        length?.pointee = UInt32(strlen(value))
-        return SASL_OK
-    }
+    static let getOption:
+        @convention(c) (
+            UnsafeMutableRawPointer?, UnsafePointer<CChar>?, UnsafePointer<CChar>?,
+            UnsafeMutablePointer<UnsafePointer<CChar>?>?, UnsafeMutablePointer<UInt32>?
+        ) -> Int32 = {
+            _, _, option, result, length in
+            guard let option, let value = options[String(cString: option)] else { return SASL_FAIL }
+            result?.pointee = UnsafePointer(value)
+            length?.pointee = UInt32(strlen(value))
+            return SASL_OK
+        }
 }

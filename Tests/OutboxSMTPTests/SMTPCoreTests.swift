@@ -17,7 +17,8 @@ struct SMTPReplyParserTests {
 
     @Test("multiline EHLO, pipelined batches and odd spacing, at every split")
     func replies() throws {
-        let text = "250-smarthost.test\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-AUTH PLAIN LOGIN\r\n250 ENHANCEDSTATUSCODES\r\n250 2.1.0 Ok\r\n451 4.7.1 <c@x>: try later\n354 End data\r\n250\r\n"
+        let text =
+            "250-smarthost.test\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-AUTH PLAIN LOGIN\r\n250 ENHANCEDSTATUSCODES\r\n250 2.1.0 Ok\r\n451 4.7.1 <c@x>: try later\n354 End data\r\n250\r\n"
         for split in 0...text.utf8.count {
             let r = try parse(text, split: split)
             #expect(r.count == 5, "split \(split)")
@@ -55,7 +56,9 @@ struct SMTPReplyParserTests {
 struct SMTPEncodingTests {
     @Test("capabilities from an EHLO reply")
     func capabilities() {
-        let caps = SMTPCapabilities(ehloReply: SMTPReply(code: 250, lines: ["host", "PIPELINING", "SIZE 1000", "AUTH PLAIN LOGIN", "AUTH=PLAIN", "8BITMIME", "DSN", "STARTTLS", "smtputf8"]))
+        let caps = SMTPCapabilities(
+            ehloReply: SMTPReply(
+                code: 250, lines: ["host", "PIPELINING", "SIZE 1000", "AUTH PLAIN LOGIN", "AUTH=PLAIN", "8BITMIME", "DSN", "STARTTLS", "smtputf8"]))
         #expect(caps.pipelining && caps.eightBitMIME && caps.dsn && caps.startTLS && caps.smtpUTF8)
         #expect(caps.sizeLimit == 1000)
         #expect(caps.authMechanisms == ["PLAIN", "LOGIN"])
@@ -65,7 +68,9 @@ struct SMTPEncodingTests {
     @Test("command lines; AUTH never logged")
     func commands() {
         #expect(SMTPCommand.mailFrom("", parameters: ["BODY=8BITMIME"]).line == "MAIL FROM:<> BODY=8BITMIME\r\n")
-        #expect(SMTPCommand.rcptTo("a@x", parameters: ["NOTIFY=FAILURE", "ORCPT=rfc822;a+2Bb@x"]).line == "RCPT TO:<a@x> NOTIFY=FAILURE ORCPT=rfc822;a+2Bb@x\r\n")
+        #expect(
+            SMTPCommand.rcptTo("a@x", parameters: ["NOTIFY=FAILURE", "ORCPT=rfc822;a+2Bb@x"]).line
+                == "RCPT TO:<a@x> NOTIFY=FAILURE ORCPT=rfc822;a+2Bb@x\r\n")
         #expect(SMTPCommand.auth(mechanism: "PLAIN", initialResponse: "AGEAYg==").logLine == "AUTH PLAIN …")
         #expect(SMTPCommand.auth(mechanism: "PLAIN", initialResponse: "").line == "AUTH PLAIN =\r\n")
         #expect(XText.encode("a+b=c d") == "a+2Bb+3Dc+20d")
@@ -105,11 +110,14 @@ struct SMTPEncodingTests {
 
     /// Issue 10, finding 2: the stuffer treated only CRLF as a line start, so `\n.\r\n` and
     /// `\r.\r\n` in a queue file reached the smarthost as they were.
-    @Test("bare CR and bare LF become CRLF line starts, dots after them are stuffed, at every split",
-          arguments: [("line1\n.\r\nMAIL FROM:<ceo@x>\r\n", "line1\r\n..\r\nMAIL FROM:<ceo@x>\r\n.\r\n"),
-                      ("x\r.\r\n", "x\r\n..\r\n.\r\n"),
-                      ("a\r", "a\r\n.\r\n"),
-                      ("a\n\r\n.", "a\r\n\r\n..\r\n.\r\n")])
+    @Test(
+        "bare CR and bare LF become CRLF line starts, dots after them are stuffed, at every split",
+        arguments: [
+            ("line1\n.\r\nMAIL FROM:<ceo@x>\r\n", "line1\r\n..\r\nMAIL FROM:<ceo@x>\r\n.\r\n"),
+            ("x\r.\r\n", "x\r\n..\r\n.\r\n"),
+            ("a\r", "a\r\n.\r\n"),
+            ("a\n\r\n.", "a\r\n\r\n..\r\n.\r\n"),
+        ])
     func bareLineEnds(_ input: String, _ expected: String) {
         let bytes = Array(input.utf8)
         for split in 0...bytes.count {

@@ -1,5 +1,6 @@
-@testable import OutboxSMTP
 import Testing
+
+@testable import OutboxSMTP
 
 @Suite("SMTP server side (sendmail -bs): commands, parameters, DATA, and round trips with the client")
 struct SMTPServerTests {
@@ -23,8 +24,9 @@ struct SMTPServerTests {
         }
     }
 
-    @Test("only CRLF . CRLF ends DATA: a bare-LF or bare-CR dot line is data (issue 10, finding 9)",
-          arguments: ["a\n.\nMAIL FROM:<ceo@x>\r\n", "a\r.\r\nRSET\r\n", "a\r\n.\nRCPT TO:<x@y>\r\n", "a\n.\r\nX\r\n"])
+    @Test(
+        "only CRLF . CRLF ends DATA: a bare-LF or bare-CR dot line is data (issue 10, finding 9)",
+        arguments: ["a\n.\nMAIL FROM:<ceo@x>\r\n", "a\r.\r\nRSET\r\n", "a\r\n.\nRCPT TO:<x@y>\r\n", "a\n.\r\nX\r\n"])
     func dataDecoderBareLineEnds(_ text: String) {
         let input = Array(text.utf8)
         var d = SMTPDataDecoder()
@@ -50,14 +52,19 @@ struct SMTPServerTests {
 
     static let commands: [(String, SMTPServerCommand)] = [
         ("EHLO client.test", .ehlo("client.test")), ("helo  c.test extra", .helo("c.test")), ("EHLO", .refused("501 5.5.4 Syntax: EHLO hostname")),
-        ("MAIL FROM:<a@x> BODY=8BITMIME SIZE=10 RET=HDRS ENVID=q+2B1 SMTPUTF8 AUTH=<>",
-         .mail(.success(.init(path: "a@x", .init(body: "8BITMIME", ret: "HDRS", envid: "q+2B1", smtpUTF8: true, size: 10))))),
+        (
+            "MAIL FROM:<a@x> BODY=8BITMIME SIZE=10 RET=HDRS ENVID=q+2B1 SMTPUTF8 AUTH=<>",
+            .mail(.success(.init(path: "a@x", .init(body: "8BITMIME", ret: "HDRS", envid: "q+2B1", smtpUTF8: true, size: 10))))
+        ),
         ("mail from: <>", .mail(.success(.init(path: "", .init())))),
         ("MAIL FROM:<a@x> BODY=8BITMIME BODY=7BIT", .mail(.failure(.init(reply: "501 5.5.4 Duplicate parameter: BODY=7BIT")))),
         ("MAIL FROM:<a@x> X-FOO=1", .mail(.failure(.init(reply: "555 5.5.4 Unsupported option: X-FOO=1")))),
         ("MAIL FROM:<a@x> SIZE=big", .mail(.failure(.init(reply: "555 5.5.4 Unsupported option: SIZE=big")))),
         ("MAIL TO:<a@x>", .mail(.failure(.init(reply: "501 5.5.4 Syntax: MAIL FROM:<address>")))),
-        ("RCPT TO:<b@y> NOTIFY=failure,delay ORCPT=rfc822;b+2Bx@y", .rcpt(.success(.init(path: "b@y", .init(notify: "FAILURE,DELAY", original: "b+x@y"))))),
+        (
+            "RCPT TO:<b@y> NOTIFY=failure,delay ORCPT=rfc822;b+2Bx@y",
+            .rcpt(.success(.init(path: "b@y", .init(notify: "FAILURE,DELAY", original: "b+x@y"))))
+        ),
         ("RCPT TO:<b@y> NOTIFY=NEVER,FAILURE", .rcpt(.failure(.init(reply: "501 5.5.4 Bad NOTIFY parameter syntax")))),
         ("RCPT TO:<b@y> ORCPT=x400;b", .rcpt(.failure(.init(reply: "501 5.5.4 Bad ORCPT parameter syntax")))),
         ("RCPT TO:<b@y> NOTIFY=NEVER NOTIFY=NEVER", .rcpt(.failure(.init(reply: "501 5.5.4 Duplicate parameter: NOTIFY=NEVER")))),
@@ -74,8 +81,10 @@ struct SMTPServerTests {
     /// The client machine's command lines, parsed back by the server side.
     static func roundTrip(_ envelope: SMTPEnvelope, _ capabilities: SMTPCapabilities) -> (mail: SMTPServerCommand, rcpts: [SMTPServerCommand]) {
         let line = { (c: SMTPCommand) in String(c.line.dropLast()) }  // "\r\n" is one Character
-        return (SMTPServerCommand.parse(line(envelope.mailCommand(capabilities))),
-                envelope.recipients.map { SMTPServerCommand.parse(line(SMTPEnvelope.rcptCommand($0, capabilities))) })
+        return (
+            SMTPServerCommand.parse(line(envelope.mailCommand(capabilities))),
+            envelope.recipients.map { SMTPServerCommand.parse(line(SMTPEnvelope.rcptCommand($0, capabilities))) }
+        )
     }
 
     @Test("round trip: what the client emits, the server parses back to the same envelope")
@@ -83,12 +92,15 @@ struct SMTPServerTests {
         let ehlo = SMTPReply(code: 250, lines: ["mx", "PIPELINING", "SIZE 1000000", "8BITMIME", "DSN", "SMTPUTF8"])
         let envelope = SMTPEnvelope(
             sender: "\"odd local\"@example.org",
-            recipients: [SMTPEnvelope.Recipient(index: 0, address: "a@example.net", original: "Ünï=+x@example.net", notify: "SUCCESS,FAILURE"),
-                         SMTPEnvelope.Recipient(index: 1, address: "b@[192.0.2.1]", notify: "NEVER"),
-                         SMTPEnvelope.Recipient(index: 2, address: "jörg@bücher.example")],
+            recipients: [
+                SMTPEnvelope.Recipient(index: 0, address: "a@example.net", original: "Ünï=+x@example.net", notify: "SUCCESS,FAILURE"),
+                SMTPEnvelope.Recipient(index: 1, address: "b@[192.0.2.1]", notify: "NEVER"),
+                SMTPEnvelope.Recipient(index: 2, address: "jörg@bücher.example"),
+            ],
             size: 4242, eightBit: true, smtpUTF8: true, ret: "HDRS", envid: "id+2B42")
         let (mail, rcpts) = Self.roundTrip(envelope, SMTPCapabilities(ehloReply: ehlo))
-        #expect(mail == .mail(.success(.init(path: envelope.sender, .init(body: "8BITMIME", ret: "HDRS", envid: "id+2B42", smtpUTF8: true, size: 4242)))))
+        #expect(
+            mail == .mail(.success(.init(path: envelope.sender, .init(body: "8BITMIME", ret: "HDRS", envid: "id+2B42", smtpUTF8: true, size: 4242)))))
         #expect(rcpts == envelope.recipients.map { .rcpt(.success(.init(path: $0.address, .init(notify: $0.notify, original: $0.original)))) })
         // A server without DSN gets neither NOTIFY nor ORCPT; nor BODY without 8BITMIME.
         let plain = Self.roundTrip(envelope, SMTPCapabilities(ehloReply: SMTPReply(code: 250, lines: ["mx", "SMTPUTF8"])))

@@ -17,7 +17,8 @@ struct TransactionScript {
     var transaction: SMTPTransaction
 
     init(_ envelope: SMTPEnvelope, ehlo: String = "250-mx\r\n250-PIPELINING\r\n250-DSN\r\n250 SIZE 100000\r\n", needsReset: Bool = false) {
-        transaction = SMTPTransaction(envelope: envelope, capabilities: SMTPCapabilities(ehloReply: replies(ehlo)[0]), peer: "mx[127.0.0.1]:25", needsReset: needsReset)
+        transaction = SMTPTransaction(
+            envelope: envelope, capabilities: SMTPCapabilities(ehloReply: replies(ehlo)[0]), peer: "mx[127.0.0.1]:25", needsReset: needsReset)
     }
 
     mutating func run(_ server: String, closeAfter: Int? = nil) {
@@ -48,8 +49,9 @@ struct TransactionScript {
 @Suite("SMTP client transaction machine: scripted replies")
 struct SMTPTransactionTests {
     static func envelope(_ count: Int, size: Int = 1000, smtpUTF8: Bool = false) -> SMTPEnvelope {
-        SMTPEnvelope(sender: "s@example.org", recipients: (0..<count).map { SMTPEnvelope.Recipient(index: $0, address: "r\($0)@example.net") },
-                     size: size, smtpUTF8: smtpUTF8)
+        SMTPEnvelope(
+            sender: "s@example.org", recipients: (0..<count).map { SMTPEnvelope.Recipient(index: $0, address: "r\($0)@example.net") },
+            size: size, smtpUTF8: smtpUTF8)
     }
 
     @Test("pipelined: MAIL, every RCPT and DATA leave in one write; every recipient sent")
@@ -81,12 +83,14 @@ struct SMTPTransactionTests {
     @Test("452 continuation: the refused recipients go again at once in a new transaction")
     func continuation() {
         var s = TransactionScript(Self.envelope(3))
-        s.run("250 Ok\r\n250 Ok\r\n452 4.5.3 Too many\r\n452 4.5.3 Too many\r\n354 go\r\n250 2.0.0 first\r\n"
-            + "250 Ok\r\n250 Ok\r\n250 Ok\r\n354 go\r\n250 2.0.0 second\r\n")
+        s.run(
+            "250 Ok\r\n250 Ok\r\n452 4.5.3 Too many\r\n452 4.5.3 Too many\r\n354 go\r\n250 2.0.0 first\r\n"
+                + "250 Ok\r\n250 Ok\r\n250 Ok\r\n354 go\r\n250 2.0.0 second\r\n")
         #expect(s.actions() == [.sent, .sent, .sent])
         #expect(s.verdict(0)?.reply == "250 2.0.0 first" && s.verdict(2)?.reply == "250 2.0.0 second")
         #expect(s.wire.filter { $0.hasPrefix("MAIL") }.count == 2 && !s.wire.contains("RSET"))
-        #expect(s.wire.suffix(5) == ["MAIL FROM:<s@example.org> SIZE=1000", "RCPT TO:<r1@example.net>", "RCPT TO:<r2@example.net>", "DATA", "<content>"])
+        #expect(
+            s.wire.suffix(5) == ["MAIL FROM:<s@example.org> SIZE=1000", "RCPT TO:<r1@example.net>", "RCPT TO:<r2@example.net>", "DATA", "<content>"])
     }
 
     @Test("354 after every RCPT was refused: a lone dot ends it, nothing is delivered, the session is given up")

@@ -1,14 +1,16 @@
 import Glibc
 import OutboxCore
 import OutboxDrop
-@testable import OutboxSpool
 import Testing
+
+@testable import OutboxSpool
 
 @Suite("Drop record codec")
 struct RecordCodecTests {
     static let sample: [Record] = [
         Record(.sender, "a@x.test"), Record(.parameter, "NOTIFY=FAILURE"), Record(.recipient, [UInt8]("b@x.test".utf8) + [0] + [UInt8]("b".utf8)),
-        Record(.content, [UInt8](repeating: 0xFF, count: RecordLimits.maxContentPayload)), Record(.content, []), Record(.parameter, "BODY=8BITMIME"), Record(.end),
+        Record(.content, [UInt8](repeating: 0xFF, count: RecordLimits.maxContentPayload)), Record(.content, []), Record(.parameter, "BODY=8BITMIME"),
+        Record(.end),
     ]
 
     /// An unlinked temporary file holding `bytes`, positioned at its start.
@@ -121,7 +123,9 @@ struct DropWriterTests {
 
     func write(_ layout: SpoolLayout, _ records: [Record]) throws -> DropWriter {
         let w = try DropWriter(layout: layout)
-        for r in [Record(.version, DropFile.currentVersion), Record(.queueID, w.queueID.text), Record(.uid, "1000"), Record(.time, "1700000000")] + records {
+        for r in [Record(.version, DropFile.currentVersion), Record(.queueID, w.queueID.text), Record(.uid, "1000"), Record(.time, "1700000000")]
+            + records
+        {
             try w.append(r)
         }
         return w
@@ -158,8 +162,10 @@ struct DropWriterTests {
 
         let truncated = layout.root + "/truncated"
         let fd = open(truncated, O_CREAT | O_WRONLY, 0o600)
-        let bytes = RecordEncoder.encode([Record(.version, DropFile.currentVersion), Record(.queueID, w.queueID.text), Record(.uid, "1"), Record(.time, "1"),
-                                          Record(.sender, "s@x"), Record(.recipient, "a@x")])
+        let bytes = RecordEncoder.encode([
+            Record(.version, DropFile.currentVersion), Record(.queueID, w.queueID.text), Record(.uid, "1"), Record(.time, "1"),
+            Record(.sender, "s@x"), Record(.recipient, "a@x"),
+        ])
         _ = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
         close(fd)
         #expect(throws: RecordError.self) { try DropFile.read(path: truncated) }

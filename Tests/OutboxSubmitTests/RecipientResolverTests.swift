@@ -2,9 +2,10 @@ import Foundation
 import OutboxCore
 import OutboxMessage
 import OutboxSpool
-@testable import OutboxSubmit
 import OutboxSupport
 import Testing
+
+@testable import OutboxSubmit
 
 @Suite("Aliases and local-name resolution")
 struct RecipientResolverTests {
@@ -32,14 +33,20 @@ struct RecipientResolverTests {
     func localDomains() throws {
         let table = AliasTable.parse("postmaster: root\n", path: "/a")
         let defaultRule = RecipientResolver(aliases: table, domain: "example.org", adminAddress: "admin@example.net", host: Self.host)
-        let nullClient = RecipientResolver(aliases: table, domain: "example.org", adminAddress: "admin@example.net", host: Self.host,
-                                           localDomains: ["localhost"])
+        let nullClient = RecipientResolver(
+            aliases: table, domain: "example.org", adminAddress: "admin@example.net", host: Self.host,
+            localDomains: ["localhost"])
         let addresses = try EnvelopeAddress.parseArgument("colleague@example.org, root@box.example.org, root, postmaster@localhost, x@remote.test")
         #expect(defaultRule.resolveAll(addresses).map(\.address) == ["admin@example.net", "x@remote.test"])
-        #expect(nullClient.resolveAll(addresses).map(\.address) == ["colleague@example.org", "root@box.example.org", "admin@example.net", "x@remote.test"])
-        let listed = RecipientResolver(aliases: table, domain: "example.org", adminAddress: "admin@example.net", host: Self.host,
-                                       localDomains: ["intranet.example"])
-        #expect(listed.resolveAll(try EnvelopeAddress.parseArgument("a@INTRANET.example, b@example.org, c@localhost")).map(\.address)
+        #expect(
+            nullClient.resolveAll(addresses).map(\.address) == [
+                "colleague@example.org", "root@box.example.org", "admin@example.net", "x@remote.test",
+            ])
+        let listed = RecipientResolver(
+            aliases: table, domain: "example.org", adminAddress: "admin@example.net", host: Self.host,
+            localDomains: ["intranet.example"])
+        #expect(
+            listed.resolveAll(try EnvelopeAddress.parseArgument("a@INTRANET.example, b@example.org, c@localhost")).map(\.address)
                 == ["admin@example.net", "b@example.org"])
     }
 
@@ -91,7 +98,8 @@ struct QueueListingTests {
         let t = 1_795_424_826
         let text = QueueListing.render([
             QueueEntry(id: "M0YRPJ5G8FYHMP", size: 1274, arrival: t, sender: "a@x.test", recipients: ["b@y.test", "c@y.test"]),
-            QueueEntry(id: "M0YRPJ5G8FYHMQ", status: "!", size: 300, arrival: t, sender: "", recipients: ["d@y.test"], reason: "host said: 451 later"),
+            QueueEntry(
+                id: "M0YRPJ5G8FYHMQ", status: "!", size: 300, arrival: t, sender: "", recipients: ["d@y.test"], reason: "host said: 451 later"),
         ])
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         #expect(lines[0] == "-Queue ID-  --Size-- ----Arrival Time---- -Sender/Recipient-------")
@@ -110,7 +118,8 @@ struct QueueListingTests {
 enum MailDateText {
     static func listing(_ t: Int) -> String {
         let text = MailDate.queueListing(t)
-        precondition(text.range(of: #"^[A-Z][a-z]{2} [A-Z][a-z]{2} [ 1-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9]$"#, options: .regularExpression) != nil, text)
+        precondition(
+            text.range(of: #"^[A-Z][a-z]{2} [A-Z][a-z]{2} [ 1-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9]$"#, options: .regularExpression) != nil, text)
         return text
     }
 }

@@ -11,8 +11,12 @@ struct SendmailArgumentsTests {
 
     static let accepted: [Case] = [
         // Debian cron, cronie, anacron, atd
-        Case(line: ["-FCronDaemon", "-i", "-B8BITMIME", "-oem", "root"]) { $0.fullName == "CronDaemon" && $0.ignoreDots && $0.bodyType == "8BITMIME" && $0.recipients == ["root"] },
-        Case(line: ["-FCronDaemon", "-i", "-odi", "-oem", "-oi", "-t", "-f", "root"]) { $0.extractRecipients && $0.sender == "root" && $0.recipients.isEmpty },
+        Case(line: ["-FCronDaemon", "-i", "-B8BITMIME", "-oem", "root"]) {
+            $0.fullName == "CronDaemon" && $0.ignoreDots && $0.bodyType == "8BITMIME" && $0.recipients == ["root"]
+        },
+        Case(line: ["-FCronDaemon", "-i", "-odi", "-oem", "-oi", "-t", "-f", "root"]) {
+            $0.extractRecipients && $0.sender == "root" && $0.recipients.isEmpty
+        },
         Case(line: ["-FAnacron", "-odi", "a@x,b@y"]) { $0.fullName == "Anacron" && $0.recipients == ["a@x,b@y"] },
         Case(line: ["-i", "user"]) { $0.ignoreDots && $0.recipients == ["user"] && $0.mode == .deliver },
         // PHP mail(), PHPMailer with duplicates, mailx, sudo, fail2ban, apt

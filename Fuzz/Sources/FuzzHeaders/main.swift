@@ -20,14 +20,18 @@ func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     var body: [UInt8] = []
     for chunk in [normalized[..<cut], normalized[cut...]] {
         let progress = chunk.withUnsafeBytes { try? parser.feed($0) }
-        if case .complete(let start)? = progress { body = start; break }
+        if case .complete(let start)? = progress {
+            body = start
+            break
+        }
     }
     if body.isEmpty { body = parser.finish() }
     _ = try? HeaderRewriter.recipients(in: parser.fields)
     _ = try? AddressListParser.parse(Array(input))
-    let context = HeaderRewriter.Context(domain: "example.org", fromAddress: "user@example.org", fullName: fullName ?? "A User",
-                                         received: "Received: by host (outbox)", date: "Tue, 1 Dec 2026 12:00:00 +0000",
-                                         messageID: "<id@example.org>")
+    let context = HeaderRewriter.Context(
+        domain: "example.org", fromAddress: "user@example.org", fullName: fullName ?? "A User",
+        received: "Received: by host (outbox)", date: "Tue, 1 Dec 2026 12:00:00 +0000",
+        messageID: "<id@example.org>")
     let header = HeaderRewriter.rewrite(parser.fields, context: context)
     for bytes in [header, normalized] {
         for (i, b) in bytes.enumerated() {

@@ -34,16 +34,18 @@ func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     ftruncate(output, 0)
     lseek(output, 0, SEEK_SET)
     // Not owned: the scratch files outlive each session.
-    let session = SMTPServerSession(context: context, input: FileDescriptor(unowned: input),
-                                    output: FileDescriptor(unowned: output), makeHelper: { throw NoHelper() })
+    let session = SMTPServerSession(
+        context: context, input: FileDescriptor(unowned: input),
+        output: FileDescriptor(unowned: output), makeHelper: { throw NoHelper() })
     _ = session.run()
     let replies = contents(output)
     var start = 0
     for i in replies.indices where replies[i] == 10 {
         precondition(i > start && replies[i - 1] == 13, "reply line without CRLF at \(i)")
         let line = replies[start..<(i - 1)]
-        precondition(line.count >= 4 && line.prefix(3).allSatisfy { $0 >= 48 && $0 <= 57 }
-                     && (line[line.startIndex + 3] == 32 || line[line.startIndex + 3] == 45), "malformed reply line")
+        precondition(
+            line.count >= 4 && line.prefix(3).allSatisfy { $0 >= 48 && $0 <= 57 }
+                && (line[line.startIndex + 3] == 32 || line[line.startIndex + 3] == 45), "malformed reply line")
         precondition(!line.contains(13), "bare CR inside a reply")
         start = i + 1
     }
