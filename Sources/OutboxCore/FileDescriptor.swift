@@ -59,11 +59,8 @@ public struct FileDescriptor: ~Copyable, @unchecked Sendable {
     }
 
     /// Wraps `openat(2)`; always adds O_CLOEXEC.
-    public static func open(
-        _ path: String, flags: Int32, mode: mode_t = 0, displayPath: String? = nil
-    ) throws(SystemError) -> FileDescriptor {
-        let fd = try retryingEINTR("open", path: displayPath ?? path) { openat(AT_FDCWD, path, flags | O_CLOEXEC, mode) }
-        return FileDescriptor(owning: fd, path: displayPath ?? path)
+    public static func open(_ path: String, flags: Int32, mode: mode_t = 0, displayPath: String? = nil) throws(SystemError) -> FileDescriptor {
+        try FileDescriptor(unowned: AT_FDCWD).open(path, flags: flags, mode: mode, displayPath: displayPath)
     }
 
     /// Opens `name` in this directory (see `open`).
@@ -106,13 +103,8 @@ public struct FileDescriptor: ~Copyable, @unchecked Sendable {
 
     /// Writes every byte of `bytes`.
     public func writeAll(_ bytes: [UInt8]) throws(SystemError) {
-        let failure: SystemError? = bytes.withUnsafeBytes { (raw) -> SystemError? in
-            do throws(SystemError) {
-                try writeAll(raw)
-                return nil
-            } catch { return error }
-        }
-        if let failure { throw failure }
+        // withUnsafeBytes rethrows untyped: the typed error travels in a Result.
+        try bytes.withUnsafeBytes { raw in Result { () throws(SystemError) in try writeAll(raw) } }.get()
     }
 
     /// Writes a string's UTF-8 bytes.
@@ -131,29 +123,13 @@ public struct FileDescriptor: ~Copyable, @unchecked Sendable {
         _ = try retryingEINTR("chmod", path: path) { fchmod(rawValue, mode) }
     }
 
-    /// Wraps `fstat(2)`.
-    public func status() throws(SystemError) -> stat {
-        var st = stat()
-        _ = try retryingEINTR("stat", path: path) { fstat(rawValue, &st) }
-        return st
-    }
-
-}
-
-extension FileDescriptor {
     /// open(2)'s O_PATH: a descriptor usable only as an anchor for *at() calls, which needs
     /// no read permission on the directory.
     public static let pathOnly: Int32 = coutbox_o_path
 
-}
-
-extension FileDescriptor {
     /// Reads into the whole of `buffer` at most once; returns the count (0 at end of file).
     public func read(into buffer: inout [UInt8]) throws(SystemError) -> Int {
-        let result: Result<Int, SystemError> = buffer.withUnsafeMutableBytes { raw in
-            do throws(SystemError) { return .success(try read(into: raw)) } catch { return .failure(error) }
-        }
-        return try result.get()
+        try buffer.withUnsafeMutableBytes { raw in Result { () throws(SystemError) in try read(into: raw) } }.get()
     }
 
     /// Reads the rest of the file, failing with EFBIG beyond `limit` octets.

@@ -27,6 +27,8 @@ public struct SpoolLayout: Sendable, Equatable {
     public var controlSocket: String { root + "/queue/control" }
     public var publicDirectory: String { root + "/public" }
     public var publicQueueSummary: String { root + "/public/mailq" }
+    /// uids over a queue limit, which sendmail checks before it queues (outboxd writes it).
+    public var publicOverLimit: String { root + "/public/overlimit" }
 
     /// How long a file may sit in maildrop/tmp before it is treated as abandoned (a writer
     /// killed by SIGKILL or a crash); as maildir and DESIGN say, 36 hours.

@@ -179,7 +179,6 @@ public enum QueueListing {
     /// rename, so a reader never sees half of it). Run by outboxd, which passes what it
     /// already knows about its queue (`queued`: nothing is read again), and by outboxctl.
     public static func publish(_ layout: SpoolLayout, queued: [QueueEntry]? = nil) {
-        guard mkdir(layout.publicDirectory, 0o755) == 0 || errno == EEXIST else { return }
         var snapshot = (try? dropEntries(layout)) ?? QueueSnapshot()
         if let queued {
             snapshot.entries += queued
@@ -190,12 +189,7 @@ public enum QueueListing {
         }
         snapshot.entries.sort { $0.id < $1.id }
         let text = render(snapshot.entries, unreadable: snapshot.unreadable, omitted: snapshot.omitted, recipientLimit: publicRecipientLimit)
-        let tmp = layout.publicDirectory + "/.mailq.tmp"
-        guard let fd = try? FileDescriptor.open(tmp, flags: O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, mode: 0o644) else { return }
-        try? fd.writeAll(text)
-        try? fd.changeMode(0o644)
-        fd.close()
-        rename(tmp, layout.publicQueueSummary)
+        layout.publish(text, to: layout.publicQueueSummary)
     }
 
     static func pad(_ s: String, _ width: Int) -> String {

@@ -24,7 +24,7 @@ public struct UserQueueUsage: Equatable, Sendable {
     }
 
     /// The path of the list below `layout`.
-    public static func path(_ layout: SpoolLayout) -> String { layout.publicDirectory + "/overlimit" }
+    public static func path(_ layout: SpoolLayout) -> String { layout.publicOverLimit }
 
     /// The text of the list for `over` (sorted by uid).
     public static func render(_ over: [Int: UserQueueUsage]) -> String {
@@ -33,13 +33,7 @@ public struct UserQueueUsage: Equatable, Sendable {
 
     /// Replaces the list atomically (outboxd).
     public static func publish(_ over: [Int: UserQueueUsage], layout: SpoolLayout) {
-        guard mkdir(layout.publicDirectory, 0o755) == 0 || errno == EEXIST else { return }
-        let tmp = layout.publicDirectory + "/.overlimit.tmp"
-        guard let fd = try? FileDescriptor.open(tmp, flags: O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, mode: 0o644) else { return }
-        try? fd.writeAll(render(over))
-        try? fd.changeMode(0o644)
-        fd.close()
-        rename(tmp, path(layout))
+        layout.publish(render(over), to: layout.publicOverLimit)
     }
 
     /// `uid`'s line in the list, if it is there (a missing or unreadable list: none).

@@ -1,7 +1,15 @@
 import COutboxSys
+import Glibc
 import OutboxCore
 
 extension FileDescriptor {
+    /// Wraps `fstat(2)`.
+    public func status() throws(SystemError) -> stat {
+        var st = stat()
+        _ = try retryingEINTR("stat", path: path) { fstat(rawValue, &st) }
+        return st
+    }
+
     /// A close-on-exec pipe.
     public static func pipe() throws(SystemError) -> PipePair {
         var fds: [Int32] = [0, 0]
