@@ -136,29 +136,20 @@ struct ConfigKey: Sendable {
     // MARK: - Kinds of key
 
     static func absolutePath(_ name: String, _ field: Field<String>) -> ConfigKey {
-        ConfigKey(
-            name: name,
-            apply: { c, v in
-                v.hasPrefix("/")
-                    ? {
-                        c[keyPath: field] = v
-                        return nil
-                    }() : "must be an absolute path"
-            },
-            show: { $0[keyPath: field] }, reset: nil)
+        ConfigKey(name: name, apply: { c, v in ifAbsolute(v) { c[keyPath: field] = $0 } }, show: { $0[keyPath: field] }, reset: nil)
     }
 
     static func optionalAbsolutePath(_ name: String, _ field: Field<String?>) -> ConfigKey {
         ConfigKey(
-            name: name,
-            apply: { c, v in
-                v.hasPrefix("/")
-                    ? {
-                        c[keyPath: field] = v
-                        return nil
-                    }() : "must be an absolute path"
-            },
-            show: { $0[keyPath: field] ?? "" }, reset: { $0[keyPath: field] = nil })
+            name: name, apply: { c, v in ifAbsolute(v) { c[keyPath: field] = $0 } }, show: { $0[keyPath: field] ?? "" },
+            reset: { $0[keyPath: field] = nil })
+    }
+
+    /// Sets `v` when it is an absolute path; the problem otherwise.
+    static func ifAbsolute(_ v: String, _ set: (String) -> Void) -> String? {
+        guard v.hasPrefix("/") else { return "must be an absolute path" }
+        set(v)
+        return nil
     }
 
     static func optionalText(_ name: String, _ field: Field<String?>) -> ConfigKey {

@@ -23,23 +23,18 @@ public enum SMTPServerCommand: Equatable, Sendable {
     /// A known command with bad syntax: the reply says what was wrong.
     case refused(String)
 
-    public struct Mail: Equatable, Sendable {
+    /// A MAIL or RCPT command's path and parameters.
+    public struct Addressed<Parameters: Equatable & Sendable>: Equatable, Sendable {
         public var path: String
-        public var parameters: MailParameters
-        public init(path: String, _ parameters: MailParameters) {
+        public var parameters: Parameters
+        public init(path: String, _ parameters: Parameters) {
             self.path = path
             self.parameters = parameters
         }
     }
 
-    public struct Rcpt: Equatable, Sendable {
-        public var path: String
-        public var parameters: RecipientParameters
-        public init(path: String, _ parameters: RecipientParameters) {
-            self.path = path
-            self.parameters = parameters
-        }
-    }
+    public typealias Mail = Addressed<MailParameters>
+    public typealias Rcpt = Addressed<RecipientParameters>
 
     /// MAIL FROM parameters outbox accepts.
     public struct MailParameters: Equatable, Sendable {
@@ -154,13 +149,33 @@ public struct SMTPParameterRefusal: Error, Equatable, Sendable {
     public let reply: String
 }
 
+extension SMTPServerCommand {
+    /// Each `KEY[=value]` of a MAIL or RCPT command, once: `apply` takes (key uppercased,
+    /// value uppercased, value as sent) and returns a refusal, or nil when it took it.
+    static func eachParameter(
+        _ words: [String], _ apply: (String, String?, String?) -> SMTPParameterRefusal?
+    ) -> SMTPParameterRefusal? {
+        var keys = Set<String>()
+        for p in words {
+            let (key, value, raw) = keyValue(p)
+            guard keys.insert(key).inserted else { return .init(reply: "501 5.5.4 Duplicate parameter: \(echo(p))") }
+            if let refusal = apply(key, value, raw) {
+                return refusal.reply.isEmpty ? .init(reply: "555 5.5.4 Unsupported option: \(echo(p))") : refusal
+            }
+        }
+        return nil
+    }
+}
+
+extension SMTPParameterRefusal {
+    /// The parameter is unknown or its value unusable: 555 naming it.
+    static let unsupported = SMTPParameterRefusal(reply: "")
+}
+
 extension SMTPServerCommand.MailParameters {
     static func parse(_ words: [String]) -> Result<Self, SMTPParameterRefusal> {
         var parameters = Self()
-        var keys = Set<String>()
-        for p in words {
-            let (key, value, raw) = SMTPServerCommand.keyValue(p)
-            guard keys.insert(key).inserted else { return .failure(.init(reply: "501 5.5.4 Duplicate parameter: \(SMTPServerCommand.echo(p))")) }
+        let refusal = SMTPServerCommand.eachParameter(words) { key, value, raw in
             switch key {
             case "SIZE" where value.flatMap { UInt64($0) } != nil: parameters.size = UInt64(value!)
             case "BODY" where value == "7BIT" || value == "8BITMIME": parameters.body = value
@@ -168,37 +183,36 @@ extension SMTPServerCommand.MailParameters {
             case "ENVID" where raw.map { XText.decode($0) != nil && $0.utf8.count <= 100 } ?? false: parameters.envid = raw
             case "SMTPUTF8" where value == nil: parameters.smtpUTF8 = true
             case "AUTH": break
-            default: return .failure(.init(reply: "555 5.5.4 Unsupported option: \(SMTPServerCommand.echo(p))"))
+            default: return .unsupported
             }
+            return nil
         }
-        return .success(parameters)
+        return refusal.map { .failure($0) } ?? .success(parameters)
     }
 }
 
 extension SMTPServerCommand.RecipientParameters {
     static func parse(_ words: [String]) -> Result<Self, SMTPParameterRefusal> {
         var parameters = Self()
-        var keys = Set<String>()
-        for p in words {
-            let (key, value, raw) = SMTPServerCommand.keyValue(p)
-            guard keys.insert(key).inserted else { return .failure(.init(reply: "501 5.5.4 Duplicate parameter: \(SMTPServerCommand.echo(p))")) }
+        let refusal = SMTPServerCommand.eachParameter(words) { key, value, raw in
             switch key {
             case "NOTIFY" where value != nil:
                 let items = value!.split(separator: ",").map(String.init)
                 guard items == ["NEVER"] || (!items.isEmpty && items.allSatisfy({ ["SUCCESS", "FAILURE", "DELAY"].contains($0) })) else {
-                    return .failure(.init(reply: "501 5.5.4 Bad NOTIFY parameter syntax"))
+                    return .init(reply: "501 5.5.4 Bad NOTIFY parameter syntax")
                 }
                 parameters.notify = value
             case "ORCPT" where raw != nil:
                 guard let semi = raw!.firstIndex(of: ";"), raw![..<semi].uppercased() == "RFC822",
                     let decoded = XText.decode(String(raw![raw!.index(after: semi)...])),
                     EnvelopeSyntax.originalProblem(decoded) == nil
-                else { return .failure(.init(reply: "501 5.5.4 Bad ORCPT parameter syntax")) }
+                else { return .init(reply: "501 5.5.4 Bad ORCPT parameter syntax") }
                 parameters.original = decoded
-            default: return .failure(.init(reply: "555 5.5.4 Unsupported option: \(SMTPServerCommand.echo(p))"))
+            default: return .unsupported
             }
+            return nil
         }
-        return .success(parameters)
+        return refusal.map { .failure($0) } ?? .success(parameters)
     }
 }
 
