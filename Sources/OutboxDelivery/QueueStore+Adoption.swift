@@ -61,6 +61,8 @@ extension QueueStore {
         public var rejected: [(name: String, reason: String, notice: String)] = []
         /// Valid files that could not be copied in (a storage fault): left in place.
         public var failed: [(name: String, reason: String)] = []
+        /// Drop files adopted whose original could not be removed (each may be adopted again).
+        public var unremoved: [(name: String, id: String, reason: String)] = []
         /// A directory fsync after the batch failed: adopted messages may not survive a crash.
         public var syncFailure: String?
 
@@ -75,6 +77,11 @@ extension QueueStore {
                 log.error("maildrop/new/\(EnvelopeSyntax.printable(name)): cannot adopt: \(reason); left in place for the next scan")
             }
             for (name, id) in renamed { log.warning("maildrop/new/\(EnvelopeSyntax.printable(name)): queue ID already in use; adopted as \(id)") }
+            for (name, id, reason) in unremoved {
+                log.error(
+                    "maildrop/new/\(EnvelopeSyntax.printable(name)): adopted as \(id) but not removed: \(reason); retried at each scan (a restart before then adopts it again: a duplicate)"
+                )
+            }
             if let syncFailure { log.error("adoption: \(syncFailure): the messages just adopted may not survive a crash of the machine") }
         }
     }
@@ -95,6 +102,10 @@ extension QueueStore {
         var pending: [CopiedFile] = []
         for name in names.prefix(limit) {
             let source = layout.maildropNew + "/" + name
+            if unremovedDropFiles.withLock({ $0.contains(name) }) {
+                if (try? removeFile(source)) != nil { _ = unremovedDropFiles.withLock { $0.remove(name) } }
+                continue
+            }
             var envelope = DropFile()
             let copy: CopiedFile?
             do {
@@ -148,7 +159,10 @@ extension QueueStore {
             // lose the rename; at worst it keeps the rename and loses the unlink, and the
             // file is adopted twice. The directories are fsync'd once per batch below,
             // before anything is delivered.
-            unlink(copy.source)
+            do { try removeFile(copy.source) } catch {
+                result.unremoved.append((copy.dropName, copy.item.id, "\(error)"))
+                _ = unremovedDropFiles.withLock { $0.insert(copy.dropName) }
+            }
             copied += 1
         }
         // More files wait; but only report it when this batch made progress, or a batch

@@ -2,6 +2,8 @@ import Glibc
 import OutboxCore
 import OutboxDrop
 import OutboxSpool
+import OutboxSupport
+import Synchronization
 
 /// A message in outboxd's queue: its envelope (from the queue file) and its state.
 public struct QueueItem: Sendable {
@@ -34,11 +36,14 @@ public struct QueueItem: Sendable {
 ///     queue/control    the running outboxd's control socket
 public final class QueueStore: @unchecked Sendable {
     public let layout: SpoolLayout
-    public var messages: String { layout.root + "/queue/msg" }
-    public var states: String { layout.root + "/queue/state" }
-    public var temporary: String { layout.root + "/queue/tmp" }
-    public var corrupt: String { layout.root + "/queue/corrupt" }
+    public var messages: String { layout.queueMessages }
+    public var states: String { layout.queueStates }
+    public var temporary: String { layout.queueTemporary }
+    public var corrupt: String { layout.queueCorrupt }
     public var held: String { layout.queueHeld }
+    /// Drop files adopted whose removal failed: not adopted again by this process (their
+    /// removal is retried at each scan); a restart before it succeeds adopts them again.
+    let unremovedDropFiles = Mutex<Set<String>>([])
     /// Largest queue file adopted (a sanity limit against a hostile drop file).
     public static let maximumFileSize = RecordLimits.maxFileSize + 4096  // plus the helper's header records
 
@@ -89,10 +94,11 @@ public final class QueueStore: @unchecked Sendable {
     }
 
     /// Removes a finished message: the queue file first (a leftover state file is
-    /// cleaned at the next start), then its state. Throws when the removal may not be
-    /// durable (the message could be sent again after a crash, never lost).
+    /// cleaned at the next start), then its state. Throws when the queue file could not be
+    /// removed or the removal may not be durable (the message could be sent again, never
+    /// lost).
     public func remove(_ id: String) throws(SystemError) {
-        unlink(messages + "/" + id)
+        try removeFile(messages + "/" + id)
         unlink(states + "/" + id)
         try syncDirectory(messages)
     }

@@ -108,7 +108,7 @@ public final class Relay: @unchecked Sendable {
         }
         if item.isFinished {
             do { try store.remove(item.id) } catch {
-                log.warning("\(item.id): removal may not be durable: \(error); after a crash the message could be sent again")
+                log.warning("\(item.id): removal failed or may not be durable: \(error); the message could be sent again")
             }
             log.info("\(item.id): removed")
         } else {

@@ -21,6 +21,8 @@ public struct SpoolLayout: Sendable, Equatable {
     public var queueMessages: String { root + "/queue/msg" }
     public var queueStates: String { root + "/queue/state" }
     public var queueHeld: String { root + "/queue/hold" }
+    public var queueTemporary: String { root + "/queue/tmp" }
+    public var queueCorrupt: String { root + "/queue/corrupt" }
     /// Held (flock) by the running outboxd, or by outboxctl while it edits the queue.
     public var queueLock: String { root + "/queue/lock" }
     /// The running outboxd's control socket (inside the 0700 queue: root and outbox only).

@@ -53,6 +53,24 @@ struct StorageFaultTests {
         #expect(instance.deferred() == [id])
     }
 
+    @Test("outboxd: a drop file that cannot be removed after adoption is reported, not adopted twice, and removed at a later scan")
+    func unremovedDropFile() throws {
+        let instance = try unreachable()
+        _ = try instance.sendmail(["-i", "a@x.test"], "Subject: u\n\nb\n")
+        let id = try #require(instance.queued().first)
+        // Every removal fails: the original stays, and the later scans of this run skip it.
+        var r = try instance.outboxdOnce(environment: ["OUTBOX_FAULT": "outboxd:unlink=EIO@*"])
+        #expect(r.stderr.contains("maildrop/new/\(id): adopted as \(id) but not removed: unlink "), "\(r.stderr)")
+        #expect(instance.queued() == [id] && instance.deferred() == [id], "one copy queued; the original stays")
+        _ = try FileManager.default.removeItem(atPath: instance.layout.maildropNew + "/" + id)
+        // Only the first removal fails: the next scan of the same run removes it.
+        _ = try instance.sendmail(["-i", "a@x.test"], "Subject: v\n\nb\n")
+        let second = try #require(instance.queued().first)
+        r = try instance.outboxdOnce(environment: ["OUTBOX_FAULT": "outboxd:unlink=EIO@1"])
+        #expect(r.stderr.contains("maildrop/new/\(second): adopted as \(second) but not removed"), "\(r.stderr)")
+        #expect(instance.queued().isEmpty && instance.deferred() == [id, second].sorted(), "no duplicate: \(instance.deferred())")
+    }
+
     @Test(
         "outboxd: a state update failing with ENOSPC or EIO keeps the message queued and says so",
         // fsync@2 is the directory's, after the rename (it used to be ignored).
