@@ -15,11 +15,11 @@ public enum ControlSocket {
         unlink(path)
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw SystemError("socket", path: path) }
+        let listener = FileDescriptor(owning: fd, path: path)  // closed on every failure below
         var address = try socketAddress(path)
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
-        let listener = FileDescriptor(owning: fd, path: path)
         guard bound == 0, Glibc.listen(fd, 8) == 0 else { throw SystemError("bind", path: path) }
         return listener
     }

@@ -30,6 +30,11 @@ public final class Daemon: @unchecked Sendable {
     private var queueLock: FileDescriptor?
     private var workers: [WorkerThread] = []
     private let wakePipe: PipePair
+    /// The signal handlers' self-pipe. Kept open as long as the daemon (the handlers stay
+    /// installed while in-flight messages finish after SIGTERM): closed with serve()'s
+    /// scope, its numbers were reused by state files, and a second signal wrote into one
+    /// (found by review).
+    private var signalPipe: PipePair?
     private var lastSummary = 0
     /// How long a delivery thread keeps an idle session open.
     static let sessionIdleTime = 2.0
@@ -126,12 +131,12 @@ public final class Daemon: @unchecked Sendable {
     }
 
     private func serve() -> Int32 {
-        let pipe: PipePair
-        do { pipe = try FileDescriptor.pipe() } catch {
+        do { signalPipe = try FileDescriptor.pipe() } catch {
             log.error("cannot create the signal pipe: \(error)")
             return ExitCode.osError.rawValue
         }
-        signalPipeWrite = pipe.write.rawValue
+        let signalRead = signalPipe?.read.rawValue ?? -1
+        signalPipeWrite = signalPipe?.write.rawValue ?? -1
         for sig in [SIGTERM, SIGINT, SIGHUP] { signal(sig, forwardSignal) }
         signal(SIGPIPE, SIG_IGN)
         let inotify = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
@@ -161,7 +166,7 @@ public final class Daemon: @unchecked Sendable {
                     adoptionBacklog ? 0 : Int.max))
             var fds = [
                 pollfd(fd: inotify, events: Int16(POLLIN), revents: 0),
-                pollfd(fd: pipe.read.rawValue, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: signalRead, events: Int16(POLLIN), revents: 0),
                 pollfd(fd: wakePipe.read.rawValue, events: Int16(POLLIN), revents: 0),
                 pollfd(fd: control?.rawValue ?? -1, events: Int16(POLLIN), revents: 0),
             ]
@@ -177,7 +182,7 @@ public final class Daemon: @unchecked Sendable {
                 }
             }
             if fds[1].revents != 0 {
-                let n = read(pipe.read.rawValue, &buffer, 64)
+                let n = read(signalRead, &buffer, 64)
                 for sig in buffer.prefix(max(0, n)) {
                     switch Int32(sig) {
                     case SIGHUP: reload()

@@ -72,6 +72,7 @@ public final class Relay: @unchecked Sendable {
         if item.state.firstAttempt == 0 { item.state.firstAttempt = now }
         item.state.attempts += 1
         var failures: [BounceBuilder.Failure] = []
+        var failedIndices: [Int] = []
         let delay = now - item.envelope.time
         let expired = now - max(item.envelope.time, item.state.lifetimeStart) > config.maximalQueueLifetime
         for v in verdicts {
@@ -84,6 +85,7 @@ public final class Relay: @unchecked Sendable {
                 "\(item.id): to=<\(r.address)>, \(orig)relay=\(relay), delay=\(delay), tries=\(item.state.attempts), dsn=\(verdict.dsn), status=\(status.rawValue) (\(verdict.reply))"
             )
             if status == .bounced && DeliveryPolicy.wantsFailureNotice(r.notify ?? item.outgoing.parameter("NOTIFY")) {
+                failedIndices.append(v.index)
                 failures.append(
                     BounceBuilder.Failure(
                         recipient: r.address, original: r.original,
@@ -98,11 +100,11 @@ public final class Relay: @unchecked Sendable {
                 // No notification on disk, so the failure is not final yet: those
                 // recipients stay deferred and the bounce is tried again at the next attempt.
                 log.error("\(item.id): cannot queue the non-delivery notification: \(error); keeping the message for another try")
-                for f in failures {
-                    guard let index = item.envelope.recipients.firstIndex(where: { $0.address == f.recipient }) else { continue }
+                // By index (an address may be listed twice), with a 4.x.x code: a deferral.
+                for (index, f) in zip(failedIndices, failures) {
                     let entry = item.state.recipients[index]
                     item.state.recipients[index] = DeliveryState.Entry(
-                        status: .deferred, reply: entry?.reply ?? f.diagnostic, dsn: entry?.dsn ?? f.status)
+                        status: .deferred, reply: entry?.reply ?? f.diagnostic, dsn: "4" + (entry?.dsn ?? f.status).dropFirst())
                 }
             }
         }

@@ -16,7 +16,7 @@ import OutboxSupport
 /// | any stage other 4xx (421 too)          | deferred                        | reply's, 4.0.0 |
 /// | any stage 5xx                          | bounced                         | reply's, 5.0.0 |
 /// | a reply class that does not belong     | deferred (a server bug)         | 4.0.0          |
-/// | 452 for every recipient of a round     | deferred                        | 4.5.3          |
+/// | 452 for every recipient of a round     | deferred (session closed)       | reply's, 4.5.3 |
 /// | message over the server's SIZE         | bounced, headers returned only  | 5.3.4          |
 /// | SMTPUTF8 needed, not offered           | bounced                         | 5.6.7          |
 /// | session failed before a message (connect, greeting, EHLO, STARTTLS, AUTH, TLS, timeout) | deferred | 4.4.1 |
@@ -24,7 +24,8 @@ import OutboxSupport
 /// | session ended before a recipient was tried | deferred                    | 4.4.2          |
 /// | deferred past maximal_queue_lifetime   | bounced                         | 4.4.7          |
 ///
-/// A 421 anywhere, or a transport failure, also ends the session (`endsSession`).
+/// A 421 anywhere, or a transport failure, also ends the session (`endsSession`); so do a
+/// 503 and an out-of-place reply (`desynchronised`).
 /// Who hears about a bounce is `notice(...)`, the second half of the table.
 public enum DeliveryPolicy {
     /// Where in a mail transaction a reply came from.
@@ -47,7 +48,7 @@ public enum DeliveryPolicy {
     public static func verdict(_ fact: Fact) -> DeliveryVerdict {
         switch fact {
         case .reply(let stage, let reply): replyVerdict(stage, reply)
-        case .allRecipientsRetried(let reply): DeliveryVerdict(.deferred, dsn: "4.5.3", reply.description)
+        case .allRecipientsRetried(let reply): DeliveryVerdict(.deferred, dsn: reply.enhancedStatus ?? "4.5.3", reply.description)
         case .sizeOverLimit(let size, let limit, let peer):
             DeliveryVerdict(.bounced, dsn: "5.3.4", "552 5.3.4 message size \(size) exceeds size limit \(limit) of \(peer)")
         case .smtpUTF8Unsupported(let peer):
@@ -65,7 +66,10 @@ public enum DeliveryPolicy {
         case (.endOfData, 2): return DeliveryVerdict(.sent, dsn: dsn, text)
         // 503 (bad sequence) is the session's state, not the message's fault.
         case (_, 5) where reply.code == 503: return DeliveryVerdict(.deferred, dsn: "4" + dsn.dropFirst(), text)
-        case (.rcptTo, 4) where reply.code == 452 || reply.enhancedStatus == "4.5.3": return DeliveryVerdict(.retryInNewTransaction, dsn: dsn, text)
+        // "Too many recipients": 452 without an enhanced code or with x.5.3; a 452 4.2.2
+        // (mailbox full) is an ordinary deferral (found by review).
+        case (.rcptTo, 4) where reply.enhancedStatus == "4.5.3" || (reply.code == 452 && reply.enhancedStatus == nil):
+            return DeliveryVerdict(.retryInNewTransaction, dsn: dsn, text)
         case (_, 4): return DeliveryVerdict(.deferred, dsn: dsn, text)
         case (_, 5): return DeliveryVerdict(.bounced, dsn: dsn, text)
         // A positive reply where none belongs (250 to DATA, 354 to RCPT) is a server bug.
@@ -75,6 +79,18 @@ public enum DeliveryPolicy {
 
     /// Whether the server is closing the session (421, or a reply it sends before hanging up).
     public static func endsSession(_ reply: SMTPReply) -> Bool { reply.code == 421 }
+
+    /// Whether the session can no longer be trusted to be in step with the server: 503
+    /// (bad sequence) or a reply class that does not belong at this stage (250 to DATA,
+    /// 354 to RCPT), which usually means the replies are off by one. Such a session is
+    /// closed rather than reused (found by review).
+    public static func desynchronised(_ stage: Stage, _ reply: SMTPReply) -> Bool {
+        if reply.code == 503 { return true }
+        switch (stage, reply.replyClass) {
+        case (.data, 2), (.mailFrom, 3), (.rcptTo, 3), (.endOfData, 3): return true
+        default: return false
+        }
+    }
 
     /// A deferral past the queue lifetime becomes a bounce (4.4.7, as Postfix reports it).
     public static func expire(_ verdict: DeliveryVerdict, afterDays days: Int) -> DeliveryVerdict {

@@ -32,6 +32,17 @@ public struct SMTPTransaction: Sendable {
     /// What each sent command waits for.
     private enum Expected: Equatable, Sendable {
         case rset, mail, rcpt(SMTPEnvelope.Recipient), data, endOfData, abandonedData
+
+        /// The policy's stage for a transaction command's reply.
+        var stage: DeliveryPolicy.Stage? {
+            switch self {
+            case .mail: .mailFrom
+            case .rcpt: .rcptTo
+            case .data: .data
+            case .endOfData: .endOfData
+            case .rset, .abandonedData: nil
+            }
+        }
     }
 
     public let envelope: SMTPEnvelope
@@ -77,6 +88,10 @@ public struct SMTPTransaction: Sendable {
         guard !done, !expected.isEmpty else { return .finished }
         let what = expected.removeFirst()
         if DeliveryPolicy.endsSession(reply) { sessionUsable = false }
+        // A 503 to RCPT after a refused MAIL, or to DATA without an accepted recipient, is
+        // the server in step (Postfix's "need MAIL/RCPT command"), not out of it.
+        let expectedRefusal = mailRefused && what != .mail || (what == .data && accepted.isEmpty)
+        if let stage = what.stage, !expectedRefusal, DeliveryPolicy.desynchronised(stage, reply) { sessionUsable = false }
         switch what {
         case .rset:
             guard reply.isPositive else {
@@ -89,9 +104,6 @@ public struct SMTPTransaction: Sendable {
             let verdict = DeliveryPolicy.verdict(.reply(.mailFrom, reply))
             if verdict.action != .proceed {
                 mailRefused = true
-                // 503 to MAIL means the server thinks a transaction is open: this session's
-                // state is not what we think, so it is not reused.
-                if reply.code == 503 { sessionUsable = false }
                 decide(roundRecipients, verdict)
                 if !sessionUsable || expected.isEmpty { return endRound(completed: false) }
             } else if !capabilities.pipelining {
@@ -181,7 +193,9 @@ public struct SMTPTransaction: Sendable {
         expected = []
         needsReset = !completed
         if !retry.isEmpty && retry.count == roundRecipients.count, let retryReply {
-            // 452 for every recipient: no progress is possible now.
+            // 452 for every recipient: no progress is possible now, and a server that
+            // limits recipients per session would refuse the next message too.
+            sessionUsable = false
             return finish(rest: .allRecipientsRetried(retryReply))
         }
         guard !retry.isEmpty, sessionUsable else { return finish() }

@@ -126,3 +126,47 @@ struct FullFilesystemTests {
         #expect(instance.unfinished().isEmpty)
     }
 }
+
+@Suite("outboxd shutdown")
+struct DaemonShutdownTests {
+    /// Open pipe descriptors of process `pid`.
+    static func pipes(of pid: Int32) -> Int {
+        let dir = "/proc/\(pid)/fd"
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+        return names.filter { ((try? FileManager.default.destinationOfSymbolicLink(atPath: dir + "/" + $0)) ?? "").hasPrefix("pipe:") }.count
+    }
+
+    @Test("the signal pipe stays open while in-flight messages finish after SIGTERM (its number was reused by a state file)")
+    func signalPipeOutlivesServe() throws {
+        // A smarthost that accepts the connection and never greets: the delivery stays in
+        // flight for command_timeout.
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) } }
+        try #require(bound == 0 && listen(listener, 4) == 0)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } }
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        let instance = try Instance(extraConfig: "smarthost = smtp://127.0.0.1:\(port)\ntls_security_level = none\ncommand_timeout = 4s\n")
+        _ = try instance.sendmail(["-i", "a@x.test"], "Subject: in flight\n\nb\n")
+        let (daemon, _) = try instance.startDaemon()
+        defer {
+            if daemon.isRunning {
+                kill(daemon.processIdentifier, SIGKILL)
+                daemon.waitUntilExit()
+            }
+        }
+        usleep(1_000_000)  // adopted, connected, waiting for the greeting
+        let before = Self.pipes(of: daemon.processIdentifier)
+        kill(daemon.processIdentifier, SIGTERM)
+        usleep(500_000)
+        #expect(daemon.isRunning, "the delivery in flight keeps outboxd running until its timeout")
+        #expect(
+            before >= 4 && Self.pipes(of: daemon.processIdentifier) == before,
+            "pipes before SIGTERM \(before), after \(Self.pipes(of: daemon.processIdentifier))")
+        daemon.waitUntilExit()
+    }
+}

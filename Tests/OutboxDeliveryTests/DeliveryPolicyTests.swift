@@ -13,6 +13,7 @@ struct DeliveryPolicyTests {
         (.mailFrom, 503, "5.5.1", .deferred, "4.5.1"), (.mailFrom, 421, nil, .deferred, "4.0.0"), (.mailFrom, 354, nil, .deferred, "4.0.0"),
         (.rcptTo, 250, nil, .proceed, "2.0.0"), (.rcptTo, 452, nil, .retryInNewTransaction, "4.0.0"),
         (.rcptTo, 451, "4.5.3", .retryInNewTransaction, "4.5.3"), (.rcptTo, 451, "4.7.1", .deferred, "4.7.1"),
+        (.rcptTo, 452, "4.2.2", .deferred, "4.2.2"), (.rcptTo, 452, "4.5.3", .retryInNewTransaction, "4.5.3"),
         (.rcptTo, 550, "5.1.1", .bounced, "5.1.1"), (.rcptTo, 503, nil, .deferred, "4.0.0"),
         (.data, 354, nil, .proceed, "3.0.0"), (.data, 250, nil, .deferred, "4.0.0"), (.data, 451, nil, .deferred, "4.0.0"),
         (.data, 554, "5.5.1", .bounced, "5.5.1"),

@@ -72,12 +72,12 @@ struct SMTPTransactionTests {
         #expect(!s.transaction.sessionUsable && !s.wire.contains("<content>"))
     }
 
-    @Test("452 for every recipient: deferred 4.5.3 at once, no second transaction, RSET before the next")
+    @Test("452 for every recipient: deferred 4.5.3 at once, no second transaction, the session given up")
     func tooManyForAll() {
         var s = TransactionScript(Self.envelope(2))
         s.run("250 2.1.0 Ok\r\n452 4.5.3 Too many recipients\r\n452 4.5.3 Too many recipients\r\n554 5.5.1 no valid recipients\r\n")
         #expect(s.actions() == [.deferred, .deferred] && s.verdict(0)?.dsn == "4.5.3")
-        #expect(s.wire.filter { $0.hasPrefix("MAIL") }.count == 1 && s.transaction.needsReset && s.transaction.sessionUsable)
+        #expect(s.wire.filter { $0.hasPrefix("MAIL") }.count == 1 && s.transaction.needsReset && !s.transaction.sessionUsable)
     }
 
     @Test("452 continuation: the refused recipients go again at once in a new transaction")
@@ -135,6 +135,27 @@ struct SMTPTransactionTests {
         var refused = TransactionScript(Self.envelope(1), needsReset: true)
         refused.run("500 5.5.1 what\r\n")
         #expect(refused.wire == ["RSET"] && refused.verdict(0)?.dsn == "4.4.2" && !refused.transaction.sessionUsable)
+    }
+
+    @Test("a reply out of step (250 to DATA, 503) defers and gives the session up; 452 for all gives it up too")
+    func outOfStep() {
+        var extra = TransactionScript(Self.envelope(1))
+        extra.run("250 Ok\r\n250 Ok\r\n250 Ok\r\n")
+        #expect(extra.actions() == [.deferred] && extra.verdict(0)?.dsn == "4.0.0" && !extra.transaction.sessionUsable)
+        var sequence = TransactionScript(Self.envelope(1))
+        sequence.run("250 Ok\r\n503 5.5.1 bad sequence\r\n554 no\r\n")
+        #expect(sequence.actions() == [.deferred] && sequence.verdict(0)?.dsn == "4.5.1" && !sequence.transaction.sessionUsable)
+        var all = TransactionScript(Self.envelope(1))
+        all.run("250 Ok\r\n452 4.5.3 Too many\r\n554 no\r\n")
+        #expect(all.actions() == [.deferred] && !all.transaction.sessionUsable)
+    }
+
+    @Test("452 4.2.2 (mailbox full) is an ordinary deferral, not 'too many recipients'")
+    func mailboxFull() {
+        var s = TransactionScript(Self.envelope(2))
+        s.run("250 Ok\r\n452 4.2.2 mailbox full\r\n250 Ok\r\n354 go\r\n250 2.0.0 sent\r\n")
+        #expect(s.actions() == [.deferred, .sent] && s.verdict(0)?.dsn == "4.2.2")
+        #expect(s.wire.filter { $0.hasPrefix("MAIL") }.count == 1, "no second transaction for a full mailbox")
     }
 
     @Test("over the announced SIZE, or needing SMTPUTF8 the server lacks: bounced before any command")
