@@ -84,7 +84,10 @@ public enum DeliveryPolicy {
     /// (bad sequence) or a reply class that does not belong at this stage (250 to DATA,
     /// 354 to RCPT), which usually means the replies are off by one. Such a session is
     /// closed rather than reused (found by review).
-    public static func desynchronised(_ stage: Stage, _ reply: SMTPReply) -> Bool {
+    /// `refusalExpected`: MAIL was refused, or no recipient was accepted before DATA; the
+    /// replies that follow (503 "need MAIL/RCPT command" and the like) are then only read.
+    public static func desynchronised(_ stage: Stage, _ reply: SMTPReply, refusalExpected: Bool = false) -> Bool {
+        if refusalExpected { return false }
         if reply.code == 503 { return true }
         switch (stage, reply.replyClass) {
         case (.data, 2), (.mailFrom, 3), (.rcptTo, 3), (.endOfData, 3): return true

@@ -37,7 +37,7 @@ public enum SMTPCommand: Equatable, Sendable {
         switch self {
         case .auth(let mechanism, _): "AUTH \(mechanism) …"
         case .authContinuation: "…"
-        default: String(line.dropLast(2))
+        default: String(line.dropLast())  // "\r\n" is one Character
         }
     }
 }

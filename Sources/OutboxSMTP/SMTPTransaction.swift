@@ -88,10 +88,10 @@ public struct SMTPTransaction: Sendable {
         guard !done, !expected.isEmpty else { return .finished }
         let what = expected.removeFirst()
         if DeliveryPolicy.endsSession(reply) { sessionUsable = false }
-        // A 503 to RCPT after a refused MAIL, or to DATA without an accepted recipient, is
-        // the server in step (Postfix's "need MAIL/RCPT command"), not out of it.
-        let expectedRefusal = mailRefused && what != .mail || (what == .data && accepted.isEmpty)
-        if let stage = what.stage, !expectedRefusal, DeliveryPolicy.desynchronised(stage, reply) { sessionUsable = false }
+        // After a refused MAIL, or at DATA without an accepted recipient, a refusal is
+        // what a server in step sends.
+        let refusalExpected = mailRefused && what != .mail || (what == .data && accepted.isEmpty)
+        if let stage = what.stage, DeliveryPolicy.desynchronised(stage, reply, refusalExpected: refusalExpected) { sessionUsable = false }
         switch what {
         case .rset:
             guard reply.isPositive else {
