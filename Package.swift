@@ -48,11 +48,15 @@ let package = Package(
         .target(name: "OutboxNet", swiftSettings: strict),
         .target(name: "OutboxTLS", dependencies: ["COpenSSL", "OutboxNet"], swiftSettings: strict),
         .target(name: "OutboxSASL", dependencies: ["CSASL"], swiftSettings: strict),
+        // The OAuth2 client: token endpoint grants, JWT client assertions (OpenSSL), the
+        // refresh token file, and the small HTTPS client they need (over OutboxTLS; see
+        // HTTPSClient for why not libcurl).
+        .target(name: "OutboxOAuth", dependencies: ["COpenSSL", "OutboxCore", "OutboxSupport", "OutboxNet", "OutboxTLS"], swiftSettings: strict),
         .target(
             name: "OutboxDelivery",
             dependencies: [
                 "COutboxDaemon", "OutboxCore", "OutboxDrop", "OutboxSupport", "OutboxSpool", "OutboxConfig", "OutboxMessage", "OutboxSMTP",
-                "OutboxNet", "OutboxTLS", "OutboxSASL",
+                "OutboxNet", "OutboxTLS", "OutboxSASL", "OutboxOAuth",
             ],
             swiftSettings: strict),
         .target(
@@ -76,14 +80,14 @@ let package = Package(
         .executableTarget(
             name: "outboxctl",
             dependencies: [
-                "OutboxDelivery", "OutboxConfig", "OutboxCore", "OutboxDrop", "OutboxSupport", "OutboxSpool",
+                "OutboxDelivery", "OutboxConfig", "OutboxCore", "OutboxDrop", "OutboxSupport", "OutboxSpool", "OutboxOAuth",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
 
         .executableTarget(
             name: "outboxd",
-            dependencies: ["OutboxDelivery", "OutboxConfig", "OutboxCore"],
+            dependencies: ["COutboxDaemon", "OutboxDelivery", "OutboxConfig", "OutboxCore"],
             swiftSettings: strict),
 
         .testTarget(name: "OutboxMessageTests", dependencies: ["OutboxMessage"], swiftSettings: strict),
@@ -91,6 +95,7 @@ let package = Package(
         .testTarget(name: "OutboxConfigTests", dependencies: ["OutboxConfig", "OutboxDrop"], swiftSettings: strict),
         .testTarget(name: "OutboxSMTPTests", dependencies: ["OutboxSMTP"], swiftSettings: strict),
         .testTarget(name: "OutboxDeliveryTests", dependencies: ["OutboxDelivery"], swiftSettings: strict),
+        .testTarget(name: "OutboxOAuthTests", dependencies: ["OutboxOAuth", "OutboxSupport"], swiftSettings: strict),
         .testTarget(name: "OutboxSASLTests", dependencies: ["OutboxSASL", "CSASL"], swiftSettings: strict),
         .testTarget(
             name: "OutboxSubmitTests", dependencies: ["OutboxSubmit"],

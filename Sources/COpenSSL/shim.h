@@ -3,6 +3,7 @@
 /* The smallest bridge to Debian's OpenSSL 3: function-like macros and constants Swift
  * cannot import, as static inline functions. */
 #include <openssl/err.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>

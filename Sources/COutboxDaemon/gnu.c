@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <sys/socket.h>
 #include <spawn.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 int coutbox_accept_cloexec(int fd) { return accept4(fd, NULL, NULL, SOCK_CLOEXEC); }
 
@@ -16,4 +18,10 @@ long coutbox_peer_uid(int fd) {
 
 int coutbox_spawn_close_from(posix_spawn_file_actions_t *actions, int from) {
     return posix_spawn_file_actions_addclosefrom_np(actions, from);
+}
+
+int coutbox_forbid_core_dumps(void) {
+    struct rlimit none = {0, 0};
+    if (setrlimit(RLIMIT_CORE, &none) != 0) return -1;
+    return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }

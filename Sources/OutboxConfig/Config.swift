@@ -92,6 +92,18 @@ public struct Config: Equatable, Sendable {
     public var authPasswordFile: String?
     public var authPasswordCommand: String?
     public var authMechanisms: [String] = []
+    /// A command printing an OAuth2 access token (XOAUTH2/OAUTHBEARER).
+    public var authTokenCommand: String?
+    /// The built-in OAuth2 client (all https:// URLs and absolute paths, checked).
+    public var oauthTokenURL: String?
+    public var oauthClientID: String?
+    public var oauthClientSecretFile: String?
+    public var oauthClientCertificate: String?
+    public var oauthClientKey: String?
+    public var oauthScope: String?
+    public var oauthRefreshTokenFile: String?
+    public var oauthDeviceURL: String?
+    public var oauthCAFile: String?
     public var authOverPlaintext = false
     /// Qualifies bare names; nil means the host's FQDN, looked up when first needed.
     public var domain: String?
@@ -114,6 +126,9 @@ public struct Config: Equatable, Sendable {
     public var userQueueLimit = 20_000
     /// Most message bytes one submitting uid may have queued (0: no limit).
     public var userQueueSizeLimit = 1 << 30
+
+    /// Whether AUTH uses a bearer token (XOAUTH2/OAUTHBEARER) rather than a password.
+    public var usesToken: Bool { authTokenCommand != nil || oauthTokenURL != nil }
 
     /// The file it was read from, or nil for built-in defaults only.
     public var sourcePath: String?

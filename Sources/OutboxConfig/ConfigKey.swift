@@ -57,6 +57,30 @@ struct ConfigKey: Sendable {
                 c.authMechanisms = names
                 return nil
             }, show: { $0.authMechanisms.joined(separator: ", ") }, reset: { $0.authMechanisms = [] }),
+        optionalText("auth_token_command", \.authTokenCommand),
+        httpsURL("oauth_token_url", \.oauthTokenURL),
+        ConfigKey(
+            name: "oauth_client_id",
+            apply: { c, v in
+                guard v.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { return "must be printable text without spaces" }
+                c.oauthClientID = v
+                return nil
+            }, show: { $0.oauthClientID ?? "" }, reset: { $0.oauthClientID = nil }),
+        optionalAbsolutePath("oauth_client_secret_file", \.oauthClientSecretFile),
+        optionalAbsolutePath("oauth_client_certificate", \.oauthClientCertificate),
+        optionalAbsolutePath("oauth_client_key", \.oauthClientKey),
+        ConfigKey(
+            name: "oauth_scope",
+            apply: { c, v in
+                guard v.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && $0 != 0x22 && $0 != 0x5C }) else {
+                    return "must be printable text (scopes separated by spaces)"
+                }
+                c.oauthScope = v
+                return nil
+            }, show: { $0.oauthScope ?? "" }, reset: { $0.oauthScope = nil }),
+        optionalAbsolutePath("oauth_refresh_token_file", \.oauthRefreshTokenFile),
+        httpsURL("oauth_device_url", \.oauthDeviceURL),
+        optionalAbsolutePath("oauth_ca_file", \.oauthCAFile),
         ConfigKey(
             name: "auth_over_plaintext",
             apply: { c, v in
@@ -160,6 +184,20 @@ struct ConfigKey: Sendable {
                 return nil
             }, show: { $0[keyPath: field] ?? "" },
             reset: { $0[keyPath: field] = nil })
+    }
+
+    /// An https:// URL (tokens are only ever fetched over TLS); the full parse happens
+    /// where it is used (OutboxOAuth's HTTPSURL), this refuses the obvious mistakes early.
+    static func httpsURL(_ name: String, _ field: Field<String?>) -> ConfigKey {
+        ConfigKey(
+            name: name,
+            apply: { c, v in
+                guard v.hasPrefix("https://"), v.count > 8, v.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+                    return "must be an https:// URL (tokens are only fetched over TLS)"
+                }
+                c[keyPath: field] = v
+                return nil
+            }, show: { $0[keyPath: field] ?? "" }, reset: { $0[keyPath: field] = nil })
     }
 
     static let durationProblem = "must be a time like 30s, 5m, 1h or 5d (at most 10 years)"

@@ -38,7 +38,41 @@ public enum ConfigParser {
         if config.authPasswordFile != nil && config.authPasswordCommand != nil {
             throw ConfigError(path: path, line: nil, "set auth_password_file or auth_password_command, not both")
         }
+        if let problem = oauthProblem(config) { throw ConfigError(path: path, line: nil, problem) }
         return config
+    }
+
+    /// What is inconsistent among the token keys, if anything.
+    static func oauthProblem(_ c: Config) -> String? {
+        let oauthKeys: [(String, Bool)] = [
+            ("oauth_client_id", c.oauthClientID != nil), ("oauth_client_secret_file", c.oauthClientSecretFile != nil),
+            ("oauth_client_certificate", c.oauthClientCertificate != nil), ("oauth_client_key", c.oauthClientKey != nil),
+            ("oauth_scope", c.oauthScope != nil), ("oauth_refresh_token_file", c.oauthRefreshTokenFile != nil),
+            ("oauth_device_url", c.oauthDeviceURL != nil),
+        ]
+        if c.authTokenCommand != nil && c.oauthTokenURL != nil { return "set auth_token_command or oauth_token_url, not both" }
+        if c.usesToken && (c.authPasswordFile != nil || c.authPasswordCommand != nil) {
+            return
+                "a token source (auth_token_command or oauth_token_url) and a password (auth_password_file or auth_password_command) exclude each other"
+        }
+        if c.usesToken && c.authUsername == nil { return "XOAUTH2 and OAUTHBEARER need auth_username (the mailbox the token is for)" }
+        guard c.oauthTokenURL != nil else {
+            if let set = oauthKeys.first(where: { $0.1 }) { return "\(set.0) is set but oauth_token_url is not" }
+            return nil
+        }
+        if c.oauthClientID == nil { return "oauth_token_url needs oauth_client_id" }
+        if (c.oauthClientCertificate != nil) != (c.oauthClientKey != nil) { return "oauth_client_certificate and oauth_client_key go together" }
+        if c.oauthClientCertificate != nil && c.oauthClientSecretFile != nil {
+            return "set oauth_client_secret_file or oauth_client_certificate, not both"
+        }
+        if c.oauthRefreshTokenFile == nil {
+            if c.oauthClientSecretFile == nil && c.oauthClientCertificate == nil {
+                return
+                    "oauth_token_url needs a grant: oauth_refresh_token_file, or oauth_client_secret_file or oauth_client_certificate (client credentials)"
+            }
+            if c.oauthScope == nil { return "the client credentials grant needs oauth_scope (Microsoft 365: https://outlook.office365.com/.default)" }
+        }
+        return nil
     }
 
     static func boolean(_ v: String) -> Bool? {

@@ -3,6 +3,7 @@ import Glibc
 import OutboxConfig
 import OutboxCore
 import OutboxNet
+import OutboxOAuth
 import OutboxSupport
 
 /// The SMTP AUTH password, read when a session needs it and never logged.
@@ -11,26 +12,7 @@ public enum Credentials {
     /// other users may read it), or the standard output of `auth_password_command`.
     public static func password(_ config: Config) throws(SessionError) -> [UInt8] {
         if let path = config.authPasswordFile {
-            let fd: FileDescriptor
-            do { fd = try FileDescriptor.open(path, flags: O_RDONLY | O_NOFOLLOW | O_NONBLOCK) } catch {
-                throw .credentials("auth_password_file \(error)")
-            }
-            let st: stat
-            var bytes: [UInt8] = []
-            defer { bytes.wipe() }
-            do {
-                st = try fd.status()
-                bytes = try fd.readToEnd(limit: 65536)
-            } catch { throw .credentials("auth_password_file \(error)") }
-            if (st.st_mode & S_IFMT) != S_IFREG {
-                throw .credentials("auth_password_file \(path) is not a regular file")
-            }
-            if st.st_mode & 0o007 != 0 {
-                throw .credentials(
-                    "auth_password_file \(path) is accessible to other users (mode \(String(st.st_mode & 0o777, radix: 8))); chmod 0640 and chown root:outbox"
-                )
-            }
-            return firstLine(bytes)
+            do { return try SecretFile.firstLine(path, key: "auth_password_file") } catch { throw .credentials("\(error)") }
         }
         if let command = config.authPasswordCommand {
             return try run(command, deadline: Double(config.credentialCommandTimeout))

@@ -18,6 +18,8 @@ public final class Relay: @unchecked Sendable {
     private let tlsContext = Mutex<TLSContext?>(nil)
     let schedule: RetrySchedule
     let bouncer: BounceBuilder
+    /// The shared OAuth2 access token, when AUTH uses one.
+    let tokens: AccessTokenCache?
 
     public init(config: Config, store: QueueStore, log: DeliveryLog) throws {
         self.config = config
@@ -28,6 +30,16 @@ public final class Relay: @unchecked Sendable {
             if let path, access(path, R_OK) != 0 {
                 throw ConfigError(path: config.sourcePath ?? "outbox.conf", line: nil, "\(key) \(path): \(String(cString: strerror(errno)))")
             }
+        }
+        for (key, path) in [("oauth_client_certificate", config.oauthClientCertificate), ("oauth_client_key", config.oauthClientKey)] {
+            if let path, access(path, R_OK) != 0 {
+                throw ConfigError(path: config.sourcePath ?? "outbox.conf", line: nil, "\(key) \(path): \(String(cString: strerror(errno)))")
+            }
+        }
+        let statusPath = config.spoolDirectory + "/queue/" + OAuthStatusFile.name
+        tokens = try AccessTokenCache.configured(config) { [log] status, event, failed in
+            if failed { log.error(event) } else { log.info(event) }
+            OAuthStatusFile.write(status, to: statusPath)
         }
         schedule = RetrySchedule(minimum: config.minimalBackoffTime, maximum: config.maximalBackoffTime)
         let host = config.heloName ?? HeloName.local
@@ -55,12 +67,18 @@ public final class Relay: @unchecked Sendable {
         do { tls = try self.tls() } catch { return .failure(error) }
         var last = SessionError.policy("no smarthost configured (set smarthost in \(config.sourcePath ?? "outbox.conf"))")
         for host in config.smarthosts {
-            do {
-                let session = try RelaySession.open(host, config: config, tls: tls)
-                return .success(session)
-            } catch {
-                log.warning("\(host): \(error)")
-                last = error
+            // A refused token is dropped by the session; one more try fetches a new one
+            // (the token had expired early or was revoked; a second refusal is final).
+            for attempt in 1...2 {
+                do {
+                    let session = try RelaySession.open(host, config: config, tls: tls, tokens: tokens)
+                    return .success(session)
+                } catch {
+                    log.warning("\(host): \(error)")
+                    last = error
+                    if case .tokenRejected = error, attempt == 1 { continue }
+                    break
+                }
             }
         }
         return .failure(last)

@@ -16,7 +16,7 @@ extension TLSContext {
 extension RelaySession {
     /// Opens a session to `smarthost` with the configured credentials (read only when the
     /// server's AUTH step needs them).
-    static func open(_ smarthost: Smarthost, config: Config, tls: TLSContext) throws(SessionError) -> RelaySession {
-        try open(smarthost, config: config, tls: tls) { () throws(SessionError) -> [UInt8] in try Credentials.password(config) }
+    static func open(_ smarthost: Smarthost, config: Config, tls: TLSContext, tokens: AccessTokenCache?) throws(SessionError) -> RelaySession {
+        try open(smarthost, config: config, tls: tls, tokens: tokens) { () throws(SessionError) -> [UInt8] in try Credentials.password(config) }
     }
 }

@@ -33,9 +33,11 @@ public final class RelaySession {
     }
 
     /// Connects, greets, negotiates TLS and authenticates according to `config`.
-    /// `tls` is shared by all sessions; `password` is fetched only if AUTH happens.
+    /// `tls` is shared by all sessions; `password` is fetched only if AUTH happens, and
+    /// `tokens` replaces it when a token source is configured (XOAUTH2, OAUTHBEARER).
     public static func open(
-        _ smarthost: Smarthost, config: Config, tls: TLSContext, password: () throws(SessionError) -> [UInt8]
+        _ smarthost: Smarthost, config: Config, tls: TLSContext, tokens: AccessTokenCache? = nil,
+        password: () throws(SessionError) -> [UInt8]
     ) throws(SessionError) -> RelaySession {
         let connectDeadline = Deadline.after(seconds: Double(config.connectTimeout))
         let tcp: TCPStream
@@ -60,7 +62,7 @@ public final class RelaySession {
             smarthost: smarthost, connection: SMTPConnection(stream: stream, commandTimeout: Double(config.commandTimeout)),
             dataTimeout: Double(config.commandTimeout))
         do {
-            try session.setUp(config: config, tls: tls, tlsStream: tlsStream, tcp: tcp, password: password)
+            try session.setUp(config: config, tls: tls, tlsStream: tlsStream, tcp: tcp, tokens: tokens, password: password)
         } catch {
             session.connection.close()
             throw error
@@ -69,7 +71,7 @@ public final class RelaySession {
     }
 
     private func setUp(
-        config: Config, tls: TLSContext, tlsStream initialTLS: TLSStream?, tcp: TCPStream,
+        config: Config, tls: TLSContext, tlsStream initialTLS: TLSStream?, tcp: TCPStream, tokens: AccessTokenCache?,
         password: () throws(SessionError) -> [UInt8]
     ) throws(SessionError) {
         var tlsStream = initialTLS
@@ -85,6 +87,7 @@ public final class RelaySession {
                 tlsActive: tlsStream != nil, authenticate: config.authUsername != nil, authOverPlaintext: config.authOverPlaintext))
         var sasl: SASLClient?
         var saslFailure: SASLError?
+        var bearer: BearerExchange?
         var action = setup.start()
         while true {
             switch action {
@@ -106,6 +109,20 @@ public final class RelaySession {
                 } catch { throw .transport(error) }
                 try connection.upgrade(to: tlsStream!)
                 action = setup.tlsEstablished()
+            case .startAuthentication(let offered) where tokens != nil:
+                offeredMechanisms = offered
+                guard let mechanism = BearerMechanism.choose(offered: offered, allowed: config.authMechanisms) else {
+                    let within = config.authMechanisms.isEmpty ? "" : " within auth_mechanisms \(config.authMechanisms.joined(separator: ","))"
+                    throw .policy(
+                        "\(peer) offers AUTH \(offered.joined(separator: " ")) but no XOAUTH2 or OAUTHBEARER\(within), which an OAuth2 token needs")
+                }
+                let exchange = BearerExchange(
+                    mechanism: mechanism, token: try tokens!.token(), user: config.authUsername ?? "", host: smarthost.host, port: smarthost.port)
+                bearer = exchange
+                authMechanism = mechanism.rawValue
+                action = setup.authStarted(mechanism: mechanism.rawValue, initialResponse: exchange.initialResponse)
+            case .answerChallenge(let challenge) where bearer != nil:
+                action = setup.authResponse(bearer!.answer(challenge))
             case .startAuthentication(let offered):
                 offeredMechanisms = offered
                 var secret = try password()
@@ -135,6 +152,11 @@ public final class RelaySession {
                 return
             case .failed(let failure):
                 offeredMechanisms = setup.capabilities.authMechanisms
+                if case .rejected(let stage, let reply) = failure, let bearer, stage.hasPrefix("AUTH") {
+                    // The token was refused: the next connection asks for a new one.
+                    tokens?.invalidate(bearer.token)
+                    throw .tokenRejected(mechanism: bearer.mechanism.rawValue, reply: reply, detail: bearer.serverError)
+                }
                 switch failure {
                 case .rejected(let stage, let reply): throw .rejected(stage: stage, reply: reply)
                 case .startTLSNotOffered:
@@ -212,6 +234,38 @@ public final class RelaySession {
         if usable { _ = try? connection.command(.quit) }
         connection.close()
         usable = false
+    }
+}
+
+/// One XOAUTH2/OAUTHBEARER exchange: the client's message goes with AUTH as the
+/// initial response when the line stays within RFC 4954's 12 288 octets, otherwise after
+/// the server's empty 334; any other 334 is the server's error report, answered as the
+/// mechanism requires so that the server can finish with its 535.
+struct BearerExchange {
+    let mechanism: BearerMechanism
+    let token: AccessTokenCache.Token
+    /// Not yet sent (too long for the AUTH line).
+    private var pending: [UInt8]?
+    let initialResponse: [UInt8]?
+    /// The server's error challenge, for the log.
+    private(set) var serverError: String?
+
+    init(mechanism: BearerMechanism, token: AccessTokenCache.Token, user: String, host: String, port: UInt16) {
+        self.mechanism = mechanism
+        self.token = token
+        let message = mechanism.initialResponse(user: user, token: token.value, host: host, port: port)
+        let fits = "AUTH \(mechanism.rawValue) ".utf8.count + (message.count + 2) / 3 * 4 + 2 <= 12288
+        initialResponse = fits ? message : nil
+        pending = fits ? nil : message
+    }
+
+    mutating func answer(_ challenge: [UInt8]) -> [UInt8] {
+        if challenge.isEmpty, let message = pending {
+            pending = nil
+            return message
+        }
+        serverError = BearerMechanism.errorDetail(challenge) ?? serverError
+        return mechanism.errorAnswer
     }
 }
 

@@ -14,6 +14,9 @@ public enum SessionError: Error, Equatable, Sendable, CustomStringConvertible {
     case policy(String)
     case sasl(SASLError)
     case credentials(String)
+    /// The server refused the OAuth2 access token (535 after XOAUTH2/OAUTHBEARER);
+    /// `detail` is the server's JSON error challenge, when it sent one.
+    case tokenRejected(mechanism: String, reply: SMTPReply, detail: String?)
 
     public var description: String {
         switch self {
@@ -23,6 +26,8 @@ public enum SessionError: Error, Equatable, Sendable, CustomStringConvertible {
         case .policy(let text): text
         case .sasl(let e): "SASL authentication failed: \(e)"
         case .credentials(let text): text
+        case .tokenRejected(let mechanism, let reply, let detail):
+            "AUTH \(mechanism) refused the access token: \(reply.fullText)\(detail.map { " (server said \($0))" } ?? "")"
         }
     }
 }

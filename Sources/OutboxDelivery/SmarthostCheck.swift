@@ -1,3 +1,4 @@
+import Glibc
 import OutboxConfig
 import OutboxTLS
 
@@ -18,10 +19,23 @@ public enum SmarthostCheck {
         } catch { return (["TLS set-up failed: \(error)"], false) }
         var lines: [String] = []
         var allOK = true
+        let tokens: AccessTokenCache?
+        do { tokens = try AccessTokenCache.configured(config) } catch { return (["\(error)"], false) }
+        if let tokens {
+            // The OAuth step on its own line: a dead refresh token or a wrong secret shows
+            // here, before any smarthost is involved.
+            do {
+                let token = try tokens.token()
+                lines.append("token: obtained from \(tokens.snapshot.source), valid for \(token.expiresAt - Int(time(nil))) s")
+            } catch {
+                lines.append("token: FAILED: \(error)")
+                return (lines, false)
+            }
+        }
         for host in config.smarthosts {
             lines.append("\(host):")
             do {
-                let session = try RelaySession.open(host, config: config, tls: tls)
+                let session = try RelaySession.open(host, config: config, tls: tls, tokens: tokens)
                 lines.append("  connected: \(session.peer)")
                 lines.append("  TLS: \(session.tlsDescription ?? "none (tls_security_level = \(config.tlsSecurityLevel.rawValue))")")
                 if let cert = session.certificate { lines.append("  certificate: \(cert)") }

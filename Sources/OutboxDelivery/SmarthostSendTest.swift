@@ -42,9 +42,11 @@ public enum SmarthostSendTest {
             tls = try TLSContext.configured(config)
         } catch { return (["TLS set-up failed: \(error)"], false) }
         var lines: [String] = []
+        let tokens: AccessTokenCache?
+        do { tokens = try AccessTokenCache.configured(config) } catch { return (["\(error)"], false) }
         for smarthost in config.smarthosts {
             do {
-                let session = try RelaySession.open(smarthost, config: config, tls: tls)
+                let session = try RelaySession.open(smarthost, config: config, tls: tls, tokens: tokens)
                 defer { session.quit() }
                 lines.append(
                     "\(smarthost): connected to \(session.peer), \(session.tlsDescription ?? "no TLS"), \(session.authMechanism.map { "AUTH \($0)" } ?? "no AUTH")"

@@ -51,7 +51,7 @@ public final class TLSContext: @unchecked Sendable {
     deinit { SSL_CTX_free(context) }
 
     /// The OpenSSL error queue as one line, prefixed with what was being done.
-    static func drainErrors(_ what: String) -> String {
+    public static func drainErrors(_ what: String) -> String {
         var reasons: [String] = []
         while true {
             let code = ERR_get_error()

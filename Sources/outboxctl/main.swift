@@ -6,6 +6,7 @@ import OutboxConfig
 import OutboxCore
 import OutboxDelivery
 import OutboxDrop
+import OutboxOAuth
 import OutboxSpool
 import OutboxSupport
 
@@ -14,7 +15,7 @@ struct OutboxCtl: ParsableCommand {
         commandName: "outboxctl", abstract: "Inspect and control the outbox relay.",
         subcommands: [
             Queue.self, Show.self, Hold.self, Release.self, Delete.self, Requeue.self, Flush.self,
-            ConfigCommand.self, Check.self, SendTest.self,
+            ConfigCommand.self, Check.self, SendTest.self, OAuth.self,
         ])
 }
 
@@ -135,17 +136,98 @@ struct Flush: ParsableCommand {
         abstract: "Make every deferred message due now (a flush request outboxd acts on at once, or at its next start).")
     @OptionGroup var options: ConfigOption
 
-    func run() throws {
-        let layout = try options.spool()
-        do {
-            let writer = try DropWriter(layout: layout)
-            for record in DropFile.header(queueID: writer.queueID.text, uid: getuid(), time: MailDate.now()) + [Record(.flush), Record(.end)] {
-                try writer.append(record)
-            }
-            try writer.commit()
-        } catch let error as any AdminError {
-            fail("flush: \(error)", error.exitCode)
+    func run() throws { requestFlush(try options.spool()) }
+}
+
+/// Drops a flush request that outboxd acts on at once (or at its next start).
+func requestFlush(_ layout: SpoolLayout) {
+    do {
+        let writer = try DropWriter(layout: layout)
+        for record in DropFile.header(queueID: writer.queueID.text, uid: getuid(), time: MailDate.now()) + [Record(.flush), Record(.end)] {
+            try writer.append(record)
         }
+        try writer.commit()
+    } catch let error as any AdminError {
+        fail("flush: \(error)", error.exitCode)
+    }
+}
+
+struct OAuth: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "oauth",
+        abstract: "OAuth2: sign in with a device code to obtain the refresh token, or show the token's state.",
+        subcommands: [OAuthLogin.self, OAuthStatus.self])
+}
+
+struct OAuthLogin: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "login",
+        abstract: "Sign in (device-code flow at oauth_device_url) and store the refresh token in oauth_refresh_token_file.")
+    @OptionGroup var options: ConfigOption
+
+    func run() throws {
+        let config = try options.load()
+        let settings: OAuthSettings
+        do {
+            guard let s = try OAuthSettings.configured(config) else {
+                fail("oauth_token_url is not set in \(config.sourcePath ?? "outbox.conf")", .config)
+            }
+            settings = s
+        } catch { fail("\(error)", .config) }
+        // Root signs in; the token file is handed to the spool's owner (user outbox), who
+        // refreshes and rotates it.
+        var owner: (uid_t, gid_t)?
+        var st = stat()
+        if geteuid() == 0, stat(config.spoolDirectory, &st) == 0 { owner = (st.st_uid, st.st_gid) }
+        let grant: AccessGrant
+        do {
+            grant = try OAuthClient(settings: settings).deviceLogin(owner: owner) { print($0) }
+        } catch { fail("oauth login: \(error)", .tempFail) }
+        print(
+            "signed in: refresh token stored in \(settings.refreshTokenFile ?? "?") (mode 0600); first access token valid for \(grant.expiresIn.map { "\($0) s" } ?? "an unstated time")"
+        )
+        // Mail deferred for want of a token goes out now.
+        requestFlush(try options.spool())
+    }
+}
+
+struct OAuthStatus: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status", abstract: "Show the access token's expiry, the last refresh and the last error, as outboxd last saw them.")
+    @OptionGroup var options: ConfigOption
+
+    func run() throws {
+        let config = try options.load()
+        guard config.usesToken else { fail("no token source configured (auth_token_command or oauth_token_url)", .config) }
+        if let path = config.oauthRefreshTokenFile {
+            var st = stat()
+            if stat(path, &st) == 0 {
+                print(
+                    "refresh token file: \(path) (mode \(String(st.st_mode & 0o7777, radix: 8)), uid \(st.st_uid), written \(MailDate.queueListing(st.st_mtim.tv_sec)))"
+                )
+            } else {
+                print("refresh token file: \(path): \(String(cString: strerror(errno))) (run outboxctl oauth login)")
+            }
+        }
+        guard let fields = OAuthStatusFile.read(spool: config.spoolDirectory) else {
+            print("outboxd has not needed a token yet")
+            return
+        }
+        let now = Int(time(nil))
+        for (key, value) in fields {
+            switch key {
+            case "expires":
+                let t = Int(value) ?? 0
+                print("access token: \(t > now ? "valid for \(t - now) s more" : "expired \(now - t) s ago") (until \(MailDate.queueListing(t)))")
+            case "last_refresh": print("last refresh: \(MailDate.queueListing(Int(value) ?? 0))")
+            case "last_error_time": print("last error at: \(MailDate.queueListing(Int(value) ?? 0))")
+            case "last_error": print("last error: \(value)")
+            case "source": print("token source: \(value)")
+            case "refreshes": print("tokens obtained since outboxd started: \(value)")
+            default: break
+            }
+        }
+        if fields.contains(where: { $0.0 == "last_error" }) { throw ArgumentParser.ExitCode(1) }
     }
 }
 

@@ -3,6 +3,7 @@
 //
 // Three options do not need swift-argument-parser, which would bring FoundationEssentials
 // into a long-running process: measured here, idle RSS 16.2 MB with it.
+import COutboxDaemon
 import Glibc
 import OutboxConfig
 import OutboxCore
@@ -35,6 +36,8 @@ while let arg = args.popFirst() {
 }
 
 let log = DeliveryLog(stderr: true, syslog: syslog)
+// Passwords and OAuth2 tokens live in this process's memory: no core file may carry them.
+if coutbox_forbid_core_dumps() != 0 { log.warning("cannot disable core dumps: \(String(cString: strerror(errno)))") }
 do {
     let source = try ConfigLoader.source(commandLine: configPath)
     let config = try ConfigLoader.load(source)

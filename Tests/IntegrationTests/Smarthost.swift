@@ -16,7 +16,7 @@ final class Smarthost: Sendable {
     nonisolated(unsafe) static var stopCommand: String?
 
     static let shared: Smarthost = {
-        let port = 21000 + Int(getpid() % 390) * 10
+        let port = 21000 + Int(getpid() % 390) * 20
         let dir = "/tmp/outbox-smarthost-\(getpid())"
         let r = try! run("/bin/bash", [Repository.root + "/Tests/Scripts/smarthost.sh", "start", dir, String(port)])
         precondition(r.code == 0, "smarthost failed to start: \(r.stdout) \(r.stderr)")

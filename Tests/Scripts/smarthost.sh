@@ -12,6 +12,12 @@
 #                                        PORT+6 greeting delayed by 4 seconds
 #                                        PORT+7 STARTTLS, AUTH, SIZE limit 20000
 #                                        PORT+8 STARTTLS, AUTH, at most 2 recipients per transaction (452)
+#                                        PORT+9 STARTTLS, AUTH through Dovecot (XOAUTH2, OAUTHBEARER)
+#                                        PORT+10 implicit TLS, AUTH through Dovecot
+#   smarthost.sh oauth DIR PORT   starts Dovecot's auth service (oauth2 passdb) for PORT+9
+#                                 and PORT+10 and the token endpoint emulator on
+#                                 https://127.0.0.1:PORT+11 (Tests/Scripts/oauth-emulator.py;
+#                                 its files in DIR/oauth)
 #   smarthost.sh stop DIR
 #   smarthost.sh reload DIR       after editing DIR/etc/{recipient,sender,data}_access
 #
@@ -20,6 +26,7 @@
 # DIR/mail/<queueid>-<n>.env ("sender\nrecipient\n"). CA: DIR/ca.pem.
 set -euo pipefail
 cmd=$1 DIR=$2
+HERE=$(cd "$(dirname "$0")" && pwd)
 stop() {
     if [ -f "$DIR/queue/pid/master.pid" ]; then
         pid=$(tr -d ' ' < "$DIR/queue/pid/master.pid")
@@ -27,11 +34,84 @@ stop() {
         for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
     fi
 }
+stop_oauth() {
+    for f in "$DIR/dovecot/run/master.pid" "$DIR/oauth/emulator.pid"; do
+        [ -f "$f" ] || continue
+        pid=$(cat "$f")
+        kill "$pid" 2>/dev/null || continue
+        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+    done
+}
+oauth() {
+    mkdir -p "$DIR"/oauth "$DIR"/dovecot/run "$DIR"/dovecot/state
+    chmod 755 "$DIR/dovecot"
+    cd "$DIR/tls"
+    if [ ! -f token.pem ]; then
+        openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout token.key -out token.csr 2>/dev/null
+        printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > token.ext
+        openssl x509 -req -in token.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 -extfile token.ext -out token.pem 2>/dev/null
+        chmod 644 token.pem; chmod 600 token.key
+    fi
+    cat > "$DIR/dovecot/oauth2.conf.ext" <<CONF
+introspection_mode = post
+introspection_url = https://127.0.0.1:$((PORT+11))/introspect
+username_attribute = username
+active_attribute = active
+active_value = true
+force_introspection = yes
+tls_ca_cert_file = $DIR/tls/ca.pem
+timeout_msecs = 5000
+CONF
+    cat > "$DIR/dovecot/dovecot.conf" <<CONF
+base_dir = $DIR/dovecot/run
+state_dir = $DIR/dovecot/state
+instance_name = outbox-test-$PORT
+protocols =
+ssl = no
+log_path = $DIR/dovecot/dovecot.log
+default_internal_user = dovecot
+default_login_user = dovenull
+auth_mechanisms = xoauth2 oauthbearer plain login
+auth_username_format = %Lu
+passdb {
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = $DIR/dovecot/oauth2.conf.ext
+}
+userdb {
+  driver = static
+  args = uid=nobody gid=nogroup home=/nonexistent
+}
+service auth {
+  unix_listener $DIR/queue/private/dovecot-auth {
+    mode = 0660
+    user = postfix
+    group = postfix
+  }
+}
+service anvil {
+  chroot =
+}
+CONF
+    stop_oauth
+    /usr/bin/python3 "$HERE/oauth-emulator.py" "$DIR/oauth" $((PORT+11)) "$DIR/tls/token.pem" "$DIR/tls/token.key" \
+        >>"$DIR/oauth/emulator.err" 2>&1 &
+    dovecot -c "$DIR/dovecot/dovecot.conf" 2>&1
+    for _ in $(seq 1 100); do
+        [ -S "$DIR/queue/private/dovecot-auth" ] && (exec 3<>/dev/tcp/127.0.0.1/$((PORT+11))) 2>/dev/null && break
+        sleep 0.05
+    done
+    [ -S "$DIR/queue/private/dovecot-auth" ] || { echo "dovecot did not start: $(tail -3 "$DIR/dovecot/dovecot.log")" >&2; exit 1; }
+    (exec 3<>/dev/tcp/127.0.0.1/$((PORT+11))) 2>/dev/null || { echo "token emulator did not start: $(tail -3 "$DIR/oauth/emulator.err")" >&2; exit 1; }
+    echo "oauth ready: Postfix+Dovecot on 127.0.0.1:$((PORT+9)) (STARTTLS) $((PORT+10)) (TLS); token endpoint https://127.0.0.1:$((PORT+11))"
+}
 case $cmd in
-stop) stop; exit 0 ;;
+stop)
+    stop; stop_oauth; exit 0 ;;
+oauth) PORT=$3; oauth; exit 0 ;;
 reload) postfix -c "$DIR/etc" reload >/dev/null 2>&1; exit 0 ;;
 start) ;;
-*) echo "usage: $0 start|stop|reload DIR [PORT]" >&2; exit 64 ;;
+*) echo "usage: $0 start|stop|reload|oauth DIR [PORT]" >&2; exit 64 ;;
 esac
 PORT=$3
 mkdir -p "$DIR"/{etc/sasl,queue,data,mail,tls}
@@ -137,6 +217,8 @@ $((PORT+5)) inet n - n - - smtpd -o smtpd_tls_cert_file=$DIR/tls/expired.pem -o 
 $((PORT+6)) inet n - n - - smtpd -o smtpd_delay_reject=no -o smtpd_client_restrictions=sleep,4
 $((PORT+7)) inet n - n - - smtpd -o smtpd_tls_security_level=encrypt -o message_size_limit=20000
 $((PORT+8)) inet n - n - - smtpd -o smtpd_tls_security_level=encrypt -o smtpd_recipient_limit=2
+$((PORT+9)) inet n - n - - smtpd -o smtpd_tls_security_level=encrypt -o smtpd_tls_auth_only=yes -o smtpd_sasl_type=dovecot -o smtpd_sasl_path=private/dovecot-auth -o line_length_limit=8192
+$((PORT+10)) inet n - n - - smtpd -o smtpd_tls_wrappermode=yes -o smtpd_sasl_type=dovecot -o smtpd_sasl_path=private/dovecot-auth -o line_length_limit=8192
 pickup    unix  n - n 60 1 pickup
 cleanup   unix  n - n - 0 cleanup
 qmgr      unix  n - n 300 1 qmgr

@@ -18,4 +18,9 @@ int coutbox_spawn_close_from(posix_spawn_file_actions_t *actions, int from);
 /// fails with EEXIST instead of replacing an existing newpath. Returns 0 or -1 with errno.
 int coutbox_rename_noreplace(int olddirfd, const char *oldpath, int newdirfd, const char *newpath);
 
+/// No core dumps and no ptrace by other processes of the same user (prctl
+/// PR_SET_DUMPABLE 0, RLIMIT_CORE 0): outboxd's memory holds passwords and OAuth2
+/// tokens. Returns 0 or -1 with errno set.
+int coutbox_forbid_core_dumps(void);
+
 #endif

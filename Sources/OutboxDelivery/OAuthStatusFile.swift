@@ -1,0 +1,44 @@
+import Glibc
+import OutboxCore
+import OutboxSupport
+
+/// What outboxd last knew about its access token, for `outboxctl oauth status`: a few
+/// `key=value` lines in the private queue directory (never the token itself), replaced
+/// by rename.
+public enum OAuthStatusFile {
+    static let name = "oauth-status"
+
+    public static func path(spool: String) -> String { spool + "/queue/" + name }
+
+    static func write(_ status: AccessTokenCache.Status, to path: String) {
+        var text = "source=\(status.source)\nrefreshes=\(status.refreshes)\n"
+        if let e = status.expiresAt { text += "expires=\(e)\n" }
+        if let r = status.lastRefresh { text += "last_refresh=\(r)\n" }
+        if let e = status.lastError {
+            text += "last_error=\(e.map { $0 == "\n" ? " " : $0 }.map(String.init).joined())\n"
+            text += "last_error_time=\(status.lastErrorTime ?? 0)\n"
+        }
+        let temporary = path + ".tmp"
+        do {
+            let fd = try FileDescriptor.open(temporary, flags: O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode: 0o640)
+            try fd.writeAll(text)
+            fd.close()
+            guard rename(temporary, path) == 0 else { throw SystemError("rename", path: path) }
+        } catch {
+            // A status report only: delivery does not depend on it.
+            unlink(temporary)
+        }
+    }
+
+    /// The status as `key: value` lines for a terminal, or nil when outboxd has not
+    /// written one yet.
+    public static func read(spool: String) -> [(String, String)]? {
+        guard let fd = try? FileDescriptor.open(path(spool: spool), flags: O_RDONLY | O_NOFOLLOW | O_CLOEXEC),
+            let bytes = try? fd.readToEnd(limit: 65536)
+        else { return nil }
+        return String(decoding: bytes, as: UTF8.self).split(separator: "\n").compactMap { line -> (String, String)? in
+            let parts = line.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            return parts.count == 2 ? (String(parts[0]), String(parts[1])) : nil
+        }
+    }
+}

@@ -1,0 +1,88 @@
+/// An HTTP/1.1 response as the token endpoint sends it: status, and the body with
+/// Content-Length, chunked transfer coding, or up to the end of the connection. Pure:
+/// fed the octets received so far, it says whether the response is complete.
+public struct HTTPResponse: Equatable, Sendable {
+    public var status: Int
+    public var contentType: String
+    public var body: [UInt8]
+}
+
+public enum HTTPResponseParser {
+    public enum Outcome: Equatable, Sendable {
+        case incomplete
+        case complete(HTTPResponse)
+        case invalid(String)
+    }
+
+    /// Parses `bytes` (everything received); `atEnd` when the server closed.
+    public static func parse(_ bytes: [UInt8], atEnd: Bool) -> Outcome {
+        guard let headerEnd = find([13, 10, 13, 10], in: bytes, from: 0) else {
+            return atEnd ? .invalid("connection closed before the response headers ended") : .incomplete
+        }
+        let head = String(decoding: bytes[0..<headerEnd], as: UTF8.self)
+        var lines = head.split(separator: "\r\n", omittingEmptySubsequences: false)
+        let statusLine = lines.removeFirst().split(separator: " ", maxSplits: 2)
+        guard statusLine.count >= 2, statusLine[0].hasPrefix("HTTP/1."), let status = Int(statusLine[1]), status >= 100, status < 600 else {
+            return .invalid("not an HTTP response")
+        }
+        var length: Int?
+        var chunked = false
+        var contentType = ""
+        for line in lines {
+            guard let colon = line.firstIndex(of: ":") else { return .invalid("malformed header line") }
+            let name = line[..<colon].lowercased()
+            let value = line[line.index(after: colon)...].trimmingBlanks()
+            switch name {
+            case "content-length":
+                guard let n = Int(value), n >= 0, length == nil || length == n else { return .invalid("bad Content-Length") }
+                length = n
+            case "transfer-encoding":
+                guard value.lowercased() == "chunked" else { return .invalid("unsupported Transfer-Encoding \(value)") }
+                chunked = true
+            case "content-type": contentType = value.lowercased()
+            default: break
+            }
+        }
+        let bodyStart = headerEnd + 4
+        let make = { (body: [UInt8]) in Outcome.complete(HTTPResponse(status: status, contentType: contentType, body: body)) }
+        if chunked { return dechunk(bytes, from: bodyStart, atEnd: atEnd).map(make) ?? (atEnd ? .invalid("truncated chunked body") : .incomplete) }
+        if let length {
+            if bytes.count - bodyStart >= length { return make(Array(bytes[bodyStart..<bodyStart + length])) }
+            return atEnd ? .invalid("connection closed before the body ended") : .incomplete
+        }
+        return atEnd ? make(Array(bytes[bodyStart...])) : .incomplete
+    }
+
+    /// The body of a complete chunked response; nil while incomplete (or malformed: the
+    /// caller reports it at the end of the connection).
+    static func dechunk(_ bytes: [UInt8], from start: Int, atEnd: Bool) -> [UInt8]? {
+        var body: [UInt8] = []
+        var index = start
+        while true {
+            guard let lineEnd = find([13, 10], in: bytes, from: index) else { return nil }
+            let sizeText = String(decoding: bytes[index..<lineEnd], as: UTF8.self).prefix { $0 != ";" }
+            guard let size = Int(sizeText.trimmingBlanks(), radix: 16), size >= 0 else { return nil }
+            index = lineEnd + 2
+            if size == 0 { return body }  // trailers, if any, are not needed
+            guard bytes.count - index >= size + 2 else { return nil }
+            body += bytes[index..<index + size]
+            index += size + 2
+        }
+    }
+
+    static func find(_ needle: [UInt8], in bytes: [UInt8], from start: Int) -> Int? {
+        guard bytes.count >= needle.count else { return nil }
+        var i = start
+        while i <= bytes.count - needle.count {
+            if bytes[i] == needle[0] && Array(bytes[i..<i + needle.count]) == needle { return i }
+            i += 1
+        }
+        return nil
+    }
+}
+
+extension StringProtocol {
+    func trimmingBlanks() -> String {
+        String(drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
+    }
+}
