@@ -68,10 +68,10 @@ public final class AccessTokenCache: @unchecked Sendable {
     }
 
     /// Renew when less than this is left: a fifth of the lifetime, at most five minutes.
-    static func refreshWindow(lifetime: Int) -> Int { min(300, max(1, lifetime / 5)) }
+    public static func refreshWindow(lifetime: Int) -> Int { min(300, max(1, lifetime / 5)) }
 
     /// Back-off after consecutive failures: 15 s doubling to 10 minutes.
-    static func backoff(afterFailures n: Int) -> Int { min(600, 15 << min(max(n - 1, 0), 6)) }
+    public static func backoff(afterFailures n: Int) -> Int { min(600, 15 << min(max(n - 1, 0), 6)) }
 
     public var snapshot: Status { lock.withLock { status } }
 
@@ -129,9 +129,10 @@ public final class AccessTokenCache: @unchecked Sendable {
                     status, "access token obtained (\(status.source)), valid for \(lifetime) s\(recovered ? "; token source working again" : "")",
                     false)
                 return .success(token)
-            case .failure(let error):
+            case .failure(let fetchFailure):
+                let error = fetchFailure.error
                 consecutiveFailures += 1
-                let retryAt = t + Self.backoff(afterFailures: consecutiveFailures)
+                let retryAt = fetchFailure.backOff ? t + Self.backoff(afterFailures: consecutiveFailures) : t
                 failure = (error, retryAt)
                 let text = "\(error)"
                 // One line per new problem, not one per connection or message.
@@ -155,19 +156,30 @@ public final class AccessTokenCache: @unchecked Sendable {
         }
     }
 
-    private func fetch() -> Result<AccessGrant, SessionError> {
+    /// Why a fetch failed, and whether asking again soon is pointless (back off) or
+    /// cheap and useful (a refused grant: the client makes no request until the admin
+    /// replaced the refresh token, which is then noticed at once).
+    struct FetchFailure: Error {
+        let error: SessionError
+        let backOff: Bool
+    }
+
+    private func fetch() -> Result<AccessGrant, FetchFailure> {
         switch source {
         case .command(let command, let timeout):
             do {
                 var output = try Credentials.run(command, key: "auth_token_command", deadline: timeout)
                 defer { output.wipe() }
                 guard !output.isEmpty, output.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
-                    return .failure(.credentials("auth_token_command printed no usable token on its first line"))
+                    return .failure(FetchFailure(error: .credentials("auth_token_command printed no usable token on its first line"), backOff: true))
                 }
                 return .success(AccessGrant(token: output, expiresIn: nil))
-            } catch { return .failure(error) }
+            } catch { return .failure(FetchFailure(error: error, backOff: true)) }
         case .oauth(let client):
-            do { return .success(try client.fetch()) } catch { return .failure(.credentials("OAuth2: \(error)")) }
+            do { return .success(try client.fetch()) } catch {
+                if case .refused = error { return .failure(FetchFailure(error: .credentials("OAuth2: \(error)"), backOff: false)) }
+                return .failure(FetchFailure(error: .credentials("OAuth2: \(error)"), backOff: true))
+            }
         }
     }
 }

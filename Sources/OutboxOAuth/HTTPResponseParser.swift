@@ -5,6 +5,12 @@ public struct HTTPResponse: Equatable, Sendable {
     public var status: Int
     public var contentType: String
     public var body: [UInt8]
+
+    public init(status: Int, contentType: String, body: [UInt8]) {
+        self.status = status
+        self.contentType = contentType
+        self.body = body
+    }
 }
 
 public enum HTTPResponseParser {

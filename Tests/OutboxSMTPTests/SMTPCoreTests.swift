@@ -130,3 +130,29 @@ struct SMTPEncodingTests {
         }
     }
 }
+
+@Suite("XOAUTH2 and OAUTHBEARER messages")
+struct BearerMechanismTests {
+    @Test("the exact client messages, with the GS2 name escaped; the error answers")
+    func messages() {
+        let token = Array("ya29.tok".utf8)
+        #expect(
+            BearerMechanism.xoauth2.initialResponse(user: "a@b.c", token: token, host: "smtp.gmail.com", port: 587)
+                == Array("user=a@b.c\u{1}auth=Bearer ya29.tok\u{1}\u{1}".utf8))
+        #expect(
+            BearerMechanism.oauthBearer.initialResponse(user: "a,=b@c", token: token, host: "h", port: 465)
+                == Array("n,a=a=2C=3Db@c,\u{1}host=h\u{1}port=465\u{1}auth=Bearer ya29.tok\u{1}\u{1}".utf8))
+        #expect(BearerMechanism.xoauth2.errorAnswer == [] && BearerMechanism.oauthBearer.errorAnswer == [1])
+        #expect(BearerMechanism.errorDetail(Array(#"{"status":"401"}"#.utf8)) == #"{"status":"401"}"#)
+        #expect(BearerMechanism.errorDetail([0x1B, 0x5B]) == nil)
+    }
+
+    @Test("chosen among the offered: OAUTHBEARER first unless auth_mechanisms orders otherwise")
+    func choice() {
+        #expect(BearerMechanism.choose(offered: ["LOGIN", "XOAUTH2"], allowed: []) == .xoauth2)
+        #expect(BearerMechanism.choose(offered: ["XOAUTH2", "OAUTHBEARER"], allowed: []) == .oauthBearer)
+        #expect(BearerMechanism.choose(offered: ["XOAUTH2", "OAUTHBEARER"], allowed: ["XOAUTH2"]) == .xoauth2)
+        #expect(BearerMechanism.choose(offered: ["PLAIN", "LOGIN"], allowed: []) == nil)
+        #expect(BearerMechanism.choose(offered: ["XOAUTH2"], allowed: ["PLAIN"]) == nil)
+    }
+}

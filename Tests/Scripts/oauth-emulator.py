@@ -13,7 +13,7 @@ for Dovecot's oauth2 passdb. Short token lifetimes, counters and fault switches:
     DIR/control.json   written by tests, read on every request:
                        {"lifetime": 3600, "rotate": false, "fail": 0, "delay": 0,
                         "device_approve_after": 2, "user": "user@smarthost.test",
-                        "audience": "smtp"}
+                        "audience": "smtp", "reuse_grace": 0, "chunked": false}
     DIR/counters.json  written after every request: grants by type, introspections,
                        errors, reuse detections
     DIR/refresh.json   refresh tokens issued by the device grant are also seeded here by
@@ -165,6 +165,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 body["refresh_token"] = new
             if refresh is not None and control.get("rotate"):
                 tokens[refresh]["used"] = True
+                tokens[refresh]["used_at"] = time.time()
             save("refresh.json", tokens)
         self.reply(200, body, chunked=control.get("chunked", False))
 
@@ -199,7 +200,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             entry = tokens.get(form.get("refresh_token", ""))
             if entry is None or entry["revoked"]:
                 return self.error(400, "invalid_grant", "AADSTS70000: refresh token revoked or unknown")
-            if entry["used"]:
+            if entry["used"] and time.time() - entry.get("used_at", 0) <= control.get("reuse_grace", 0):
+                # Okta's and Auth0's grace period: the client may not have received the
+                # rotated token (a crash, a lost answer).
+                counters["reuse_within_grace"] = counters.get("reuse_within_grace", 0) + 1
+            elif entry["used"]:
                 counters["reuse_detected"] += 1
                 for t in tokens.values():
                     if t["chain"] == entry["chain"]:

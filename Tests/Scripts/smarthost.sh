@@ -34,6 +34,16 @@ stop() {
         for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
     fi
 }
+# Starts a long-running helper detached from the caller: its own session, no inherited
+# descriptor (Foundation's Process.waitUntilExit in the test runner waits until every
+# holder of its descriptors is gone) and an empty signal mask (the test runner blocks
+# SIGTERM in the threads that start us, and a blocked mask is inherited).
+spawn() {
+    local log=$1; shift
+    /usr/bin/python3 -c 'import signal, subprocess, sys
+signal.pthread_sigmask(signal.SIG_SETMASK, [])
+subprocess.Popen(sys.argv[2:], stdin=subprocess.DEVNULL, stdout=open(sys.argv[1], "ab"), stderr=subprocess.STDOUT, start_new_session=True)' "$log" "$@"
+}
 stop_oauth() {
     for f in "$DIR/dovecot/run/master.pid" "$DIR/oauth/emulator.pid"; do
         [ -f "$f" ] || continue
@@ -94,9 +104,8 @@ service anvil {
 }
 CONF
     stop_oauth
-    /usr/bin/python3 "$HERE/oauth-emulator.py" "$DIR/oauth" $((PORT+11)) "$DIR/tls/token.pem" "$DIR/tls/token.key" \
-        >>"$DIR/oauth/emulator.err" 2>&1 &
-    dovecot -c "$DIR/dovecot/dovecot.conf" 2>&1
+    spawn "$DIR/oauth/emulator.err" /usr/bin/python3 "$HERE/oauth-emulator.py" "$DIR/oauth" $((PORT+11)) "$DIR/tls/token.pem" "$DIR/tls/token.key"
+    spawn "$DIR/dovecot/start.log" dovecot -c "$DIR/dovecot/dovecot.conf"
     for _ in $(seq 1 100); do
         [ -S "$DIR/queue/private/dovecot-auth" ] && (exec 3<>/dev/tcp/127.0.0.1/$((PORT+11))) 2>/dev/null && break
         sleep 0.05
@@ -107,7 +116,7 @@ CONF
 }
 case $cmd in
 stop)
-    stop; stop_oauth; exit 0 ;;
+    stop_oauth; stop; exit 0 ;;
 oauth) PORT=$3; oauth; exit 0 ;;
 reload) postfix -c "$DIR/etc" reload >/dev/null 2>&1; exit 0 ;;
 start) ;;
