@@ -5,7 +5,7 @@
 // without main and calls its driver (LLVMFuzzerRunDriver) itself.
 import PackageDescription
 
-let targets = ["FuzzArguments", "FuzzHeaders", "FuzzRecords", "FuzzSMTPReply", "FuzzConfig", "FuzzSMTPServer"]
+let targets = ["FuzzArguments", "FuzzHeaders", "FuzzRecords", "FuzzSMTPReply", "FuzzConfig", "FuzzSMTPServer", "FuzzTokenEndpoint"]
 
 let package = Package(
     name: "outbox-fuzz",

@@ -83,6 +83,16 @@ drain() {
     sessions=$(grep -c 'session to' "$OUT/drain.log" || true)
     python3 -c "print(f'drained $sent messages in {float(\"$wall\"):.2f} s = {$sent/max(float(\"$wall\"),0.001):.0f} msg/s over $sessions $label; outboxd peak RSS $rss KiB')"
 }
+# The RSS of a running daemon that has delivered one message and closed its session.
+idle_after_one() {
+    "$BIN/outboxd" -C "$1" --no-syslog 2>"$OUT/idle.log" & D=$!
+    sleep 0.5
+    printf 'Subject: idle\n\nx\n' | OUTBOX_CONFIG="$1" "$BIN/sendmail" -i rcpt@remote.test
+    for _ in $(seq 1 50); do grep -q 'status=sent' "$OUT/idle.log" && break; sleep 0.1; done
+    sleep 3  # the session idles out (2 s) and closes
+    echo "outboxd idle RSS $2: $(awk '/VmRSS/ {print $2}' /proc/$D/status) KiB"
+    kill $D; wait $D 2>/dev/null || true
+}
 base_conf() {
     printf 'spool_directory = %s\ndomain = example.org\nadmin_address = admin@example.net\naliases_file = %s/aliases\nmax_connections = 4\n' "$1" "$OUT"
 }
@@ -111,6 +121,22 @@ if [ "$(id -u)" = 0 ] && command -v postfix >/dev/null; then
     echo secret > "$OUT/password"; chmod 600 "$OUT/password"
     { base_conf "$OUT/tls-spool"; printf 'smarthost = smtp://127.0.0.1:%s\ntls_ca_file = %s/ca.pem\nauth_username = user@smarthost.test\nauth_password_file = %s/password\n' $SHPORT "$SH" "$OUT"; } > "$OUT/tls.conf"
     drain "STARTTLS+AUTH sessions" "$OUT/tls.conf"
+    idle_after_one "$OUT/tls.conf" "after one STARTTLS+AUTH PLAIN delivery"
+    # OAuth2: the same through Postfix+Dovecot (XOAUTH2, every AUTH introspected at the
+    # token endpoint emulator), a client-credentials token from it; then the idle RSS of a
+    # daemon that holds a token (its HTTPS client and JSON have run).
+    if command -v dovecot >/dev/null && /usr/bin/python3 -c 'import cryptography' 2>/dev/null; then
+        echo "== outboxd drain: 1000 x 1 KiB through STARTTLS + XOAUTH2 (Postfix + Dovecot oauth2 passdb), client credentials"
+        bash Tests/Scripts/smarthost.sh oauth "$SH" $SHPORT >/dev/null
+        echo '{"bench": {"secret": "bench-secret"}}' > "$SH/oauth/clients.json"
+        echo bench-secret > "$OUT/client-secret"; chmod 600 "$OUT/client-secret"
+        { base_conf "$OUT/oauth-spool"; printf 'smarthost = smtp://127.0.0.1:%s\ntls_ca_file = %s/ca.pem\nauth_username = user@smarthost.test\nauth_mechanisms = XOAUTH2\noauth_token_url = https://127.0.0.1:%s/token\noauth_client_id = bench\noauth_client_secret_file = %s/client-secret\noauth_scope = https://outlook.office365.com/.default\noauth_ca_file = %s/ca.pem\n' \
+            $((SHPORT+9)) "$SH" $((SHPORT+11)) "$OUT" "$SH"; } > "$OUT/oauth.conf"
+        drain "STARTTLS+XOAUTH2 sessions" "$OUT/oauth.conf"
+        echo "token requests for the drain: $(python3 -c "import json; print(json.load(open('$SH/oauth/counters.json'))['client_credentials'])")"
+        idle_after_one "$OUT/oauth.conf" "holding an OAuth2 token, after one XOAUTH2 delivery"
+        rm -rf "$OUT/oauth-spool"
+    fi
     bash Tests/Scripts/smarthost.sh stop "$SH"
     rm -rf "$OUT/tls-spool" "$SH"
 fi

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECONDS_EACH=${1:-10}
 shift || true
-TARGETS=${*:-FuzzArguments FuzzHeaders FuzzRecords FuzzSMTPReply FuzzConfig FuzzSMTPServer}
+TARGETS=${*:-FuzzArguments FuzzHeaders FuzzRecords FuzzSMTPReply FuzzConfig FuzzSMTPServer FuzzTokenEndpoint}
 SCRATCH=$PWD/.build-fuzz
 mkdir -p "$SCRATCH/artifacts" "$SCRATCH/corpus"
 # -sanitize=fuzzer would link libFuzzer's own main, which SwiftPM's per-executable main
