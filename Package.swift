@@ -17,7 +17,9 @@ let package = Package(
         .executable(name: "outboxd", targets: ["outboxd"]),
         // The parsers, for the libFuzzer targets in Fuzz/ (a separate package, built with
         // -sanitize=fuzzer,address): nothing installed links this.
-        .library(name: "OutboxParsers", targets: ["OutboxSubmit", "OutboxMessage", "OutboxDrop", "OutboxSpool", "OutboxSMTP", "OutboxConfig", "OutboxOAuth"]),
+        .library(
+            name: "OutboxParsers",
+            targets: ["OutboxSubmit", "OutboxMessage", "OutboxDrop", "OutboxSpool", "OutboxSMTP", "OutboxConfig", "OutboxOAuth"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
