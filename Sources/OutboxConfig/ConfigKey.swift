@@ -59,25 +59,11 @@ struct ConfigKey: Sendable {
             }, show: { $0.authMechanisms.joined(separator: ", ") }, reset: { $0.authMechanisms = [] }),
         optionalText("auth_token_command", \.authTokenCommand),
         httpsURL("oauth_token_url", \.oauthTokenURL),
-        ConfigKey(
-            name: "oauth_client_id",
-            apply: { c, v in
-                guard v.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { return "must be printable text without spaces" }
-                c.oauthClientID = v
-                return nil
-            }, show: { $0.oauthClientID ?? "" }, reset: { $0.oauthClientID = nil }),
+        printableText("oauth_client_id", \.oauthClientID, spaces: false),
         optionalAbsolutePath("oauth_client_secret_file", \.oauthClientSecretFile),
         optionalAbsolutePath("oauth_client_certificate", \.oauthClientCertificate),
         optionalAbsolutePath("oauth_client_key", \.oauthClientKey),
-        ConfigKey(
-            name: "oauth_scope",
-            apply: { c, v in
-                guard v.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && $0 != 0x22 && $0 != 0x5C }) else {
-                    return "must be printable text (scopes separated by spaces)"
-                }
-                c.oauthScope = v
-                return nil
-            }, show: { $0.oauthScope ?? "" }, reset: { $0.oauthScope = nil }),
+        printableText("oauth_scope", \.oauthScope, spaces: true),
         optionalAbsolutePath("oauth_refresh_token_file", \.oauthRefreshTokenFile),
         httpsURL("oauth_device_url", \.oauthDeviceURL),
         optionalAbsolutePath("oauth_ca_file", \.oauthCAFile),
@@ -184,6 +170,20 @@ struct ConfigKey: Sendable {
                 return nil
             }, show: { $0[keyPath: field] ?? "" },
             reset: { $0[keyPath: field] = nil })
+    }
+
+    /// Text that goes into a token request as it is: printable ASCII, no quote or
+    /// backslash, spaces only where the value is a list (scopes).
+    static func printableText(_ name: String, _ field: Field<String?>, spaces: Bool) -> ConfigKey {
+        ConfigKey(
+            name: name,
+            apply: { c, v in
+                guard v.utf8.allSatisfy({ ($0 > 0x20 || (spaces && $0 == 0x20)) && $0 < 0x7F && $0 != 0x22 && $0 != 0x5C }) else {
+                    return spaces ? "must be printable text (items separated by spaces)" : "must be printable text without spaces"
+                }
+                c[keyPath: field] = v
+                return nil
+            }, show: { $0[keyPath: field] ?? "" }, reset: { $0[keyPath: field] = nil })
     }
 
     /// An https:// URL (tokens are only ever fetched over TLS); the full parse happens

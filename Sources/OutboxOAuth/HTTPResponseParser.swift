@@ -51,7 +51,13 @@ public enum HTTPResponseParser {
         }
         let bodyStart = headerEnd + 4
         let make = { (body: [UInt8]) in Outcome.complete(HTTPResponse(status: status, contentType: contentType, body: body)) }
-        if chunked { return dechunk(bytes, from: bodyStart, atEnd: atEnd).map(make) ?? (atEnd ? .invalid("truncated chunked body") : .incomplete) }
+        if chunked {
+            switch dechunk(bytes, from: bodyStart) {
+            case .complete(let r): return make(r.body)
+            case .invalid(let problem): return .invalid(problem)
+            case .incomplete, nil: return atEnd ? .invalid("truncated chunked body") : .incomplete
+            }
+        }
         if let length {
             if bytes.count - bodyStart >= length { return make(Array(bytes[bodyStart..<bodyStart + length])) }
             return atEnd ? .invalid("connection closed before the body ended") : .incomplete
@@ -59,17 +65,18 @@ public enum HTTPResponseParser {
         return atEnd ? make(Array(bytes[bodyStart...])) : .incomplete
     }
 
-    /// The body of a complete chunked response; nil while incomplete (or malformed: the
-    /// caller reports it at the end of the connection).
-    static func dechunk(_ bytes: [UInt8], from start: Int, atEnd: Bool) -> [UInt8]? {
+    /// The body of a chunked response: complete, not yet complete, or malformed.
+    static func dechunk(_ bytes: [UInt8], from start: Int) -> Outcome? {
         var body: [UInt8] = []
         var index = start
         while true {
             guard let lineEnd = find([13, 10], in: bytes, from: index) else { return nil }
             let sizeText = String(decoding: bytes[index..<lineEnd], as: UTF8.self).prefix { $0 != ";" }
-            guard let size = Int(sizeText.trimmingBlanks(), radix: 16), size >= 0 else { return nil }
+            guard let size = Int(sizeText.trimmingBlanks(), radix: 16), size >= 0 else { return .invalid("malformed chunk size") }
+            // Bounded before any arithmetic: a hostile size near Int.max must not overflow.
+            guard size <= HTTPSClient.responseLimit else { return .invalid("chunk larger than the response limit") }
             index = lineEnd + 2
-            if size == 0 { return body }  // trailers, if any, are not needed
+            if size == 0 { return .complete(HTTPResponse(status: 0, contentType: "", body: body)) }  // trailers are not needed
             guard bytes.count - index >= size + 2 else { return nil }
             body += bytes[index..<index + size]
             index += size + 2

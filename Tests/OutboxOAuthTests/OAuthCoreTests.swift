@@ -35,6 +35,9 @@ struct OAuthCoreTests {
         #expect(HTTPResponseParser.parse(eof, atEnd: false) == .incomplete)
         #expect(HTTPResponseParser.parse(eof, atEnd: true) == .complete(HTTPResponse(status: 500, contentType: "", body: Array("all of it".utf8))))
         #expect(HTTPResponseParser.parse(Array("SMTP 220 hi\r\n\r\n".utf8), atEnd: false) == .invalid("not an HTTP response"))
+        // A chunk size near Int.max (found by review: size + 2 overflowed and trapped).
+        let huge = Array("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n7fffffffffffffff\r\nab\r\n".utf8)
+        #expect(HTTPResponseParser.parse(huge, atEnd: false) == .invalid("chunk larger than the response limit"))
         #expect(
             HTTPResponseParser.parse(Array("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n".utf8), atEnd: false)
                 == .invalid("bad Content-Length"))
