@@ -206,7 +206,10 @@ struct OAuthTests {
         "refresh tokens, rotated: four waves of mail over four connections across three expiries; one refresh per expiry, each rotated token stored and never reused"
     )
     func rotationAcrossExpiries() throws {
-        let lifetime = 6
+        // Long enough that a wave (16 submissions, four sessions) ends before the token's
+        // refresh window opens even on a loaded machine; each wave starts after the
+        // previous token expired.
+        let lifetime = 10
         try endpoint.control(["lifetime": lifetime, "rotate": true])
         try endpoint.register("app-public")
         let first = try endpoint.seedRefreshToken()
@@ -230,9 +233,13 @@ struct OAuthTests {
         }
         var seen: Set<String> = [first]
         for wave in 0..<4 {
+            let waveStart = Date()
             let t = token("wave\(wave)")
-            for i in 0..<16 {
-                _ = try instance.sendmail(["-i", "-f", "app@example.org", "rcpt\(i)@remote.test"], "Subject: \(t)\n\nbody\n")
+            let config = instance.configPath
+            DispatchQueue.concurrentPerform(iterations: 16) { i in
+                _ = try? run(
+                    Binaries.sendmail, ["-i", "-f", "app@example.org", "rcpt\(i)@remote.test"], stdin: Array("Subject: \(t)\n\nbody\n".utf8),
+                    environment: ["OUTBOX_CONFIG": config])
             }
             #expect(Smarthost.shared.await(t, count: 16, seconds: 20).count == 16, "wave \(wave)")
             let stored = try String(contentsOfFile: tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
@@ -242,7 +249,7 @@ struct OAuthTests {
             stat(tokenFile, &st)
             #expect(st.st_mode & 0o777 == 0o600)
             // Past the access token's expiry before the next wave.
-            Thread.sleep(forTimeInterval: Double(lifetime) + 0.5)
+            Thread.sleep(until: waveStart.addingTimeInterval(Double(lifetime) + 1))
         }
         kill(daemon.processIdentifier, SIGTERM)
         daemon.waitUntilExit()
