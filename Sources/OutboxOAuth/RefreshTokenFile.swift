@@ -24,8 +24,19 @@ public struct RefreshTokenFile: Sendable {
         public var version: String
     }
 
-    /// The first line. Refused when other users may read it or it is not a regular file.
+    /// The first line. Refused when other users may read it, it is not a regular file, or
+    /// its directory lets other users replace it (a world-writable /tmp would let any
+    /// local user swap in their own token, and with it their mailbox).
     public func read() throws(TokenEndpointError) -> Contents {
+        var dirStatus = stat()
+        guard stat(directory, &dirStatus) == 0 else {
+            throw TokenEndpointError("oauth_refresh_token_file: \(directory): \(String(cString: strerror(errno)))")
+        }
+        guard dirStatus.st_mode & 0o022 == 0 else {
+            throw TokenEndpointError(
+                "oauth_refresh_token_file \(path): its directory \(directory) is writable by other users (mode \(String(dirStatus.st_mode & 0o7777, radix: 8))); use /var/lib/outbox"
+            )
+        }
         let fd: FileDescriptor
         do { fd = try FileDescriptor.open(path, flags: O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC) } catch {
             throw TokenEndpointError("oauth_refresh_token_file \(error)")

@@ -156,6 +156,10 @@ struct OAuthCoreTests {
         stat(dir + "/token", &st)
         #expect(st.st_mode & 0o777 == 0o600)
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["token"], "no temporary file left")
+        chmod(dir, 0o777)
+        #expect(throws: TokenEndpointError.self, "a directory others may write to") { try file.read() }
+        chmod(dir, 0o700)
+        #expect(try file.read().token == "second")
         chmod(dir + "/token", 0o644)
         #expect(throws: TokenEndpointError.self) { try file.read() }
     }
