@@ -55,6 +55,10 @@ public enum ConfigParser {
             return
                 "a token source (auth_token_command or oauth_token_url) and a password (auth_password_file or auth_password_command) exclude each other"
         }
+        if c.usesToken && (c.tlsSecurityLevel != .verify || c.authOverPlaintext) {
+            // A bearer token is replayable by whoever receives it: only a verified server.
+            return "XOAUTH2 and OAUTHBEARER send a replayable token: they need tls_security_level = verify and auth_over_plaintext = no"
+        }
         if c.usesToken && c.authUsername == nil { return "XOAUTH2 and OAUTHBEARER need auth_username (the mailbox the token is for)" }
         guard c.oauthTokenURL != nil else {
             if let set = oauthKeys.first(where: { $0.1 }) { return "\(set.0) is set but oauth_token_url is not" }

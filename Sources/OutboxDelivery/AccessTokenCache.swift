@@ -177,7 +177,12 @@ public final class AccessTokenCache: @unchecked Sendable {
             } catch { return .failure(FetchFailure(error: error, backOff: true)) }
         case .oauth(let client):
             do { return .success(try client.fetch()) } catch {
-                if case .refused = error { return .failure(FetchFailure(error: .credentials("OAuth2: \(error)"), backOff: false)) }
+                // Only the refresh-token grant remembers a refusal (by file version); a
+                // refused client credential (wrong secret) backs off like any failure,
+                // rather than being posted again for every session.
+                if case .refused = error, client.settings.refreshTokenFile != nil {
+                    return .failure(FetchFailure(error: .credentials("OAuth2: \(error)"), backOff: false))
+                }
                 return .failure(FetchFailure(error: .credentials("OAuth2: \(error)"), backOff: true))
             }
         }

@@ -1,5 +1,6 @@
 import Glibc
 import OutboxCore
+import OutboxOAuth
 import OutboxSupport
 
 /// What outboxd last knew about its access token, for `outboxctl oauth status`: a few
@@ -15,7 +16,7 @@ public enum OAuthStatusFile {
         if let e = status.expiresAt { text += "expires=\(e)\n" }
         if let r = status.lastRefresh { text += "last_refresh=\(r)\n" }
         if let e = status.lastError {
-            text += "last_error=\(e.map { $0 == "\n" ? " " : $0 }.map(String.init).joined())\n"
+            text += "last_error=\(TokenEndpoint.printable(e))\n"
             text += "last_error_time=\(status.lastErrorTime ?? 0)\n"
         }
         let temporary = path + ".tmp"
@@ -38,7 +39,8 @@ public enum OAuthStatusFile {
         else { return nil }
         return String(decoding: bytes, as: UTF8.self).split(separator: "\n").compactMap { line -> (String, String)? in
             let parts = line.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            return parts.count == 2 ? (String(parts[0]), String(parts[1])) : nil
+            // Printable only: the file is outboxd's, but what it quotes came from a server.
+            return parts.count == 2 ? (String(parts[0]), TokenEndpoint.printable(String(parts[1]))) : nil
         }
     }
 }

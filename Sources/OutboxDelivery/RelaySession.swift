@@ -152,7 +152,9 @@ public final class RelaySession {
                 return
             case .failed(let failure):
                 offeredMechanisms = setup.capabilities.authMechanisms
-                if case .rejected(let stage, let reply) = failure, let bearer, stage.hasPrefix("AUTH") {
+                // Only 535 says the token itself was refused; a 454 or 534 is the server's
+                // trouble or policy, and a new token would not help (no fetch per session).
+                if case .rejected(let stage, let reply) = failure, let bearer, stage.hasPrefix("AUTH"), reply.code == 535 {
                     // The token was refused: the next connection asks for a new one.
                     tokens?.invalidate(bearer.token)
                     throw .tokenRejected(mechanism: bearer.mechanism.rawValue, reply: reply, detail: bearer.serverError)

@@ -22,6 +22,12 @@ public final class ClientAssertionSigner: @unchecked Sendable {
             throw TokenEndpointError(TLSContext.drainErrors("oauth_client_certificate \(certificateFile): no PEM certificate"))
         }
         defer { X509_free(cert) }
+        var keyStatus = stat()
+        if stat(keyFile, &keyStatus) == 0, keyStatus.st_mode & 0o007 != 0 {
+            throw TokenEndpointError(
+                "oauth_client_key \(keyFile) is accessible to other users (mode \(String(keyStatus.st_mode & 0o777, radix: 8))); chmod 0640 and chown root:outbox"
+            )
+        }
         guard let keyBIO = BIO_new_file(keyFile, "r") else { throw TokenEndpointError(TLSContext.drainErrors("oauth_client_key \(keyFile)")) }
         defer { BIO_free(keyBIO) }
         guard let key = PEM_read_bio_PrivateKey(keyBIO, nil, nil, nil) else {
@@ -54,7 +60,7 @@ public final class ClientAssertionSigner: @unchecked Sendable {
         let header = "{\"alg\":\"RS256\",\"typ\":\"JWT\",\"x5t#S256\":\(JSON.string(thumbprint))}"
         let claims =
             "{\"aud\":\(JSON.string(audience)),\"iss\":\(JSON.string(clientID)),\"sub\":\(JSON.string(clientID)),"
-            + "\"jti\":\"\(nonce.map { String($0, radix: 16) }.joined())\",\"nbf\":\(now - 30),\"iat\":\(now),\"exp\":\(now + 600)}"
+            + "\"jti\":\"\(nonce.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined())\",\"nbf\":\(now - 30),\"iat\":\(now),\"exp\":\(now + 600)}"
         let signingInput = Base64URL.encode(Array(header.utf8)) + "." + Base64URL.encode(Array(claims.utf8))
         return signingInput + "." + Base64URL.encode(try sign(Array(signingInput.utf8)))
     }

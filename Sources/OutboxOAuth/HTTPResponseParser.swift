@@ -43,7 +43,7 @@ public enum HTTPResponseParser {
                 guard let n = Int(value), n >= 0, length == nil || length == n else { return .invalid("bad Content-Length") }
                 length = n
             case "transfer-encoding":
-                guard value.lowercased() == "chunked" else { return .invalid("unsupported Transfer-Encoding \(value)") }
+                guard value.lowercased() == "chunked" else { return .invalid("unsupported Transfer-Encoding") }
                 chunked = true
             case "content-type": contentType = value.lowercased()
             default: break

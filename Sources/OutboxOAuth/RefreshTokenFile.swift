@@ -67,7 +67,12 @@ public struct RefreshTokenFile: Sendable {
     /// Replaces the token durably (mode 0600; the owner is the writing user, or `owner`
     /// when given and the writer may chown: root's `outboxctl oauth login` hands the file
     /// to outboxd's user).
-    public func replace(with token: String, owner: (uid_t, gid_t)? = nil) throws(TokenEndpointError) {
+    public func replace(with token: String, owner requested: (uid_t, gid_t)? = nil) throws(TokenEndpointError) {
+        // Root replacing a file it does not own keeps the owner (outboxd must still read
+        // and rotate it; found by review: `outboxctl check` as root left it root's).
+        var owner = requested
+        var old = stat()
+        if owner == nil, geteuid() == 0, lstat(path, &old) == 0, old.st_uid != 0 { owner = (old.st_uid, old.st_gid) }
         let temporary = ".\(name).\(getpid()).tmp"
         do {
             let dir = try FileDescriptor.open(directory, flags: O_RDONLY | O_DIRECTORY | O_CLOEXEC)

@@ -63,6 +63,10 @@ public enum TokenEndpoint {
         case pending(slowDown: Bool)
     }
 
+    /// Longest access or refresh token accepted (real ones are 1.2-2.5 kB; the refresh
+    /// token file is read with a 64 KiB limit).
+    public static let maximumTokenLength = 16384
+
     /// Errors that mean "the admin must act" (RFC 6749 §5.2, RFC 8628 §3.5).
     static let permanentErrors: Set<String> = [
         "invalid_grant", "invalid_client", "unauthorized_client", "unsupported_grant_type", "invalid_scope", "invalid_request",
@@ -72,17 +76,20 @@ public enum TokenEndpoint {
     public static func interpret(status: Int, body: [UInt8]) -> Answer {
         let json = JSONValue.parse(body)
         if status == 200 {
-            guard let token = json?["access_token"]?.string, !token.isEmpty,
+            guard let token = json?["access_token"]?.string, !token.isEmpty, token.utf8.count <= maximumTokenLength,
                 token.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
             else { return .temporary("HTTP 200 without a usable access_token") }
             if let type = json?["token_type"]?.string, type.lowercased() != "bearer" {
-                return .refused(code: "unsupported_token_type", description: "token_type \(type), not Bearer")
+                return .refused(code: "unsupported_token_type", description: "token_type \(printable(type)), not Bearer")
             }
             let refresh = json?["refresh_token"]?.string.flatMap { $0.isEmpty ? nil : $0 }
-            if let refresh, !refresh.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) {
+            if let refresh, refresh.utf8.count > maximumTokenLength || !refresh.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) {
                 return .temporary("HTTP 200 with a malformed refresh_token")
             }
-            return .granted(Grant(accessToken: Array(token.utf8), expiresIn: json?["expires_in"]?.integer, refreshToken: refresh))
+            // Bounded: a hostile "expires_in": 9223372036854775807 must not overflow the
+            // expiry time (found by review); a day is more than any provider grants.
+            let expiresIn = json?["expires_in"]?.integer.map { min(max($0, 1), 86400) }
+            return .granted(Grant(accessToken: Array(token.utf8), expiresIn: expiresIn, refreshToken: refresh))
         }
         let code = json?["error"]?.string ?? ""
         let description = printable(json?["error_description"]?.string ?? "")

@@ -31,6 +31,14 @@ struct ConfigOption: ParsableArguments {
         }
     }
 
+    /// Root becomes the spool's owner (user outbox) before any OAuth2 step: a refresh
+    /// token rotated during `check` must stay outboxd's, and the token endpoint's answers
+    /// are then parsed without root.
+    func becomeTokenOwner(_ config: Config) {
+        guard config.usesToken else { return }
+        do { try SpoolOwner.become(SpoolLayout(root: config.spoolDirectory)) } catch { fail("\(error)", error.exitCode) }
+    }
+
     /// The spool layout, after becoming the spool's owner when running as root.
     func spool() throws -> SpoolLayout {
         let layout = SpoolLayout(root: try load().spoolDirectory)
@@ -174,14 +182,20 @@ struct OAuthLogin: ParsableCommand {
             }
             settings = s
         } catch { fail("\(error)", .config) }
-        // Root signs in; the token file is handed to the spool's owner (user outbox), who
-        // refreshes and rotates it.
-        var owner: (uid_t, gid_t)?
-        var st = stat()
-        if geteuid() == 0, stat(config.spoolDirectory, &st) == 0 { owner = (st.st_uid, st.st_gid) }
+        // As the spool's owner (user outbox), who refreshes and rotates the token: the file
+        // it writes is then outboxd's. Checked before the user is asked to sign in.
+        options.becomeTokenOwner(config)
+        if let path = settings.refreshTokenFile {
+            let directory = path.lastIndex(of: "/").map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+            if access(directory, W_OK) != 0 {
+                fail(
+                    "oauth login: cannot write the refresh token into \(directory) as uid \(geteuid()): \(String(cString: strerror(errno))) (install -d -o outbox -g outbox -m 0700 \(directory))",
+                    .cantCreate)
+            }
+        }
         let grant: AccessGrant
         do {
-            grant = try OAuthClient(settings: settings).deviceLogin(owner: owner) { print($0) }
+            grant = try OAuthClient(settings: settings).deviceLogin(owner: nil) { print($0) }
         } catch { fail("oauth login: \(error)", .tempFail) }
         print(
             "signed in: refresh token stored in \(settings.refreshTokenFile ?? "?") (mode 0600); first access token valid for \(grant.expiresIn.map { "\($0) s" } ?? "an unstated time")"
@@ -260,7 +274,9 @@ struct Check: ParsableCommand {
     @OptionGroup var options: ConfigOption
 
     func run() throws {
-        let (lines, ok) = SmarthostCheck.run(try options.load())
+        let config = try options.load()
+        options.becomeTokenOwner(config)
+        let (lines, ok) = SmarthostCheck.run(config)
         print(lines.joined(separator: "\n"))
         if !ok { throw ArgumentParser.ExitCode(75) }
     }
@@ -281,6 +297,7 @@ struct SendTest: ParsableCommand {
         where !address.contains("@") || address.contains(where: { $0.isBlankOrLineBreak || $0 == "<" || $0 == ">" }) {
             fail("'\(address)' is not a user@domain address", .dataError)
         }
+        options.becomeTokenOwner(config)
         let (lines, ok) = SmarthostSendTest.run(config, recipient: recipient, sender: sender)
         print(lines.joined(separator: "\n"))
         if !ok { throw ArgumentParser.ExitCode(OutboxCore.ExitCode.tempFail.rawValue) }

@@ -411,6 +411,7 @@ struct OAuthTests {
             ("oauth_token_url = \(endpoint.tokenURL)\noauth_client_id = x\noauth_client_secret_file = /x\n", "needs oauth_scope"),
             ("oauth_token_url = http://127.0.0.1/token\n", "https://"),
             ("auth_token_command = true\nauth_password_file = /x\n", "exclude each other"),
+            ("auth_token_command = true\ntls_security_level = encrypt\n", "need tls_security_level = verify"),
         ] {
             let instance = try Instance.oauth(auth: extra)
             let r = try instance.outboxctl(["config"])

@@ -70,6 +70,19 @@ struct OAuthCoreTests {
             return
         }
         #expect(g.accessToken == Array("eyJ0".utf8) && g.expiresIn == 3599 && g.refreshToken == "new")
+        // A hostile lifetime is clamped to a day (found by review: Int.max overflowed the
+        // expiry time and trapped outboxd); a token of 100 kB is refused.
+        if case .granted(let huge) = answer(200, #"{"token_type":"Bearer","access_token":"x","expires_in":"9223372036854775807"}"#) {
+            #expect(huge.expiresIn == 86400)
+        } else {
+            Issue.record("not granted")
+        }
+        if case .temporary = answer(200, "{\"access_token\":\"\(String(repeating: "a", count: 100_000))\"}") {} else { Issue.record("100 kB token") }
+        if case .refused(_, let text) = answer(200, #"{"token_type":"mac\u001b[2J","access_token":"x"}"#) {
+            #expect(!text.contains("\u{1B}"), "no terminal escape from the endpoint")
+        } else {
+            Issue.record("not Bearer")
+        }
         if case .refused(let code, let text) = answer(400, #"{"error":"invalid_grant","error_description":"AADSTS700082: expired\u0007"}"#) {
             #expect(code == "invalid_grant" && text == "AADSTS700082: expired?")
         } else {
@@ -160,6 +173,13 @@ struct OAuthCoreTests {
         #expect(throws: TokenEndpointError.self, "a directory others may write to") { try file.read() }
         chmod(dir, 0o700)
         #expect(try file.read().token == "second")
+        if getuid() == 0 {
+            // Root (outboxctl) replacing outboxd's file keeps it outboxd's (found by review).
+            chown(dir + "/token", 65534, 65534)
+            try file.replace(with: "third")
+            stat(dir + "/token", &st)
+            #expect(st.st_uid == 65534 && st.st_gid == 65534 && st.st_mode & 0o777 == 0o600)
+        }
         chmod(dir + "/token", 0o644)
         #expect(throws: TokenEndpointError.self) { try file.read() }
     }
