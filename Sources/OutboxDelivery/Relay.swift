@@ -26,17 +26,16 @@ public final class Relay: @unchecked Sendable {
         self.store = store
         self.log = log
         // Fail at start, not at the first message, when a configured file is unreadable.
-        for (key, path) in [("tls_ca_file", config.tlsCAFile), ("tls_cert_file", config.tlsCertFile), ("tls_key_file", config.tlsKeyFile)] {
+        let files = [
+            ("tls_ca_file", config.tlsCAFile), ("tls_cert_file", config.tlsCertFile), ("tls_key_file", config.tlsKeyFile),
+            ("oauth_client_certificate", config.oauthClientCertificate), ("oauth_client_key", config.oauthClientKey),
+        ]
+        for (key, path) in files {
             if let path, access(path, R_OK) != 0 {
                 throw ConfigError(path: config.sourcePath ?? "outbox.conf", line: nil, "\(key) \(path): \(String(cString: strerror(errno)))")
             }
         }
-        for (key, path) in [("oauth_client_certificate", config.oauthClientCertificate), ("oauth_client_key", config.oauthClientKey)] {
-            if let path, access(path, R_OK) != 0 {
-                throw ConfigError(path: config.sourcePath ?? "outbox.conf", line: nil, "\(key) \(path): \(String(cString: strerror(errno)))")
-            }
-        }
-        let statusPath = config.spoolDirectory + "/queue/" + OAuthStatusFile.name
+        let statusPath = OAuthStatusFile.path(spool: config.spoolDirectory)
         tokens = try AccessTokenCache.configured(config) { [log] status, event, failed in
             if failed { log.error(event) } else { log.info(event) }
             OAuthStatusFile.write(status, to: statusPath)

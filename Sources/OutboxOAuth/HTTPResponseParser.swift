@@ -1,3 +1,6 @@
+import OutboxCore
+import OutboxSupport
+
 /// An HTTP/1.1 response as the token endpoint sends it: status, and the body with
 /// Content-Length, chunked transfer coding, or up to the end of the connection. Pure:
 /// fed the octets received so far, it says whether the response is complete.
@@ -36,16 +39,16 @@ public enum HTTPResponseParser {
         var contentType = ""
         for line in lines {
             guard let colon = line.firstIndex(of: ":") else { return .invalid("malformed header line") }
-            let name = line[..<colon].lowercased()
-            let value = line[line.index(after: colon)...].trimmingBlanks()
+            let name = ASCII.lowercased(String(line[..<colon]))
+            let value = String(ASCII.trimmed(line[line.index(after: colon)...]))
             switch name {
             case "content-length":
                 guard let n = Int(value), n >= 0, length == nil || length == n else { return .invalid("bad Content-Length") }
                 length = n
             case "transfer-encoding":
-                guard value.lowercased() == "chunked" else { return .invalid("unsupported Transfer-Encoding") }
+                guard ASCII.lowercased(value) == "chunked" else { return .invalid("unsupported Transfer-Encoding") }
                 chunked = true
-            case "content-type": contentType = value.lowercased()
+            case "content-type": contentType = ASCII.lowercased(value)
             default: break
             }
         }
@@ -72,7 +75,7 @@ public enum HTTPResponseParser {
         while true {
             guard let lineEnd = find([13, 10], in: bytes, from: index) else { return nil }
             let sizeText = String(decoding: bytes[index..<lineEnd], as: UTF8.self).prefix { $0 != ";" }
-            guard let size = Int(sizeText.trimmingBlanks(), radix: 16), size >= 0 else { return .invalid("malformed chunk size") }
+            guard let size = Int(ASCII.trimmed(sizeText), radix: 16), size >= 0 else { return .invalid("malformed chunk size") }
             // Bounded before any arithmetic: a hostile size near Int.max must not overflow.
             guard size <= HTTPSClient.responseLimit else { return .invalid("chunk larger than the response limit") }
             index = lineEnd + 2
@@ -91,11 +94,5 @@ public enum HTTPResponseParser {
             i += 1
         }
         return nil
-    }
-}
-
-extension StringProtocol {
-    func trimmingBlanks() -> String {
-        String(drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
     }
 }

@@ -1,4 +1,5 @@
 import Glibc
+import OutboxCore
 import OutboxNet
 import OutboxSupport
 import OutboxTLS
@@ -236,28 +237,31 @@ public final class OAuthClient: Sendable {
 /// A secret kept in a file (first line), refused when other users may read it.
 public enum SecretFile {
     public static func firstLine(_ path: String, key: String) throws(TokenEndpointError) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
-        guard fd >= 0 else { throw TokenEndpointError("\(key) \(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { throw TokenEndpointError("\(key) \(path) is not a regular file") }
-        guard st.st_mode & 0o007 == 0 else {
-            throw TokenEndpointError(
-                "\(key) \(path) is accessible to other users (mode \(String(st.st_mode & 0o777, radix: 8))); chmod 0640 and chown root:outbox")
-        }
-        var bytes = [UInt8](repeating: 0, count: 65536)
-        defer { bytes.wipe() }
-        var total = 0
-        while total < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + total, $0.count - total) }
-            if n < 0 && errno == EINTR { continue }
-            guard n >= 0 else { throw TokenEndpointError("\(key) \(path): \(String(cString: strerror(errno)))") }
-            if n == 0 { break }
-            total += n
-        }
-        var line = Array(bytes[0..<total].prefix { $0 != 10 })
-        if line.last == 13 { line.removeLast() }
+        let line = try read(path, key: key, forbiddenMode: 0o007, fix: "chmod 0640 and chown root:outbox").line
         guard !line.isEmpty else { throw TokenEndpointError("\(key) \(path) is empty") }
         return line
+    }
+
+    /// The first line (without CR LF) and the file's status; refused when it is not a
+    /// regular file or has any of `forbiddenMode`'s permission bits (`fix` says what to
+    /// do). The caller wipes the line.
+    static func read(_ path: String, key: String, forbiddenMode: mode_t, fix: String) throws(TokenEndpointError) -> (line: [UInt8], status: stat) {
+        var bytes: [UInt8] = []
+        defer { bytes.wipe() }
+        let st: stat
+        do {
+            let fd = try FileDescriptor.open(path, flags: O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+            st = try fd.status()
+            guard (st.st_mode & S_IFMT) == S_IFREG else { throw TokenEndpointError("\(key) \(path) is not a regular file") }
+            guard st.st_mode & forbiddenMode == 0 else {
+                throw TokenEndpointError("\(key) \(path) is accessible to other users (mode \(String(st.st_mode & 0o777, radix: 8))); \(fix)")
+            }
+            bytes = try fd.readToEnd(limit: 65536)
+        } catch let error as TokenEndpointError {
+            throw error
+        } catch { throw TokenEndpointError("\(key) \(error)") }
+        var line = Array(bytes.prefix { $0 != 10 })
+        if line.last == 13 { line.removeLast() }
+        return (line, st)
     }
 }

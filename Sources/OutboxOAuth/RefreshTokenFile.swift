@@ -10,7 +10,8 @@ import OutboxSupport
 /// `outboxctl check`, `outboxctl oauth login`) take an exclusive lock on the directory.
 public struct RefreshTokenFile: Sendable {
     public let path: String
-    var directory: String {
+    /// The directory holding the file (where the replacement and the lock happen).
+    public var directory: String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         return slash == path.startIndex ? "/" : String(path[..<slash])
     }
@@ -37,27 +38,8 @@ public struct RefreshTokenFile: Sendable {
                 "oauth_refresh_token_file \(path): its directory \(directory) is writable by other users (mode \(String(dirStatus.st_mode & 0o7777, radix: 8))); use /var/lib/outbox"
             )
         }
-        let fd: FileDescriptor
-        do { fd = try FileDescriptor.open(path, flags: O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC) } catch {
-            throw TokenEndpointError("oauth_refresh_token_file \(error)")
-        }
-        var bytes: [UInt8] = []
-        defer { bytes.wipe() }
-        let st: stat
-        do {
-            st = try fd.status()
-            guard (st.st_mode & S_IFMT) == S_IFREG else { throw TokenEndpointError("oauth_refresh_token_file \(path) is not a regular file") }
-            guard st.st_mode & 0o077 == 0 else {
-                throw TokenEndpointError(
-                    "oauth_refresh_token_file \(path) is accessible to other users (mode \(String(st.st_mode & 0o777, radix: 8))); chmod 0600")
-            }
-            bytes = try fd.readToEnd(limit: 65536)
-        } catch let error as TokenEndpointError {
-            throw error
-        } catch { throw TokenEndpointError("oauth_refresh_token_file \(error)") }
-        var line = Array(bytes.prefix { $0 != 10 })
+        var (line, st) = try SecretFile.read(path, key: "oauth_refresh_token_file", forbiddenMode: 0o077, fix: "chmod 0600")
         defer { line.wipe() }
-        if line.last == 13 { line.removeLast() }
         guard !line.isEmpty, line.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
             throw TokenEndpointError("oauth_refresh_token_file \(path) holds no refresh token (run outboxctl oauth login)")
         }
@@ -98,10 +80,11 @@ public struct RefreshTokenFile: Sendable {
     /// Runs `body` holding an exclusive lock on the token file's directory (flock(2) on
     /// the directory itself: no lock file to create, own or clean up).
     public func withLock<T>(_ body: () throws(TokenEndpointError) -> T) throws(TokenEndpointError) -> T {
-        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw TokenEndpointError("oauth_refresh_token_file: cannot open \(directory): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        while flock(fd, LOCK_EX) != 0 {
+        let fd: FileDescriptor
+        do { fd = try FileDescriptor.open(directory, flags: O_RDONLY | O_DIRECTORY | O_CLOEXEC) } catch {
+            throw TokenEndpointError("oauth_refresh_token_file: cannot lock \(error)")
+        }
+        while flock(fd.rawValue, LOCK_EX) != 0 {
             guard errno == EINTR else {
                 throw TokenEndpointError("oauth_refresh_token_file: cannot lock \(directory): \(String(cString: strerror(errno)))")
             }

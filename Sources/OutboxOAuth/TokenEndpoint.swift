@@ -1,3 +1,4 @@
+import OutboxCore
 import OutboxSupport
 
 /// The OAuth2 token endpoint's protocol as values (RFC 6749 §4.4, §6; RFC 7523 §2.2;
@@ -79,7 +80,7 @@ public enum TokenEndpoint {
             guard let token = json?["access_token"]?.string, !token.isEmpty, token.utf8.count <= maximumTokenLength,
                 token.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
             else { return .temporary("HTTP 200 without a usable access_token") }
-            if let type = json?["token_type"]?.string, type.lowercased() != "bearer" {
+            if let type = json?["token_type"]?.string, ASCII.lowercased(type) != "bearer" {
                 return .refused(code: "unsupported_token_type", description: "token_type \(printable(type)), not Bearer")
             }
             let refresh = json?["refresh_token"]?.string.flatMap { $0.isEmpty ? nil : $0 }

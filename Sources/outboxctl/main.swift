@@ -186,7 +186,7 @@ struct OAuthLogin: ParsableCommand {
         // it writes is then outboxd's. Checked before the user is asked to sign in.
         options.becomeTokenOwner(config)
         if let path = settings.refreshTokenFile {
-            let directory = path.lastIndex(of: "/").map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+            let directory = RefreshTokenFile(path: path).directory
             if access(directory, W_OK) != 0 {
                 fail(
                     "oauth login: cannot write the refresh token into \(directory) as uid \(geteuid()): \(String(cString: strerror(errno))) (install -d -o outbox -g outbox -m 0700 \(directory))",

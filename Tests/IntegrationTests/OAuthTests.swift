@@ -100,6 +100,12 @@ extension Instance {
                 """ + auth)
     }
 
+    /// Turns on the built-in OAuth2 client against the emulator's token endpoint for
+    /// `clientID`, with the grant's own keys.
+    func useOAuth(clientID: String, _ keys: String) throws {
+        try "oauth_token_url = \(OAuthEndpoint.shared.tokenURL)\noauth_client_id = \(clientID)\n\(keys)\n".appendLine(to: configPath)
+    }
+
     /// A file only the owner may read, in the instance's directory.
     func secretFile(_ name: String, _ content: String, mode: mode_t = 0o600) throws -> String {
         let path = directory + "/" + name
@@ -131,14 +137,13 @@ struct OAuthTests {
         let secret = (endpoint.read("clients.json")["app-secret"] as! [String: Any])["secret"] as! String
         let instance = try Instance.oauth(auth: "")
         let secretPath = try instance.secretFile("client-secret", secret + "\n", mode: 0o640)
-        try """
-        oauth_token_url = \(endpoint.tokenURL)
-        oauth_client_id = app-secret
-        oauth_client_secret_file = \(secretPath)
-        oauth_scope = https://outlook.office365.com/.default
-        auth_mechanisms = XOAUTH2
-
-        """.appendLine(to: instance.configPath)
+        try instance.useOAuth(
+            clientID: "app-secret",
+            """
+            oauth_client_secret_file = \(secretPath)
+            oauth_scope = https://outlook.office365.com/.default
+            auth_mechanisms = XOAUTH2
+            """)
         let before = endpoint.counter("client_credentials")
         let active = endpoint.counter("introspections_active")
         let (t, log) = try deliverOnce(instance, "xoauth2")
@@ -163,14 +168,13 @@ struct OAuthTests {
         #expect(made.code == 0, "\(made.stderr)")
         chmod(key, 0o600)
         try endpoint.register("app-cert", certificate: cert)
-        try """
-        oauth_token_url = \(endpoint.tokenURL)
-        oauth_client_id = app-cert
-        oauth_client_certificate = \(cert)
-        oauth_client_key = \(key)
-        oauth_scope = https://outlook.office365.com/.default
-
-        """.appendLine(to: instance.configPath)
+        try instance.useOAuth(
+            clientID: "app-cert",
+            """
+            oauth_client_certificate = \(cert)
+            oauth_client_key = \(key)
+            oauth_scope = https://outlook.office365.com/.default
+            """)
         let before = endpoint.counter("client_credentials_jwt")
         let (t, log) = try deliverOnce(instance, "oauthbearer")
         #expect(Smarthost.shared.await(t, count: 1).count == 1, "\(log)")
@@ -215,13 +219,12 @@ struct OAuthTests {
         let first = try endpoint.seedRefreshToken()
         let instance = try Instance.oauth(auth: "max_connections = 4\n")
         let tokenFile = try instance.secretFile("refresh-token", first + "\n")
-        try """
-        oauth_token_url = \(endpoint.tokenURL)
-        oauth_client_id = app-public
-        oauth_refresh_token_file = \(tokenFile)
-        oauth_scope = https://mail.google.com/
-
-        """.appendLine(to: instance.configPath)
+        try instance.useOAuth(
+            clientID: "app-public",
+            """
+            oauth_refresh_token_file = \(tokenFile)
+            oauth_scope = https://mail.google.com/
+            """)
         let refreshes = endpoint.counter("refresh_token"), reuse = endpoint.counter("reuse_detected")
         let introspections = endpoint.counter("introspections_active")
         let (daemon, errors) = try instance.startDaemon()
@@ -270,14 +273,13 @@ struct OAuthTests {
         try endpoint.revoke(first)
         let instance = try Instance.oauth(auth: "")
         let tokenFile = try instance.secretFile("refresh-token", first + "\n")
-        try """
-        oauth_token_url = \(endpoint.tokenURL)
-        oauth_device_url = \(endpoint.deviceURL)
-        oauth_client_id = app-device
-        oauth_refresh_token_file = \(tokenFile)
-        oauth_scope = https://mail.google.com/
-
-        """.appendLine(to: instance.configPath)
+        try instance.useOAuth(
+            clientID: "app-device",
+            """
+            oauth_device_url = \(endpoint.deviceURL)
+            oauth_refresh_token_file = \(tokenFile)
+            oauth_scope = https://mail.google.com/
+            """)
         let refusals = endpoint.counter("invalid_grant")
         let t = token("revoked")
         for i in 0..<3 {
@@ -309,13 +311,12 @@ struct OAuthTests {
         try endpoint.register("app-down", secret: "down-secret")
         let instance = try Instance.oauth(auth: "")
         let secretPath = try instance.secretFile("client-secret", "down-secret\n")
-        try """
-        oauth_token_url = \(endpoint.tokenURL)
-        oauth_client_id = app-down
-        oauth_client_secret_file = \(secretPath)
-        oauth_scope = https://outlook.office365.com/.default
-
-        """.appendLine(to: instance.configPath)
+        try instance.useOAuth(
+            clientID: "app-down",
+            """
+            oauth_client_secret_file = \(secretPath)
+            oauth_scope = https://outlook.office365.com/.default
+            """)
         try endpoint.control(["fail": 500])
         defer { try? endpoint.control() }
         let (t, log) = try deliverOnce(instance, "down")
@@ -338,12 +339,11 @@ struct OAuthTests {
         let first = try endpoint.seedRefreshToken()
         let instance = try Instance.oauth(auth: "")
         let tokenFile = try instance.secretFile("refresh-token", first + "\n")
-        try """
-        oauth_token_url = \(endpoint.tokenURL)
-        oauth_client_id = app-kill
-        oauth_refresh_token_file = \(tokenFile)
-
-        """.appendLine(to: instance.configPath)
+        try instance.useOAuth(
+            clientID: "app-kill",
+            """
+            oauth_refresh_token_file = \(tokenFile)
+            """)
         let t = token("killed")
         _ = try instance.sendmail(["-i", "-f", "app@example.org", "rcpt@remote.test"], "Subject: \(t)\n\nbody\n")
         let (daemon, _) = try instance.startDaemon()
@@ -368,13 +368,12 @@ struct OAuthTests {
         try endpoint.register("app-secret-check", secret: secret)
         let instance = try Instance.oauth(auth: "")
         let secretPath = try instance.secretFile("client-secret", secret + "\n", mode: 0o640)
-        try """
-        oauth_token_url = \(endpoint.tokenURL)
-        oauth_client_id = app-secret-check
-        oauth_client_secret_file = \(secretPath)
-        oauth_scope = https://outlook.office365.com/.default
-
-        """.appendLine(to: instance.configPath)
+        try instance.useOAuth(
+            clientID: "app-secret-check",
+            """
+            oauth_client_secret_file = \(secretPath)
+            oauth_scope = https://outlook.office365.com/.default
+            """)
         let (daemon, errors) = try instance.startDaemon()
         defer {
             if daemon.isRunning {
