@@ -80,7 +80,8 @@ drain() {
     /usr/bin/time -f "%e %M" -o "$OUT/drain.time" "$BIN/outboxd" -C "$conf" --once --no-syslog 2> "$OUT/drain.log"
     read -r wall rss < "$OUT/drain.time"
     sent=$(grep -c 'status=sent' "$OUT/drain.log" || true)
-    sessions=$(grep -c 'session to' "$OUT/drain.log" || true)
+    # A session's first message is the delivery line without conn_use=.
+    sessions=$(grep 'status=sent' "$OUT/drain.log" | grep -vc 'conn_use=' || true)
     python3 -c "print(f'drained $sent messages in {float(\"$wall\"):.2f} s = {$sent/max(float(\"$wall\"),0.001):.0f} msg/s over $sessions $label; outboxd peak RSS $rss KiB')"
 }
 # The RSS of a running daemon that has delivered one message and closed its session.

@@ -126,6 +126,18 @@ public struct Config: Equatable, Sendable {
     public var userQueueLimit = 20_000
     /// Most message bytes one submitting uid may have queued (0: no limit).
     public var userQueueSizeLimit = 1 << 30
+    /// The syslog tag's first part: lines go out as `NAME/SERVICE[pid]` (Postfix's shape).
+    public var syslogName = "outbox"
+    /// The local syslog socket (datagram).
+    public var syslogSocket = "/dev/log"
+    /// A Prometheus textfile outboxd rewrites (node_exporter's textfile collector).
+    public var metricsFile: String?
+    /// Run once per incident and once on recovery (facts on stdin and in the environment).
+    public var alertCommand: String?
+    /// How long delivery must have been failing before it is an incident.
+    public var alertAfter = 3600
+    /// Add an X-Outbox-Origin header naming the submitting program.
+    public var originHeader = false
 
     /// Whether AUTH uses a bearer token (XOAUTH2/OAUTHBEARER) rather than a password.
     public var usesToken: Bool { authTokenCommand != nil || oauthTokenURL != nil }

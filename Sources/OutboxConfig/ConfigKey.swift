@@ -139,6 +139,32 @@ struct ConfigKey: Sendable {
                     return nil
                 } ?? "must be a size like 500M or 2G (0: no limit)"
             }, show: { sizeText($0.userQueueSizeLimit) }, reset: nil),
+        ConfigKey(
+            name: "syslog_name",
+            apply: { c, v in
+                // It becomes the syslog tag: the characters Postfix's syslog_name allows.
+                guard v.utf8.count <= 32,
+                    v.utf8.allSatisfy({
+                        (($0 | 0x20) >= 97 && ($0 | 0x20) <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 45 || $0 == 46 || $0 == 95 || $0 == 47
+                    })
+                else {
+                    return "must be a name of letters, digits, '.', '-', '_' or '/' (at most 32)"
+                }
+                c.syslogName = v
+                return nil
+            }, show: { $0.syslogName }, reset: { $0.syslogName = "outbox" }),
+        absolutePath("syslog_socket", \.syslogSocket),
+        optionalAbsolutePath("metrics_file", \.metricsFile),
+        optionalText("alert_command", \.alertCommand),
+        duration("alert_after", \.alertAfter),
+        ConfigKey(
+            name: "origin_header",
+            apply: { c, v in
+                ConfigParser.boolean(v).map {
+                    c.originHeader = $0
+                    return nil
+                } ?? "must be yes or no"
+            }, show: { $0.originHeader ? "yes" : "no" }, reset: { $0.originHeader = false }),
     ]
 
     static let byName: [String: ConfigKey] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })

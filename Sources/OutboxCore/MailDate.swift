@@ -9,4 +9,11 @@ public enum MailDate {
         clock_gettime(CLOCK_REALTIME, &ts)
         return Int(ts.tv_sec)
     }
+
+    /// Seconds since the epoch with the fraction, for the delays= stages of log lines.
+    public static func precise() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
 }

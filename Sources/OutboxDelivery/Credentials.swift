@@ -41,34 +41,10 @@ public enum Credentials {
     ) throws(SessionError) -> [UInt8] {
         let pipe: PipePair
         do { pipe = try FileDescriptor.pipe() } catch { throw .credentials("\(key): \(error)") }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, pipe.write.rawValue, 1)
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        // Nothing else outboxd holds (sessions, the queue lock, descriptors its parent left
-        // open: found by the tests) reaches the command.
-        guard coutbox_spawn_close_from(&actions, 3) == 0 else { throw .credentials("\(key): cannot prepare the child's descriptors") }
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        // Default dispositions and an empty mask (outboxd ignores SIGPIPE), own group.
-        var all = sigset_t()
-        sigfillset(&all)
-        var none = sigset_t()
-        sigemptyset(&none)
-        posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
-        posix_spawnattr_setpgroup(&attributes, 0)
-        let args = ["/bin/sh", "-c", command]
-        let cargs: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
-        defer { for p in cargs { free(p) } }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, "/bin/sh", &actions, &attributes, cargs, environ)
+        let pid: pid_t
+        do { pid = try ChildCommand.spawn(command, standardOutput: pipe.write.rawValue) } catch { throw .credentials("\(key): \(error.text)") }
         // Only the child keeps the write end: end of file when it exits.
         let fromChild = pipe.keepingRead()
-        guard rc == 0 else { throw .credentials("\(key): cannot run /bin/sh: \(String(cString: strerror(rc)))") }
 
         let deadline = Deadline.after(seconds: seconds)
         var output: [UInt8] = []
@@ -108,14 +84,82 @@ public enum Credentials {
         }
         // The output is complete (or abandoned): the command gets what is left of the
         // deadline to exit; otherwise its whole process group is killed.
-        if failure != nil { kill(-pid, SIGKILL) }
+        let (status, exitFailure) = ChildCommand.wait(pid, deadline: deadline, seconds: seconds, kill: failure != nil)
+        failure = failure ?? exitFailure
+        if let failure { throw .credentials("\(key) \(failure)") }
+        guard status == 0 else { throw .credentials("\(key) exited with status \((status >> 8) & 0xFF)") }
+        return firstLine(output)
+    }
+}
+
+/// A `/bin/sh -c` child of outboxd (credential and alert commands): its own process group,
+/// so that a deadline kills everything it started; default signal dispositions and an
+/// empty mask; no descriptor of outboxd's beyond 0-2; the environment outboxd has (which
+/// holds no secret) plus `extraEnvironment`.
+enum ChildCommand {
+    struct Failure: Error {
+        let text: String
+    }
+
+    /// Starts the command with stdin from `standardInput` (-1: /dev/null), stdout to
+    /// `standardOutput`, stderr shared with outboxd's.
+    static func spawn(
+        _ command: String, standardInput: Int32 = -1, standardOutput: Int32, extraEnvironment: [String] = []
+    ) throws(Failure) -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        if standardInput >= 0 {
+            posix_spawn_file_actions_adddup2(&actions, standardInput, 0)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        }
+        posix_spawn_file_actions_adddup2(&actions, standardOutput, 1)
+        // Nothing else outboxd holds (sessions, the queue lock, descriptors its parent left
+        // open: found by the tests) reaches the command.
+        guard coutbox_spawn_close_from(&actions, 3) == 0 else { throw Failure(text: "cannot prepare the child's descriptors") }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        // Default dispositions and an empty mask (outboxd ignores SIGPIPE), own group.
+        var all = sigset_t()
+        sigfillset(&all)
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+        posix_spawnattr_setpgroup(&attributes, 0)
+        let args = ["/bin/sh", "-c", command]
+        let cargs: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
+        defer { for p in cargs { free(p) } }
+        var environment: [UnsafeMutablePointer<CChar>?] = []
+        var cursor = environ
+        while let entry = cursor.pointee {
+            environment.append(strdup(entry))
+            cursor += 1
+        }
+        environment += extraEnvironment.map { strdup($0) }
+        environment.append(nil)
+        defer { for p in environment { free(p) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, "/bin/sh", &actions, &attributes, cargs, environment)
+        guard rc == 0 else { throw Failure(text: "cannot run /bin/sh: \(String(cString: strerror(rc)))") }
+        return pid
+    }
+
+    /// Waits for `pid` until `deadline`, then kills its process group; `kill` kills at
+    /// once. Returns the wait status and what went wrong, if anything.
+    static func wait(_ pid: pid_t, deadline: Deadline, seconds: Double, kill killNow: Bool) -> (status: Int32, failure: String?) {
+        var failure: String?
+        if killNow { kill(-pid, SIGKILL) }
         var status: Int32 = 0
         while true {
-            let r = waitpid(pid, &status, failure == nil ? WNOHANG : 0)
+            let r = waitpid(pid, &status, killNow ? 0 : WNOHANG)
             if r == pid { break }
             if r < 0 {
                 if errno == EINTR { continue }
-                failure = failure ?? "waitpid: \(String(cString: strerror(errno)))"
+                failure = "waitpid: \(String(cString: strerror(errno)))"
                 break
             }
             if deadline.remainingMilliseconds <= 0 {
@@ -125,8 +169,6 @@ public enum Credentials {
             }
             usleep(10_000)
         }
-        if let failure { throw .credentials("\(key) \(failure)") }
-        guard status == 0 else { throw .credentials("\(key) exited with status \((status >> 8) & 0xFF)") }
-        return firstLine(output)
+        return (status, failure)
     }
 }

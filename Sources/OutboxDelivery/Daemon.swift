@@ -48,6 +48,16 @@ public final class Daemon: @unchecked Sendable {
     private var overLimitLogged = Set<Int>()
     /// The last public/overlimit written.
     private var lastOverLimit: String?
+    /// Counters, smarthost health and incidents (queue/monitor).
+    private let monitor: Monitor
+    private let alerts: Alerts
+    private let notify = SystemdNotify()
+    /// When the reports (metrics_file, STATUS=, queue/monitor, alert checks) were last
+    /// refreshed, and the metrics text last written.
+    private var lastReport = 0.0
+    private var lastMetrics: String?
+    /// How often the reports are refreshed.
+    static let reportInterval = 5
 
     /// Messages and bytes queued per submitting uid (outboxd's own bounces excluded).
     private func usageByUID() -> [Int: UserQueueUsage] {
@@ -68,7 +78,9 @@ public final class Daemon: @unchecked Sendable {
         self.configSource = source
         self.log = log
         store = try QueueStore(layout: SpoolLayout(root: config.spoolDirectory))
-        relay = Mutex(try Relay(config: config, store: store, log: log))
+        monitor = Monitor(spool: config.spoolDirectory)
+        alerts = Alerts(log: log)
+        relay = Mutex(try Relay(config: config, store: store, log: log, monitor: monitor))
         wakePipe = try FileDescriptor.pipe()
         _ = fcntl(wakePipe.read.rawValue, F_SETFL, O_NONBLOCK)
         _ = fcntl(wakePipe.write.rawValue, F_SETFL, O_NONBLOCK)
@@ -99,7 +111,7 @@ public final class Daemon: @unchecked Sendable {
         for item in loaded.items { queue.items[item.id] = item }
         _ = try? store.layout.removeStaleTemporaryFiles()
         let relays = config.smarthosts.isEmpty ? "none configured (mail stays queued)" : config.smarthosts.map(\.description).joined(separator: ", ")
-        log.info("starting outboxd: \(queue.items.count) queued, smarthost \(relays), \(config.maxConnections) connections")
+        log.info("daemon started: \(queue.items.count) queued, smarthost \(relays), \(config.maxConnections) connections")
         for _ in 0..<config.maxConnections {
             let thread = WorkerThread { [self] in deliveryLoop() }
             thread.start()
@@ -110,7 +122,9 @@ public final class Daemon: @unchecked Sendable {
         for w in workers { w.join() }
         collectResults()
         writeSummary(force: true)
-        log.info("outboxd stopped: \(queue.items.count) queued")
+        report(force: true)
+        alerts.finish()
+        log.info("daemon stopped: \(queue.items.count) queued")
         return status
     }
 
@@ -126,6 +140,7 @@ public final class Daemon: @unchecked Sendable {
             }
             work.waitUntilIdle()
             collectResults()
+            report(force: false)
         }
         return 0
     }
@@ -149,10 +164,13 @@ public final class Daemon: @unchecked Sendable {
         }
         var lastScan = MailDate.now()
         var buffer = [UInt8](repeating: 0, count: 65536)
+        report(force: true)
+        notify.send(["READY=1", "STATUS=" + health().line])
         while true {
             collectResults()
             _ = adoptAndDispatch(flushAll: false)
             writeSummary(force: false)
+            report(force: false)
             let now = MailDate.now()
             if now - lastScan >= config.queueScanInterval {
                 lastScan = now
@@ -163,7 +181,7 @@ public final class Daemon: @unchecked Sendable {
                 0,
                 min(
                     nextDue - now, config.queueScanInterval, lastScan + config.queueScanInterval - now, summaryPending ? 1 : Int.max,
-                    adoptionBacklog ? 0 : Int.max))
+                    adoptionBacklog ? 0 : Int.max, Daemon.reportInterval))
             var fds = [
                 pollfd(fd: inotify, events: Int16(POLLIN), revents: 0),
                 pollfd(fd: signalRead, events: Int16(POLLIN), revents: 0),
@@ -223,9 +241,10 @@ public final class Daemon: @unchecked Sendable {
             }
             // Built before taking the lock: a failure keeps the running relay. Threads
             // pick the new one up with their next message.
-            let freshRelay = try Relay(config: fresh, store: store, log: log)
+            let freshRelay = try Relay(config: fresh, store: store, log: log, monitor: monitor)
             relay.withLock { $0 = freshRelay }
             config = fresh
+            log.configure(name: fresh.syslogName, socketPath: fresh.syslogSocket)
             log.info("reloaded \(fresh.sourcePath ?? "configuration")")
         } catch {
             log.error("reload failed, keeping the running configuration: \(error)")
@@ -259,9 +278,10 @@ public final class Daemon: @unchecked Sendable {
         }
         for item in adoption.adopted {
             queue.items[item.id] = item
-            let sender = EnvelopeSyntax.printable(item.envelope.sender, limit: 1024)
-            log.info("\(item.id): uid=\(item.envelope.uid) from=<\(sender)>")
-            log.info("\(item.id): from=<\(sender)>, size=\(item.envelope.contentSize), nrcpt=\(item.envelope.recipients.count) (queue active)")
+            let e = item.envelope
+            log.info(.pickup, PostfixLogLine.pickup(id: item.id, uid: e.uid, sender: e.sender, origin: nil))
+            log.info(.qmgr, PostfixLogLine.active(id: item.id, sender: e.sender, size: e.contentSize, recipients: e.recipients.count))
+            monitor.received()
         }
         let now = MailDate.now()
         adoptionBacklog = adoption.more
@@ -309,6 +329,9 @@ public final class Daemon: @unchecked Sendable {
     private func deliveryLoop() {
         var session: RelaySession?
         var sessionRelay: Relay?
+        /// How long the open session took to set up, and how many messages it carried.
+        var setupTime = 0.0
+        var connectionUse = 0
         while let (taken, unreachable) = work.take() {
             var item = taken
             let relay = self.relay.withLock { $0 }
@@ -321,20 +344,30 @@ public final class Daemon: @unchecked Sendable {
             sessionRelay = relay
             var created: [QueueItem] = []
             if let reason = unreachable, session == nil {
-                created = relay.deferAll(&item, reason: reason)
+                created = relay.deferAll(&item, reason: reason, timing: item.timing())
             } else {
+                var setup = 0.0
                 if session == nil {
-                    switch relay.openSession() {
+                    let started = MailDate.precise()
+                    let opened = relay.openSession()
+                    setup = MailDate.precise() - started
+                    switch opened {
                     case .success(let s):
                         session = s
-                        log.info("session to \(s.peer): \(s.tlsDescription ?? "no TLS"), \(s.authMechanism.map { "AUTH \($0)" } ?? "no AUTH")")
+                        setupTime = setup
+                        connectionUse = 0
                     case .failure(let error):
                         work.markUnreachable("\(error)")
-                        created = relay.deferAll(&item, reason: "\(error)")
+                        created = relay.deferAll(&item, reason: "\(error)", timing: item.timing(setup: setup))
                     }
                 }
                 if let s = session {
-                    created = relay.record(&item, verdicts: s.send(item.outgoing), relay: s.peer)
+                    connectionUse += 1
+                    let started = MailDate.precise()
+                    let verdicts = s.send(item.outgoing)
+                    let timing = item.timing(
+                        setup: connectionUse == 1 ? setupTime : 0, transfer: MailDate.precise() - started, connectionUse: connectionUse)
+                    created = relay.record(&item, verdicts: verdicts, relay: s.peer, timing: timing)
                     if !s.usable {
                         s.quit()
                         session = nil
@@ -352,6 +385,55 @@ public final class Daemon: @unchecked Sendable {
             }
         }
         session?.quit()
+    }
+
+    /// The queue as the gauges count it: outboxd's memory, the maildrop and the hold and
+    /// corrupt directories.
+    private func gauges() -> QueueGauges {
+        var gauges = QueueGauges()
+        for item in queue.items.values {
+            let pending = item.envelope.recipients.indices.contains { item.state.isPending($0) }
+            guard pending else { continue }
+            gauges.add(item.state.attempts > 0 ? "deferred" : "active", size: item.envelope.contentSize, arrival: item.envelope.time)
+        }
+        gauges.count(directory: store.layout.maildropNew, as: "maildrop")
+        gauges.count(directory: store.layout.queueHeld, as: "hold")
+        gauges.count(directory: store.layout.queueCorrupt, as: "corrupt")
+        return gauges
+    }
+
+    private func health(_ gauges: QueueGauges? = nil) -> HealthReport {
+        HealthReport.evaluate(
+            state: monitor.state, queue: gauges ?? self.gauges(), now: MailDate.now(), warning: HealthReport.defaultWarning,
+            critical: HealthReport.defaultCritical, daemonRunning: true)
+    }
+
+    /// Every few seconds: alert checks, queue/monitor, metrics_file and systemd's STATUS=.
+    private func report(force: Bool) {
+        let now = MailDate.precise()
+        guard force || now - lastReport >= Double(Daemon.reportInterval) else { return }
+        lastReport = now
+        let gauges = self.gauges()
+        let health = self.health(gauges)
+        for var event in monitor.tick(waiting: gauges.waiting, alertAfter: config.alertAfter) {
+            // Counted now: a delivery thread raising it does not know the queue.
+            event.waiting = gauges.waiting
+            alerts.raise(event, command: config.alertCommand, status: health.line)
+        }
+        monitor.save()
+        notify.send(["STATUS=" + health.line])
+        guard let path = config.metricsFile else { return }
+        let text = PrometheusText.render(
+            .init(state: monitor.state, queue: gauges, now: Int(now), freeBytes: spoolFreeBytes(store.layout), daemonRunning: true))
+        guard text != lastMetrics else { return }
+        do {
+            // 0644: node_exporter runs as a user of its own.
+            try ReportFile.replace(path, with: text, mode: 0o644)
+            lastMetrics = text
+        } catch {
+            if lastMetrics != "" { log.warning("metrics_file: \(error)") }
+            lastMetrics = ""
+        }
     }
 
     /// Publishes the envelope summary unprivileged `mailq` reads (at most once a second).

@@ -19,25 +19,15 @@ public enum OAuthStatusFile {
             text += "last_error=\(TokenEndpoint.printable(e))\n"
             text += "last_error_time=\(status.lastErrorTime ?? 0)\n"
         }
-        let temporary = path + ".tmp"
-        do {
-            let fd = try FileDescriptor.open(temporary, flags: O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode: 0o640)
-            try fd.writeAll(text)
-            fd.close()
-            guard rename(temporary, path) == 0 else { throw SystemError("rename", path: path) }
-        } catch {
-            // A status report only: delivery does not depend on it.
-            unlink(temporary)
-        }
+        // A status report only: delivery does not depend on it.
+        try? ReportFile.replace(path, with: text, mode: 0o640)
     }
 
     /// The status as `key: value` lines for a terminal, or nil when outboxd has not
     /// written one yet.
     public static func read(spool: String) -> [(String, String)]? {
-        guard let fd = try? FileDescriptor.open(path(spool: spool), flags: O_RDONLY | O_NOFOLLOW | O_CLOEXEC),
-            let bytes = try? fd.readToEnd(limit: 65536)
-        else { return nil }
-        return String(decoding: bytes, as: UTF8.self).split(separator: "\n").compactMap { line -> (String, String)? in
+        guard let text = ReportFile.read(path(spool: spool), limit: 65536) else { return nil }
+        return text.split(separator: "\n").compactMap { line -> (String, String)? in
             let parts = line.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             // Printable only: the file is outboxd's, but what it quotes came from a server.
             return parts.count == 2 ? (String(parts[0]), TokenEndpoint.printable(String(parts[1]))) : nil

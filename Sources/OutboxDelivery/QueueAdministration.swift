@@ -66,6 +66,6 @@ public enum QueueAdministration {
     public static func finishFlight(of id: String, store: QueueStore, queue: inout LiveQueue, log: DeliveryLog?) {
         guard let action = queue.afterFlight.removeValue(forKey: id), queue.items[id] != nil else { return }
         let reply = apply(action, id: id, store: store, queue: &queue)
-        log?.line(reply.ok ? .info : .warning, reply.text + " (requested earlier, applied after the attempt)")
+        log?.line(reply.ok ? .info : .warning, .qmgr, reply.text + " (requested earlier, applied after the attempt)")
     }
 }

@@ -22,7 +22,7 @@ public enum QueueControlClient {
         // An `outboxd --once` run holds the lock without a control socket: wait for it.
         for attempt in 0...(waitSeconds * 10) {
             if let lock = try store.lock(wait: false) {
-                let replies = performDirectly(request, store: store, policy: AdoptionPolicy(config: config))
+                let replies = performDirectly(request, store: store, config: config)
                 lock.close()
                 return replies
             }
@@ -34,9 +34,10 @@ public enum QueueControlClient {
         throw Unavailable(reason: "outboxd holds \(layout.queueLock) but does not answer on \(layout.controlSocket); try again when it has finished")
     }
 
-    static func performDirectly(_ request: QueueRequest, store: QueueStore, policy: AdoptionPolicy) -> [QueueReply] {
-        let log = DeliveryLog(stderr: false, syslog: true, identity: "outboxctl")
-        let adoption = store.adopt(policy: policy)
+    static func performDirectly(_ request: QueueRequest, store: QueueStore, config: Config) -> [QueueReply] {
+        let log = DeliveryLog(stderr: false, syslog: true, service: .postsuper)
+        log.configure(name: config.syslogName, socketPath: config.syslogSocket)
+        let adoption = store.adopt(policy: AdoptionPolicy(config: config))
         adoption.logProblems(to: log)
         let loaded = store.load()
         for (name, reason) in loaded.refused {

@@ -309,7 +309,7 @@ extension QueueStore {
         adopted.parameters = parameters
         adopted.contentSize = facts.size
         return CopiedFile(
-            item: QueueItem(id: id, envelope: adopted, state: DeliveryState(), path: target), dropName: name,
+            item: QueueItem(id: id, envelope: adopted, state: DeliveryState(), path: target, adopted: MailDate.precise()), dropName: name,
             source: source, writer: writer, target: target, held: held)
     }
 

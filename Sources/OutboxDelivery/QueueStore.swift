@@ -11,6 +11,16 @@ public struct QueueItem: Sendable {
     public var envelope: DropFile
     public var state: DeliveryState
     public var path: String
+    /// When outboxd adopted it (with the fraction, for delays=); the arrival time for
+    /// messages found in the queue at start.
+    public var adopted: Double = 0
+
+    /// The Postfix stages of an attempt that starts now.
+    func timing(setup: Double = 0, transfer: Double = 0, connectionUse: Int = 1) -> PostfixLogLine.Timing {
+        PostfixLogLine.Timing(
+            arrival: Double(envelope.time), adopted: adopted == 0 ? Double(envelope.time) : adopted, setup: setup, transfer: transfer,
+            connectionUse: connectionUse)
+    }
 
     /// Recipients still to deliver, as the relay sends them.
     public var outgoing: OutgoingMessage {
@@ -121,7 +131,7 @@ public final class QueueStore: @unchecked Sendable {
         let path = messages + "/" + id
         try writeDurably(RecordEncoder.encode(records), to: path)
         let file = try DropFile.read(path: path)
-        return QueueItem(id: id, envelope: file, state: DeliveryState(), path: path)
+        return QueueItem(id: id, envelope: file, state: DeliveryState(), path: path, adopted: MailDate.precise())
     }
 
     /// tmp → write → fsync → rename → fsync(directory).

@@ -20,11 +20,14 @@ public final class Relay: @unchecked Sendable {
     let bouncer: BounceBuilder
     /// The shared OAuth2 access token, when AUTH uses one.
     let tokens: AccessTokenCache?
+    /// The tally for metrics, status and alerts (outboxd's; nil elsewhere).
+    let monitor: Monitor?
 
-    public init(config: Config, store: QueueStore, log: DeliveryLog) throws {
+    public init(config: Config, store: QueueStore, log: DeliveryLog, monitor: Monitor? = nil) throws {
         self.config = config
         self.store = store
         self.log = log
+        self.monitor = monitor
         // Fail at start, not at the first message, when a configured file is unreadable.
         let files = [
             ("tls_ca_file", config.tlsCAFile), ("tls_cert_file", config.tlsCertFile), ("tls_key_file", config.tlsKeyFile),
@@ -60,7 +63,8 @@ public final class Relay: @unchecked Sendable {
         }
     }
 
-    /// Opens a session to the first smarthost that works, in configured order.
+    /// Opens a session to the first smarthost that works, in configured order, and logs
+    /// it as Postfix's smtp client does.
     func openSession() -> Result<RelaySession, SessionError> {
         let tls: TLSContext
         do { tls = try self.tls() } catch { return .failure(error) }
@@ -71,9 +75,17 @@ public final class Relay: @unchecked Sendable {
             for attempt in 1...2 {
                 do {
                     let session = try RelaySession.open(host, config: config, tls: tls, tokens: tokens)
+                    if let line = session.tlsLogLine { log.info(.smtp, line) }
+                    if let mechanism = session.authMechanism {
+                        log.info(
+                            .smtp, "\(session.peer): authenticated with AUTH \(mechanism) as \(EnvelopeSyntax.printable(config.authUsername ?? ""))")
+                    }
+                    monitor?.sessionOpened(host.description, tls: session.tlsVersion.flatMap { v in session.tlsTrust.map { (v, $0) } })
                     return .success(session)
                 } catch {
-                    log.warning("\(host): \(error)")
+                    // Postfix's own line for an unreachable host (pflogsumm lists these).
+                    if case .transport(.connect) = error { log.info(.smtp, "\(error)") } else { log.warning(.smtp, "\(host): \(error)") }
+                    monitor?.sessionFailed(host.description, error: error)
                     last = error
                     if case .tokenRejected = error, attempt == 1 { continue }
                     break
@@ -84,23 +96,26 @@ public final class Relay: @unchecked Sendable {
     }
 
     /// Records the verdicts of one attempt on `item`; returns new queue items (bounces).
-    func record(_ item: inout QueueItem, verdicts: [RecipientVerdict], relay: String) -> [QueueItem] {
+    func record(_ item: inout QueueItem, verdicts: [RecipientVerdict], relay: String, timing: PostfixLogLine.Timing) -> [QueueItem] {
         let now = MailDate.now()
+        let preciseNow = MailDate.precise()
         if item.state.firstAttempt == 0 { item.state.firstAttempt = now }
         item.state.attempts += 1
         var failures: [BounceBuilder.Failure] = []
         var failedIndices: [Int] = []
-        let delay = now - item.envelope.time
         let expired = now - max(item.envelope.time, item.state.lifetimeStart) > config.maximalQueueLifetime
+        let stages = timing.stages(now: preciseNow)
         for v in verdicts {
             let r = item.envelope.recipients[v.index]
             let verdict = expired ? DeliveryPolicy.expire(v.verdict, afterDays: config.maximalQueueLifetime / 86400) : v.verdict
             let status = verdict.status ?? .deferred
             item.state.recipients[v.index] = DeliveryState.Entry(status: status, reply: verdict.reply, dsn: verdict.dsn)
-            let orig = r.original.map { "orig_to=<\($0)>, " } ?? ""
             log.info(
-                "\(item.id): to=<\(r.address)>, \(orig)relay=\(relay), delay=\(delay), tries=\(item.state.attempts), dsn=\(verdict.dsn), status=\(status.rawValue) (\(verdict.reply))"
-            )
+                .smtp,
+                PostfixLogLine.delivery(
+                    id: item.id, to: r.address, original: r.original, relay: relay, timing: timing, now: preciseNow, dsn: verdict.dsn,
+                    status: status.rawValue, reply: verdict.reply, attempts: item.state.attempts))
+            monitor?.recipient(status: status, dsn: verdict.dsn, stages: [stages.a, stages.b, stages.c, stages.d], reply: verdict.reply)
             if status == .bounced && DeliveryPolicy.wantsFailureNotice(r.notify ?? item.outgoing.parameter("NOTIFY")) {
                 failedIndices.append(v.index)
                 failures.append(
@@ -109,6 +124,9 @@ public final class Relay: @unchecked Sendable {
                         status: DeliveryPolicy.failureStatus(verdict.dsn), diagnostic: verdict.reply))
             }
         }
+        if expired && verdicts.contains(where: { $0.verdict.status != .sent }) {
+            log.info(.qmgr, PostfixLogLine.expired(id: item.id, sender: item.envelope.sender))
+        }
         var created: [QueueItem] = []
         if !failures.isEmpty {
             do {
@@ -116,7 +134,7 @@ public final class Relay: @unchecked Sendable {
             } catch {
                 // No notification on disk, so the failure is not final yet: those
                 // recipients stay deferred and the bounce is tried again at the next attempt.
-                log.error("\(item.id): cannot queue the non-delivery notification: \(error); keeping the message for another try")
+                log.error(.bounce, "\(item.id): cannot queue the non-delivery notification: \(error); keeping the message for another try")
                 // By index (an address may be listed twice), with a 4.x.x code: a deferral.
                 for (index, f) in zip(failedIndices, failures) {
                     let entry = item.state.recipients[index]
@@ -127,23 +145,24 @@ public final class Relay: @unchecked Sendable {
         }
         if item.isFinished {
             do { try store.remove(item.id) } catch {
-                log.warning("\(item.id): removal failed or may not be durable: \(error); the message could be sent again")
+                log.warning(.qmgr, "\(item.id): removal failed or may not be durable: \(error); the message could be sent again")
             }
-            log.info("\(item.id): removed")
+            log.info(.qmgr, "\(item.id): removed")
         } else {
             item.state.nextAttempt =
                 now + schedule.delay(afterAttempts: item.state.attempts, unit: Double(UInt32.random(in: 0...UInt32.max)) / 4_294_967_296)
             do { try store.save(item.state, for: item.id) } catch {
-                log.error("\(item.id): cannot save delivery state: \(error); the message stays queued")
+                log.error(.qmgr, "\(item.id): cannot save delivery state: \(error); the message stays queued")
             }
         }
         return created
     }
 
     /// Defers every pending recipient of `item` because no session could be had.
-    func deferAll(_ item: inout QueueItem, reason: String, relay: String = "none") -> [QueueItem] {
+    func deferAll(_ item: inout QueueItem, reason: String, timing: PostfixLogLine.Timing) -> [QueueItem] {
         let verdict = DeliveryPolicy.verdict(.sessionFailed(reason))
-        return record(&item, verdicts: item.outgoing.recipients.map { RecipientVerdict(index: $0.index, verdict: verdict) }, relay: relay)
+        return record(
+            &item, verdicts: item.outgoing.recipients.map { RecipientVerdict(index: $0.index, verdict: verdict) }, relay: "none", timing: timing)
     }
 
     /// Writes the DSN durably before the failure is recorded (a crash in between yields a
@@ -156,7 +175,7 @@ public final class Relay: @unchecked Sendable {
         let recipient: String, marker: String
         switch DeliveryPolicy.notice(sender: envelope.sender, bounceMarker: envelope.parameter("BOUNCE"), adminAddress: config.adminAddress) {
         case .none:
-            log.info("\(item.id): no non-delivery notification: null sender")
+            log.info(.bounce, "\(item.id): no non-delivery notification: null sender")
             return nil
         case .notify(let to, let bounceMarker):
             recipient = to
@@ -175,7 +194,10 @@ public final class Relay: @unchecked Sendable {
                 || failures.contains { $0.status.hasSuffix(".3.4") },
             bounceID: bounceID)
         let bounce = try store.enqueue(sender: "", recipient: recipient, parameters: [marker], content: content)
-        log.info("\(item.id): sender non-delivery notification: \(bounce.id)")
+        log.info(.bounce, "\(item.id): sender non-delivery notification: \(bounce.id)")
+        // Before its delivery line: pflogsumm takes the size from this one.
+        log.info(.qmgr, PostfixLogLine.active(id: bounce.id, sender: "", size: bounce.envelope.contentSize, recipients: 1))
+        monitor?.bounceCreated()
         return bounce
     }
 }

@@ -14,6 +14,11 @@ public final class RelaySession {
     public private(set) var capabilities = SMTPCapabilities()
     /// Facts for logs and `outboxctl check`.
     public private(set) var tlsDescription: String?
+    /// Postfix's "Verified TLS connection established to …" line.
+    public private(set) var tlsLogLine: String?
+    /// "TLSv1.3" and whether the peer was verified (chain, and name when required).
+    public private(set) var tlsVersion: String?
+    public private(set) var tlsTrust: String?
     public private(set) var certificate: String?
     public private(set) var authMechanism: String?
     public private(set) var offeredMechanisms: [String] = []
@@ -147,6 +152,12 @@ public final class RelaySession {
                 offeredMechanisms = capabilities.authMechanisms
                 if let t = tlsStream {
                     tlsDescription = "\(t.protocolVersion) \(t.cipher)"
+                    let trust = config.tlsSecurityLevel == .verify ? "Verified" : t.chainVerified ? "Trusted" : "Untrusted"
+                    let bits = t.cipherBits
+                    tlsVersion = t.protocolVersion
+                    tlsTrust = trust
+                    tlsLogLine = PostfixLogLine.tls(
+                        trust: trust, peer: peer, version: t.protocolVersion, cipher: t.cipher, bits: bits.used, algorithmBits: bits.algorithm)
                     certificate = t.peerCertificateSummary
                 }
                 return

@@ -80,6 +80,18 @@ public final class TLSStream: ByteStream {
     /// The negotiated cipher suite.
     public var cipher: String { SSL_get_current_cipher(ssl).map { String(cString: SSL_CIPHER_get_name($0)) } ?? "?" }
 
+    /// The cipher's secret bits and its algorithm's bits, as Postfix logs them ("256/256").
+    public var cipherBits: (used: Int32, algorithm: Int32) {
+        guard let c = SSL_get_current_cipher(ssl) else { return (0, 0) }
+        var algorithm: Int32 = 0
+        let used = SSL_CIPHER_get_bits(c, &algorithm)
+        return (used, algorithm)
+    }
+
+    /// Whether the chain verified against the trust store (also when verification was not
+    /// required: Postfix's "Trusted" versus "Untrusted").
+    public var chainVerified: Bool { SSL_get_verify_result(ssl) == X509_V_OK }
+
     /// Subject, issuer and expiry of the peer certificate, for `outboxctl check` and logs.
     public var peerCertificateSummary: String {
         guard let cert = SSL_get1_peer_certificate(ssl) else { return "no peer certificate" }

@@ -15,7 +15,7 @@ struct OutboxCtl: ParsableCommand {
         commandName: "outboxctl", abstract: "Inspect and control the outbox relay.",
         subcommands: [
             Queue.self, Show.self, Hold.self, Release.self, Delete.self, Requeue.self, Flush.self,
-            ConfigCommand.self, Check.self, SendTest.self, OAuth.self,
+            ConfigCommand.self, Check.self, SendTest.self, OAuth.self, Metrics.self, Status.self,
         ])
 }
 
@@ -301,6 +301,48 @@ struct SendTest: ParsableCommand {
         let (lines, ok) = SmarthostSendTest.run(config, recipient: recipient, sender: sender)
         print(lines.joined(separator: "\n"))
         if !ok { throw ArgumentParser.ExitCode(OutboxCore.ExitCode.tempFail.rawValue) }
+    }
+}
+
+struct Metrics: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print the metrics in Prometheus text format (what metrics_file holds): queue, deliveries, delays, smarthosts.")
+    @OptionGroup var options: ConfigOption
+
+    func run() throws {
+        let seen = SpoolObservation.read(try options.spool())
+        print(
+            PrometheusText.render(
+                .init(state: seen.state, queue: seen.queue, now: MailDate.now(), freeBytes: seen.freeBytes, daemonRunning: seen.daemonRunning)),
+            terminator: "")
+    }
+}
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "One line of health, exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN, as a monitoring plugin.")
+    @OptionGroup var options: ConfigOption
+    @Option(name: [.customShort("w"), .long], help: "WARNING when the oldest waiting message is this old (default 1h).") var warning: String = "1h"
+    @Option(name: [.customShort("c"), .long], help: "CRITICAL when the oldest waiting message is this old (default 4h).") var critical: String = "4h"
+
+    func run() throws {
+        // Monitoring plugins report their own trouble as UNKNOWN (3), on stdout.
+        func unknown(_ text: String) -> Never {
+            print("OUTBOX UNKNOWN - \(text)")
+            Glibc.exit(HealthReport.Level.unknown.rawValue)
+        }
+        guard let w = ConfigParser.duration(warning), let c = ConfigParser.duration(critical) else {
+            unknown("bad threshold '\(ConfigParser.duration(warning) == nil ? warning : critical)' (want a time like 30m, 1h or 3600)")
+        }
+        let config: Config
+        do { config = try ConfigLoader.load(try ConfigLoader.source(commandLine: options.config)) } catch { unknown("\(error)") }
+        let layout = SpoolLayout(root: config.spoolDirectory)
+        do { try SpoolOwner.become(layout) } catch { unknown("\(error)") }
+        let seen = SpoolObservation.read(layout)
+        let report = HealthReport.evaluate(
+            state: seen.state, queue: seen.queue, now: MailDate.now(), warning: w, critical: c, daemonRunning: seen.daemonRunning)
+        print(report.line)
+        Glibc.exit(report.level.rawValue)
     }
 }
 

@@ -41,6 +41,7 @@ if coutbox_forbid_core_dumps() != 0 { log.warning("cannot disable core dumps: \(
 do {
     let source = try ConfigLoader.source(commandLine: configPath)
     let config = try ConfigLoader.load(source)
+    log.configure(name: config.syslogName, socketPath: config.syslogSocket)
     // Started by root (by hand, from a script) on a spool that belongs to user outbox: act
     // as outbox, as the unit does, so that nothing root-owned lands in the queue where the
     // service could not read or replace it.

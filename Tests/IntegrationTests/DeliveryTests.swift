@@ -196,7 +196,7 @@ struct DaemonModeTests {
         let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(daemon.terminationStatus == 0)
         #expect(log.contains("reloaded "), "\(log)")
-        #expect(log.contains("outboxd stopped"))
+        #expect(log.contains("daemon stopped"))
     }
 
     @Test("symlinks, FIFOs, directories, hard links and truncated files in maildrop/new are rejected; good mail still goes")

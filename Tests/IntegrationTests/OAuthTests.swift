@@ -260,7 +260,7 @@ struct OAuthTests {
         #expect(endpoint.counter("refresh_token") - refreshes == 4, "one refresh per expiry, not one per connection: \(log)")
         #expect(endpoint.counter("reuse_detected") == reuse, "no rotated-out refresh token was ever presented again")
         #expect(endpoint.counter("introspections_active") - introspections >= 8, "several connections authenticated per token")
-        #expect(log.contains("session to") && log.contains("AUTH OAUTHBEARER"))
+        #expect(log.contains("Verified TLS connection established to") && log.contains("authenticated with AUTH OAUTHBEARER"))
         let status = try instance.outboxctl(["oauth", "status"])
         #expect(status.code == 0 && status.stdout.contains("access token:"), "\(status.stdout)\(status.stderr)")
     }

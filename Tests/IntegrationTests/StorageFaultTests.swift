@@ -88,7 +88,7 @@ struct StorageFaultTests {
         #expect(r.stderr.contains("\(id): cannot save delivery state: "), "\(fault): \(r.stderr)")
         #expect(instance.deferred() == [id], "the message stays in the queue")
         let next = try instance.outboxdOnce()
-        #expect(next.stderr.contains("starting outboxd: 1 queued") && !next.stderr.contains("cannot save"), "\(next.stderr)")
+        #expect(next.stderr.contains("daemon started: 1 queued") && !next.stderr.contains("cannot save"), "\(next.stderr)")
         #expect(FileManager.default.fileExists(atPath: instance.layout.queueStates + "/" + id))
     }
 }

@@ -224,7 +224,7 @@ struct TrustBoundaryTests {
         let text = try queueContent(instance, id)
         #expect(text.contains(original) && !text.contains("forged"), "the queue holds outboxd's own copy")
         let d = try instance.outboxdOnce()
-        #expect(d.stderr.contains("starting outboxd: 1 queued") && !d.stderr.contains("injected"), "\(d.stderr)")
+        #expect(d.stderr.contains("daemon started: 1 queued") && !d.stderr.contains("injected"), "\(d.stderr)")
     }
 
     @Test("a queue file that fails validation when read again is moved aside and not sent")

@@ -172,7 +172,7 @@ for _ in $(seq 1 30); do [ -n "$(delivered "bob private $TOKEN")" ] && break; sl
 in_root outboxctl hold ALL >/dev/null || die "outboxctl hold ALL (through outboxd's control socket)"
 kill -HUP "$OUTBOXD_PID"; sleep 0.5
 kill -TERM "$OUTBOXD_PID"; wait $STRACE_PID || true; rm -f "$WORK/outboxd.pid"; STRACE_PID=
-grep -q "outboxd stopped" "$WORK/outboxd.log" || { cat "$WORK/outboxd.log"; die "outboxd did not stop cleanly"; }
+grep -q "daemon stopped" "$WORK/outboxd.log" || { cat "$WORK/outboxd.log"; die "outboxd did not stop cleanly"; }
 UNIT=$ROOT/lib/systemd/system/outbox.service
 expand() {
     systemd-analyze syscall-filter "$1" | sed -e 's/^ *//' -e '/^#/d' -e '/^$/d' | grep -vx -- "$1" |
@@ -323,13 +323,13 @@ RELOADS=$(count "^reloaded")
 in_box systemctl reload outbox.service || { unit_state; die "systemctl reload outbox"; }
 for _ in $(seq 1 20); do [ "$(count "^reloaded")" -gt "$RELOADS" ] && break; sleep 0.25; done
 [ "$(count "^reloaded")" -gt "$RELOADS" ] || { unit_state; die "systemctl reload did not reload outboxd"; }
-STOPS=$(count "^outboxd stopped")
+STOPS=$(count "^daemon stopped")
 in_box systemctl stop outbox.service || { unit_state; die "systemctl stop outbox"; }
 [ "$(in_box systemctl show -p Result --value outbox.service)" = success ] || { unit_state; die "outbox.service did not stop with result success"; }
 [ "$(in_box systemctl show -p NRestarts --value outbox.service)" = 0 ] || { unit_state; die "outbox.service restarted"; }
 # journald takes the last stdout line asynchronously: give it a moment.
-for _ in $(seq 1 20); do [ "$(count "^outboxd stopped")" -gt "$STOPS" ] && break; sleep 0.25; done
-[ "$(count "^outboxd stopped")" -gt "$STOPS" ] || { unit_state; die "no 'outboxd stopped' in the journal after systemctl stop"; }
+for _ in $(seq 1 20); do [ "$(count "^daemon stopped")" -gt "$STOPS" ] && break; sleep 0.25; done
+[ "$(count "^daemon stopped")" -gt "$STOPS" ] || { unit_state; die "no 'daemon stopped' in the journal after systemctl stop"; }
 # A broken configuration: the service fails once (exit 78) and stays failed, no restart loop.
 cp "$ROOT/etc/outbox/outbox.conf" "$WORK/outbox.conf.good"
 echo "smarthost = smtp://" >> "$ROOT/etc/outbox/outbox.conf"

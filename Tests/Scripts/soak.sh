@@ -154,7 +154,7 @@ DUPLICATES=$(awk '$1 > 1 { d += $1 - 1 } END { print d + 0 }' "$W/arrivals")
 KILLED_ARRIVED=$(find "$W/smarthost/mail" -name '*.eml' -print0 | xargs -0 -r grep -l "$RUN killed #" | wc -l)
 TMP_LEFT=$(find "$W/spool/maildrop/tmp" -type f | wc -l)
 DEFERRALS=$(grep -c 'status=deferred' "$W/outboxd.log" || true)
-STARTS=$(grep -c '^starting outboxd' "$W/outboxd.log" || true)
+STARTS=$(grep -c 'daemon started' "$W/outboxd.log" || true)
 SECONDS_TAKEN=$(( $(date +%s) - START ))
 for kv in messages=$MESSAGES accepted=$ACCEPTED refused=$REFUSED daemon_kills=$DAEMON_KILLS sendmail_kills=$SENDMAIL_KILLS \
           lost=$LOST duplicates=$DUPLICATES killed_arrived=$KILLED_ARRIVED queue_left=$LEFT tmp_left=$TMP_LEFT deferrals=$DEFERRALS \

@@ -1,0 +1,134 @@
+import OutboxCore
+import OutboxSupport
+
+/// What outboxd has counted and noticed, for `outboxctl metrics`, `metrics_file`,
+/// `outboxctl status` and the alerts: counters since the spool was created, per-smarthost
+/// health, open incidents. Kept in queue/monitor (private to outbox) as text, so that
+/// counters survive restarts and outboxctl reads what the daemon saw. Pure value.
+///
+///     c outbox_deliveries_total{status="sent",dsn_class="2"} 12
+///     h connection_setup 3 0.42 0 1 3 3 3 3 3 3 3     (count, sum, cumulative buckets)
+///     s smtp://smarthost.test:587 1 1795420000 1795410000 last error text
+///     i auth 1795420000 1 535 5.7.8 Authentication failed
+///     f 1795420000 451 4.3.0 reply of the first failure since the last success
+public struct MonitorState: Equatable, Sendable {
+    /// Counter series (`name{labels}`) → value.
+    public var counters: [String: Double] = [:]
+    /// Delivery delay per Postfix stage.
+    public var delays: [String: Histogram] = [:]
+    public var smarthosts: [String: SmarthostHealth] = [:]
+    /// Open incidents by kind: since when, whether announced, the reply that opened it.
+    public var incidents: [IncidentKind: Incident] = [:]
+    /// Delivery has been failing since (cleared by a success), with the last reply.
+    public var failingSince: Int?
+    public var lastFailure = ""
+
+    public init() {}
+
+    public struct Histogram: Equatable, Sendable {
+        /// Upper bounds, seconds (Prometheus `le`); +Inf is the count.
+        public static let bounds: [Double] = [0.1, 0.5, 1, 5, 10, 60, 300, 3600, 86400]
+        public var count = 0
+        public var sum = 0.0
+        public var buckets = [Int](repeating: 0, count: bounds.count)
+
+        public mutating func observe(_ value: Double) {
+            count += 1
+            sum += value
+            for (i, bound) in Histogram.bounds.enumerated() where value <= bound { buckets[i] += 1 }
+        }
+    }
+
+    public struct SmarthostHealth: Equatable, Sendable {
+        public var up = false
+        public var lastSuccess = 0
+        public var lastFailure = 0
+        public var lastError = ""
+    }
+
+    public enum IncidentKind: String, Sendable, CaseIterable, Comparable {
+        /// The smarthost refused AUTH (or no token could be had).
+        case auth
+        /// The smarthost's certificate did not verify.
+        case certificate
+        /// Nothing delivered for alert_after while mail waits.
+        case delivery
+
+        public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
+    }
+
+    public struct Incident: Equatable, Sendable {
+        public var since: Int
+        public var announced: Bool
+        public var reason: String
+    }
+
+    /// The stages of Postfix's delays=, with the Postfix exporters' label values.
+    public static let stageNames = ["before_queue_manager", "queue_manager", "connection_setup", "transmission"]
+
+    public mutating func add(_ series: String, _ amount: Double = 1) { counters[series, default: 0] += amount }
+
+    // MARK: - Text form
+
+    public func encoded() -> String {
+        var out = ""
+        for (series, value) in counters.sorted(by: { $0.key < $1.key }) { out += "c \(series) \(PrometheusText.number(value))\n" }
+        for (stage, h) in delays.sorted(by: { $0.key < $1.key }) {
+            out += "h \(stage) \(h.count) \(PrometheusText.number(h.sum)) " + h.buckets.map(String.init).joined(separator: " ") + "\n"
+        }
+        for (host, s) in smarthosts.sorted(by: { $0.key < $1.key }) {
+            out += "s \(host) \(s.up ? 1 : 0) \(s.lastSuccess) \(s.lastFailure) \(MonitorState.oneLine(s.lastError))\n"
+        }
+        for (kind, i) in incidents.sorted(by: { $0.key < $1.key }) {
+            out += "i \(kind.rawValue) \(i.since) \(i.announced ? 1 : 0) \(MonitorState.oneLine(i.reason))\n"
+        }
+        if let since = failingSince { out += "f \(since) \(MonitorState.oneLine(lastFailure))\n" }
+        return out
+    }
+
+    /// Unknown or malformed lines are skipped: the file is outboxd's own, and a damaged
+    /// one costs counts, never the daemon.
+    public static func decode(_ text: String) -> MonitorState {
+        var state = MonitorState()
+        for line in text.split(separator: "\n") {
+            let f = line.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: false)
+            switch (f.first, f.count) {
+            case ("c", 3):
+                if let v = Double(f[2]), v.isFinite { state.counters[String(f[1])] = v }
+            case ("h", _) where f.count >= 4:
+                let rest = line.split(separator: " ").dropFirst(2)
+                let numbers = rest.compactMap { Double($0) }
+                guard numbers.count == 2 + Histogram.bounds.count, stageNames.contains(String(f[1])) else { continue }
+                var h = Histogram()
+                h.count = Int(numbers[0])
+                h.sum = numbers[1]
+                h.buckets = numbers.dropFirst(2).map { Int($0) }
+                state.delays[String(f[1])] = h
+            case ("s", 5), ("s", 6):
+                guard let last = Int(f[3]), let failed = Int(f[4]) else { continue }
+                state.smarthosts[String(f[1])] = SmarthostHealth(
+                    up: f[2] == "1", lastSuccess: last, lastFailure: failed, lastError: f.count == 6 ? String(f[5]) : "")
+            case ("i", _) where f.count >= 4:
+                guard let kind = IncidentKind(rawValue: String(f[1])), let since = Int(f[2]) else { continue }
+                let reason = line.split(separator: " ", maxSplits: 4, omittingEmptySubsequences: false).dropFirst(4).first.map(String.init) ?? ""
+                state.incidents[kind] = Incident(since: since, announced: f[3] == "1", reason: reason)
+            case ("f", _) where f.count >= 2:
+                guard let since = Int(f[1]) else { continue }
+                state.failingSince = since
+                state.lastFailure =
+                    line.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false).dropFirst(2).first.map(String.init) ?? ""
+            default: continue
+            }
+        }
+        return state
+    }
+
+    static func oneLine(_ text: String) -> String { EnvelopeSyntax.printable(text, limit: 300) }
+
+    /// queue/monitor below the spool.
+    public static func path(spool: String) -> String { spool + "/queue/monitor" }
+
+    public static func read(spool: String) -> MonitorState? {
+        ReportFile.read(path(spool: spool)).map(decode)
+    }
+}
