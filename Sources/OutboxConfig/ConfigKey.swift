@@ -67,14 +67,7 @@ struct ConfigKey: Sendable {
         optionalAbsolutePath("oauth_refresh_token_file", \.oauthRefreshTokenFile),
         httpsURL("oauth_device_url", \.oauthDeviceURL),
         optionalAbsolutePath("oauth_ca_file", \.oauthCAFile),
-        ConfigKey(
-            name: "auth_over_plaintext",
-            apply: { c, v in
-                ConfigParser.boolean(v).map {
-                    c.authOverPlaintext = $0
-                    return nil
-                } ?? "must be yes or no"
-            }, show: { $0.authOverPlaintext ? "yes" : "no" }, reset: nil),
+        boolean("auth_over_plaintext", \.authOverPlaintext, resettable: false),
         ConfigKey(
             name: "domain",
             apply: { c, v in
@@ -157,14 +150,7 @@ struct ConfigKey: Sendable {
         optionalAbsolutePath("metrics_file", \.metricsFile),
         optionalText("alert_command", \.alertCommand),
         duration("alert_after", \.alertAfter),
-        ConfigKey(
-            name: "origin_header",
-            apply: { c, v in
-                ConfigParser.boolean(v).map {
-                    c.originHeader = $0
-                    return nil
-                } ?? "must be yes or no"
-            }, show: { $0.originHeader ? "yes" : "no" }, reset: { $0.originHeader = false }),
+        boolean("origin_header", \.originHeader),
     ]
 
     static let byName: [String: ConfigKey] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
@@ -186,6 +172,21 @@ struct ConfigKey: Sendable {
         guard v.hasPrefix("/") else { return "must be an absolute path" }
         set(v)
         return nil
+    }
+
+    /// yes or no; an empty value restores the built-in default when `resettable`.
+    static func boolean(_ name: String, _ field: Field<Bool>, resettable: Bool = true) -> ConfigKey {
+        let builtIn = Config()[keyPath: field]
+        var reset: (@Sendable (inout Config) -> Void)?
+        if resettable { reset = { c in c[keyPath: field] = builtIn } }
+        return ConfigKey(
+            name: name,
+            apply: { c, v in
+                ConfigParser.boolean(v).map {
+                    c[keyPath: field] = $0
+                    return nil
+                } ?? "must be yes or no"
+            }, show: { $0[keyPath: field] ? "yes" : "no" }, reset: reset)
     }
 
     static func optionalText(_ name: String, _ field: Field<String?>) -> ConfigKey {

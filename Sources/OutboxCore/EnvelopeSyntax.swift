@@ -88,6 +88,8 @@ public enum EnvelopeSyntax {
         case "SMTPUTF8": ok = value == nil
         case "LONGLINES": ok = value.map { !$0.isEmpty && $0.utf8.count <= 12 && $0.utf8.allSatisfy { $0 >= 48 && $0 <= 57 } } ?? false
         case "BOUNCE": ok = value == "1" || value == "2"
+        // Who submitted it (sendmail's report, see SubmissionOrigin): printable ASCII.
+        case "ORIGIN": ok = value.map { !$0.isEmpty && $0.utf8.count <= 1000 && $0.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7F } } ?? false
         default: return "unknown envelope parameter '\(printable(String(key)))'"
         }
         return ok ? nil : "bad envelope parameter '\(printable(parameter))'"

@@ -279,7 +279,7 @@ public final class Daemon: @unchecked Sendable {
         for item in adoption.adopted {
             queue.items[item.id] = item
             let e = item.envelope
-            log.info(.pickup, PostfixLogLine.pickup(id: item.id, uid: e.uid, sender: e.sender, origin: nil))
+            log.info(.pickup, PostfixLogLine.pickup(id: item.id, uid: e.uid, sender: e.sender, origin: e.parameter("ORIGIN")))
             log.info(.qmgr, PostfixLogLine.active(id: item.id, sender: e.sender, size: e.contentSize, recipients: e.recipients.count))
             monitor.received()
         }

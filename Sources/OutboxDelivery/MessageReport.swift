@@ -27,7 +27,9 @@ public enum MessageReport {
         var out = "queue_id: \(file.queueID)\nqueue: \(queueName)\n"
         out += "arrival: \(MailDate.rfc5322(file.time))\nsubmitted_by_uid: \(file.uid)\nsize: \(file.contentSize)\n"
         out += "sender: <\(file.sender)>\n"
-        if !file.parameters.isEmpty { out += "parameters: \(file.parameters.joined(separator: " "))\n" }
+        if let origin = file.parameter("ORIGIN") { out += "origin: \(origin)\n" }
+        let parameters = file.parameters.filter { !$0.hasPrefix("ORIGIN=") }
+        if !parameters.isEmpty { out += "parameters: \(parameters.joined(separator: " "))\n" }
         out += "attempts: \(state.attempts)\n"
         if state.firstAttempt > 0 { out += "first_attempt: \(MailDate.rfc5322(state.firstAttempt))\n" }
         if state.attempts > 0, location == .queue {

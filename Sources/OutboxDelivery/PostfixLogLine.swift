@@ -38,7 +38,8 @@ public enum PostfixLogLine {
         guard value.isFinite, value >= 0.005 else { return "0" }
         if value >= 10 { return String(Int(value)) }
         let hundredths = Int((value * 100).rounded())
-        if value >= 1 {
+        // 0.995 rounds to 1.00: from there one decimal.
+        if hundredths >= 100 {
             let tenths = (hundredths + 5) / 10
             return tenths % 10 == 0 ? String(tenths / 10) : "\(tenths / 10).\(tenths % 10)"
         }

@@ -65,6 +65,21 @@ public struct SpoolObservation: Sendable {
     public var daemonRunning: Bool
     public var freeBytes: Int?
 
+    /// Why the queue cannot be read by this user (nil when it can): counting nothing from
+    /// a queue one may not list would report an empty queue that is not.
+    public static func unreadable(_ layout: SpoolLayout) -> String? {
+        for directory in [layout.queueMessages, layout.queueStates, layout.queueHeld] {
+            var st = stat()
+            // A spool not created yet holds nothing: fine. Any other failure (EACCES on
+            // the private queue) means this user cannot know.
+            if stat(directory, &st) != 0 && errno == ENOENT { continue }
+            if access(directory, R_OK | X_OK) != 0 {
+                return "cannot read \(directory) as uid \(geteuid()): \(String(cString: strerror(errno))) (run as root or as the spool's owner)"
+            }
+        }
+        return nil
+    }
+
     public static func read(_ layout: SpoolLayout) -> SpoolObservation {
         var running = false
         if let store = try? QueueStore(layout: layout) {

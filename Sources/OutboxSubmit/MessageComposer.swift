@@ -129,10 +129,17 @@ public final class MessageComposer {
             domain: context.domain, fromAddress: from, fullName: envelope.fullName ?? context.gecosName,
             received: received, date: date, messageID: "<\(MailDate.compact(now)).\(queueID)@\(context.domain)>")
         var headerBytes = HeaderRewriter.rewrite(headers.fields, context: rewriteContext)
+        let originFields = context.originFields
+        if let fields = originFields, context.config.originHeader {
+            // Folded between fields (never inside the quoted command line); at most 900
+            // octets in all, so no line passes 998.
+            headerBytes += Array(("X-Outbox-Origin: " + fields.joined(separator: "\r\n\t") + "\r\n").utf8)
+        }
         headerBytes += ASCII.crlf
         headersHaveEightBit = headerBytes.contains { $0 >= 0x80 }
 
         var parameters = envelope.parameters
+        if let fields = originFields { parameters.append("ORIGIN=" + fields.joined(separator: " ")) }
         if let body = envelope.declaredBodyType { parameters.append("BODY=\(body)") }
         let addresses = [envelope.sender] + recipients.map(\.address)
         if addresses.contains(where: { $0.utf8.contains { $0 >= 0x80 } }) { parameters.append("SMTPUTF8") }

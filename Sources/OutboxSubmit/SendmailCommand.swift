@@ -11,6 +11,8 @@ public enum SendmailCommand {
     public static func run(_ argv: [String]) -> Int32 {
         // A caller that closed our stdout/stderr pipe must not kill us with SIGPIPE.
         signal(SIGPIPE, SIG_IGN)
+        // First, while the caller is surely still there (`cmd | sendmail &` may not wait).
+        let origin = SubmissionOrigin.current()
         let invokedAs = argv.first.map { String($0.split(separator: "/").last ?? Substring($0)) } ?? "sendmail"
         var options = SendmailOptions()
         do {
@@ -33,13 +35,14 @@ public enum SendmailCommand {
                 // abandoned by killed writers; for everyone else this is a no-op.
                 _ = try? SpoolLayout(root: config.spoolDirectory).removeStaleTemporaryFiles()
             case .smtp:
-                let context = SubmissionContext(config: config)
+                var context = SubmissionContext(config: config)
+                context.origin = origin
                 let session = SMTPServerSession(context: context, input: .standardInput, output: .standardOutput) {
                     try DropHelperClient(configPath: options.configPath)
                 }
                 return session.run().rawValue
             case .deliver:
-                let id = try deliver(options, config: config)
+                let id = try deliver(options, config: config, origin: origin)
                 if options.verbose { try? FileDescriptor.standardOutput.writeAll("\(invokedAs): queued as \(id)\n") }
             }
             return 0
@@ -76,7 +79,7 @@ public enum SendmailCommand {
         return out
     }
 
-    static func deliver(_ options: SendmailOptions, config: Config) throws -> String {
+    static func deliver(_ options: SendmailOptions, config: Config, origin: SubmissionOrigin? = nil) throws -> String {
         if options.recipients.isEmpty && !options.extractRecipients {
             throw SubmissionError(.usage, "no recipients given (name them as arguments, or use -t to read them from the headers)")
         }
@@ -85,7 +88,8 @@ public enum SendmailCommand {
         let helper = try DropHelperClient(configPath: options.configPath)
         let composer: MessageComposer
         do {
-            let context = SubmissionContext(config: config)
+            var context = SubmissionContext(config: config)
+            context.origin = origin
             let sender: String
             do {
                 sender = try context.envelopeSender(options.sender)

@@ -16,6 +16,11 @@ public struct SubmissionContext: Sendable {
     public let uid: uid_t
     /// The first GECOS field, for an added From:.
     public let gecosName: String?
+    /// The submitting program, read at start (nil in tests that build a context).
+    public var origin: SubmissionOrigin?
+
+    /// The ORIGIN parameter's fields (its value joins them with spaces).
+    public var originFields: [String]? { origin?.fields(login: userName) }
 
     public init(config: Config, host: HostIdentity? = nil, aliases: AliasTable? = nil, uid: uid_t = getuid()) {
         self.config = config

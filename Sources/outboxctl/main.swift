@@ -310,7 +310,9 @@ struct Metrics: ParsableCommand {
     @OptionGroup var options: ConfigOption
 
     func run() throws {
-        let seen = SpoolObservation.read(try options.spool())
+        let layout = try options.spool()
+        if let problem = SpoolObservation.unreadable(layout) { fail("metrics: \(problem)", .noPermission) }
+        let seen = SpoolObservation.read(layout)
         print(
             PrometheusText.render(
                 .init(state: seen.state, queue: seen.queue, now: MailDate.now(), freeBytes: seen.freeBytes, daemonRunning: seen.daemonRunning)),
@@ -338,6 +340,7 @@ struct Status: ParsableCommand {
         do { config = try ConfigLoader.load(try ConfigLoader.source(commandLine: options.config)) } catch { unknown("\(error)") }
         let layout = SpoolLayout(root: config.spoolDirectory)
         do { try SpoolOwner.become(layout) } catch { unknown("\(error)") }
+        if let problem = SpoolObservation.unreadable(layout) { unknown(problem) }
         let seen = SpoolObservation.read(layout)
         let report = HealthReport.evaluate(
             state: seen.state, queue: seen.queue, now: MailDate.now(), warning: w, critical: c, daemonRunning: seen.daemonRunning)

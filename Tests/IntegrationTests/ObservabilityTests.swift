@@ -211,6 +211,11 @@ struct ObservabilityTests {
         #expect(r.code == 2 && r.stdout.hasPrefix("OUTBOX CRITICAL - "), "\(r.stdout)")
         r = try instance.outboxctl(["status", "-w", "soon"])
         #expect(r.code == 3 && r.stdout.hasPrefix("OUTBOX UNKNOWN - bad threshold 'soon'"), "\(r.stdout)")
+        // A user who cannot read the queue gets UNKNOWN, never an "empty" OK.
+        r = try run(
+            "/usr/bin/setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups", Binaries.directory + "/outboxctl", "status"],
+            environment: ["OUTBOX_CONFIG": instance.configPath])
+        #expect(r.code == 3 && r.stdout.hasPrefix("OUTBOX UNKNOWN - cannot read ") && r.stdout.contains("as uid 65534"), "\(r.stdout)\(r.stderr)")
         // The smarthost refuses the password: CRITICAL at once, whatever the age.
         let refused = try Instance.relaying(password: "wrong")
         _ = try refused.sendmail(["-i", "r@remote.test"], "Subject: s\n\nbody\n")
@@ -300,5 +305,72 @@ struct ObservabilityTests {
             usleep(100_000)
         }
         #expect(datagrams.contains("READY=1\nSTATUS=OUTBOX OK - queue empty"), "\(datagrams)")
+    }
+}
+
+@Suite("who sent it: the submitting program, recorded from /proc by sendmail")
+struct OriginTests {
+    @Test("from a shell: the shell, its command line and its parent, in the pickup line, outboxctl show and the optional header")
+    func shell() throws {
+        let instance = try Instance(extraConfig: "smarthost = smtp://127.0.0.1:1\nconnect_timeout = 2s\norigin_header = yes\n")
+        let r = try run(
+            "/bin/sh", ["-c", "printf 'Subject: origin\\n\\nbody\\n' | \"$0\" -i r@remote.test", Binaries.sendmail],
+            environment: ["OUTBOX_CONFIG": instance.configPath])
+        #expect(r.code == 0, "\(r.stderr)")
+        let id = try #require(instance.queued().first)
+        let d = try instance.outboxdOnce()
+        let login = String(cString: getpwuid(getuid())!.pointee.pw_name)
+        let pickup = try #require(d.stderr.split(separator: "\n").first { $0.hasPrefix("\(id): uid=\(getuid()) from=<") }, "\(d.stderr)")
+        #expect(pickup.contains(" login=\(login) exe=/usr/bin/dash comm=sh cmd=\"/bin/sh -c printf "), "\(pickup)")
+        #expect(pickup.contains(" parent_exe=") && !pickup.contains("job="), "\(pickup)")
+        let show = try instance.outboxctl(["show", id]).stdout
+        #expect(show.contains("origin: login=\(login) exe=/usr/bin/dash comm=sh"), "\(show)")
+        #expect(show.contains("X-Outbox-Origin: login=\(login)\n\texe=/usr/bin/dash\n\tcomm=sh\n\tcmd=\"/bin/sh -c printf"), "\(show)")
+        #expect(!show.contains("parameters: ORIGIN"), "shown once, as origin: \(show)")
+    }
+
+    @Test(
+        "from a cron job: job=cron (a real cron daemon runs the job)",
+        .enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/sbin/cron"), "needs root and cron"))
+    func cron() throws {
+        let instance = try Instance(extraConfig: "smarthost = smtp://127.0.0.1:1\nconnect_timeout = 2s\n")
+        // cron.d names may not contain dots; the job runs at the next full minute.
+        let name = "/etc/cron.d/outboxtest\(getpid())"
+        let job = "* * * * * root printf 'Subject: cron\\n\\nbody\\n' | OUTBOX_CONFIG=\(instance.configPath) \(Binaries.sendmail) -i r@remote.test\n"
+        try job.write(toFile: name, atomically: true, encoding: .utf8)
+        chmod(name, 0o644)
+        defer { unlink(name) }
+        // A cron already running reads /etc/cron.d each minute; otherwise start one here,
+        // detached with an empty signal mask (the test runner blocks SIGTERM, and cron
+        // would inherit that and never stop).
+        let running =
+            (try? String(contentsOfFile: "/run/crond.pid", encoding: .utf8)).flatMap {
+                Int32($0.trimmingCharacters(in: .whitespacesAndNewlines))
+            }.map { kill($0, 0) == 0 } ?? false
+        var started: Int32?
+        if !running {
+            let r = try run(
+                "/usr/bin/python3",
+                [
+                    "-c",
+                    "import signal, subprocess; signal.pthread_sigmask(signal.SIG_SETMASK, []); "
+                        + "print(subprocess.Popen(['/usr/sbin/cron', '-f'], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, "
+                        + "stderr=subprocess.DEVNULL, start_new_session=True).pid)",
+                ])
+            started = Int32(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        defer {
+            if let pid = started {
+                kill(pid, SIGTERM)
+                for _ in 0..<50 where kill(pid, 0) == 0 { usleep(100_000) }
+            }
+        }
+        for _ in 0..<75 where instance.queued().isEmpty { sleep(1) }
+        unlink(name)
+        let id = try #require(instance.queued().first, "the cron job ran within 75 s")
+        let d = try instance.outboxdOnce()
+        let pickup = try #require(d.stderr.split(separator: "\n").first { $0.hasPrefix("\(id): uid=0 from=<") }, "\(d.stderr)")
+        #expect(pickup.contains(" login=root ") && pickup.contains(" comm=sh ") && pickup.hasSuffix(" job=cron"), "\(pickup)")
+        #expect(try instance.outboxctl(["show", id]).stdout.contains(" job=cron\n"))
     }
 }

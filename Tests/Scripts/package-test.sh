@@ -222,6 +222,12 @@ as_user() { local u=$1; shift; nsenter -t "$LEADER" -a setpriv --reuid="$u" --re
     /usr/bin/env -i -C "/home/$u" PATH=/usr/bin:/bin HOME="/home/$u" USER="$u" LOGNAME="$u" LANG=C.UTF-8 "$@"; }
 for _ in $(seq 1 60); do [ "$(in_box systemctl is-active outbox.service 2>/dev/null)" = active ] && break; sleep 0.5; done
 [ "$(in_box systemctl is-active outbox.service 2>/dev/null)" = active ] || { tail -30 "$WORK/nspawn.log"; in_box journalctl -u outbox --no-pager || true; die "outbox.service is not active after boot"; }
+# Type=notify: active means outboxd said READY=1; its STATUS= is the outboxctl status line.
+STATUS_TEXT=$(in_box systemctl show -p StatusText --value outbox.service)
+case "$STATUS_TEXT" in "OUTBOX OK - "*) ;; *) die "systemctl status does not show outboxd's status line: '$STATUS_TEXT'" ;; esac
+in_box systemctl status outbox.service --no-pager > "$WORK/status.txt" 2>&1 || true
+grep -q "Status: \"OUTBOX OK - " "$WORK/status.txt" || { cat "$WORK/status.txt"; die "no Status: line in systemctl status"; }
+echo "systemd shows: $STATUS_TEXT"
 [ "$(in_box systemctl show -p User --value outbox.service)" = outbox ] || die "outbox.service does not run as user outbox"
 say "booted the chroot with systemd: outbox.service is enabled and active as user outbox"
 

@@ -1,0 +1,147 @@
+import Glibc
+import OutboxCore
+
+/// Which program submitted the message: the caller of sendmail (its executable, command
+/// name and command line), the caller's parent, the systemd unit it runs in, and whether
+/// it runs under cron or at. Read from /proc before anything else, while the caller is
+/// surely still there. Recorded as the envelope parameter ORIGIN (never sent to the
+/// smarthost), logged in outboxd's pickup line and shown by `outboxctl show`.
+///
+/// It is what sendmail saw as the calling user: a user who writes to the drop helper
+/// directly can claim anything here. The uid, which the helper stamps, is the fact.
+public struct SubmissionOrigin: Equatable, Sendable {
+    public struct Process: Equatable, Sendable {
+        public var pid: Int32
+        public var executable: String?
+        public var command: String?
+        public var arguments: [String] = []
+        public var parent: Int32?
+    }
+
+    public var caller: Process?
+    public var callerParent: Process?
+    public var unit: String?
+    /// "cron" or "at" when an ancestor is that daemon.
+    public var job: String?
+
+    /// The longest ORIGIN value: it must leave room in a 998-octet header line.
+    public static let maximumLength = 900
+
+    public init(caller: Process? = nil, callerParent: Process? = nil, unit: String? = nil, job: String? = nil) {
+        self.caller = caller
+        self.callerParent = callerParent
+        self.unit = unit
+        self.job = job
+    }
+
+    /// The submitting process as /proc shows it now.
+    public static func current(proc: String = "/proc") -> SubmissionOrigin {
+        var origin = SubmissionOrigin()
+        let caller = process(getppid(), proc: proc)
+        origin.caller = caller
+        if let grand = caller.parent, grand > 0 { origin.callerParent = process(grand, proc: proc) }
+        origin.unit = unit(fromCGroup: read("\(proc)/\(getppid())/cgroup") ?? "")
+        // cron forks a child per job, which runs the job's shell: a few levels up at most.
+        var pid: Int32? = getppid()
+        for _ in 0..<8 {
+            guard let p = pid, p > 1 else { break }
+            let command = p == caller.pid ? caller.command : read("\(proc)/\(p)/comm").map { String($0.prefix { $0 != "\n" }) }
+            switch command {
+            case "cron", "crond", "CRON", "anacron": origin.job = "cron"
+            case "atd": origin.job = "at"
+            default: break
+            }
+            if origin.job != nil { break }
+            pid = p == caller.pid ? caller.parent : statParent(read("\(proc)/\(p)/stat") ?? "")
+        }
+        return origin
+    }
+
+    static func process(_ pid: Int32, proc: String) -> Process {
+        var p = Process(pid: pid)
+        p.executable = link("\(proc)/\(pid)/exe")
+        p.command = read("\(proc)/\(pid)/comm").map { String($0.prefix { $0 != "\n" }) }
+        p.arguments = (read("\(proc)/\(pid)/cmdline") ?? "").split(separator: "\0").map(String.init)
+        p.parent = statParent(read("\(proc)/\(pid)/stat") ?? "")
+        return p
+    }
+
+    /// The ppid field of /proc/PID/stat (after the command name, which may hold ") ").
+    static func statParent(_ stat: String) -> Int32? {
+        guard let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        return fields.count >= 2 ? Int32(fields[1]) : nil
+    }
+
+    /// The innermost systemd unit of a /proc/PID/cgroup text (cgroup v2 line, or the
+    /// name=systemd hierarchy of v1): `…/cron.service` → cron.service.
+    static func unit(fromCGroup text: String) -> String? {
+        let lines = text.split(separator: "\n")
+        let path =
+            lines.first { $0.hasPrefix("0::") }.map { $0.dropFirst(3) }
+            ?? lines.first { $0.contains(":name=systemd:") }.map { $0.split(separator: ":", maxSplits: 2).last ?? "" }
+        guard let path else { return nil }
+        return path.split(separator: "/").last { $0.hasSuffix(".service") || $0.hasSuffix(".scope") }.map(String.init)
+    }
+
+    /// `login=… exe=… comm=… cmd="…" parent_exe=… parent_comm=… unit=… job=…`: one line of
+    /// printable ASCII, every value without spaces except the quoted command line.
+    public func text(login: String) -> String { fields(login: login).joined(separator: " ") }
+
+    /// The fields of `text`, within `maximumLength` together.
+    public func fields(login: String) -> [String] {
+        var fields = ["login=\(word(login))"]
+        if let c = caller {
+            if let e = c.executable { fields.append("exe=\(word(e))") }
+            if let n = c.command { fields.append("comm=\(word(n))") }
+            if !c.arguments.isEmpty { fields.append("cmd=\"\(quoted(c.arguments.joined(separator: " "), limit: 200))\"") }
+        }
+        if let p = callerParent {
+            if let e = p.executable { fields.append("parent_exe=\(word(e))") }
+            if let n = p.command { fields.append("parent_comm=\(word(n))") }
+        }
+        if let unit { fields.append("unit=\(word(unit))") }
+        if let job { fields.append("job=\(job)") }
+        var out: [String] = []
+        var length = 0
+        for f in fields where length + f.utf8.count + 1 <= SubmissionOrigin.maximumLength {
+            out.append(f)
+            length += f.utf8.count + 1
+        }
+        return out
+    }
+
+    /// Printable ASCII without spaces, quotes or backslashes (those as \xHH).
+    func word(_ s: String) -> String { escaped(s, limit: 200, keepSpaces: false) }
+
+    func quoted(_ s: String, limit: Int) -> String { escaped(s, limit: limit, keepSpaces: true) }
+
+    private func escaped(_ s: String, limit: Int, keepSpaces: Bool) -> String {
+        var out = ""
+        for b in s.utf8.prefix(limit) {
+            if b > 0x20 && b < 0x7F && b != 0x22 && b != 0x5C || (keepSpaces && b == 0x20) {
+                out.unicodeScalars.append(Unicode.Scalar(b))
+            } else {
+                let hex = Array("0123456789abcdef".utf8)
+                out += "\\x" + String(decoding: [hex[Int(b >> 4)], hex[Int(b & 15)]], as: UTF8.self)
+            }
+        }
+        return out
+    }
+
+    private static func read(_ path: String) -> String? {
+        // One read of at most 4 KiB: /proc files come whole, and a longer command line is
+        // cut anyway.
+        guard let fd = try? FileDescriptor.open(path, flags: O_RDONLY | O_CLOEXEC) else { return nil }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        guard let n = try? fd.read(into: &buffer) else { return nil }
+        return String(decoding: buffer[0..<n], as: UTF8.self)
+    }
+
+    private static func link(_ path: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let n = readlink(path, &buffer, buffer.count - 1)
+        guard n > 0 else { return nil }
+        return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
