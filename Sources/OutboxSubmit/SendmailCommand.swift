@@ -11,8 +11,9 @@ public enum SendmailCommand {
     public static func run(_ argv: [String]) -> Int32 {
         // A caller that closed our stdout/stderr pipe must not kill us with SIGPIPE.
         signal(SIGPIPE, SIG_IGN)
-        // First, while the caller is surely still there (`cmd | sendmail &` may not wait).
-        let origin = SubmissionOrigin.current()
+        // First, while the caller is surely still there (`cmd | sendmail &` may not wait);
+        // read once the drop helper is starting.
+        let origin = SubmissionOrigin.pin()
         let invokedAs = argv.first.map { String($0.split(separator: "/").last ?? Substring($0)) } ?? "sendmail"
         var options = SendmailOptions()
         do {
@@ -36,7 +37,7 @@ public enum SendmailCommand {
                 _ = try? SpoolLayout(root: config.spoolDirectory).removeStaleTemporaryFiles()
             case .smtp:
                 var context = SubmissionContext(config: config)
-                context.origin = origin
+                context.origin = origin.read()
                 let session = SMTPServerSession(context: context, input: .standardInput, output: .standardOutput) {
                     try DropHelperClient(configPath: options.configPath)
                 }
@@ -79,7 +80,7 @@ public enum SendmailCommand {
         return out
     }
 
-    static func deliver(_ options: SendmailOptions, config: Config, origin: SubmissionOrigin? = nil) throws -> String {
+    static func deliver(_ options: SendmailOptions, config: Config, origin: SubmissionOrigin.Pin? = nil) throws -> String {
         if options.recipients.isEmpty && !options.extractRecipients {
             throw SubmissionError(.usage, "no recipients given (name them as arguments, or use -t to read them from the headers)")
         }
@@ -89,7 +90,7 @@ public enum SendmailCommand {
         let composer: MessageComposer
         do {
             var context = SubmissionContext(config: config)
-            context.origin = origin
+            context.origin = origin?.read()
             let sender: String
             do {
                 sender = try context.envelopeSender(options.sender)

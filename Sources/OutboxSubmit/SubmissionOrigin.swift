@@ -34,35 +34,66 @@ public struct SubmissionOrigin: Equatable, Sendable {
         self.job = job
     }
 
-    /// The submitting process as /proc shows it now.
-    public static func current(proc: String = "/proc") -> SubmissionOrigin {
-        var origin = SubmissionOrigin()
-        let caller = process(getppid(), proc: proc)
-        origin.caller = caller
-        if let grand = caller.parent, grand > 0 { origin.callerParent = process(grand, proc: proc) }
-        origin.unit = unit(fromCGroup: read("\(proc)/\(getppid())/cgroup") ?? "")
-        // cron forks a child per job, which runs the job's shell: a few levels up at most.
-        var pid: Int32? = getppid()
-        for _ in 0..<8 {
-            guard let p = pid, p > 1 else { break }
-            let command = p == caller.pid ? caller.command : read("\(proc)/\(p)/comm").map { String($0.prefix { $0 != "\n" }) }
-            switch command {
-            case "cron", "crond", "CRON", "anacron": origin.job = "cron"
-            case "atd": origin.job = "at"
-            default: break
-            }
-            if origin.job != nil { break }
-            pid = p == caller.pid ? caller.parent : statParent(read("\(proc)/\(p)/stat") ?? "")
+    /// The caller, pinned: an open /proc/PID directory keeps naming that process even if
+    /// its pid is reused, so the reading can wait until the drop helper is starting (its
+    /// exec then overlaps these reads instead of following them: measured 0.2 ms).
+    public final class Pin: @unchecked Sendable {
+        let pid: Int32
+        let directory: Int32
+        let proc: String
+
+        init(pid: Int32, proc: String) {
+            self.pid = pid
+            self.proc = proc
+            directory = open("\(proc)/\(pid)", FileDescriptor.pathOnly | O_DIRECTORY | O_CLOEXEC)
         }
-        return origin
+
+        deinit { if directory >= 0 { close(directory) } }
+
+        /// Reads the facts; what the caller no longer has (it exited) is left out.
+        public func read() -> SubmissionOrigin {
+            var origin = SubmissionOrigin()
+            guard directory >= 0 else { return origin }
+            let caller = SubmissionOrigin.process(pid, directory: directory)
+            origin.caller = caller
+            if let grand = caller.parent, grand > 0 { origin.callerParent = SubmissionOrigin.process(grand, proc: proc) }
+            origin.unit = unit(fromCGroup: SubmissionOrigin.read(directory, "cgroup") ?? "")
+            // cron forks a child per job, which runs the job's shell: a few levels up.
+            var command = caller.command
+            var next = caller.parent
+            for _ in 0..<6 {
+                switch command {
+                case "cron", "crond", "CRON", "anacron": origin.job = "cron"
+                case "atd": origin.job = "at"
+                default: break
+                }
+                guard origin.job == nil, let p = next, p > 1 else { break }
+                let ancestor = open("\(proc)/\(p)", FileDescriptor.pathOnly | O_DIRECTORY | O_CLOEXEC)
+                guard ancestor >= 0 else { break }
+                defer { close(ancestor) }
+                command = SubmissionOrigin.read(ancestor, "comm").map { String($0.prefix { $0 != "\n" }) }
+                next = statParent(SubmissionOrigin.read(ancestor, "stat") ?? "")
+            }
+            return origin
+        }
     }
 
+    /// Pins the calling process (sendmail's parent); call first, read later.
+    public static func pin(proc: String = "/proc") -> Pin { Pin(pid: getppid(), proc: proc) }
+
     static func process(_ pid: Int32, proc: String) -> Process {
+        let directory = open("\(proc)/\(pid)", FileDescriptor.pathOnly | O_DIRECTORY | O_CLOEXEC)
+        guard directory >= 0 else { return Process(pid: pid) }
+        defer { close(directory) }
+        return process(pid, directory: directory)
+    }
+
+    static func process(_ pid: Int32, directory: Int32) -> Process {
         var p = Process(pid: pid)
-        p.executable = link("\(proc)/\(pid)/exe")
-        p.command = read("\(proc)/\(pid)/comm").map { String($0.prefix { $0 != "\n" }) }
-        p.arguments = (read("\(proc)/\(pid)/cmdline") ?? "").split(separator: "\0").map(String.init)
-        p.parent = statParent(read("\(proc)/\(pid)/stat") ?? "")
+        p.executable = link(directory, "exe")
+        p.command = read(directory, "comm").map { String($0.prefix { $0 != "\n" }) }
+        p.arguments = (read(directory, "cmdline") ?? "").split(separator: "\0").map(String.init)
+        p.parent = statParent(read(directory, "stat") ?? "")
         return p
     }
 
@@ -129,18 +160,20 @@ public struct SubmissionOrigin: Equatable, Sendable {
         return out
     }
 
-    private static func read(_ path: String) -> String? {
+    private static func read(_ directory: Int32, _ name: String) -> String? {
         // One read of at most 4 KiB: /proc files come whole, and a longer command line is
         // cut anyway.
-        guard let fd = try? FileDescriptor.open(path, flags: O_RDONLY | O_CLOEXEC) else { return nil }
+        let fd = openat(directory, name, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
         var buffer = [UInt8](repeating: 0, count: 4096)
-        guard let n = try? fd.read(into: &buffer) else { return nil }
-        return String(decoding: buffer[0..<n], as: UTF8.self)
+        let n = Glibc.read(fd, &buffer, buffer.count)
+        return n >= 0 ? String(decoding: buffer[0..<n], as: UTF8.self) : nil
     }
 
-    private static func link(_ path: String) -> String? {
+    private static func link(_ directory: Int32, _ name: String) -> String? {
         var buffer = [CChar](repeating: 0, count: 4096)
-        let n = readlink(path, &buffer, buffer.count - 1)
+        let n = readlinkat(directory, name, &buffer, buffer.count - 1)
         guard n > 0 else { return nil }
         return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
