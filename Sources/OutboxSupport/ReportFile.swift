@@ -10,7 +10,10 @@ public enum ReportFile {
     public static func replace(_ path: String, with text: String, mode: mode_t) throws(SystemError) {
         let temporary = path + ".tmp"
         do throws(SystemError) {
-            let fd = try FileDescriptor.open(temporary, flags: O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode: mode)
+            // Never opened if present: in a directory others may write, a FIFO or a link
+            // left there would block or redirect the write. Ours from a crash is removed.
+            unlink(temporary)
+            let fd = try FileDescriptor.open(temporary, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode: mode)
             // The umask (UMask=0077 under systemd) must not narrow what readers need.
             guard fchmod(fd.rawValue, mode) == 0 else { throw SystemError("fchmod", path: temporary) }
             try fd.writeAll(text)

@@ -194,6 +194,19 @@ struct ObservabilityTests {
         #expect(!FileManager.default.fileExists(atPath: file + ".tmp"))
     }
 
+    @Test("metrics_file: a FIFO or file planted at its temporary name neither blocks outboxd nor receives the metrics")
+    func metricsFileTemporary() throws {
+        let instance = try Instance(extraConfig: "smarthost = smtp://127.0.0.1:1\nconnect_timeout = 2s\n")
+        let file = instance.directory + "/outbox.prom"
+        try (try String(contentsOfFile: instance.configPath, encoding: .utf8) + "metrics_file = \(file)\n").write(
+            toFile: instance.configPath, atomically: true, encoding: .utf8)
+        #expect(mkfifo(file + ".tmp", 0o600) == 0)
+        let r = try run(
+            "/usr/bin/timeout", ["10", Binaries.directory + "/outboxd", "--once", "--no-syslog"], environment: ["OUTBOX_CONFIG": instance.configPath])
+        #expect(r.code == 0, "outboxd must not block opening a FIFO: exit \(r.code) \(r.stderr)")
+        #expect((try? String(contentsOfFile: file, encoding: .utf8))?.contains("outbox_build_info") == true)
+    }
+
     @Test("outboxctl status: OK when empty, WARNING and CRITICAL by the oldest message's age, CRITICAL on an AUTH refusal, UNKNOWN on bad thresholds")
     func status() throws {
         let instance = try Instance(extraConfig: "smarthost = smtp://127.0.0.1:1\nconnect_timeout = 2s\nminimal_backoff_time = 1h\n")
