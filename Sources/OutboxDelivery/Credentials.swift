@@ -152,10 +152,12 @@ enum ChildCommand {
     /// once. Returns the wait status and what went wrong, if anything.
     static func wait(_ pid: pid_t, deadline: Deadline, seconds: Double, kill killNow: Bool) -> (status: Int32, failure: String?) {
         var failure: String?
-        if killNow { kill(-pid, SIGKILL) }
+        var killed = killNow
+        if killed { kill(-pid, SIGKILL) }
         var status: Int32 = 0
         while true {
-            let r = waitpid(pid, &status, killNow ? 0 : WNOHANG)
+            // Once killed, a blocking wait: no polling loop while the kernel reaps it.
+            let r = waitpid(pid, &status, killed ? 0 : WNOHANG)
             if r == pid { break }
             if r < 0 {
                 if errno == EINTR { continue }
@@ -165,6 +167,7 @@ enum ChildCommand {
             if deadline.remainingMilliseconds <= 0 {
                 failure = "did not exit within \(Int(seconds)) s; killed"
                 kill(-pid, SIGKILL)
+                killed = true
                 continue
             }
             usleep(10_000)

@@ -98,22 +98,26 @@ public struct MonitorState: Equatable, Sendable {
             case ("h", _) where f.count >= 4:
                 let rest = line.split(separator: " ").dropFirst(2)
                 let numbers = rest.compactMap { Double($0) }
-                guard numbers.count == 2 + Histogram.bounds.count, stageNames.contains(String(f[1])) else { continue }
+                // Int(exactly:): nan, inf or 1e300 in a damaged file must not trap outboxd.
+                let counts = numbers.map { Int(exactly: $0.rounded(.towardZero)) }
+                guard numbers.count == 2 + Histogram.bounds.count, stageNames.contains(String(f[1])), numbers[1].isFinite,
+                    counts.enumerated().allSatisfy({ $0.offset == 1 || ($0.element ?? -1) >= 0 })
+                else { continue }
                 var h = Histogram()
-                h.count = Int(numbers[0])
+                h.count = counts[0]!
                 h.sum = numbers[1]
-                h.buckets = numbers.dropFirst(2).map { Int($0) }
+                h.buckets = counts.dropFirst(2).map { $0! }
                 state.delays[String(f[1])] = h
             case ("s", 5), ("s", 6):
-                guard let last = Int(f[3]), let failed = Int(f[4]) else { continue }
+                guard let last = Int(f[3]), let failed = Int(f[4]), MonitorState.plausible(last), MonitorState.plausible(failed) else { continue }
                 state.smarthosts[String(f[1])] = SmarthostHealth(
                     up: f[2] == "1", lastSuccess: last, lastFailure: failed, lastError: f.count == 6 ? String(f[5]) : "")
             case ("i", _) where f.count >= 4:
-                guard let kind = IncidentKind(rawValue: String(f[1])), let since = Int(f[2]) else { continue }
+                guard let kind = IncidentKind(rawValue: String(f[1])), let since = Int(f[2]), MonitorState.plausible(since) else { continue }
                 let reason = line.split(separator: " ", maxSplits: 4, omittingEmptySubsequences: false).dropFirst(4).first.map(String.init) ?? ""
                 state.incidents[kind] = Incident(since: since, announced: f[3] == "1", reason: reason)
             case ("f", _) where f.count >= 2:
-                guard let since = Int(f[1]) else { continue }
+                guard let since = Int(f[1]), MonitorState.plausible(since) else { continue }
                 state.failingSince = since
                 state.lastFailure =
                     line.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false).dropFirst(2).first.map(String.init) ?? ""
@@ -122,6 +126,9 @@ public struct MonitorState: Equatable, Sendable {
         }
         return state
     }
+
+    /// An epoch time that `now - t` cannot overflow with (0 up to year ~5000).
+    static func plausible(_ t: Int) -> Bool { t >= 0 && t < 100_000_000_000 }
 
     static func oneLine(_ text: String) -> String { EnvelopeSyntax.printable(text, limit: 300) }
 

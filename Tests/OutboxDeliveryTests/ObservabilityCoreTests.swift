@@ -45,14 +45,16 @@ struct ObservabilityCoreTests {
         state.delays["transmission", default: .init()].observe(700)
         state.smarthosts["smtp://relay.example:587"] = .init(up: true, lastSuccess: 1000, lastFailure: 900, lastError: "connect to x: refused")
         _ = state.failed("535 5.7.8 bad\ncredentials", kind: .auth, now: 950, waiting: 2)
-        let decoded = MonitorState.decode(state.encoded() + "garbage line\nc broken\nh transmission 1 2\n")
+        let decoded = MonitorState.decode(
+            state.encoded() + "garbage line\nc broken\nh transmission 1 2\nh queue_manager nan 1 1e300 inf 0 0 0 0 0 0 0\n"
+                + "i delivery -9223372036854775808 1 x\n")
         #expect(decoded.counters == state.counters)
         #expect(decoded.delays == state.delays)
         #expect(decoded.smarthosts == state.smarthosts)
         #expect(
             decoded.incidents[.auth]?.since == 950 && decoded.incidents[.auth]?.reason.contains("\n") == false
                 && decoded.incidents[.auth]?.reason.hasSuffix("credentials") == true)
-        #expect(decoded.failingSince == 950)
+        #expect(decoded.failingSince == 950 && decoded.delays["queue_manager"] == nil && decoded.incidents[.delivery] == nil)
         #expect(state.delays["transmission"]!.buckets == [0, 1, 1, 1, 1, 1, 1, 2, 2] && state.delays["transmission"]!.count == 2)
     }
 
