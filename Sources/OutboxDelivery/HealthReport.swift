@@ -47,6 +47,11 @@ public struct HealthReport: Equatable, Sendable {
             level = max(level, .warning)
         }
         if !daemonRunning && waiting > 0 { problems.append("outboxd is not running") }
+        // What could not be read cannot be vouched for: never an OK over it.
+        if queue.unreadable > 0 {
+            level = max(level, .warning)
+            problems.append("\(queue.unreadable) queue file\(queue.unreadable == 1 ? "" : "s") unreadable (see mailq)")
+        }
         var summary = waiting == 0 ? "queue empty" : "\(waiting) message\(waiting == 1 ? "" : "s") waiting, oldest \(duration(age))"
         let held = queue.messages["hold"] ?? 0
         if held > 0 { summary += ", \(held) on hold" }

@@ -12,6 +12,8 @@ public struct QueueGauges: Equatable, Sendable {
     public var bytes: [String: Int] = [:]
     /// Arrival of the oldest message not on hold (maildrop, active, deferred).
     public var oldestWaiting: Int?
+    /// Files the listing could not read as queue or drop files (not counted above).
+    public var unreadable = 0
 
     public init() {}
 
@@ -44,7 +46,9 @@ public struct QueueGauges: Equatable, Sendable {
 
     /// From the files, as root's mailq reads them (outboxctl metrics and status).
     public static func read(_ layout: SpoolLayout) -> QueueGauges {
-        var gauges = QueueGauges(entries: QueueListing.allEntries(layout).entries)
+        let snapshot = QueueListing.allEntries(layout)
+        var gauges = QueueGauges(entries: snapshot.entries)
+        gauges.unreadable = snapshot.unreadable
         gauges.count(directory: layout.queueCorrupt, as: "corrupt")
         return gauges
     }

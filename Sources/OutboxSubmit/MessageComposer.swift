@@ -133,7 +133,10 @@ public final class MessageComposer {
         if let fields = originFields, context.config.originHeader {
             // Folded between fields (never inside the quoted command line); at most 900
             // octets in all, so no line passes 998.
-            headerBytes += Array(("X-Outbox-Origin: " + fields.joined(separator: "\r\n\t") + "\r\n").utf8)
+            // The command line stays on this host (log, queue): it may hold what its
+            // author typed there, and a header travels to every recipient.
+            let shared = fields.filter { !$0.hasPrefix("cmd=") }
+            headerBytes += Array(("X-Outbox-Origin: " + shared.joined(separator: "\r\n\t") + "\r\n").utf8)
         }
         headerBytes += ASCII.crlf
         headersHaveEightBit = headerBytes.contains { $0 >= 0x80 }

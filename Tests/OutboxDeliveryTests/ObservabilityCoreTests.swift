@@ -104,6 +104,10 @@ struct ObservabilityCoreTests {
         let critical = HealthReport.evaluate(state: state, queue: queue, now: 1000, warning: 600, critical: 1200, daemonRunning: true)
         #expect(critical.level == .critical && critical.line.hasPrefix("OUTBOX CRITICAL - certificate not verified since 10s ago: cert / bad;"))
         #expect(critical.line.components(separatedBy: "|").count == 2, "one | only: the perfdata separator")
+        var unread = QueueGauges()
+        unread.unreadable = 2
+        let vouch = HealthReport.evaluate(state: MonitorState(), queue: unread, now: 0, warning: 60, critical: 120, daemonRunning: true)
+        #expect(vouch.level == .warning && vouch.line.contains("2 queue files unreadable"), "\(vouch.line)")
         #expect(HealthReport.duration(3 * 3600 + 12 * 60) == "3h12m" && HealthReport.duration(2 * 86400) == "2d")
     }
 
