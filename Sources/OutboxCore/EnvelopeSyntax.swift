@@ -88,11 +88,55 @@ public enum EnvelopeSyntax {
         case "SMTPUTF8": ok = value == nil
         case "LONGLINES": ok = value.map { !$0.isEmpty && $0.utf8.count <= 12 && $0.utf8.allSatisfy { $0 >= 48 && $0 <= 57 } } ?? false
         case "BOUNCE": ok = value == "1" || value == "2"
-        // Who submitted it (sendmail's report, see SubmissionOrigin): printable ASCII.
-        case "ORIGIN": ok = value.map { !$0.isEmpty && $0.utf8.count <= 1000 && $0.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7F } } ?? false
-        default: return "unknown envelope parameter '\(printable(String(key)))'"
+        // Who submitted it (sendmail's report, see SubmissionOrigin).
+        case "ORIGIN": ok = value.map { originProblem($0) == nil } ?? false
+        default:
+            // A parameter a later outbox writes and this one has no use for: kept in the
+            // queue, shown by mailq, never sent. So an outboxd still running while the
+            // package is upgraded, or one downgraded, does not refuse what a newer
+            // sendmail accepted.
+            guard isExtensionKey(key) else { return "unknown envelope parameter '\(printable(String(key)))'" }
+            ok = value.map { $0.utf8.count <= maxParameter && $0.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F } } ?? true
         }
         return ok ? nil : "bad envelope parameter '\(printable(parameter))'"
+    }
+
+    /// At most this many envelope parameters in one file (outbox writes fewer than ten).
+    public static let maxParameters = 32
+
+    /// An uppercase parameter name as RFC 5321 esmtp-keyword spells it, bounded.
+    static func isExtensionKey(_ key: Substring) -> Bool {
+        guard let first = key.utf8.first, first >= 65, first <= 90, key.utf8.count <= 32 else { return false }
+        return key.utf8.allSatisfy { ($0 >= 65 && $0 <= 90) || ($0 >= 48 && $0 <= 57) || $0 == UInt8(ascii: "-") }
+    }
+
+    /// ORIGIN's value: `key=word` fields separated by one space, where a word is printable
+    /// ASCII without space or quote (sendmail writes those as \\xHH), or a quoted run that may hold spaces
+    /// (`cmd="…"`). Anything else is refused, so the pickup line that shows it cannot be
+    /// made to read as more fields than there are.
+    public static func originProblem(_ value: String) -> String? {
+        let bytes = Array(value.utf8)
+        guard !bytes.isEmpty, bytes.count <= maxParameter else { return "ORIGIN empty or longer than \(maxParameter) octets" }
+        var i = 0
+        while i < bytes.count {
+            let keyStart = i
+            while i < bytes.count, (bytes[i] >= 97 && bytes[i] <= 122) || bytes[i] == UInt8(ascii: "_") { i += 1 }
+            guard i > keyStart, i - keyStart <= 20, i < bytes.count, bytes[i] == UInt8(ascii: "=") else { return "ORIGIN field without key=" }
+            i += 1
+            let quoted = i < bytes.count && bytes[i] == UInt8(ascii: "\"")
+            if quoted { i += 1 }
+            while i < bytes.count, bytes[i] >= 0x20, bytes[i] < 0x7F, bytes[i] != UInt8(ascii: "\""), quoted || bytes[i] != 0x20 {
+                i += 1
+            }
+            if quoted {
+                guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { return "ORIGIN has an unterminated quoted value" }
+                i += 1
+            }
+            if i == bytes.count { return nil }
+            guard bytes[i] == 0x20, i + 1 < bytes.count else { return "ORIGIN has a stray character" }
+            i += 1
+        }
+        return nil
     }
 
     static func localPartProblem(_ local: ArraySlice<UInt8>) -> String? {
@@ -169,6 +213,31 @@ public enum EnvelopeSyntax {
         b >= 32 && b < 127 ? String(Character(Unicode.Scalar(b))) : "\\x" + hex(b)
     }
 
+    /// C1 controls (U+0080-U+009F, which some terminals obey like ESC sequences), and the
+    /// bidirectional overrides and separators that can make a line read as something else
+    /// (U+202A-E, U+2066-9, U+2028-9).
+    static func isDisplayHazard(_ scalar: Unicode.Scalar) -> Bool {
+        let v = scalar.value
+        return (0x80...0x9F).contains(v) || (0x202A...0x202E).contains(v) || (0x2066...0x2069).contains(v) || v == 0x2028 || v == 0x2029
+    }
+
+    /// `text` as one log line, as Postfix's printable() makes it: line breaks become
+    /// spaces, other controls and display hazards '?', readable UTF-8 stays. For text a
+    /// remote server or a local user wrote (a smarthost's reply echoes the address).
+    public static func logLine(_ text: String) -> String {
+        var out = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            if scalar == "\n" || scalar == "\r" {
+                out.append(" ")
+            } else if scalar.value < 0x20 || scalar.value == 0x7F || isDisplayHazard(scalar) {
+                out.append("?")
+            } else {
+                out.append(scalar)
+            }
+        }
+        return String(out)
+    }
+
     /// `text` with controls, DEL and backslash escaped as \xNN: safe on one terminal or
     /// log line whatever a hostile writer put in it. Kept short.
     public static func printable(_ text: String, limit: Int = 200) -> String {
@@ -180,11 +249,7 @@ public enum EnvelopeSyntax {
         // terminals obey like ESC sequences) are escaped: never raw controls on a terminal.
         var result = ""
         for scalar in String(decoding: out, as: UTF8.self).unicodeScalars {
-            // C1 controls, and the bidirectional overrides and separators that can make
-            // a listing line read as something else (U+202A-E, U+2066-9, U+2028-9).
-            if (0x80...0x9F).contains(scalar.value) || (0x202A...0x202E).contains(scalar.value)
-                || (0x2066...0x2069).contains(scalar.value) || scalar.value == 0x2028 || scalar.value == 0x2029
-            {
+            if isDisplayHazard(scalar) {
                 result += "\\u{" + String(scalar.value, radix: 16) + "}"
             } else {
                 result.unicodeScalars.append(scalar)

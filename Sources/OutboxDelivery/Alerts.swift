@@ -32,8 +32,13 @@ public final class Alerts: @unchecked Sendable {
             pending.append((event, command, status))
             if thread == nil {
                 let t = WorkerThread { [self] in runPending() }
-                thread = t
-                t.start()
+                do {
+                    try t.start()
+                    thread = t
+                } catch {
+                    // Kept pending: the next alert tries again.
+                    log.error(.qmgr, "alert_command not run yet: cannot start its thread: \(error)")
+                }
             }
             lock.broadcast()
         }

@@ -114,8 +114,17 @@ public final class Daemon: @unchecked Sendable {
         log.info("daemon started: \(queue.items.count) queued, smarthost \(relays), \(config.maxConnections) connections")
         for _ in 0..<config.maxConnections {
             let thread = WorkerThread { [self] in deliveryLoop() }
-            thread.start()
-            workers.append(thread)
+            do {
+                try thread.start()
+                workers.append(thread)
+            } catch {
+                log.warning("cannot start a delivery thread: \(error); \(workers.count) of \(config.maxConnections) running")
+                break
+            }
+        }
+        guard !workers.isEmpty else {
+            log.error("no delivery thread could be started; stopping")
+            return ExitCode.osError.rawValue
         }
         let status = once ? runOnce() : serve()
         work.stop()

@@ -61,7 +61,7 @@ public final class DeliveryLog: @unchecked Sendable {
     public enum Level { case info, warning, error }
 
     public func line(_ level: Level, _ service: LogService? = nil, _ text: String) {
-        let clean = String(text.map { $0.isLineBreak ? " " : $0 })
+        let clean = EnvelopeSyntax.logLine(text)
         let prefix = level == .warning ? "warning: " : level == .error ? "error: " : ""
         let service = service ?? defaultService
         target.withLock { t in

@@ -45,6 +45,8 @@ public enum PrometheusText {
         for state in QueueGauges.states { sample("outbox_queue_bytes{state=\"\(state)\"}", Double(input.queue.bytes[state] ?? 0)) }
         family("outbox_queue_oldest_message_age_seconds", "gauge", "Age of the oldest message waiting for delivery (0 when none).")
         sample("outbox_queue_oldest_message_age_seconds", Double(input.queue.oldestWaiting.map { max(0, input.now - $0) } ?? 0))
+        family("outbox_queue_unreadable_files", "gauge", "Spool files that could not be read as messages (see mailq and the log).")
+        sample("outbox_queue_unreadable_files", Double(input.queue.unreadable))
 
         for counter in counters {
             family(counter.name, "counter", counter.help)

@@ -429,11 +429,14 @@ final class QueueFileWriter: @unchecked Sendable {
             for i in writers.indices { sync(i) }
             return failures.all
         }
-        let workers = (0..<threads).map { k in
-            WorkerThread { for i in stride(from: k, to: writers.count, by: threads) { sync(i) } }
+        var started: [WorkerThread] = []
+        for k in 0..<threads {
+            let share = { for i in stride(from: k, to: writers.count, by: threads) { sync(i) } }
+            let w = WorkerThread(share)
+            // No thread to be had (TasksMax): this share is synced here instead.
+            if (try? w.start()) != nil { started.append(w) } else { share() }
         }
-        for w in workers { w.start() }
-        for w in workers { w.join() }
+        for w in started { w.join() }
         return failures.all
     }
 

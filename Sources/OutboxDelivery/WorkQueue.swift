@@ -1,4 +1,5 @@
 import Glibc
+import OutboxCore
 
 /// The messages due now, shared by the delivery threads.
 final class WorkQueue: @unchecked Sendable {
@@ -98,15 +99,21 @@ final class WorkerThread: @unchecked Sendable {
 
     init(_ body: @escaping () -> Void) { self.body = body }
 
-    func start() {
+    /// Fails when the system refuses another thread (EAGAIN at TasksMax or RLIMIT_NPROC):
+    /// then there is nothing to join.
+    func start() throws(SystemError) {
         let box = Unmanaged.passRetained(self)
-        pthread_create(
+        let result = pthread_create(
             &handle, nil,
             { context in
                 let thread = Unmanaged<WorkerThread>.fromOpaque(context!).takeRetainedValue()
                 thread.body()
                 return nil
             }, box.toOpaque())
+        guard result == 0 else {
+            box.release()
+            throw SystemError("pthread_create", errno: result)
+        }
     }
 
     func join() { pthread_join(handle, nil) }

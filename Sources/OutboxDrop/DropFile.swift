@@ -71,6 +71,7 @@ extension DropFile {
         for r in recipients {
             if let p = EnvelopeSyntax.recipientProblem(r.address, original: r.original, notify: r.notify) { return p }
         }
+        guard parameters.count <= EnvelopeSyntax.maxParameters else { return "more than \(EnvelopeSyntax.maxParameters) envelope parameters" }
         var keys = Set<Substring>()
         for p in parameters {
             if let problem = EnvelopeSyntax.parameterProblem(p) { return problem }

@@ -20,6 +20,9 @@ public struct HeaderRewriter {
         public var date: String
         /// Message-ID value (with angle brackets) for an added Message-ID:.
         public var messageID: String
+        /// More fields to drop (lower-case names): one this host adds itself, so that a
+        /// copy the sender wrote cannot pass for it (X-Outbox-Origin).
+        public var alsoRemoved: [String] = []
 
         public init(domain: String, fromAddress: String, fullName: String?, received: String?, date: String, messageID: String) {
             self.domain = domain
@@ -74,7 +77,7 @@ public struct HeaderRewriter {
             emitted.append(f)
         }
         for var field in fields {
-            if removed.contains(where: { field.isNamed($0) }) { continue }
+            if removed.contains(where: { field.isNamed($0) }) || context.alsoRemoved.contains(where: { field.isNamed($0) }) { continue }
             if field.isNamed("from") { haveFrom = true }
             if field.isNamed("date") { haveDate = true }
             if field.isNamed("message-id") { haveMessageID = true }

@@ -125,9 +125,12 @@ public final class MessageComposer {
             "Received: from \(client.helo) (\(context.userName)@localhost)\r\n\tby \(context.host.fqdn) (outbox) with \(client.esmtp ? "ESMTP" : "SMTP") id \(queueID);\r\n\t\(date)"
         }
         let from = envelope.sender.isEmpty ? "\(context.userName)@\(context.domain)" : envelope.sender
-        let rewriteContext = HeaderRewriter.Context(
+        var rewriteContext = HeaderRewriter.Context(
             domain: context.domain, fromAddress: from, fullName: envelope.fullName ?? context.gecosName,
             received: received, date: date, messageID: "<\(MailDate.compact(now)).\(queueID)@\(context.domain)>")
+        // With origin_header on, the one X-Outbox-Origin is this host's (a sender's own
+        // copy is dropped, even when the origin could not be read).
+        if context.config.originHeader { rewriteContext.alsoRemoved = ["x-outbox-origin"] }
         var headerBytes = HeaderRewriter.rewrite(headers.fields, context: rewriteContext)
         let originFields = context.originFields
         if let fields = originFields, context.config.originHeader {

@@ -125,7 +125,7 @@ public struct SubmissionOrigin: Equatable, Sendable {
         if let c = caller {
             if let e = c.executable { fields.append("exe=\(word(e))") }
             if let n = c.command { fields.append("comm=\(word(n))") }
-            if !c.arguments.isEmpty { fields.append("cmd=\"\(quoted(c.arguments.joined(separator: " "), limit: 200))\"") }
+            if !c.arguments.isEmpty { fields.append("cmd=\"\(quoted(CommandLineSecrets.masked(c.arguments), limit: 200))\"") }
         }
         if let p = callerParent {
             if let e = p.executable { fields.append("parent_exe=\(word(e))") }

@@ -16,8 +16,12 @@ final class CaptureServer: @unchecked Sendable {
     /// Whether EHLO offers AUTH PLAIN LOGIN (any credentials are accepted).
     private let offersAuth: Bool
 
-    init(offersAuth: Bool = false) throws {
+    /// The reply to every RCPT TO (a refusal, for tests of what outbox makes of it).
+    private let rcptReply: String
+
+    init(offersAuth: Bool = false, rcptReply: String = "250 2.0.0 Ok") throws {
         self.offersAuth = offersAuth
+        self.rcptReply = rcptReply
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         self.listener = listener
         var one: Int32 = 1
@@ -118,7 +122,8 @@ final class CaptureServer: @unchecked Sendable {
                         "250-capture.test\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-DSN\r\n250-SMTPUTF8\r\n\(offersAuth ? "250-AUTH PLAIN LOGIN\r\n" : "")250 SIZE 100000000\r\n"
                     )
                 case "AUTH": send("235 2.7.0 Authentication successful\r\n")
-                case "HELO", "MAIL", "RCPT", "RSET", "NOOP": send("250 2.0.0 Ok\r\n")
+                case "RCPT": send(rcptReply + "\r\n")
+                case "HELO", "MAIL", "RSET", "NOOP": send("250 2.0.0 Ok\r\n")
                 case "DATA":
                     inData = true
                     send("354 End data with <CR><LF>.<CR><LF>\r\n")

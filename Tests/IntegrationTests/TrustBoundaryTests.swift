@@ -466,6 +466,43 @@ struct TrustBoundaryTests {
         #expect(server.commandLines.contains { $0.hasPrefix("MAIL FROM:") && $0.contains("BODY=8BITMIME") }, "\(server.commandLines)")
     }
 
+    @Test("a parameter a later outbox writes is kept and shown, never sent; an ORIGIN that reads as extra fields is refused")
+    func laterParameters() throws {
+        let later = [Record(.parameter, "X-LATER=1"), Record(.parameter, "ORIGIN=login=u cmd=\"a b\"")]
+        let held = try unreachable()
+        _ = try held.sendmail(["-q"])
+        let id = try forgedDropFile(held, content: [Record(.content, "Subject: later\r\n\r\nb\r\n")], parameters: later)
+        _ = try held.outboxdOnce()
+        let show = try held.outboxctl(["show", id])
+        #expect(show.stdout.contains("parameters: X-LATER=1") && show.stdout.contains("origin: login=u cmd=\"a b\""), "\(show.stdout)")
+        let (instance, server) = try capturing()
+        _ = try instance.sendmail(["-q"])
+        _ = try forgedDropFile(instance, content: [Record(.content, "Subject: later\r\n\r\nb\r\n")], parameters: later)
+        let d = try instance.outboxdOnce()
+        #expect(server.await(messages: 1), "\(d.stderr)")
+        #expect(d.stderr.contains("uid=\(getuid()) from=<u@example.org> login=u cmd=\"a b\""), "\(d.stderr)")
+        #expect(!server.commandLines.joined().contains("LATER"), "\(server.commandLines)")
+        _ = try forgedDropFile(
+            instance, content: [Record(.content, "Subject: forged\r\n\r\nb\r\n")],
+            parameters: [Record(.parameter, "ORIGIN=login=u\" job=cron")])
+        let forged = try instance.outboxdOnce()
+        let pickup = forged.stderr.split(separator: "\n").filter { $0.contains(" uid=") }
+        #expect(forged.stderr.contains("rejected") && !pickup.contains { $0.contains("job=cron") }, "\(forged.stderr)")
+        #expect(server.await(messages: 2), "the sender got a notice")
+    }
+
+    @Test("a smarthost's reply reaches the log as one printable line: no ESC, C1 or bidi control from the remote side")
+    func replyTextInLog() throws {
+        let server = try CaptureServer(
+            rcptReply: "550 5.1.1 <\u{1b}[2J\u{1b}]0;owned\u{07}x@remote.test>: \u{9b}31m unknown \u{202e}txt.exe\t\u{7f}caf\u{e9}")
+        let instance = try Instance(extraConfig: server.config)
+        #expect(try instance.sendmail(["-i", "x@remote.test"], "Subject: r\n\nb\n").code == 0)
+        let d = try instance.outboxdOnce()
+        let line = d.stderr.split(separator: "\n").first { $0.contains("status=bounced") }.map(String.init) ?? ""
+        #expect(line.contains("550 5.1.1 <?[2J?]0;owned?x@remote.test>: ?31m unknown ?txt.exe??caf\u{e9}"), "\(d.stderr)")
+        #expect(!d.stderr.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x9B || $0.value == 0x202E || $0.value == 7 }, "\(d.stderr)")
+    }
+
     @Test("two refused files whose names differ only in characters the corrupt name drops both stay in queue/corrupt")
     func corruptNeverReplaced() throws {
         let instance = try unreachable()

@@ -1,3 +1,4 @@
+import OutboxCore
 import Testing
 
 @testable import OutboxSubmit
@@ -36,5 +37,72 @@ struct SubmissionOriginTests {
         let long = origin.text(login: "u")
         #expect(long.utf8.count <= SubmissionOrigin.maximumLength && long.hasSuffix("job=cron"))
         #expect(long.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7F })
+    }
+
+    @Test("whatever the caller's names and arguments, the text is an ORIGIN outboxd accepts")
+    func textIsValidOrigin() {
+        let nasty = ["a\"b", "\\", "x y", "\u{1b}[31m", " login=root job=cron", "\"", "", "caf\u{e9}", "\u{202e}"]
+        for value in nasty {
+            var origin = SubmissionOrigin(unit: value, job: "cron")
+            origin.caller = .init(pid: 5, executable: value, command: value, arguments: [value, value], parent: 4)
+            origin.callerParent = .init(pid: 4, executable: value, command: value)
+            let text = origin.text(login: value)
+            #expect(EnvelopeSyntax.originProblem(text) == nil, "\(text)")
+            #expect(EnvelopeSyntax.parameterProblem("ORIGIN=" + text) == nil)
+        }
+    }
+
+    @Test(
+        "ORIGIN that does not read as key=value fields is refused",
+        arguments: [
+            "login=a\" job=cron", "login=a  job=cron", "login=a ", " login=a", "=a", "cmd=\"open", "cmd=\"a\"b", "Login=a", "login",
+            "login=a\u{7f}", "login=\u{e9}",
+        ])
+    func malformedOrigin(_ value: String) {
+        #expect(EnvelopeSyntax.originProblem(value) != nil)
+        #expect(EnvelopeSyntax.parameterProblem("ORIGIN=" + value) != nil)
+    }
+
+    @Test("a parameter a later outbox writes is accepted when it is an uppercase keyword with a printable value")
+    func extensionParameters() {
+        for ok in ["X-LATER=1", "LATER", "A1-B=printable~value", "Z=" + String(repeating: "v", count: 1000)] {
+            #expect(EnvelopeSyntax.parameterProblem(ok) == nil, "\(ok)")
+        }
+        for bad in [
+            "later=1", "1X=1", "X_Y=1", "X=a b", "X=\u{e9}", "X=a\u{1b}", "X=" + String(repeating: "v", count: 1001),
+            String(repeating: "K", count: 33),
+        ] {
+            #expect(EnvelopeSyntax.parameterProblem(bad) != nil, "\(bad)")
+        }
+    }
+
+    @Test(
+        "secrets typed on the caller's command line are masked before cmd= records it",
+        arguments: [
+            (["curl", "-u", "alice:s3cret", "https://x.test/"], "curl -u alice:*** https://x.test/"),
+            (["curl", "--user", "alice:s3cret"], "curl --user alice:***"),
+            (["curl", "-ualice:s3cret"], "curl -ualice:***"),
+            (["wget", "https://bob:pw@x.test/a?token=abc&x=1"], "wget https://bob:***@x.test/a?token=***&x=1"),
+            (["mysqldump", "-ps3cret", "-u", "root", "db"], "mysqldump -p*** -u root db"),
+            (["mysqldump", "-p", "s3cret", "db"], "mysqldump -p *** db"),
+            (
+                ["tool", "--password=s3cret", "--api-key", "k", "--client-secret=z", "--verbose"],
+                "tool --password=*** --api-key *** --client-secret=*** --verbose"
+            ),
+            (["sh", "-c", "PGPASSWORD=pw pg_dump db | mail -s x root"], "sh -c PGPASSWORD=*** pg_dump db | mail -s x root"),
+            (["curl", "-H", "Authorization: Bearer eyJ0", "x"], "curl -H Authorization: Bearer *** x"),
+            (["php", "/srv/app/cron.php", "--mode=daily"], "php /srv/app/cron.php --mode=daily"),
+            (["ssh", "-p", "22", "host"], "ssh -p *** host"),
+        ])
+    func maskedCommandLine(_ arguments: [String], _ expected: String) {
+        #expect(CommandLineSecrets.masked(arguments) == expected)
+    }
+
+    @Test("the recorded cmd= holds no secret from the command line")
+    func fieldsMaskSecrets() {
+        var origin = SubmissionOrigin()
+        origin.caller = .init(pid: 5, executable: "/usr/bin/curl", command: "curl", arguments: ["curl", "-u", "a:hunter2", "smtp://x"], parent: 4)
+        let text = origin.text(login: "u")
+        #expect(text.contains("cmd=\"curl -u a:*** smtp://x\"") && !text.contains("hunter2"), "\(text)")
     }
 }

@@ -317,6 +317,20 @@ check_stat /etc/outbox/password "640 root:outbox"
 check_stat /var/spool/outbox/maildrop/tmp "1730 outbox:outboxdrop"
 say "upgrade to $UPGRADE_VERSION: the service was started again, mail queued before it was delivered, configuration, password, setgid helper and user kept"
 
+# Upgrading under a running service stops it before the new files are unpacked (preinst),
+# so an old outboxd never adopts what the new sendmail writes: outboxd's "daemon stopped"
+# comes before the new /usr/sbin/outboxd is in place, not only at postinst's restart.
+[ "$(in_box systemctl is-active outbox.service)" = active ] || die "outbox.service is not running before the second upgrade"
+SINCE=$(date +%s)
+in_box apt-get install --reinstall -y -q /root/outbox-upgrade.deb >>"$WORK/apt.log" 2>&1 || { tail -20 "$WORK/apt.log"; die "reinstalling $UPGRADE_VERSION over the running service"; }
+UNPACKED=$(in_box stat -c %.9Z /usr/sbin/outboxd)
+STOPPED=$(in_box journalctl -u outbox.service --no-pager -o short-unix --since "@$((SINCE - 1))" | awk '/daemon stopped/ { print $1; exit }')
+awk -v s="$STOPPED" -v u="$UNPACKED" 'BEGIN { exit !(s != "" && s + 0 < u + 0) }' \
+    || die "outboxd was not stopped before the upgrade unpacked (stopped at '$STOPPED', new outboxd at $UNPACKED)"
+for _ in $(seq 1 30); do [ "$(in_box systemctl is-active outbox.service)" = active ] && break; sleep 0.5; done
+[ "$(in_box systemctl is-active outbox.service)" = active ] || die "outbox.service is not running after the upgrade over it"
+say "upgrading over the running service: outboxd stopped before the new files were unpacked ($STOPPED < $UNPACKED), and runs again after"
+
 # (The journal is read into a file before grep: with pipefail, grep -q closing the pipe
 # early would fail the pipeline through journalctl's SIGPIPE.)
 journal() { in_box journalctl -u outbox.service --no-pager -o cat > "$WORK/journal.log" 2>&1 || true; }
