@@ -5,4 +5,14 @@ extension Config {
     public var settings: [(key: String, value: String)] {
         ConfigKey.all.map { ($0.name, $0.show(self)) }
     }
+
+    /// A route's `senders` and every delivery key with its effective value for that
+    /// route (or only those that differ from the global value).
+    public func settings(of route: Route, onlyOverrides: Bool = false) -> [(key: String, value: String)] {
+        let keys = ConfigKey.all.filter { Route.deliveryKeys.contains($0.name) }
+        let own = keys.map { ($0.name, $0.show(route.config)) }
+        let global = Dictionary(uniqueKeysWithValues: keys.map { ($0.name, $0.show(self)) })
+        return [("senders", route.senders.map(\.description).joined(separator: ", "))]
+            + own.filter { !onlyOverrides || global[$0.0] != $0.1 }
+    }
 }

@@ -138,6 +138,8 @@ public struct Config: Equatable, Sendable {
     public var alertAfter = 3600
     /// Add an X-Outbox-Origin header naming the submitting program.
     public var originHeader = false
+    /// `[route NAME]` sections, in file order (the first match wins).
+    public var routes: [Route] = []
 
     /// Whether AUTH uses a bearer token (XOAUTH2/OAUTHBEARER) rather than a password.
     public var usesToken: Bool { authTokenCommand != nil || oauthTokenURL != nil }

@@ -10,36 +10,103 @@ public enum ConfigParser {
     public static var keyNames: [String] { ConfigKey.all.map(\.name).sorted() }
 
     /// Parses configuration text; `path` is used in error messages.
+    ///
+    /// The global keys come first; each `[route NAME]` line starts a section that runs to
+    /// the next one or the end, whose delivery keys override the global values for mail
+    /// from the section's `senders`.
     public static func parse(_ text: String, path: String) throws(ConfigError) -> Config {
         var config = Config()
         config.sourcePath = path
+        var routes: [Route] = []
+        /// Whether the current route has already dropped the inherited credential source.
+        var ownCredential = false
         func finish(_ entry: (line: Int, text: String)) throws(ConfigError) {
+            if entry.text.hasPrefix("[") {
+                let header = ASCII.trimmed(Substring(entry.text))
+                let words = header.dropFirst().prefix { $0 != "]" }.split(separator: " ")
+                guard header.hasSuffix("]"), words.count == 2, words[0] == "route", Route.isName(words[1]) else {
+                    throw ConfigError(
+                        path: path, line: entry.line, "expected '[route NAME]' (a name of letters, digits, '.', '-', '_', at most 32)")
+                }
+                let name = String(words[1])
+                if let other = routes.first(where: { $0.name == name }) {
+                    throw ConfigError(path: path, line: entry.line, "route \(name) is already defined at line \(other.line)")
+                }
+                if let last = routes.last { try check(last) }
+                // Every route starts from the global settings as they stand here.
+                routes.append(Route(name: name, config: config, line: entry.line))
+                ownCredential = false
+                return
+            }
             guard let eq = entry.text.firstIndex(of: "=") else {
                 throw ConfigError(path: path, line: entry.line, "expected 'key = value'")
             }
             let key = String(ASCII.trimmed(entry.text[..<eq]))
             let value = String(ASCII.trimmed(entry.text[entry.text.index(after: eq)...]))
+            if !routes.isEmpty {
+                let route = routes.count - 1
+                if key == "senders" {
+                    var patterns: [SenderPattern] = []
+                    for item in value.split(whereSeparator: { $0 == "," || $0.isBlankOrLineBreak }) {
+                        guard let p = SenderPattern.parse(item) else {
+                            throw ConfigError(
+                                path: path, line: entry.line, "senders: bad pattern '\(item)' (want user@domain, @domain, *@domain, * or <>)")
+                        }
+                        patterns.append(p)
+                    }
+                    guard !patterns.isEmpty else { throw ConfigError(path: path, line: entry.line, "senders needs at least one pattern") }
+                    routes[route].senders = patterns
+                    return
+                }
+                guard ConfigKey.byName[key] == nil || Route.deliveryKeys.contains(key) else {
+                    throw ConfigError(
+                        path: path, line: entry.line, "\(key) cannot be set in a route (only delivery keys can); set it before the first [route]")
+                }
+                if Route.credentialSourceKeys.contains(key) && !ownCredential {
+                    Route.clearCredentialSource(&routes[route].config)
+                    ownCredential = true
+                }
+                try apply(key, value, to: &routes[route].config, line: entry.line)
+                return
+            }
+            if key == "senders" { throw ConfigError(path: path, line: entry.line, "senders belongs in a [route NAME] section") }
+            try apply(key, value, to: &config, line: entry.line)
+        }
+        func apply(_ key: String, _ value: String, to config: inout Config, line: Int) throws(ConfigError) {
             guard let definition = ConfigKey.byName[key] else {
-                throw ConfigError(path: path, line: entry.line, "unknown key '\(key)'")
+                throw ConfigError(path: path, line: line, "unknown key '\(key)'")
             }
             if value.isEmpty {
-                guard let reset = definition.reset else { throw ConfigError(path: path, line: entry.line, "\(key) needs a value") }
+                guard let reset = definition.reset else { throw ConfigError(path: path, line: line, "\(key) needs a value") }
                 reset(&config)
                 return
             }
             if let problem = definition.apply(&config, value) {
-                throw ConfigError(path: path, line: entry.line, "\(key): \(problem)")
+                throw ConfigError(path: path, line: line, "\(key): \(problem)")
+            }
+        }
+        func check(_ route: Route) throws(ConfigError) {
+            guard !route.senders.isEmpty else {
+                throw ConfigError(path: path, line: route.line, "route \(route.name) has no senders = line")
+            }
+            if let problem = consistencyProblem(route.config) {
+                throw ConfigError(path: path, line: route.line, "route \(route.name): \(problem)")
             }
         }
         let lines = try LogicalLines.split(text) { (number: Int) throws(ConfigError) in
             throw ConfigError(path: path, line: number, "continuation line without a key before it")
         }
         for line in lines { try finish((line.number, line.text)) }
-        if config.authPasswordFile != nil && config.authPasswordCommand != nil {
-            throw ConfigError(path: path, line: nil, "set auth_password_file or auth_password_command, not both")
-        }
-        if let problem = oauthProblem(config) { throw ConfigError(path: path, line: nil, problem) }
+        if let problem = consistencyProblem(config) { throw ConfigError(path: path, line: nil, problem) }
+        if let last = routes.last { try check(last) }
+        config.routes = routes
         return config
+    }
+
+    /// What is inconsistent among the keys of one set of delivery settings, if anything.
+    static func consistencyProblem(_ c: Config) -> String? {
+        if c.authPasswordFile != nil && c.authPasswordCommand != nil { return "set auth_password_file or auth_password_command, not both" }
+        return oauthProblem(c)
     }
 
     /// What is inconsistent among the token keys, if anything.

@@ -23,7 +23,7 @@ public final class Daemon: @unchecked Sendable {
     private let log: DeliveryLog
     private let store: QueueStore
     /// Replaced on SIGHUP by the main thread, read by delivery threads per message.
-    private let relay: Mutex<Relay>
+    private let relays: Mutex<Relays>
     private let work = WorkQueue()
     private var queue = LiveQueue(items: [])
     /// flock'd queue/lock: one daemon per spool; outboxctl edits files only without one.
@@ -80,7 +80,9 @@ public final class Daemon: @unchecked Sendable {
         store = try QueueStore(layout: SpoolLayout(root: config.spoolDirectory))
         monitor = Monitor(spool: config.spoolDirectory)
         alerts = Alerts(log: log)
-        relay = Mutex(try Relay(config: config, store: store, log: log, monitor: monitor))
+        let built = try Relays(config: config, store: store, log: log, monitor: monitor)
+        relays = Mutex(built)
+        work.configure(limits: built.connectionLimits) { built.routeName(of: $0) }
         wakePipe = try FileDescriptor.pipe()
         _ = fcntl(wakePipe.read.rawValue, F_SETFL, O_NONBLOCK)
         _ = fcntl(wakePipe.write.rawValue, F_SETFL, O_NONBLOCK)
@@ -111,14 +113,18 @@ public final class Daemon: @unchecked Sendable {
         for item in loaded.items { queue.items[item.id] = item }
         _ = try? store.layout.removeStaleTemporaryFiles()
         let relays = config.smarthosts.isEmpty ? "none configured (mail stays queued)" : config.smarthosts.map(\.description).joined(separator: ", ")
-        log.info("daemon started: \(queue.items.count) queued, smarthost \(relays), \(config.maxConnections) connections")
-        for _ in 0..<config.maxConnections {
+        let routes = config.routes.isEmpty ? "" : ", routes \(config.routes.map(\.name).joined(separator: ", "))"
+        log.info("daemon started: \(queue.items.count) queued, smarthost \(relays), \(config.maxConnections) connections\(routes)")
+        // One thread per connection any route may have (each route keeps to its own
+        // max_connections through the work queue).
+        let threads = min(64, config.maxConnections + config.routes.reduce(0) { $0 + $1.config.maxConnections })
+        for _ in 0..<threads {
             let thread = WorkerThread { [self] in deliveryLoop() }
             do {
                 try thread.start()
                 workers.append(thread)
             } catch {
-                log.warning("cannot start a delivery thread: \(error); \(workers.count) of \(config.maxConnections) running")
+                log.warning("cannot start a delivery thread: \(error); \(workers.count) of \(threads) running")
                 break
             }
         }
@@ -250,8 +256,9 @@ public final class Daemon: @unchecked Sendable {
             }
             // Built before taking the lock: a failure keeps the running relay. Threads
             // pick the new one up with their next message.
-            let freshRelay = try Relay(config: fresh, store: store, log: log, monitor: monitor)
-            relay.withLock { $0 = freshRelay }
+            let freshRelays = try Relays(config: fresh, store: store, log: log, monitor: monitor)
+            relays.withLock { $0 = freshRelays }
+            work.configure(limits: freshRelays.connectionLimits) { freshRelays.routeName(of: $0) }
             config = fresh
             log.configure(name: fresh.syslogName, socketPath: fresh.syslogSocket)
             log.info("reloaded \(fresh.sourcePath ?? "configuration")")
@@ -333,23 +340,27 @@ public final class Daemon: @unchecked Sendable {
         }
     }
 
-    /// One delivery thread: reuses a session for as long as there is work (RSET between
-    /// messages), opens another when it breaks, and closes it when the queue runs dry.
+    /// One delivery thread: reuses a session for as long as there is work on its route
+    /// (RSET between messages), opens another when it breaks, and closes it when the
+    /// route's queue runs dry or it moves to another route.
     private func deliveryLoop() {
         var session: RelaySession?
         var sessionRelay: Relay?
+        /// The route this thread holds a connection slot for (see WorkQueue).
+        var held: String?
         /// How long the open session took to set up, and how many messages it carried.
         var setupTime = 0.0
         var connectionUse = 0
-        while let (taken, unreachable) = work.take() {
+        while let (taken, route, unreachable) = work.take(holding: held) {
             var item = taken
-            let relay = self.relay.withLock { $0 }
-            // A session opened under the configuration before a SIGHUP is not reused:
-            // the new smarthost, TLS level or credentials apply from the next message.
-            if let s = session, sessionRelay !== relay {
+            let relay = relays.withLock { $0 }.relay(route)
+            // Another route's mail (take() moved the slot), or a session opened under the
+            // configuration before a SIGHUP: the session is not reused.
+            if let s = session, route != held || sessionRelay !== relay {
                 s.quit()
                 session = nil
             }
+            held = route
             sessionRelay = relay
             var created: [QueueItem] = []
             if let reason = unreachable, session == nil {
@@ -366,7 +377,7 @@ public final class Daemon: @unchecked Sendable {
                         setupTime = setup
                         connectionUse = 0
                     case .failure(let error):
-                        work.markUnreachable("\(error)")
+                        work.markUnreachable(route, "\(error)")
                         created = relay.deferAll(&item, reason: "\(error)", timing: item.timing(setup: setup))
                     }
                 }
@@ -386,11 +397,15 @@ public final class Daemon: @unchecked Sendable {
             work.done(item, created: created)
             var byte: UInt8 = 1
             _ = write(wakePipe.write.rawValue, &byte, 1)
-            // An open session is kept for a moment when the queue runs dry (Postfix's
-            // smtp_connection_cache_time_limit): the next adoption batch reuses it.
-            if session != nil && !work.waitForWork(seconds: Daemon.sessionIdleTime) {
+            // An open session is kept for a moment when the route's queue runs dry
+            // (Postfix's smtp_connection_cache_time_limit): the next batch reuses it.
+            if session != nil && !work.waitForWork(holding: held, seconds: Daemon.sessionIdleTime) {
                 session?.quit()
                 session = nil
+            }
+            if session == nil {
+                work.release(route)
+                held = nil
             }
         }
         session?.quit()

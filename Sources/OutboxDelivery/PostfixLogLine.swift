@@ -51,13 +51,14 @@ public enum PostfixLogLine {
     /// dsn=X.Y.Z, status=S (reply)`; outbox's own attempt count follows the reply.
     public static func delivery(
         id: String, to: String, original: String?, relay: String, timing: Timing, now: Double, dsn: String, status: String,
-        reply: String, attempts: Int
+        reply: String, attempts: Int, route: String? = nil
     ) -> String {
         let s = timing.stages(now: now)
         let orig = original.map { "orig_to=<\(EnvelopeSyntax.printable($0, limit: 1024))>, " } ?? ""
         let use = timing.connectionUse > 1 ? "conn_use=\(timing.connectionUse), " : ""
         return "\(id): to=<\(EnvelopeSyntax.printable(to, limit: 1024))>, \(orig)relay=\(relay), \(use)delay=\(seconds(s.total)), "
             + "delays=\(seconds(s.a))/\(seconds(s.b))/\(seconds(s.c))/\(seconds(s.d)), dsn=\(dsn), status=\(status) (\(reply)), tries=\(attempts)"
+            + (route.map { ", route=\($0)" } ?? "")
     }
 
     /// pickup's line when a message enters the queue: `ID: uid=N from=<sender>`, then

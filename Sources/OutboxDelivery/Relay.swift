@@ -22,9 +22,12 @@ public final class Relay: @unchecked Sendable {
     let tokens: AccessTokenCache?
     /// The tally for metrics, status and alerts (outboxd's; nil elsewhere).
     let monitor: Monitor?
+    /// The `[route NAME]` these settings are, named in the delivery lines; nil: global.
+    public let routeName: String?
 
-    public init(config: Config, store: QueueStore, log: DeliveryLog, monitor: Monitor? = nil) throws {
+    public init(config: Config, store: QueueStore, log: DeliveryLog, monitor: Monitor? = nil, routeName: String? = nil) throws {
         self.config = config
+        self.routeName = routeName
         self.store = store
         self.log = log
         self.monitor = monitor
@@ -114,7 +117,7 @@ public final class Relay: @unchecked Sendable {
                 .smtp,
                 PostfixLogLine.delivery(
                     id: item.id, to: r.address, original: r.original, relay: relay, timing: timing, now: preciseNow, dsn: verdict.dsn,
-                    status: status.rawValue, reply: verdict.reply, attempts: item.state.attempts))
+                    status: status.rawValue, reply: verdict.reply, attempts: item.state.attempts, route: routeName))
             monitor?.recipient(status: status, dsn: verdict.dsn, stages: [stages.a, stages.b, stages.c, stages.d], reply: verdict.reply)
             if status == .bounced && DeliveryPolicy.wantsFailureNotice(r.notify ?? item.outgoing.parameter("NOTIFY")) {
                 failedIndices.append(v.index)

@@ -1,15 +1,22 @@
 import Glibc
 import OutboxCore
 
-/// The messages due now, shared by the delivery threads.
+/// The messages due now, shared by the delivery threads, with each route's connection
+/// limit: a thread holds a route from the message it takes until it closes its session
+/// there, and at most `max_connections` threads hold one route at a time.
 final class WorkQueue: @unchecked Sendable {
     /// Guards every field below.
     private let lock = ConditionLock()
-    private var due: [QueueItem] = []
+    private var due: [(item: QueueItem, route: String)] = []
     private var activeCount = 0
     private var stopping = false
-    /// Set when no smarthost could be reached in this round: the rest is deferred at once.
-    private var unreachableReason: String?
+    /// Per route ("" is the global settings): threads holding it, and how many may.
+    private var holders: [String: Int] = [:]
+    private var limits: [String: Int] = ["": .max]
+    private var router: @Sendable (QueueItem) -> String = { _ in "" }
+    /// Routes none of whose smarthosts could be reached in this round: the rest of their
+    /// mail is deferred at once.
+    private var unreachable: [String: String] = [:]
     /// Finished items and new ones (bounces), collected for the main loop.
     private var finished: [QueueItem] = []
     private var created: [QueueItem] = []
@@ -17,43 +24,81 @@ final class WorkQueue: @unchecked Sendable {
     /// Items being delivered now.
     var active: Int { lock.withLock { activeCount } }
 
-    func add(_ items: [QueueItem]) {
+    /// How items map to routes and how many threads each route may have (at start and on
+    /// SIGHUP; items already due keep the route they were given).
+    func configure(limits: [String: Int], router: @escaping @Sendable (QueueItem) -> String) {
         lock.withLock {
-            due += items
-            unreachableReason = nil
+            self.limits = limits
+            self.router = router
             lock.broadcast()
         }
     }
 
-    /// The next item, or nil when stopping.
-    func take() -> (item: QueueItem, unreachable: String?)? {
+    func add(_ items: [QueueItem]) {
         lock.withLock {
-            while due.isEmpty && !stopping { lock.wait() }
-            if stopping { return nil }
-            activeCount += 1
-            return (due.removeFirst(), unreachableReason)
+            due += items.map { ($0, router($0)) }
+            unreachable = [:]
+            lock.broadcast()
         }
     }
 
-    /// Waits up to `seconds` for something to become due; true when something is due or
-    /// the queue is stopping (the caller then takes or ends), false on time-out.
-    func waitForWork(seconds: Double) -> Bool {
+    /// The next item this thread may take, and the route it is for, or nil when
+    /// stopping. `holding` is the route the thread keeps a session for: its mail comes
+    /// first; taking another route's mail gives that one up (the caller closes the session).
+    func take(holding: String?) -> (item: QueueItem, route: String, unreachable: String?)? {
+        lock.withLock {
+            while !stopping {
+                if let i = eligible(holding: holding) {
+                    let (item, route) = due.remove(at: i)
+                    if route != holding {
+                        if let h = holding { holders[h, default: 1] -= 1 }
+                        holders[route, default: 0] += 1
+                        lock.broadcast()
+                    }
+                    activeCount += 1
+                    return (item, route, unreachable[route])
+                }
+                lock.wait()
+            }
+            return nil
+        }
+    }
+
+    /// The index of the item a thread holding `holding` takes next: its own route's
+    /// first, else the first whose route has a free connection.
+    private func eligible(holding: String?) -> Int? {
+        if let h = holding, let i = due.firstIndex(where: { $0.route == h }) { return i }
+        return due.firstIndex { holders[$0.route, default: 0] < limits[$0.route, default: limits[""] ?? 1] }
+    }
+
+    /// The thread no longer keeps a session for `route`.
+    func release(_ route: String) {
+        lock.withLock {
+            holders[route, default: 1] -= 1
+            lock.broadcast()
+        }
+    }
+
+    /// Waits up to `seconds` for something this thread may take; true when there is
+    /// something or the queue is stopping (the caller then takes or ends), false on
+    /// time-out.
+    func waitForWork(holding: String?, seconds: Double) -> Bool {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         let total = Int(now.tv_nsec) + Int(seconds * 1e9)
         let deadline = timespec(tv_sec: now.tv_sec + total / 1_000_000_000, tv_nsec: total % 1_000_000_000)
         return lock.withLock {
-            while due.isEmpty && !stopping {
+            while eligible(holding: holding) == nil && !stopping {
                 if !lock.wait(until: deadline) { break }
             }
-            return !due.isEmpty || stopping
+            return eligible(holding: holding) != nil || stopping
         }
     }
 
     var isEmpty: Bool { lock.withLock { due.isEmpty } }
 
-    func markUnreachable(_ reason: String) {
-        lock.withLock { unreachableReason = reason }
+    func markUnreachable(_ route: String, _ reason: String) {
+        lock.withLock { unreachable[route] = reason }
     }
 
     func done(_ item: QueueItem, created new: [QueueItem]) {
@@ -61,7 +106,7 @@ final class WorkQueue: @unchecked Sendable {
             activeCount -= 1
             finished.append(item)
             created += new
-            due += new
+            due += new.map { ($0, router($0)) }
             lock.broadcast()
         }
     }

@@ -248,7 +248,7 @@ struct OAuthStatus: ParsableCommand {
 struct ConfigCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "config",
-        abstract: "Validate the configuration and print every key with its effective value.")
+        abstract: "Validate the configuration and print every key with its effective value, then each route's.")
     @OptionGroup var options: ConfigOption
     @Flag(help: "Print the built-in defaults instead (ignore the file).") var defaults = false
     @Flag(name: .customLong("non-default"), help: "Print only keys whose value differs from the default.") var nonDefault = false
@@ -265,6 +265,12 @@ struct ConfigCommand: ParsableCommand {
         }
         if nonDefault { settings = settings.filter { builtIn[$0.key] != $0.value } }
         for (key, value) in settings { print(value.isEmpty ? "\(key) =" : "\(key) = \(value)") }
+        // Each route with its effective delivery settings (--non-default: what it overrides).
+        for route in config.routes {
+            let own = config.settings(of: route, onlyOverrides: nonDefault).filter { keys.isEmpty || keys.contains($0.key) }
+            print("\n[route \(route.name)]")
+            for (key, value) in own { print(value.isEmpty ? "\(key) =" : "\(key) = \(value)") }
+        }
     }
 }
 
@@ -276,9 +282,18 @@ struct Check: ParsableCommand {
     func run() throws {
         let config = try options.load()
         options.becomeTokenOwner(config)
-        let (lines, ok) = SmarthostCheck.run(config)
-        print(lines.joined(separator: "\n"))
-        if !ok { throw ArgumentParser.ExitCode(75) }
+        // The global settings (when they name a smarthost or no route exists), then
+        // every route.
+        var targets: [(String?, Config)] = config.smarthosts.isEmpty && !config.routes.isEmpty ? [] : [(nil, config)]
+        targets += config.routes.map { ($0.name, $0.config) }
+        var allOK = true
+        for (index, (name, settings)) in targets.enumerated() {
+            if let name { print((index > 0 ? "\n" : "") + "route \(name):") }
+            let (lines, ok) = SmarthostCheck.run(settings)
+            print(lines.joined(separator: "\n"))
+            allOK = allOK && ok
+        }
+        if !allOK { throw ArgumentParser.ExitCode(75) }
     }
 }
 
@@ -298,7 +313,8 @@ struct SendTest: ParsableCommand {
             fail("'\(address)' is not a user@domain address", .dataError)
         }
         options.becomeTokenOwner(config)
-        let (lines, ok) = SmarthostSendTest.run(config, recipient: recipient, sender: sender)
+        // Through the route the sender's mail takes.
+        let (lines, ok) = SmarthostSendTest.run(config.delivery(sender: sender, recipients: [recipient]), recipient: recipient, sender: sender)
         print(lines.joined(separator: "\n"))
         if !ok { throw ArgumentParser.ExitCode(OutboxCore.ExitCode.tempFail.rawValue) }
     }

@@ -14,16 +14,35 @@ final class Smarthost: Sendable {
         && FileManager.default.isExecutableFile(atPath: "/usr/sbin/saslpasswd2")
 
     nonisolated(unsafe) static var stopCommand: String?
+    nonisolated(unsafe) static var secondStopCommand: String?
 
     static let shared: Smarthost = {
         let port = 21000 + Int(getpid() % 390) * 20
         let dir = "/tmp/outbox-smarthost-\(getpid())"
-        let r = try! run("/bin/bash", [Repository.root + "/Tests/Scripts/smarthost.sh", "start", dir, String(port)])
-        precondition(r.code == 0, "smarthost failed to start: \(r.stdout) \(r.stderr)")
-        stopCommand = "/bin/bash '\(Repository.root)/Tests/Scripts/smarthost.sh' stop '\(dir)' >/dev/null 2>&1; rm -rf '\(dir)'"
+        stopCommand = start(dir, port)
         atexit { if let c = Smarthost.stopCommand { _ = system(c) } }
         return Smarthost(directory: dir, port: port)
     }()
+
+    /// A second, separate Postfix (its own queue, log and mail), for routes.
+    static let second: Smarthost = {
+        let port = 29000 + Int(getpid() % 390) * 20
+        let dir = "/tmp/outbox-smarthost2-\(getpid())"
+        secondStopCommand = start(dir, port)
+        atexit { if let c = Smarthost.secondStopCommand { _ = system(c) } }
+        return Smarthost(directory: dir, port: port)
+    }()
+
+    /// The second SASL account's password (smarthost.sh): a space, quotes, a backslash,
+    /// a colon, '%', '#', '=', '&', '$' and non-ASCII.
+    static let awkwardPassword = "p@ss w\u{f6}rd:\"%;#=&\\$x"
+
+    /// Starts a smarthost; returns the command that stops it.
+    private static func start(_ dir: String, _ port: Int) -> String {
+        let r = try! run("/bin/bash", [Repository.root + "/Tests/Scripts/smarthost.sh", "start", dir, String(port)])
+        precondition(r.code == 0, "smarthost failed to start: \(r.stdout) \(r.stderr)")
+        return "/bin/bash '\(Repository.root)/Tests/Scripts/smarthost.sh' stop '\(dir)' >/dev/null 2>&1; rm -rf '\(dir)'"
+    }
 
     private init(directory: String, port: Int) {
         self.directory = directory

@@ -21,7 +21,7 @@
 #   smarthost.sh stop DIR
 #   smarthost.sh reload DIR       after editing DIR/etc/{recipient,sender,data}_access
 #
-# Users: "user@smarthost.test" / "secret" in DIR/sasldb2. Captured mail:
+# Users: "user@smarthost.test" / "secret" and "app@smarthost.test" / 'p@ss wörd:"%;#=&\$x' in DIR/sasldb2. Captured mail:
 # DIR/mail/<queueid>-<n>.eml (LF line endings, as Postfix's pipe hands it over) and
 # DIR/mail/<queueid>-<n>.env ("sender\nrecipient\n"). CA: DIR/ca.pem.
 set -euo pipefail
@@ -169,6 +169,8 @@ sasldb_path: $DIR/sasldb2
 mech_list: PLAIN LOGIN CRAM-MD5 DIGEST-MD5 SCRAM-SHA-1 SCRAM-SHA-256
 CONF
 echo secret | saslpasswd2 -p -f "$DIR/sasldb2" -u smarthost.test -c user
+# A second account whose password has every character a config or shell could trip on.
+printf '%s\n' 'p@ss wörd:"%;#=&\$x' | saslpasswd2 -p -f "$DIR/sasldb2" -u smarthost.test -c app
 chown root:postfix "$DIR/sasldb2"; chmod 640 "$DIR/sasldb2"
 cat > "$DIR/capture.sh" <<'CAP'
 #!/bin/sh

@@ -1,0 +1,36 @@
+import OutboxConfig
+import OutboxSpool
+
+/// A relay for the global settings and one for each `[route NAME]`, built together from
+/// one configuration (at start and on SIGHUP): each route has its own sessions, TLS
+/// context and credentials.
+public final class Relays: Sendable {
+    public let global: Relay
+    public let byRoute: [String: Relay]
+    public let config: Config
+
+    public init(config: Config, store: QueueStore, log: DeliveryLog, monitor: Monitor?) throws {
+        self.config = config
+        global = try Relay(config: config, store: store, log: log, monitor: monitor)
+        var byRoute: [String: Relay] = [:]
+        for route in config.routes {
+            byRoute[route.name] = try Relay(config: route.config, store: store, log: log, monitor: monitor, routeName: route.name)
+        }
+        self.byRoute = byRoute
+    }
+
+    /// The route a message takes ("" for the global settings).
+    public func routeName(of item: QueueItem) -> String {
+        config.route(sender: item.envelope.sender, recipients: item.envelope.recipients.map(\.address))?.name ?? ""
+    }
+
+    /// The relay for a route name ("" or a name a reload removed: the global one).
+    public func relay(_ route: String) -> Relay { byRoute[route] ?? global }
+
+    /// Connections allowed per route ("" for the global settings).
+    public var connectionLimits: [String: Int] {
+        var limits = ["": config.maxConnections]
+        for route in config.routes { limits[route.name] = route.config.maxConnections }
+        return limits
+    }
+}
