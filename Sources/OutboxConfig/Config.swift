@@ -114,6 +114,10 @@ public struct Config: Equatable, Sendable {
     public var aliasesFile = "/etc/aliases"
     public var heloName: String?
     public var maxConnections = 2
+    /// At most this many messages handed to the smarthost per unit (per route).
+    public var messageRateLimit: RateLimit?
+    /// At most this many messages adopted per submitting uid per unit; the rest are held.
+    public var userRateLimit: RateLimit?
     public var connectTimeout = 30
     public var commandTimeout = 300
     /// Deadline for auth_password_command (and later token commands), seconds.

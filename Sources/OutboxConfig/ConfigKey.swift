@@ -110,6 +110,7 @@ struct ConfigKey: Sendable {
                 c.maxConnections = n
                 return nil
             }, show: { String($0.maxConnections) }, reset: nil),
+        rate("message_rate_limit", \.messageRateLimit, units: ["s", "min", "h"]),
         duration("connect_timeout", \.connectTimeout),
         duration("command_timeout", \.commandTimeout),
         duration("credential_command_timeout", \.credentialCommandTimeout, minimum: 1),
@@ -132,6 +133,7 @@ struct ConfigKey: Sendable {
                     return nil
                 } ?? "must be a size like 500M or 2G (0: no limit)"
             }, show: { sizeText($0.userQueueSizeLimit) }, reset: nil),
+        rate("user_rate_limit", \.userRateLimit, units: ["min", "h", "d"]),
         ConfigKey(
             name: "syslog_name",
             apply: { c, v in
@@ -225,6 +227,19 @@ struct ConfigKey: Sendable {
                 c[keyPath: field] = v
                 return nil
             }, show: { $0[keyPath: field] ?? "" }, reset: { $0[keyPath: field] = nil })
+    }
+
+    /// `N/unit`, or empty for no limit.
+    static func rate(_ name: String, _ field: Field<RateLimit?>, units: [String]) -> ConfigKey {
+        ConfigKey(
+            name: name,
+            apply: { c, v in
+                guard let limit = RateLimit.parse(v, allowed: units) else {
+                    return "must be a rate like 30/\(units[1]): a number, '/', and one of \(units.joined(separator: ", "))"
+                }
+                c[keyPath: field] = limit
+                return nil
+            }, show: { $0[keyPath: field]?.description ?? "" }, reset: { $0[keyPath: field] = nil })
     }
 
     static let durationProblem = "must be a time like 30s, 5m, 1h or 5d (at most 10 years)"

@@ -32,7 +32,7 @@ public struct Route: Equatable, Sendable {
         "auth_password_file", "auth_password_command", "auth_mechanisms", "auth_token_command", "oauth_token_url",
         "oauth_client_id", "oauth_client_secret_file", "oauth_client_certificate", "oauth_client_key", "oauth_scope",
         "oauth_refresh_token_file", "oauth_device_url", "oauth_ca_file", "auth_over_plaintext", "helo_name",
-        "max_connections", "connect_timeout", "command_timeout", "credential_command_timeout",
+        "max_connections", "message_rate_limit", "connect_timeout", "command_timeout", "credential_command_timeout",
     ]
 
     /// The keys that name where the credential comes from: a route that sets one of them

@@ -100,6 +100,7 @@ public final class Alerts: @unchecked Sendable {
             case .auth: "the smarthost refuses AUTH"
             case .certificate: "the smarthost's certificate does not verify"
             case .delivery: "no mail delivered"
+            case .userRate: "a user's mail is held by user_rate_limit"
             }
         let since = MailDate.queueListing(event.since)
         switch event.phase {

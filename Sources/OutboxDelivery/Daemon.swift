@@ -46,6 +46,9 @@ public final class Daemon: @unchecked Sendable {
     private var adoptionBacklog = false
     /// uids whose queue-limit hold was logged; cleared when they are below again.
     private var overLimitLogged = Set<Int>()
+    /// user_rate_limit's window (nil: no limit), and the uids whose burst was logged.
+    private var userRate: UserRateWindow?
+    private var rateLogged = Set<Int>()
     /// The last public/overlimit written.
     private var lastOverLimit: String?
     /// Counters, smarthost health and incidents (queue/monitor).
@@ -80,6 +83,7 @@ public final class Daemon: @unchecked Sendable {
         store = try QueueStore(layout: SpoolLayout(root: config.spoolDirectory))
         monitor = Monitor(spool: config.spoolDirectory)
         alerts = Alerts(log: log)
+        userRate = config.userRateLimit.map { UserRateWindow(count: $0.count, seconds: $0.seconds) }
         let built = try Relays(config: config, store: store, log: log, monitor: monitor)
         relays = Mutex(built)
         work.configure(limits: built.connectionLimits) { built.routeName(of: $0) }
@@ -259,6 +263,9 @@ public final class Daemon: @unchecked Sendable {
             let freshRelays = try Relays(config: fresh, store: store, log: log, monitor: monitor)
             relays.withLock { $0 = freshRelays }
             work.configure(limits: freshRelays.connectionLimits) { freshRelays.routeName(of: $0) }
+            if fresh.userRateLimit != config.userRateLimit {
+                userRate = fresh.userRateLimit.map { UserRateWindow(count: $0.count, seconds: $0.seconds) }
+            }
             config = fresh
             log.configure(name: fresh.syslogName, socketPath: fresh.syslogSocket)
             log.info("reloaded \(fresh.sourcePath ?? "configuration")")
@@ -274,10 +281,17 @@ public final class Daemon: @unchecked Sendable {
         // (sendmail refuses it earlier from public/overlimit; this catches the rest).
         var usage = usageByUID()
         let (messageLimit, sizeLimit) = (config.userQueueLimit, config.userQueueSizeLimit)
+        var rateHeld = Set<Int>()
+        let adoptionTime = MailDate.now()
         let adoption = store.adopt(
             policy: AdoptionPolicy(config: config),
             hold: { uid, size in
                 if usage[uid, default: UserQueueUsage()].reaches(messageLimit: messageLimit, sizeLimit: sizeLimit) { return true }
+                // Storm control: root is not exempt (cron runs as root).
+                if userRate != nil && !userRate!.admit(uid, now: adoptionTime) {
+                    rateHeld.insert(uid)
+                    return true
+                }
                 usage[uid, default: UserQueueUsage()].messages += 1
                 usage[uid, default: UserQueueUsage()].bytes += size
                 return false
@@ -286,6 +300,14 @@ public final class Daemon: @unchecked Sendable {
         adoption.logProblems(to: log)
         for (uid, ids) in Dictionary(grouping: adoption.held, by: \.uid) {
             // One line per user and burst, not one per message.
+            if rateHeld.contains(uid), let rate = config.userRateLimit {
+                guard rateLogged.insert(uid).inserted else { continue }
+                log.warning(
+                    "uid \(uid) reached user_rate_limit \(rate) (\(rate.count) messages in the last \(rate.unitWord)): new messages are held, first \(ids[0].id); outboxctl release sends them"
+                )
+                monitor.userRate(exceeded: "uid \(uid) reached user_rate_limit \(rate); first held \(ids[0].id)")
+                continue
+            }
             guard overLimitLogged.insert(uid).inserted else { continue }
             let u = usage[uid, default: UserQueueUsage()]
             log.warning(
@@ -366,6 +388,17 @@ public final class Daemon: @unchecked Sendable {
             if let reason = unreachable, session == nil {
                 created = relay.deferAll(&item, reason: reason, timing: item.timing())
             } else {
+                // message_rate_limit: wait for the route's window (an idle session is
+                // closed first when the wait is long; a stopping daemon leaves the message
+                // untried in the queue).
+                let admission = relay.admitMessage(running: { !work.isStopping }) {
+                    session?.quit()
+                    session = nil
+                }
+                guard case .admitted(let ticket) = admission else {
+                    work.done(item, created: [])
+                    break
+                }
                 var setup = 0.0
                 if session == nil {
                     let started = MailDate.precise()
@@ -377,6 +410,7 @@ public final class Daemon: @unchecked Sendable {
                         setupTime = setup
                         connectionUse = 0
                     case .failure(let error):
+                        relay.finishedMessage(ticket, sent: false)
                         work.markUnreachable(route, "\(error)")
                         created = relay.deferAll(&item, reason: "\(error)", timing: item.timing(setup: setup))
                     }
@@ -385,6 +419,7 @@ public final class Daemon: @unchecked Sendable {
                     connectionUse += 1
                     let started = MailDate.precise()
                     let verdicts = s.send(item.outgoing)
+                    relay.finishedMessage(ticket, sent: true)
                     let timing = item.timing(
                         setup: connectionUse == 1 ? setupTime : 0, transfer: MailDate.precise() - started, connectionUse: connectionUse)
                     created = relay.record(&item, verdicts: verdicts, relay: s.peer, timing: timing)
@@ -437,6 +472,7 @@ public final class Daemon: @unchecked Sendable {
         let now = MailDate.precise()
         guard force || now - lastReport >= Double(Daemon.reportInterval) else { return }
         lastReport = now
+        endRateBursts()
         let gauges = self.gauges()
         let health = self.health(gauges)
         for var event in monitor.tick(waiting: gauges.waiting, alertAfter: config.alertAfter) {
@@ -458,6 +494,16 @@ public final class Daemon: @unchecked Sendable {
             if lastMetrics != "" { log.warning("metrics_file: \(error)") }
             lastMetrics = ""
         }
+    }
+
+    /// A burst ends when the user's window has room again; the incident when no user is
+    /// over user_rate_limit any more.
+    private func endRateBursts() {
+        let now = MailDate.now()
+        userRate?.prune(now: now)
+        guard !rateLogged.isEmpty else { return }
+        rateLogged = rateLogged.filter { userRate?.isFull($0, now: now) ?? false }
+        if rateLogged.isEmpty { monitor.userRate(exceeded: nil) }
     }
 
     /// Publishes the envelope summary unprivileged `mailq` reads (at most once a second).

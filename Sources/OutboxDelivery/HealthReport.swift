@@ -25,7 +25,8 @@ public struct HealthReport: Equatable, Sendable {
     public static let defaultCritical = 4 * 3600
 
     /// CRITICAL on an open AUTH or certificate incident, or when the oldest waiting
-    /// message passed `critical` seconds; WARNING past `warning` seconds. That outboxd is
+    /// message passed `critical` seconds; WARNING past `warning` seconds, or while
+    /// user_rate_limit holds mail. That outboxd is
     /// not running is said, but does not change the verdict: a stopped daemon shows as
     /// mail growing old, and `outboxd --once` setups have none running.
     public static func evaluate(
@@ -40,6 +41,12 @@ public struct HealthReport: Equatable, Sendable {
             level = .critical
             let what = kind == .auth ? "AUTH refused" : "certificate not verified"
             problems.append("\(what) since \(duration(now - incident.since)) ago: \(EnvelopeSyntax.printable(incident.reason, limit: 160))")
+        }
+        // Storm control holds mail until an admin looks: worth a WARNING, not a page.
+        if let incident = state.incidents[.userRate] {
+            level = max(level, .warning)
+            problems.append(
+                "mail held by user_rate_limit since \(duration(now - incident.since)) ago: \(EnvelopeSyntax.printable(incident.reason, limit: 160))")
         }
         if age >= critical {
             level = .critical

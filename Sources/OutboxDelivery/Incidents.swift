@@ -20,6 +20,8 @@ public struct AlertEvent: Equatable, Sendable {
 ///   when a TLS session verifies.
 /// - delivery: mail has waited while every attempt failed for alert_after; recovers with
 ///   the next delivery, or when nothing waits any more.
+/// - user_rate: a submitting user passed user_rate_limit; recovers when no user is over
+///   it any more.
 extension MonitorState {
     /// What a failed session says about the smarthost.
     public static func incidentKind(of error: SessionError) -> IncidentKind? {
@@ -49,7 +51,19 @@ extension MonitorState {
     public mutating func delivered(now: Int, waiting: Int) -> [AlertEvent] {
         failingSince = nil
         lastFailure = ""
-        return close(IncidentKind.allCases, now: now, waiting: waiting)
+        return close([.auth, .certificate, .delivery], now: now, waiting: waiting)
+    }
+
+    /// user_rate_limit held a user's mail: opens the incident (once until it ends).
+    public mutating func userRateExceeded(_ reason: String, now: Int, waiting: Int) -> [AlertEvent] {
+        guard incidents[.userRate] == nil else { return [] }
+        incidents[.userRate] = Incident(since: now, announced: true, reason: reason)
+        return [AlertEvent(phase: .incident, kind: .userRate, since: now, reason: reason, waiting: waiting)]
+    }
+
+    /// No user is over user_rate_limit any more.
+    public mutating func userRateEnded(now: Int, waiting: Int) -> [AlertEvent] {
+        close([.userRate], now: now, waiting: waiting)
     }
 
     /// The clock's part: delivery failing for `alertAfter` with mail waiting opens an

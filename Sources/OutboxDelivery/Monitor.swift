@@ -96,6 +96,13 @@ public final class Monitor: Sendable {
         "outbox_auth_failures_total{mechanism=\(PrometheusText.label(mechanism.isEmpty ? "none" : mechanism)),code=\(PrometheusText.label(code))}"
     }
 
+    /// user_rate_limit held mail (`reason` names the user), or no user is over it any more.
+    public func userRate(exceeded reason: String?) {
+        update { s, now, waiting in
+            reason.map { s.userRateExceeded($0, now: now, waiting: waiting) } ?? s.userRateEnded(now: now, waiting: waiting)
+        }
+    }
+
     /// The main loop's clock tick; returns the alert events due (and clears them).
     public func tick(waiting: Int, alertAfter: Int) -> [AlertEvent] {
         let now = MailDate.now()

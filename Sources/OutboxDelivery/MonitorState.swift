@@ -53,6 +53,8 @@ public struct MonitorState: Equatable, Sendable {
         case certificate
         /// Nothing delivered for alert_after while mail waits.
         case delivery
+        /// A submitting user passed user_rate_limit: their new mail is held.
+        case userRate = "user_rate"
 
         public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
     }

@@ -28,6 +28,8 @@ public final class Relay: @unchecked Sendable {
     public init(config: Config, store: QueueStore, log: DeliveryLog, monitor: Monitor? = nil, routeName: String? = nil) throws {
         self.config = config
         self.routeName = routeName
+        rate = Mutex(config.messageRateLimit.map { RateWindow(count: $0.count, unit: Double($0.seconds)) })
+        limited = config.messageRateLimit != nil
         self.store = store
         self.log = log
         self.monitor = monitor
@@ -66,13 +68,87 @@ public final class Relay: @unchecked Sendable {
         }
     }
 
-    /// Opens a session to the first smarthost that works, in configured order, and logs
-    /// it as Postfix's smtp client does.
+    /// message_rate_limit's window (nil: no limit).
+    private let rate: Mutex<RateWindow?>
+    private let limited: Bool
+
+    /// Waits until message_rate_limit lets one more message start and returns its ticket
+    /// for `finishedMessage` (nil without a limit), or `.stopped` when `running` turns
+    /// false meanwhile (the daemon stops: the message stays queued, untried).
+    /// `beforeLongWait` runs once when the wait will be long (the caller closes an idle
+    /// session rather than let the server time it out).
+    func admitMessage(running: () -> Bool, beforeLongWait: () -> Void) -> RateAdmission {
+        guard limited else { return .admitted(nil) }
+        var warned = false
+        while true {
+            let now = MailDate.precise()
+            let wait: Double = rate.withLock { window in
+                guard let earliest = window?.earliestStart(now: now) else { return 0.25 }
+                return earliest - now
+            }
+            if wait <= 0 {
+                let ticket: Int? = rate.withLock { window in
+                    // Checked again under the lock: another thread may have started.
+                    guard let earliest = window?.earliestStart(now: MailDate.precise()), earliest <= MailDate.precise() else { return nil }
+                    return window?.start()
+                }
+                if let ticket { return .admitted(ticket) }
+                continue
+            }
+            if wait > 10 && !warned {
+                warned = true
+                beforeLongWait()
+            }
+            guard running() else { return .stopped }
+            usleep(useconds_t(min(wait, 0.25) * 1_000_000))
+        }
+    }
+
+    /// Closes a ticket of `admitMessage`: the message's transaction ended (`sent`), or
+    /// no session could be opened for it (it does not count).
+    func finishedMessage(_ ticket: Int?, sent: Bool) {
+        guard let ticket, limited else { return }
+        rate.withLock { sent ? $0?.finish(ticket, at: MailDate.precise()) : $0?.cancel(ticket) }
+    }
+
+    enum RateAdmission {
+        case admitted(Int?)
+        case stopped
+    }
+
+    /// Smarthosts whose last session failed at the connection level (connect, TLS, a
+    /// refusing greeting), and when: for `downTime` seconds they are tried after the
+    /// others, so a new session does not first wait on a dead host (still tried last:
+    /// when every host is down, one may be back).
+    private let down = Mutex<[String: Double]>([:])
+    static let downTime = 60.0
+
+    /// The smarthosts in the order to try them: configured order, hosts down last.
+    func smarthostsInOrder(now: Double = MailDate.precise()) -> [Smarthost] {
+        let downNow = down.withLock { table in
+            table = table.filter { now - $0.value < Relay.downTime }
+            return Set(table.keys)
+        }
+        return config.smarthosts.filter { !downNow.contains($0.description) } + config.smarthosts.filter { downNow.contains($0.description) }
+    }
+
+    /// Whether a failed session setup says the host itself is unusable (not this
+    /// session's credentials or a policy of ours).
+    static func isConnectionLevel(_ error: SessionError) -> Bool {
+        switch error {
+        case .transport: true
+        case .rejected(let stage, _): stage == "greeting"
+        default: false
+        }
+    }
+
+    /// Opens a session to the first smarthost that works, in configured order (hosts
+    /// that failed lately last), and logs it as Postfix's smtp client does.
     func openSession() -> Result<RelaySession, SessionError> {
         let tls: TLSContext
         do { tls = try self.tls() } catch { return .failure(error) }
         var last = SessionError.policy("no smarthost configured (set smarthost in \(config.sourcePath ?? "outbox.conf"))")
-        for host in config.smarthosts {
+        for host in smarthostsInOrder() {
             // A refused token is dropped by the session; one more try fetches a new one
             // (the token had expired early or was revoked; a second refusal is final).
             for attempt in 1...2 {
@@ -84,11 +160,13 @@ public final class Relay: @unchecked Sendable {
                             .smtp, "\(session.peer): authenticated with AUTH \(mechanism) as \(EnvelopeSyntax.printable(config.authUsername ?? ""))")
                     }
                     monitor?.sessionOpened(host.description, tls: session.tlsVersion.flatMap { v in session.tlsTrust.map { (v, $0) } })
+                    _ = down.withLock { $0.removeValue(forKey: host.description) }
                     return .success(session)
                 } catch {
                     // Postfix's own line for an unreachable host (pflogsumm lists these).
                     if case .transport(.connect) = error { log.info(.smtp, "\(error)") } else { log.warning(.smtp, "\(host): \(error)") }
                     monitor?.sessionFailed(host.description, error: error)
+                    if Relay.isConnectionLevel(error) { down.withLock { $0[host.description] = MailDate.precise() } }
                     last = error
                     if case .tokenRejected = error, attempt == 1 { continue }
                     break

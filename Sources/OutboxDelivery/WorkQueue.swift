@@ -97,6 +97,9 @@ final class WorkQueue: @unchecked Sendable {
 
     var isEmpty: Bool { lock.withLock { due.isEmpty } }
 
+    /// Whether stop() was called.
+    var isStopping: Bool { lock.withLock { stopping } }
+
     func markUnreachable(_ route: String, _ reason: String) {
         lock.withLock { unreachable[route] = reason }
     }

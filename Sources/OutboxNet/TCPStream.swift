@@ -17,8 +17,12 @@ public final class TCPStream: ByteStream {
 
     deinit { close() }
 
-    /// Resolves `host` and connects to the first address that answers before `deadline`.
-    public static func connect(host: String, port: UInt16, deadline: Deadline) throws(TransportError) -> TCPStream {
+    /// Resolves `host` and connects to its addresses as RFC 8305 (Happy Eyeballs) does:
+    /// when an attempt has not answered within `stagger` seconds the next address is
+    /// tried beside it, and the first that connects wins. An address that swallows SYNs
+    /// (a dead IPv6 path) then costs `stagger`, not the whole connect timeout. Addresses
+    /// that failed lately are tried last (`AddressOrder`).
+    public static func connect(host: String, port: UInt16, deadline: Deadline, stagger: Double = 0.25) throws(TransportError) -> TCPStream {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         hints.ai_flags = AI_ADDRCONFIG
@@ -28,42 +32,85 @@ public final class TCPStream: ByteStream {
             throw .resolve(host: host, reason: String(cString: gai_strerror(rc)))
         }
         defer { freeaddrinfo(first) }
-        var lastError = TransportError.connect(peer: "\(host):\(port)", reason: "no address")
+        var resolved: [UnsafeMutablePointer<addrinfo>] = []
         var cursor: UnsafeMutablePointer<addrinfo>? = first
         while let ai = cursor {
+            resolved.append(ai)
             cursor = ai.pointee.ai_next
-            let address = numericAddress(ai.pointee.ai_addr, ai.pointee.ai_addrlen)
-            let peer = "\(host)[\(address)]:\(port)"
-            let fd = socket(ai.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-            if fd < 0 {
-                lastError = .io("socket", errno: errno)
-                continue
-            }
-            var one: Int32 = 1
-            setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-            if Glibc.connect(fd, ai.pointee.ai_addr, ai.pointee.ai_addrlen) != 0 && errno != EINPROGRESS {
-                lastError = .connect(peer: peer, reason: String(cString: strerror(errno)))
-                Glibc.close(fd)
-                continue
-            }
-            var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-            let ready = poll(&pfd, 1, deadline.remainingMilliseconds)
-            if ready <= 0 {
-                lastError = ready == 0 ? .timeout("connecting to \(peer)") : .io("poll", errno: errno)
-                Glibc.close(fd)
-                continue
-            }
-            var soError: Int32 = 0
-            var len = socklen_t(MemoryLayout<Int32>.size)
-            getsockopt(fd, SOL_SOCKET, SO_ERROR, &soError, &len)
-            if soError != 0 {
-                lastError = .connect(peer: peer, reason: String(cString: strerror(soError)))
-                Glibc.close(fd)
-                continue
-            }
-            return TCPStream(fd: fd, peer: peer, address: address)
         }
-        throw lastError
+        let numeric = resolved.map { numericAddress($0.pointee.ai_addr, $0.pointee.ai_addrlen) }
+        let order = AddressOrder.arrange(
+            resolved.indices.map { (numeric[$0], resolved[$0].pointee.ai_family == AF_INET6) }, failedLately: AddressOrder.shared.failed(port: port))
+
+        var lastError = TransportError.connect(peer: "\(host):\(port)", reason: "no address")
+        var attempts: [(fd: Int32, index: Int)] = []
+        func fail(_ index: Int, _ error: TransportError) {
+            lastError = error
+            AddressOrder.shared.noteFailure(numeric[index], port: port)
+        }
+        var next = 0
+        while true {
+            if next < order.count {
+                let index = order[next]
+                next += 1
+                let ai = resolved[index]
+                let peer = "\(host)[\(numeric[index])]:\(port)"
+                let fd = socket(ai.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+                if fd < 0 {
+                    fail(index, .io("socket", errno: errno))
+                    continue
+                }
+                var one: Int32 = 1
+                setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+                if Glibc.connect(fd, ai.pointee.ai_addr, ai.pointee.ai_addrlen) == 0 {
+                    for a in attempts { Glibc.close(a.fd) }
+                    AddressOrder.shared.noteSuccess(numeric[index], port: port)
+                    return TCPStream(fd: fd, peer: peer, address: numeric[index])
+                }
+                if errno != EINPROGRESS {
+                    fail(index, .connect(peer: peer, reason: String(cString: strerror(errno))))
+                    Glibc.close(fd)
+                    continue
+                }
+                attempts.append((fd, index))
+            }
+            if attempts.isEmpty { throw lastError }
+            let remaining = deadline.remainingMilliseconds
+            let wait = next < order.count ? min(remaining, Int32(stagger * 1000)) : remaining
+            var fds = attempts.map { pollfd(fd: $0.fd, events: Int16(POLLOUT), revents: 0) }
+            let ready = poll(&fds, nfds_t(fds.count), wait)
+            if ready < 0 && errno != EINTR {
+                let error = TransportError.io("poll", errno: errno)
+                for a in attempts { Glibc.close(a.fd) }
+                throw error
+            }
+            var still: [(fd: Int32, index: Int)] = []
+            for (k, a) in attempts.enumerated() {
+                guard fds[k].revents != 0 else {
+                    still.append(a)
+                    continue
+                }
+                let peer = "\(host)[\(numeric[a.index])]:\(port)"
+                var soError: Int32 = 0
+                var len = socklen_t(MemoryLayout<Int32>.size)
+                getsockopt(a.fd, SOL_SOCKET, SO_ERROR, &soError, &len)
+                if soError == 0 {
+                    for other in attempts where other.fd != a.fd { Glibc.close(other.fd) }
+                    AddressOrder.shared.noteSuccess(numeric[a.index], port: port)
+                    return TCPStream(fd: a.fd, peer: peer, address: numeric[a.index])
+                }
+                fail(a.index, .connect(peer: peer, reason: String(cString: strerror(soError))))
+                Glibc.close(a.fd)
+            }
+            attempts = still
+            if deadline.remainingMilliseconds == 0 {
+                for a in attempts {
+                    fail(a.index, .timeout("connecting to \(host)[\(numeric[a.index])]:\(port)"))
+                    Glibc.close(a.fd)
+                }
+                throw lastError
+            }
+        }
     }
 
     static func numericAddress(_ sa: UnsafeMutablePointer<sockaddr>?, _ len: socklen_t) -> String {

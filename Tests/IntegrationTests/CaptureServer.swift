@@ -12,6 +12,7 @@ final class CaptureServer: @unchecked Sendable {
     private var raw: [UInt8] = []
     private var commands: [String] = []
     private var messages: [[UInt8]] = []
+    private var arrivals: [Double] = []
 
     /// Whether EHLO offers AUTH PLAIN LOGIN (any credentials are accepted).
     private let offersAuth: Bool
@@ -19,7 +20,11 @@ final class CaptureServer: @unchecked Sendable {
     /// The reply to every RCPT TO (a refusal, for tests of what outbox makes of it).
     private let rcptReply: String
 
-    init(offersAuth: Bool = false, rcptReply: String = "250 2.0.0 Ok") throws {
+    /// The loopback address it listens on.
+    let address: String
+
+    init(offersAuth: Bool = false, rcptReply: String = "250 2.0.0 Ok", address listenAddress: String = "127.0.0.1") throws {
+        self.address = listenAddress
         self.offersAuth = offersAuth
         self.rcptReply = rcptReply
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -28,7 +33,7 @@ final class CaptureServer: @unchecked Sendable {
         setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_addr.s_addr = inet_addr(listenAddress)
         address.sin_port = 0
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
@@ -47,7 +52,7 @@ final class CaptureServer: @unchecked Sendable {
 
     /// outbox.conf lines that send to this server.
     var config: String {
-        "smarthost = smtp://127.0.0.1:\(port)\ntls_security_level = none\nconnect_timeout = 5s\ncommand_timeout = 10s\n"
+        "smarthost = smtp://\(address):\(port)\ntls_security_level = none\nconnect_timeout = 5s\ncommand_timeout = 10s\n"
     }
 
     /// Every octet received so far, all connections in order of arrival.
@@ -56,6 +61,9 @@ final class CaptureServer: @unchecked Sendable {
     var commandLines: [String] { lock.withLock { commands } }
     /// The content of each message received (still dot-stuffed, as on the wire).
     var contents: [[UInt8]] { lock.withLock { messages } }
+
+    /// When each message's final "." arrived (before the reply), in arrival order.
+    var arrivalTimes: [Double] { lock.withLock { arrivals } }
 
     /// Waits until `count` messages have arrived.
     func await(messages count: Int, seconds: Double = 15) -> Bool {
@@ -106,7 +114,10 @@ final class CaptureServer: @unchecked Sendable {
                     guard let end else { break }
                     let content = Array(buffer[..<end])
                     buffer.removeFirst(end + 3)
-                    lock.withLock { messages.append(content) }
+                    lock.withLock {
+                        messages.append(content)
+                        arrivals.append(Date().timeIntervalSince1970)
+                    }
                     inData = false
                     send("250 2.0.0 Ok: queued\r\n")
                     continue

@@ -70,3 +70,133 @@ struct RouteDeliveryTests {
         #expect(bad.code == 78 && bad.stderr.contains("domain cannot be set in a route"), "\(bad.code) \(bad.stderr)")
     }
 }
+
+@Suite("failover: every address of a smarthost name, then the next smarthost", .enabled(if: Smarthost.available))
+struct FailoverTests {
+    /// A listener on `address`:`port` whose accept queue is full: the kernel drops every
+    /// further SYN, so a connection to it neither succeeds nor fails until its timeout
+    /// (the dead IPv6 path of OpenSMTPD #624, on loopback).
+    final class BlackHole {
+        var fds: [Int32] = []
+
+        init(address: String, port: Int) throws {
+            var sin = sockaddr_in()
+            sin.sin_family = sa_family_t(AF_INET)
+            sin.sin_port = in_port_t(UInt16(port).bigEndian)
+            inet_pton(AF_INET, address, &sin.sin_addr)
+            let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            fds.append(listener)
+            let bound = withUnsafePointer(to: &sin) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            try #require(bound == 0 && listen(listener, 0) == 0)
+            // Fill the accept queue (never accepted).
+            for _ in 0..<3 {
+                let c = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+                fds.append(c)
+                _ = withUnsafePointer(to: &sin) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(c, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                }
+            }
+            usleep(100_000)
+        }
+
+        deinit { for fd in fds { close(fd) } }
+    }
+
+    @Test("a smarthost name whose first address swallows SYNs and whose second works delivers without waiting out the connect timeout")
+    func deadFirstAddress() throws {
+        // Two loopback addresses the resolver ranks alike (127.0.0.1 itself would always
+        // sort first): 127.0.0.2 swallows SYNs, 127.0.0.3 is the server.
+        let server = try CaptureServer(address: "127.0.0.3")
+        let hole = try BlackHole(address: "127.0.0.2", port: server.port)
+        defer { withExtendedLifetime(hole) {} }
+        let config = server.config.replacingOccurrences(of: "smtp://127.0.0.3:", with: "smtp://smarthost.test:")
+            .replacingOccurrences(of: "connect_timeout = 5s", with: "connect_timeout = 120s")
+        let instance = try Instance(extraConfig: config + "max_connections = 1\n")
+        let hosts = instance.directory + "/hosts"
+        try "127.0.0.2 smarthost.test\n127.0.0.3 smarthost.test\n".write(toFile: hosts, atomically: true, encoding: .utf8)
+        for i in 0..<3 { #expect(try instance.sendmail(["-i", "r\(i)@remote.test"], "Subject: dead path\n\nb\n").code == 0) }
+        // outboxd sees the two addresses through its own /etc/hosts (a mount namespace);
+        // waiting out connect_timeout (120 s) once would be killed by timeout(1) at 60 s.
+        let r = try run(
+            "/usr/bin/unshare",
+            [
+                "-m", "/bin/sh", "-c", "mount --bind \"$0\" /etc/hosts && exec /usr/bin/timeout 60 \"$1\" --once --no-syslog", hosts,
+                Binaries.directory + "/outboxd",
+            ],
+            environment: ["OUTBOX_CONFIG": instance.configPath])
+        #expect(r.code == 0, "\(r.code) \(r.stderr)")
+        #expect(server.await(messages: 3), "\(r.stderr)")
+        #expect(r.stderr.contains("relay=smarthost.test[127.0.0.3]"), "\(r.stderr)")
+    }
+
+    @Test("a route whose first smarthost is down delivers through its second in the same attempt; the dead one is tried last afterwards")
+    func nextSmarthost() throws {
+        let second = Smarthost.second
+        let password = FileManager.default.temporaryDirectory.appendingPathComponent("outbox-pw-\(UUID().uuidString)").path
+        try Smarthost.awkwardPassword.write(toFile: password, atomically: true, encoding: .utf8)
+        chmod(password, 0o600)
+        let instance = try Instance(
+            extraConfig: """
+                smarthost = smtp://127.0.0.1:1
+                connect_timeout = 5s
+
+                [route app]
+                senders = *
+                smarthost = smtp://127.0.0.1:1, smtp://127.0.0.1:\(second.port)
+                tls_ca_file = \(second.caFile)
+                auth_username = app@smarthost.test
+                auth_password_file = \(password)
+                max_connections = 1
+
+                """)
+        let token = "failover-\(UUID().uuidString)"
+        let (daemon, errors) = try instance.startDaemon()
+        for i in 0..<2 { #expect(try instance.sendmail(["-i", "-f", "a@shop.example", "r\(i)@remote.test"], "Subject: \(token)\n\nb\n").code == 0) }
+        #expect(second.await(token, count: 2).count == 2)
+        // The idle session closes (2 s); the next session starts with the host that works.
+        sleep(4)
+        for i in 2..<4 { #expect(try instance.sendmail(["-i", "-f", "a@shop.example", "r\(i)@remote.test"], "Subject: \(token)\n\nb\n").code == 0) }
+        #expect(second.await(token, count: 4).count == 4)
+        kill(daemon.processIdentifier, SIGTERM)
+        daemon.waitUntilExit()
+        let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(log.components(separatedBy: "conn_use=").count - 1 == 2, "two sessions, each reused once: \(log)")
+        #expect(!log.contains("status=deferred"), "\(log)")
+        #expect(log.components(separatedBy: "connect to 127.0.0.1[127.0.0.1]:1: ").count - 1 == 1, "tried once, then last: \(log)")
+    }
+}
+
+@Suite("provider limits and storm control")
+struct LimitTests {
+    @Test("message_rate_limit = 5/s: every one-second window at the server holds at most 5 messages, and all arrive")
+    func messageRate() throws {
+        let server = try CaptureServer()
+        let instance = try Instance(extraConfig: server.config + "max_connections = 4\nmessage_rate_limit = 5/s\n")
+        for i in 0..<17 { #expect(try instance.sendmail(["-i", "r\(i)@remote.test"], "Subject: rate \(i)\n\nb\n").code == 0) }
+        let d = try instance.outboxdOnce()
+        #expect(server.await(messages: 17), "\(d.stderr)")
+        let times = server.arrivalTimes.sorted()
+        let crowded = times.indices.dropLast(5).filter { times[$0 + 5] - times[$0] < 1.0 }
+        #expect(times.count == 17 && crowded.isEmpty, "six within a second from \(crowded): \(times.map { $0 - times[0] })")
+    }
+
+    @Test("user_rate_limit holds a user's excess (one log line per burst), and outboxctl release sends it")
+    func userRate() throws {
+        let server = try CaptureServer()
+        let instance = try Instance(extraConfig: server.config + "user_rate_limit = 3/h\n")
+        for i in 0..<6 { #expect(try instance.sendmail(["-i", "r\(i)@remote.test"], "Subject: storm \(i)\n\nb\n").code == 0) }
+        let d = try instance.outboxdOnce()
+        #expect(server.await(messages: 3) && server.contents.count == 3, "\(d.stderr)")
+        #expect(instance.held().count == 3, "\(instance.held())")
+        #expect(d.stderr.components(separatedBy: "new messages are held").count - 1 == 1, "one line for the burst: \(d.stderr)")
+        #expect(d.stderr.contains("uid \(getuid()) reached user_rate_limit 3/h (3 messages in the last hour): new messages are held"))
+        let status = try instance.outboxctl(["status"])
+        #expect(status.code == 1 && status.stdout.contains("mail held by user_rate_limit since"), "\(status.stdout)")
+        #expect(try instance.outboxctl(["release", "ALL"]).code == 0)
+        _ = try instance.outboxdOnce()
+        #expect(server.await(messages: 6), "released mail is sent")
+        #expect(instance.held().isEmpty)
+    }
+}

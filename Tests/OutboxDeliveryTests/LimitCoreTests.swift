@@ -1,0 +1,81 @@
+import OutboxConfig
+import Testing
+
+@testable import OutboxDelivery
+
+@Suite("rate windows: message_rate_limit and user_rate_limit")
+struct LimitCoreTests {
+    @Test("RateWindow: a start waits for the count-th latest finish plus the unit; in-flight messages block")
+    func rateWindow() {
+        var w = RateWindow(count: 2, unit: 1)
+        #expect(w.earliestStart(now: 0) == 0)
+        let a = w.start()
+        let b = w.start()
+        #expect(w.earliestStart(now: 0.1) == nil, "both in flight")
+        w.finish(b, at: 0.2)
+        #expect(w.earliestStart(now: 0.3) == 1.2, "a in flight counts as latest; the 2nd latest is b's 0.2")
+        w.finish(a, at: 0.5)
+        #expect(w.earliestStart(now: 0.6) == 1.2)
+        let c = w.start()
+        #expect(w.earliestStart(now: 1.3) == 1.5, "c in flight: the 2nd latest is a's 0.5")
+        w.cancel(c)
+        #expect(w.earliestStart(now: 1.3) == 1.3)
+    }
+
+    @Test("RateWindow keeps every window of the unit within the count however the finishes interleave")
+    func rateWindowProperty() {
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<50 {
+            var w = RateWindow(count: 3, unit: 1)
+            var now = 0.0
+            var inFlight: [(ticket: Int, ends: Double, arrives: Double)] = []
+            var arrivals: [Double] = []
+            while arrivals.count + inFlight.count < 40 {
+                // Up to 4 concurrent senders; transfers of 0-0.5 s; the server sees a
+                // message somewhere inside its transfer.
+                inFlight.sort { $0.ends < $1.ends }
+                if let first = inFlight.first, inFlight.count == 4 || w.earliestStart(now: now) == nil {
+                    now = max(now, first.ends)
+                    w.finish(first.ticket, at: first.ends)
+                    arrivals.append(first.arrives)
+                    inFlight.removeFirst()
+                    continue
+                }
+                now = max(now, w.earliestStart(now: now)!)
+                let length = Double.random(in: 0...0.5, using: &generator)
+                inFlight.append((w.start(), now + length, now + Double.random(in: 0...length, using: &generator)))
+                now += Double.random(in: 0...0.05, using: &generator)
+            }
+            arrivals += inFlight.map(\.arrives)
+            arrivals.sort()
+            #expect(arrivals.indices.dropLast(3).allSatisfy { arrivals[$0 + 3] - arrivals[$0] >= 1 - 1e-9 }, "\(arrivals)")
+        }
+    }
+
+    @Test("UserRateWindow: per uid, sliding, the refused message not counted")
+    func userWindow() {
+        var w = UserRateWindow(count: 2, seconds: 3600)
+        let first = w.admit(0, now: 0)
+        let second = w.admit(0, now: 10)
+        #expect(first && second)
+        let third = w.admit(0, now: 20)
+        #expect(!third && w.isFull(0, now: 20))
+        let other = w.admit(1000, now: 20)
+        #expect(other, "another uid")
+        let later = w.admit(0, now: 3600)
+        #expect(later && w.isFull(0, now: 3601), "the first left the window; 10 and 3600 fill it")
+        w.prune(now: 100_000)
+        #expect(!w.isFull(0, now: 100_000))
+    }
+
+    @Test("rates parse as N/unit with the key's units only")
+    func parse() {
+        let perMinute = RateLimit.parse("30/min", allowed: ["s", "min", "h"])
+        #expect(perMinute?.count == 30 && perMinute?.seconds == 60 && perMinute?.description == "30/min")
+        #expect(RateLimit.parse("5/s", allowed: ["s", "min", "h"])?.description == "5/s")
+        for bad in ["30", "30/m", "0/s", "-1/s", "/s", "1e3/s", "30/d", "+5/s", "5/s/s", " 5/s"] {
+            #expect(RateLimit.parse(bad, allowed: ["s", "min", "h"]) == nil, "\(bad)")
+        }
+        #expect(RateLimit.parse("100/d", allowed: ["min", "h", "d"])?.seconds == 86400)
+    }
+}
