@@ -2,6 +2,7 @@ import Glibc
 import OutboxConfig
 import OutboxCore
 import OutboxDrop
+import OutboxSMTP
 import OutboxSpool
 import OutboxSupport
 import Synchronization
@@ -38,6 +39,8 @@ public final class Daemon: @unchecked Sendable {
     private var lastSummary = 0
     /// How long a delivery thread keeps an idle session open.
     static let sessionIdleTime = 2.0
+    /// message_rate_limit waits longer than this park the message instead of a thread.
+    static let rateParkThreshold = 5.0
     /// When a flush request from an unprivileged user was last honoured.
     private var lastUserFlush = 0
     /// The shortest time between two flushes that unprivileged users' `sendmail -q` cause.
@@ -388,9 +391,21 @@ public final class Daemon: @unchecked Sendable {
             if let reason = unreachable, session == nil {
                 created = relay.deferAll(&item, reason: reason, timing: item.timing())
             } else {
-                // message_rate_limit: wait for the route's window (an idle session is
-                // closed first when the wait is long; a stopping daemon leaves the message
-                // untried in the queue).
+                // message_rate_limit: a long wait parks the message (due again when the
+                // window allows, mailq says why) and frees this thread; a short one is
+                // waited out here (an idle session is closed first when it is over 10 s;
+                // a stopping daemon leaves the message untried in the queue).
+                if let wait = relay.rateWait(), wait > Daemon.rateParkThreshold {
+                    relay.park(&item, until: MailDate.now() + Int(wait.rounded(.up)))
+                    work.done(item, created: [])
+                    var byte: UInt8 = 1
+                    _ = write(wakePipe.write.rawValue, &byte, 1)
+                    session?.quit()
+                    session = nil
+                    work.release(route)
+                    held = nil
+                    continue
+                }
                 let admission = relay.admitMessage(running: { !work.isStopping }) {
                     session?.quit()
                     session = nil
@@ -411,8 +426,14 @@ public final class Daemon: @unchecked Sendable {
                         connectionUse = 0
                     case .failure(let error):
                         relay.finishedMessage(ticket, sent: false)
-                        work.markUnreachable(route, "\(error)")
-                        created = relay.deferAll(&item, reason: "\(error)", timing: item.timing(setup: setup))
+                        if let reply = Relay.throttleReply(error) {
+                            // Pacing, not an outage: the other sessions go on.
+                            let pause = slowDown(route, relay: relay, reply: reply.fullText)
+                            created = relay.deferAll(&item, reason: "\(error)", timing: item.timing(setup: setup), retryIn: pause)
+                        } else {
+                            work.markUnreachable(route, "\(error)")
+                            created = relay.deferAll(&item, reason: "\(error)", timing: item.timing(setup: setup))
+                        }
                     }
                 }
                 if let s = session {
@@ -422,8 +443,20 @@ public final class Daemon: @unchecked Sendable {
                     relay.finishedMessage(ticket, sent: true)
                     let timing = item.timing(
                         setup: connectionUse == 1 ? setupTime : 0, transfer: MailDate.precise() - started, connectionUse: connectionUse)
-                    created = relay.record(&item, verdicts: verdicts, relay: s.peer, timing: timing)
-                    if !s.usable {
+                    var retryIn: Int?
+                    var throttled = false
+                    if let signal = verdicts.first(where: {
+                        $0.verdict.action == .deferred && DeliveryPolicy.isThrottle(replyText: $0.verdict.reply)
+                    }) {
+                        retryIn = slowDown(route, relay: relay, reply: signal.verdict.reply)
+                        throttled = true
+                    } else if verdicts.contains(where: { $0.verdict.action == .sent }) {
+                        work.delivered(on: route)
+                    }
+                    created = relay.record(&item, verdicts: verdicts, relay: s.peer, timing: timing, retryIn: retryIn)
+                    // The session that was told to slow down goes (the smarthost counts
+                    // sessions); the route's others go on.
+                    if !s.usable || throttled {
                         s.quit()
                         session = nil
                     }
@@ -432,6 +465,11 @@ public final class Daemon: @unchecked Sendable {
             work.done(item, created: created)
             var byte: UInt8 = 1
             _ = write(wakePipe.write.rawValue, &byte, 1)
+            // A throttled route has more connections than it may now: this one goes.
+            if session != nil && work.isOverLimit(route) {
+                session?.quit()
+                session = nil
+            }
             // An open session is kept for a moment when the route's queue runs dry
             // (Postfix's smtp_connection_cache_time_limit): the next batch reuses it.
             if session != nil && !work.waitForWork(holding: held, seconds: Daemon.sessionIdleTime) {
@@ -444,6 +482,17 @@ public final class Daemon: @unchecked Sendable {
             }
         }
         session?.quit()
+    }
+
+    /// A smarthost asked us to slow down: the route gets fewer connections and a pause
+    /// (WorkQueue.throttle), logged once per signal; returns when to retry the message.
+    private func slowDown(_ route: String, relay: Relay, reply: String) -> Int? {
+        let (limit, pause) = work.throttle(route)
+        let name = relay.routeName.map { "route \($0)" } ?? "the smarthost"
+        let next = pause.map { "no new connection for \($0)s" } ?? "usual backoff"
+        log.warning(
+            .qmgr, "\(name) asks to slow down (\(EnvelopeSyntax.logLine(reply))): at most \(limit) connection\(limit == 1 ? "" : "s"), \(next)")
+        return pause
     }
 
     /// The queue as the gauges count it: outboxd's memory, the maildrop and the hold and

@@ -104,6 +104,31 @@ public final class Relay: @unchecked Sendable {
         }
     }
 
+    /// How long message_rate_limit makes the next message wait now (0: it may start;
+    /// nil: no limit, or the wait depends on messages still in flight).
+    func rateWait(now: Double = MailDate.precise()) -> Double? {
+        guard limited else { return nil }
+        return rate.withLock { window in window?.earliestStart(now: now).map { max(0, $0 - now) } }
+    }
+
+    /// What mailq says of a message that waits for this route's limits.
+    func waitingReason(_ what: String, until time: Int) -> String {
+        "waiting for \(routeName.map { "route \($0)'s" } ?? "the smarthost's") \(what), next try \(MailDate.queueListing(time))"
+    }
+
+    /// Parks a message that would wait long for message_rate_limit: due again when the
+    /// window allows, no attempt counted, its pending recipients saying why (mailq).
+    func park(_ item: inout QueueItem, until time: Int) {
+        let reason = waitingReason("message_rate_limit \(config.messageRateLimit.map(\.description) ?? "")", until: time)
+        for index in item.envelope.recipients.indices where item.state.isPending(index) {
+            item.state.recipients[index] = DeliveryState.Entry(status: .deferred, reply: reason, dsn: "4.7.0")
+        }
+        item.state.nextAttempt = time
+        do { try store.save(item.state, for: item.id) } catch {
+            log.error(.qmgr, "\(item.id): cannot save delivery state: \(error); the message stays queued")
+        }
+    }
+
     /// Closes a ticket of `admitMessage`: the message's transaction ended (`sent`), or
     /// no session could be opened for it (it does not count).
     func finishedMessage(_ ticket: Int?, sent: Bool) {
@@ -137,7 +162,8 @@ public final class Relay: @unchecked Sendable {
     static func isConnectionLevel(_ error: SessionError) -> Bool {
         switch error {
         case .transport: true
-        case .rejected(let stage, _): stage == "greeting"
+        // A throttling greeting (421 too many connections) is pacing, not a dead host.
+        case .rejected(let stage, let reply): stage == "greeting" && !DeliveryPolicy.isThrottle(reply)
         default: false
         }
     }
@@ -177,7 +203,10 @@ public final class Relay: @unchecked Sendable {
     }
 
     /// Records the verdicts of one attempt on `item`; returns new queue items (bounces).
-    func record(_ item: inout QueueItem, verdicts: [RecipientVerdict], relay: String, timing: PostfixLogLine.Timing) -> [QueueItem] {
+    /// `retryIn` replaces the backoff for what stays queued (a throttled route's pause).
+    func record(
+        _ item: inout QueueItem, verdicts: [RecipientVerdict], relay: String, timing: PostfixLogLine.Timing, retryIn: Int? = nil
+    ) -> [QueueItem] {
         let now = MailDate.now()
         let preciseNow = MailDate.precise()
         if item.state.firstAttempt == 0 { item.state.firstAttempt = now }
@@ -231,7 +260,15 @@ public final class Relay: @unchecked Sendable {
             log.info(.qmgr, "\(item.id): removed")
         } else {
             item.state.nextAttempt =
-                now + schedule.delay(afterAttempts: item.state.attempts, unit: Double(UInt32.random(in: 0...UInt32.max)) / 4_294_967_296)
+                now
+                + (retryIn ?? schedule.delay(afterAttempts: item.state.attempts, unit: Double(UInt32.random(in: 0...UInt32.max)) / 4_294_967_296))
+            if retryIn != nil {
+                // A paced route: mailq says so (the smarthost's reply follows).
+                let pacing = waitingReason("pacing", until: item.state.nextAttempt)
+                for index in item.envelope.recipients.indices where item.state.recipients[index]?.status == .deferred {
+                    item.state.recipients[index]!.reply = pacing + ": " + item.state.recipients[index]!.reply
+                }
+            }
             do { try store.save(item.state, for: item.id) } catch {
                 log.error(.qmgr, "\(item.id): cannot save delivery state: \(error); the message stays queued")
             }
@@ -240,10 +277,18 @@ public final class Relay: @unchecked Sendable {
     }
 
     /// Defers every pending recipient of `item` because no session could be had.
-    func deferAll(_ item: inout QueueItem, reason: String, timing: PostfixLogLine.Timing) -> [QueueItem] {
+    func deferAll(_ item: inout QueueItem, reason: String, timing: PostfixLogLine.Timing, retryIn: Int? = nil) -> [QueueItem] {
         let verdict = DeliveryPolicy.verdict(.sessionFailed(reason))
         return record(
-            &item, verdicts: item.outgoing.recipients.map { RecipientVerdict(index: $0.index, verdict: verdict) }, relay: "none", timing: timing)
+            &item, verdicts: item.outgoing.recipients.map { RecipientVerdict(index: $0.index, verdict: verdict) }, relay: "none", timing: timing,
+            retryIn: retryIn)
+    }
+
+    /// The smarthost's reply when a failed session setup means "slow down" (421 at the
+    /// greeting from Postfix's connection limit, 432 4.3.2, 4.7.x too many …).
+    static func throttleReply(_ error: SessionError) -> SMTPReply? {
+        if case .rejected(_, let reply) = error, DeliveryPolicy.isThrottle(reply) { return reply }
+        return nil
     }
 
     /// Writes the DSN durably before the failure is recorded (a crash in between yields a

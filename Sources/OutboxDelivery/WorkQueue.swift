@@ -13,6 +13,8 @@ final class WorkQueue: @unchecked Sendable {
     /// Per route ("" is the global settings): threads holding it, and how many may.
     private var holders: [String: Int] = [:]
     private var limits: [String: Int] = ["": .max]
+    /// Routes whose smarthost asked us to slow down (see `throttle`).
+    private var throttles: [String: RouteThrottle] = [:]
     private var router: @Sendable (QueueItem) -> String = { _ in "" }
     /// Routes none of whose smarthosts could be reached in this round: the rest of their
     /// mail is deferred at once.
@@ -58,17 +60,71 @@ final class WorkQueue: @unchecked Sendable {
                     activeCount += 1
                     return (item, route, unreachable[route])
                 }
-                lock.wait()
+                if let deadline = pauseDeadline() { _ = lock.wait(until: deadline) } else { lock.wait() }
             }
             return nil
         }
     }
 
     /// The index of the item a thread holding `holding` takes next: its own route's
-    /// first, else the first whose route has a free connection.
+    /// first, else the first whose route has a free connection and is not paused.
     private func eligible(holding: String?) -> Int? {
         if let h = holding, let i = due.firstIndex(where: { $0.route == h }) { return i }
-        return due.firstIndex { holders[$0.route, default: 0] < limits[$0.route, default: limits[""] ?? 1] }
+        let now = WorkQueue.now()
+        return due.firstIndex { holders[$0.route, default: 0] < limit($0.route, now: now) && (throttles[$0.route]?.pausedUntil ?? 0) <= now }
+    }
+
+    /// A route's connection limit now: max_connections, lowered while it is throttled.
+    private func limit(_ route: String, now: Double) -> Int {
+        let configured = limits[route, default: limits[""] ?? 1]
+        return throttles[route].map { min(configured, $0.limit(now: now)) } ?? configured
+    }
+
+    /// The smarthost of `route` asked us to slow down (a 421, 432 4.3.2, 4.7.x "too
+    /// many"): one connection fewer than are open now, and no new one for a pause that
+    /// doubles while the signals continue (2 s up to 64 s). Returns the new limit and the
+    /// pause, which is also when the message is tried again; after 8 signals without a
+    /// delivery the pause is nil (the message takes the usual backoff: the smarthost is
+    /// refusing, not pacing).
+    func throttle(_ route: String) -> (limit: Int, pause: Int?) {
+        lock.withLock {
+            let now = WorkQueue.now()
+            var t = throttles[route] ?? RouteThrottle()
+            let open = holders[route, default: 1]
+            t.signal(now: now, open: open, configured: limits[route, default: limits[""] ?? 1])
+            throttles[route] = t
+            lock.broadcast()
+            return (t.limit(now: now), t.consecutive > 8 ? nil : t.pause)
+        }
+    }
+
+    /// Whether more threads hold `route` than it may have now (it was throttled): one
+    /// of them should close its session and let go.
+    func isOverLimit(_ route: String) -> Bool {
+        lock.withLock { holders[route, default: 0] > limit(route, now: WorkQueue.now()) }
+    }
+
+    /// A message went through on `route`: the pauses start small again.
+    func delivered(on route: String) {
+        lock.withLock {
+            if throttles[route] != nil { throttles[route]!.consecutive = 0 }
+        }
+    }
+
+    /// When the earliest pause ends, for threads waiting on paused routes only.
+    private func pauseDeadline() -> timespec? {
+        let now = WorkQueue.now()
+        guard let until = throttles.values.map(\.pausedUntil).filter({ $0 > now }).min() else { return nil }
+        var t = timespec()
+        clock_gettime(CLOCK_REALTIME, &t)
+        let total = Int(t.tv_nsec) + Int((until - now) * 1e9) + 1_000_000
+        return timespec(tv_sec: t.tv_sec + total / 1_000_000_000, tv_nsec: total % 1_000_000_000)
+    }
+
+    static func now() -> Double {
+        var t = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &t)
+        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
     }
 
     /// The thread no longer keeps a session for `route`.
@@ -165,4 +221,32 @@ final class WorkerThread: @unchecked Sendable {
     }
 
     func join() { pthread_join(handle, nil) }
+}
+
+/// How a throttled route slows down and recovers (pure).
+struct RouteThrottle: Equatable {
+    /// The connection limit set at the last signal.
+    var lowered = Int.max
+    var lastSignal = 0.0
+    var pausedUntil = 0.0
+    /// Signals since the last delivery.
+    var consecutive = 0
+    /// A connection is given back for every `recovery` seconds without a signal.
+    static let recovery = 30.0
+
+    var pause: Int { min(64, 1 << min(6, consecutive)) }
+
+    mutating func signal(now: Double, open: Int, configured: Int) {
+        consecutive += 1
+        lowered = max(1, min(limit(now: now), open) - 1)
+        lowered = min(lowered, configured)
+        lastSignal = now
+        pausedUntil = now + Double(pause)
+    }
+
+    func limit(now: Double) -> Int {
+        guard lowered != Int.max else { return Int.max }
+        let regained = Int((now - lastSignal) / RouteThrottle.recovery)
+        return lowered > Int.max - regained ? Int.max : lowered + regained
+    }
 }

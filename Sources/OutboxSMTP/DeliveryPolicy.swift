@@ -26,6 +26,9 @@ import OutboxSupport
 ///
 /// A 421 anywhere, or a transport failure, also ends the session (`endsSession`); so do a
 /// 503 and an out-of-place reply (`desynchronised`).
+/// A reply that says the smarthost is limiting this client (`isThrottle`: 421, x.3.2 as
+/// Microsoft's `432 4.3.2` thread limit, x.7.x naming too many, rate, limit or
+/// concurrency) slows the whole route, not just this message (outboxd's WorkQueue).
 /// Who hears about a bounce is `notice(...)`, the second half of the table.
 public enum DeliveryPolicy {
     /// Where in a mail transaction a reply came from.
@@ -79,6 +82,27 @@ public enum DeliveryPolicy {
 
     /// Whether the server is closing the session (421, or a reply it sends before hanging up).
     public static func endsSession(_ reply: SMTPReply) -> Bool { reply.code == 421 }
+
+    /// Whether a transient reply asks this client to slow down (rather than refusing this
+    /// message): 421 (Postfix's "too many connections", a server closing on us), x.3.2
+    /// (Microsoft 365's "432 4.3.2 … thread limit exceeded"), and x.7.x replies that name
+    /// too many, a rate, a limit, throttling or concurrency (Gmail's 421/454 4.7.0).
+    public static func isThrottle(_ reply: SMTPReply) -> Bool {
+        guard reply.isTransient else { return false }
+        if reply.code == 421 || reply.code == 432 || reply.enhancedStatus?.hasPrefix("4.3.2") == true { return true }
+        guard reply.enhancedStatus?.hasPrefix("4.7.") == true else { return false }
+        let text = ASCII.lowercased(reply.lines.joined(separator: " "))
+        return ["too many", "rate", "limit", "throttl", "concurren"].contains { text.contains($0) }
+    }
+
+    /// The same, for a reply already rendered as text ("432 4.3.2 …", as verdicts keep it).
+    public static func isThrottle(replyText text: String) -> Bool {
+        let words = text.split(separator: " ", maxSplits: 2)
+        guard let first = words.first, first.count == 3, let code = Int(first) else { return false }
+        let enhanced = words.count > 1 && words[1].first?.isNumber == true && words[1].contains(".") ? String(words[1]) : nil
+        let rest = words.count > (enhanced == nil ? 1 : 2) ? String(words[enhanced == nil ? 1 : 2]) : ""
+        return isThrottle(SMTPReply(code: code, enhancedStatus: enhanced, lines: [rest]))
+    }
 
     /// Whether the session can no longer be trusted to be in step with the server: 503
     /// (bad sequence) or a reply class that does not belong at this stage (250 to DATA,

@@ -22,9 +22,20 @@ final class CaptureServer: @unchecked Sendable {
 
     /// The loopback address it listens on.
     let address: String
+    /// Sessions beyond this many at once get Microsoft 365's thread-limit reply to MAIL.
+    private let concurrentLimit: Int
+    private var connected = 0
+    /// How often MAIL was answered with the thread-limit reply.
+    var throttled: Int { lock.withLock { throttleCount } }
+    private var throttleCount = 0
 
-    init(offersAuth: Bool = false, rcptReply: String = "250 2.0.0 Ok", address listenAddress: String = "127.0.0.1") throws {
+    init(
+        offersAuth: Bool = false, rcptReply: String = "250 2.0.0 Ok", address listenAddress: String = "127.0.0.1", concurrentLimit: Int = .max
+    )
+        throws
+    {
         self.address = listenAddress
+        self.concurrentLimit = concurrentLimit
         self.offersAuth = offersAuth
         self.rcptReply = rcptReply
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -88,11 +99,22 @@ final class CaptureServer: @unchecked Sendable {
     }
 
     private func serve(_ fd: Int32) {
-        defer { close(fd) }
+        let position = lock.withLock {
+            connected += 1
+            return connected
+        }
+        defer {
+            lock.withLock { connected -= 1 }
+            close(fd)
+        }
         func send(_ text: String) { _ = text.withCString { write(fd, $0, strlen($0)) } }
         send("220 capture.test ESMTP\r\n")
         var buffer: [UInt8] = []
         var inData = false
+        // A transaction as a real server keeps it: RCPT and DATA need an accepted MAIL
+        // (and DATA a recipient), else 503.
+        var mailAccepted = false
+        var recipients = 0
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
             let n = read(fd, &chunk, chunk.count)
@@ -133,10 +155,26 @@ final class CaptureServer: @unchecked Sendable {
                         "250-capture.test\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-DSN\r\n250-SMTPUTF8\r\n\(offersAuth ? "250-AUTH PLAIN LOGIN\r\n" : "")250 SIZE 100000000\r\n"
                     )
                 case "AUTH": send("235 2.7.0 Authentication successful\r\n")
-                case "RCPT": send(rcptReply + "\r\n")
-                case "HELO", "MAIL", "RSET", "NOOP": send("250 2.0.0 Ok\r\n")
+                case "RCPT" where !mailAccepted: send("503 5.5.1 Error: need MAIL command\r\n")
+                case "RCPT":
+                    if rcptReply.hasPrefix("2") { recipients += 1 }
+                    send(rcptReply + "\r\n")
+                case "MAIL" where position > concurrentLimit:
+                    lock.withLock { throttleCount += 1 }
+                    send("432 4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded [Hostname=capture.test]\r\n")
+                case "MAIL":
+                    mailAccepted = true
+                    recipients = 0
+                    send("250 2.0.0 Ok\r\n")
+                case "RSET":
+                    mailAccepted = false
+                    recipients = 0
+                    send("250 2.0.0 Ok\r\n")
+                case "HELO", "NOOP": send("250 2.0.0 Ok\r\n")
+                case "DATA" where !mailAccepted || recipients == 0: send("503 5.5.1 Error: need RCPT command\r\n")
                 case "DATA":
                     inData = true
+                    mailAccepted = false
                     send("354 End data with <CR><LF>.<CR><LF>\r\n")
                 case "QUIT":
                     send("221 2.0.0 Bye\r\n")

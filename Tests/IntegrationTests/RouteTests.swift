@@ -182,6 +182,54 @@ struct LimitTests {
         #expect(times.count == 17 && crowded.isEmpty, "six within a second from \(crowded): \(times.map { $0 - times[0] })")
     }
 
+    @Test("mail beyond message_rate_limit waits without holding a thread, and mailq says why and when it is tried next")
+    func rateWaitShown() throws {
+        let server = try CaptureServer()
+        let instance = try Instance(extraConfig: server.config + "message_rate_limit = 2/min\n")
+        for i in 0..<4 { #expect(try instance.sendmail(["-i", "r\(i)@remote.test"], "Subject: wait \(i)\n\nb\n").code == 0) }
+        let d = try instance.outboxdOnce()
+        #expect(server.await(messages: 2) && server.contents.count == 2, "\(d.stderr)")
+        #expect(!d.stderr.contains("status=deferred"), "waiting is not a failed attempt: \(d.stderr)")
+        let mailq = try instance.sendmail(["-bp"]).stdout
+        #expect(mailq.components(separatedBy: "(waiting for the smarthost's message_rate_limit 2/min, next try ").count - 1 == 2, "\(mailq)")
+        #expect(mailq.contains("-- 1 Kbytes in 2 Requests.") || mailq.contains("in 2 Requests."), "\(mailq)")
+    }
+
+    /// Runs a daemon until `count` messages arrived (or `seconds` passed); its log.
+    func deliverWithDaemon(_ instance: Instance, until arrived: () -> Bool, seconds: Double = 90) throws -> String {
+        let (daemon, errors) = try instance.startDaemon()
+        let deadline = Date().addingTimeInterval(seconds)
+        while !arrived() && Date() < deadline { usleep(200_000) }
+        kill(daemon.processIdentifier, SIGTERM)
+        daemon.waitUntilExit()
+        return String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    }
+
+    @Test("a Postfix that allows 2 connections at once (anvil: 421 4.7.0 too many connections): outbox adapts, all mail arrives, a handful of 4xx")
+    func connectionLimit() throws {
+        let smarthost = Smarthost.shared
+        let instance = try Instance.relaying(port: 12, extra: "max_connections = 4\n")
+        let token = "anvil-\(UUID().uuidString)"
+        for i in 0..<16 { #expect(try instance.sendmail(["-i", "r\(i)@remote.test"], "Subject: \(token) \(i)\n\nb\n").code == 0) }
+        let log = try deliverWithDaemon(instance, until: { smarthost.deliveries(containing: token).count >= 16 })
+        #expect(smarthost.deliveries(containing: token).count == 16, "\(log)")
+        let deferrals = log.components(separatedBy: "status=deferred").count - 1
+        #expect(deferrals >= 1 && deferrals <= 4, "a handful of 4xx: \(deferrals)\n\(log)")
+        #expect(log.contains("the smarthost asks to slow down (421 4.7.0 "), "\(log)")
+        #expect(smarthost.log.contains("Connection concurrency limit exceeded: 3 from localhost[127.0.0.1]"), "Postfix's anvil refused")
+    }
+
+    @Test("a server that answers Microsoft 365's 432 4.3.2 thread limit beyond one session: outbox adapts, all mail arrives")
+    func threadLimit() throws {
+        let server = try CaptureServer(concurrentLimit: 1)
+        let instance = try Instance(extraConfig: server.config + "max_connections = 3\n")
+        for i in 0..<12 { #expect(try instance.sendmail(["-i", "r\(i)@remote.test"], "Subject: t\(i)\n\nb\n").code == 0) }
+        let log = try deliverWithDaemon(instance, until: { server.contents.count >= 12 })
+        #expect(server.contents.count == 12, "\(log)")
+        #expect(server.throttled >= 1 && server.throttled <= 4, "a handful of 432s: \(server.throttled)\n\(log)")
+        #expect(log.contains("asks to slow down (432 4.3.2 STOREDRV.ClientSubmit"), "\(log)")
+    }
+
     @Test("user_rate_limit holds a user's excess (one log line per burst), and outboxctl release sends it")
     func userRate() throws {
         let server = try CaptureServer()

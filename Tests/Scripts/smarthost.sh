@@ -14,6 +14,8 @@
 #                                        PORT+8 STARTTLS, AUTH, at most 2 recipients per transaction (452)
 #                                        PORT+9 STARTTLS, AUTH through Dovecot (XOAUTH2, OAUTHBEARER)
 #                                        PORT+10 implicit TLS, AUTH through Dovecot
+#                                        PORT+12 STARTTLS, AUTH, at most 2 connections at once from
+#                                                a client, loopback included (anvil: 421 4.7.0 too many connections)
 #   smarthost.sh oauth DIR PORT   starts Dovecot's auth service (oauth2 passdb) for PORT+9
 #                                 and PORT+10 and the token endpoint emulator on
 #                                 https://127.0.0.1:PORT+11 (Tests/Scripts/oauth-emulator.py;
@@ -230,6 +232,7 @@ $((PORT+7)) inet n - n - - smtpd -o smtpd_tls_security_level=encrypt -o message_
 $((PORT+8)) inet n - n - - smtpd -o smtpd_tls_security_level=encrypt -o smtpd_recipient_limit=2
 $((PORT+9)) inet n - n - - smtpd -o smtpd_tls_security_level=encrypt -o smtpd_tls_auth_only=yes -o smtpd_sasl_type=dovecot -o smtpd_sasl_path=private/dovecot-auth -o line_length_limit=8192
 $((PORT+10)) inet n - n - - smtpd -o smtpd_tls_wrappermode=yes -o smtpd_sasl_type=dovecot -o smtpd_sasl_path=private/dovecot-auth -o line_length_limit=8192
+$((PORT+12)) inet n - n - - smtpd -o smtpd_client_connection_count_limit=2 -o smtpd_client_event_limit_exceptions=
 pickup    unix  n - n 60 1 pickup
 cleanup   unix  n - n - 0 cleanup
 qmgr      unix  n - n 300 1 qmgr
