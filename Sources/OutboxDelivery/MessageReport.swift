@@ -1,4 +1,5 @@
 import Glibc
+import OutboxConfig
 import OutboxCore
 import OutboxDrop
 import OutboxMessage
@@ -11,8 +12,9 @@ public enum MessageReport {
     /// Header bytes shown at most.
     static let headerLimit = 65536
 
-    /// The report for `id`, or nil when there is no such message.
-    public static func render(_ id: String, store: QueueStore) throws -> String? {
+    /// The report for `id`, or nil when there is no such message. With `config`'s
+    /// routes, the route the message takes is named.
+    public static func render(_ id: String, store: QueueStore, config: Config? = nil) throws -> String? {
         guard let (path, location) = store.locate(id) else { return nil }
         var head: [UInt8] = []
         var headerEnd: Int?
@@ -27,12 +29,16 @@ public enum MessageReport {
         var out = "queue_id: \(file.queueID)\nqueue: \(queueName)\n"
         out += "arrival: \(MailDate.rfc5322(file.time))\nsubmitted_by_uid: \(file.uid)\nsize: \(file.contentSize)\n"
         out += "sender: <\(file.sender)>\n"
+        if let config, !config.routes.isEmpty {
+            out += "route: \(config.route(sender: file.sender, recipients: file.recipients.map(\.address))?.name ?? "(global settings)")\n"
+        }
         if let origin = file.parameter("ORIGIN") { out += "origin: \(origin)\n" }
         let parameters = file.parameters.filter { !$0.hasPrefix("ORIGIN=") }
         if !parameters.isEmpty { out += "parameters: \(parameters.joined(separator: " "))\n" }
         out += "attempts: \(state.attempts)\n"
         if state.firstAttempt > 0 { out += "first_attempt: \(MailDate.rfc5322(state.firstAttempt))\n" }
-        if state.attempts > 0, location == .queue {
+        // Also for a message parked by message_rate_limit (no attempt yet).
+        if state.attempts > 0 || state.nextAttempt > MailDate.now(), location == .queue {
             out += "next_attempt: \(state.nextAttempt == 0 ? "now" : MailDate.rfc5322(state.nextAttempt))\n"
         }
         for (index, recipient) in file.recipients.enumerated() {

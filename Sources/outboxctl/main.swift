@@ -73,9 +73,10 @@ struct Show: ParsableCommand {
     @Argument(help: "Queue ID.") var id: String
 
     func run() throws {
+        let config = try options.load()
         let layout = try options.spool()
         do {
-            guard let report = try MessageReport.render(id, store: try QueueStore(layout: layout)) else {
+            guard let report = try MessageReport.render(id, store: try QueueStore(layout: layout), config: config) else {
                 fail("\(id): no such message in the queue", .noInput)
             }
             print(report, terminator: "")

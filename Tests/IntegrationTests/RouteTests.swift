@@ -58,6 +58,12 @@ struct RouteDeliveryTests {
             extraConfig:
                 "smarthost = relay.example\nauth_username = a@relay.example\n\n[route app]\nsenders = @shop.example\nsmarthost = smtps://smtp.provider.example\n"
         )
+        _ = try instance.sendmail(["-i", "-f", "a@shop.example", "x@remote.test"], "Subject: r\n\nb\n")
+        _ = try instance.sendmail(["-i", "-f", "a@other.example", "x@remote.test"], "Subject: r\n\nb\n")
+        let shown = try instance.queued().sorted().map { try instance.outboxctl(["show", $0]).stdout }
+        #expect(
+            shown.filter { $0.contains("\nroute: app\n") }.count == 1 && shown.filter { $0.contains("\nroute: (global settings)\n") }.count == 1,
+            "\(shown)")
         let r = try instance.outboxctl(["config"])
         let route = r.stdout.components(separatedBy: "[route app]\n")
         #expect(route.count == 2 && route[1].contains("senders = @shop.example\nsmarthost = smtps://smtp.provider.example:465\n"), "\(r.stdout)")
@@ -190,6 +196,9 @@ struct LimitTests {
         let d = try instance.outboxdOnce()
         #expect(server.await(messages: 2) && server.contents.count == 2, "\(d.stderr)")
         #expect(!d.stderr.contains("status=deferred"), "waiting is not a failed attempt: \(d.stderr)")
+        let parked = try #require(instance.deferred().first)
+        let show = try instance.outboxctl(["show", parked]).stdout
+        #expect(show.contains("attempts: 0\nnext_attempt: "), "\(show)")
         let mailq = try instance.sendmail(["-bp"]).stdout
         #expect(mailq.components(separatedBy: "(waiting for the smarthost's message_rate_limit 2/min, next try ").count - 1 == 2, "\(mailq)")
         #expect(mailq.contains("-- 1 Kbytes in 2 Requests.") || mailq.contains("in 2 Requests."), "\(mailq)")
