@@ -9,7 +9,8 @@ import OutboxSupport
 public enum OAuthStatusFile {
     static let name = "oauth-status"
 
-    public static func path(spool: String) -> String { spool + "/queue/" + name }
+    /// The global settings' file, or a route's (`oauth-status.NAME`).
+    public static func path(spool: String, route: String? = nil) -> String { spool + "/queue/" + name + (route.map { "." + $0 } ?? "") }
 
     static func write(_ status: AccessTokenCache.Status, to path: String) {
         var text = "source=\(status.source)\nrefreshes=\(status.refreshes)\n"
@@ -25,8 +26,8 @@ public enum OAuthStatusFile {
 
     /// The status as `key: value` lines for a terminal, or nil when outboxd has not
     /// written one yet.
-    public static func read(spool: String) -> [(String, String)]? {
-        guard let text = ReportFile.read(path(spool: spool), limit: 65536) else { return nil }
+    public static func read(spool: String, route: String? = nil) -> [(String, String)]? {
+        guard let text = ReportFile.read(path(spool: spool, route: route), limit: 65536) else { return nil }
         return text.split(separator: "\n").compactMap { line -> (String, String)? in
             let parts = line.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             // Printable only: the file is outboxd's, but what it quotes came from a server.

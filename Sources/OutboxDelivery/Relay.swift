@@ -43,7 +43,7 @@ public final class Relay: @unchecked Sendable {
                 throw ConfigError(path: config.sourcePath ?? "outbox.conf", line: nil, "\(key) \(path): \(String(cString: strerror(errno)))")
             }
         }
-        let statusPath = OAuthStatusFile.path(spool: config.spoolDirectory)
+        let statusPath = OAuthStatusFile.path(spool: config.spoolDirectory, route: routeName)
         tokens = try AccessTokenCache.configured(config) { [log] status, event, failed in
             if failed { log.error(event) } else { log.info(event) }
             OAuthStatusFile.write(status, to: statusPath)

@@ -168,18 +168,35 @@ struct OAuth: ParsableCommand {
         subcommands: [OAuthLogin.self, OAuthStatus.self])
 }
 
+/// The settings of `--route NAME`, or the global ones.
+func routeSettings(_ config: Config, _ route: String?) -> Config {
+    guard let route else { return config }
+    guard let found = config.routes.first(where: { $0.name == route }) else {
+        fail("no [route \(route)] in \(config.sourcePath ?? "outbox.conf")", .usage)
+    }
+    return found.config
+}
+
+/// "; the routes with one: a, b (--route NAME)" when the global settings have no token.
+func tokenRoutesHint(_ config: Config) -> String {
+    let names = config.routes.filter(\.config.usesToken).map(\.name)
+    return names.isEmpty ? "" : "; routes with one: \(names.joined(separator: ", ")) (use --route NAME)"
+}
+
 struct OAuthLogin: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "login",
         abstract: "Sign in (device-code flow at oauth_device_url) and store the refresh token in oauth_refresh_token_file.")
     @OptionGroup var options: ConfigOption
+    @Option(help: "Sign in for this [route NAME]'s oauth_* settings.") var route: String?
 
     func run() throws {
-        let config = try options.load()
+        let full = try options.load()
+        let config = routeSettings(full, route)
         let settings: OAuthSettings
         do {
             guard let s = try OAuthSettings.configured(config) else {
-                fail("oauth_token_url is not set in \(config.sourcePath ?? "outbox.conf")", .config)
+                fail("oauth_token_url is not set in \(config.sourcePath ?? "outbox.conf")\(route == nil ? tokenRoutesHint(full) : "")", .config)
             }
             settings = s
         } catch { fail("\(error)", .config) }
@@ -210,10 +227,14 @@ struct OAuthStatus: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status", abstract: "Show the access token's expiry, the last refresh and the last error, as outboxd last saw them.")
     @OptionGroup var options: ConfigOption
+    @Option(help: "Show this [route NAME]'s token.") var route: String?
 
     func run() throws {
-        let config = try options.load()
-        guard config.usesToken else { fail("no token source configured (auth_token_command or oauth_token_url)", .config) }
+        let full = try options.load()
+        let config = routeSettings(full, route)
+        guard config.usesToken else {
+            fail("no token source configured (auth_token_command or oauth_token_url)\(route == nil ? tokenRoutesHint(full) : "")", .config)
+        }
         if let path = config.oauthRefreshTokenFile {
             var st = stat()
             if stat(path, &st) == 0 {
@@ -224,7 +245,7 @@ struct OAuthStatus: ParsableCommand {
                 print("refresh token file: \(path): \(String(cString: strerror(errno))) (run outboxctl oauth login)")
             }
         }
-        guard let fields = OAuthStatusFile.read(spool: config.spoolDirectory) else {
+        guard let fields = OAuthStatusFile.read(spool: config.spoolDirectory, route: route) else {
             print("outboxd has not needed a token yet")
             return
         }

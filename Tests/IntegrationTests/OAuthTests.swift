@@ -157,6 +157,48 @@ struct OAuthTests {
         #expect(check.stdout.contains("AUTH: XOAUTH2 as user@smarthost.test succeeded"), "\(check.stdout)")
     }
 
+    @Test("a route with its own OAuth2 client: its mail goes with a token, the rest with the global password; oauth status --route")
+    func routeToken() throws {
+        try endpoint.control()
+        try endpoint.register("route-app", secret: "route-secret-\(UUID().uuidString.prefix(6))")
+        let secret = (endpoint.read("clients.json")["route-app"] as! [String: Any])["secret"] as! String
+        let probe = try Instance(extraConfig: "")
+        let secretPath = try probe.secretFile("client-secret", secret, mode: 0o600)
+        let password = try probe.secretFile("password", "secret", mode: 0o600)
+        let instance = try Instance(
+            extraConfig: """
+                smarthost = smtp://127.0.0.1:\(Smarthost.shared.port)
+                tls_ca_file = \(Smarthost.shared.caFile)
+                auth_username = user@smarthost.test
+                auth_password_file = \(password)
+                connect_timeout = 5s
+
+                [route app]
+                senders = @app.example
+                smarthost = smtp://127.0.0.1:\(endpoint.startTLSPort)
+                oauth_token_url = \(endpoint.tokenURL)
+                oauth_client_id = route-app
+                oauth_client_secret_file = \(secretPath)
+                oauth_scope = https://outlook.office365.com/.default
+                oauth_ca_file = \(Smarthost.shared.caFile)
+                auth_mechanisms = XOAUTH2
+
+                """)
+        let t = token("route-oauth")
+        #expect(try instance.sendmail(["-i", "-f", "orders@app.example", "a@remote.test"], "Subject: \(t) app\n\nb\n").code == 0)
+        #expect(try instance.sendmail(["-i", "-f", "cron@host.example", "b@remote.test"], "Subject: \(t) cron\n\nb\n").code == 0)
+        let d = try instance.outboxdOnce()
+        #expect(Smarthost.shared.await(t, count: 2).count == 2, "\(d.stderr)")
+        #expect(d.stderr.contains("authenticated with AUTH XOAUTH2 as user@smarthost.test"), "\(d.stderr)")
+        #expect(d.stderr.contains("to=<a@remote.test>") && d.stderr.contains(", route=app"), "\(d.stderr)")
+        let status = try instance.outboxctl(["oauth", "status", "--route", "app"])
+        #expect(status.code == 0 && status.stdout.contains("token source: client_credentials (secret)"), "\(status.stdout)\(status.stderr)")
+        let global = try instance.outboxctl(["oauth", "status"])
+        #expect(global.code == 78 && global.stderr.contains("routes with one: app (use --route NAME)"), "\(global.stderr)")
+        #expect(try instance.outboxctl(["oauth", "status", "--route", "nope"]).code == 64)
+        #expect(!d.stderr.contains(secret))
+    }
+
     @Test("client credentials with a certificate (RS256 JWT, x5t#S256): OAUTHBEARER over implicit TLS delivers")
     func oauthbearerCertificate() throws {
         try endpoint.control()
