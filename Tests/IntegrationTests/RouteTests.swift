@@ -228,6 +228,31 @@ struct LimitTests {
         #expect(smarthost.log.contains("Connection concurrency limit exceeded: 3 from localhost[127.0.0.1]"), "Postfix's anvil refused")
     }
 
+    @Test(
+        "Postfix answering Microsoft's 432 4.3.2 at end of data (an access map): the route paces itself and the mail goes soon after the limit lifts, not after the backoff"
+    )
+    func accessMap432() throws {
+        let smarthost = Smarthost.shared
+        let instance = try Instance.relaying(extra: "minimal_backoff_time = 1h\nmaximal_backoff_time = 2h\n")
+        let sender = "thread-\(UUID().uuidString.prefix(8).lowercased())@example.org"
+        try smarthost.setAccess("data", ["\(sender) 432 4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded"])
+        defer { try? smarthost.setAccess("data", []) }
+        let token = "access432-\(UUID().uuidString)"
+        let (daemon, errors) = try instance.startDaemon()
+        for i in 0..<3 { #expect(try instance.sendmail(["-i", "-f", sender, "r\(i)@remote.test"], "Subject: \(token)\n\nb\n").code == 0) }
+        // The smarthost refuses for a while, then lets the mail in.
+        let deadline = Date().addingTimeInterval(20)
+        while !smarthost.log.contains("sender thread limit exceeded; from=<\(sender)>") && Date() < deadline { usleep(100_000) }
+        #expect(smarthost.log.contains("sender thread limit exceeded; from=<\(sender)>"), "Postfix answered 432")
+        try smarthost.setAccess("data", [])
+        let arrived = smarthost.await(token, count: 3, seconds: 90)
+        kill(daemon.processIdentifier, SIGTERM)
+        daemon.waitUntilExit()
+        let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(arrived.count == 3, "within a pause, not the hour of backoff: \(log)")
+        #expect(log.contains("the smarthost asks to slow down (432 4.3.2 "), "\(log)")
+    }
+
     @Test("a server that answers Microsoft 365's 432 4.3.2 thread limit beyond one session: outbox adapts, all mail arrives")
     func threadLimit() throws {
         let server = try CaptureServer(concurrentLimit: 1)
