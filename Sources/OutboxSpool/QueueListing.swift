@@ -19,6 +19,9 @@ public struct QueueEntry: Equatable, Sendable {
     public var queueName: String
     /// Per recipient, the last deferral reply (nil when never tried).
     public var recipientReasons: [String?]
+    /// The `[route NAME]` the message takes, when the configuration has routes and it
+    /// takes one (set by the caller, which knows the configuration).
+    public var route: String?
 
     public init(
         id: String, status: Character = " ", size: Int, arrival: Int, sender: String, recipients: [String],
@@ -77,7 +80,13 @@ public enum QueueListing {
             // asctime() text cut to 20 columns keeps a trailing blank: two before the sender.
             let time = MailDate.queueListing(e.arrival) + " "
             out += "\(idStatus) \(size) \(time) \(e.sender.isEmpty ? "MAILER-DAEMON" : EnvelopeSyntax.printable(e.sender, limit: 1024))\n"
-            if let reason = e.reason { out += "(\(EnvelopeSyntax.printable(reason, limit: 300)))\n" }
+            // The reason line names the route (Postfix parsers read "(...)" as the reason).
+            let reason = e.reason.map { EnvelopeSyntax.printable($0, limit: 300) }
+            if let route = e.route {
+                out += "(route \(route)\(reason.map { ": " + $0 } ?? ""))\n"
+            } else if let reason {
+                out += "(\(reason))\n"
+            }
             let shown = recipientLimit.map { min($0, e.recipients.count) } ?? e.recipients.count
             for r in e.recipients.prefix(shown) { out += String(repeating: " ", count: 41) + EnvelopeSyntax.printable(r, limit: 1024) + "\n" }
             if shown < e.recipients.count { out += String(repeating: " ", count: 41) + "(and \(e.recipients.count - shown) more recipients)\n" }
@@ -153,6 +162,16 @@ public enum QueueListing {
         return snapshot
     }
 
+    /// `entries` with `route` set from `routeOf(sender, recipients)` (the configuration's
+    /// route choice; nil for the global settings).
+    public static func namingRoutes(_ entries: [QueueEntry], _ routeOf: (String, [String]) -> String?) -> [QueueEntry] {
+        entries.map { e in
+            var e = e
+            e.route = routeOf(e.sender, e.recipients)
+            return e
+        }
+    }
+
     /// One JSON object per line in the shape of Postfix's `postqueue -j`, for scripts and
     /// monitoring that already parse it.
     public static func renderJSON(_ entries: [QueueEntry]) -> String {
@@ -164,7 +183,8 @@ public enum QueueListing {
             out +=
                 "{\"queue_name\": \(JSON.string(e.queueName)), \"queue_id\": \(JSON.string(e.id)), "
                 + "\"arrival_time\": \(e.arrival), \"message_size\": \(e.size), \"forced_expire\": false, "
-                + "\"sender\": \(JSON.string(e.sender)), \"recipients\": [\(recipients.joined(separator: ", "))]}\n"
+                + "\"sender\": \(JSON.string(e.sender)), \"recipients\": [\(recipients.joined(separator: ", "))]"
+                + (e.route.map { ", \"route\": \(JSON.string($0))" } ?? "") + "}\n"
         }
         return out
     }

@@ -1,4 +1,5 @@
 import Glibc
+import OutboxConfig
 import OutboxCore
 import OutboxDrop
 import OutboxSpool
@@ -7,11 +8,13 @@ extension QueueListing {
     /// The listing for this caller: read directly when the spool is readable (root, the
     /// outbox user, an unprivileged test instance); otherwise the summary outboxd keeps
     /// in public/mailq, which holds envelopes only, never contents.
-    public static func text(_ layout: SpoolLayout) throws -> String {
+    public static func text(_ layout: SpoolLayout, config: Config? = nil) throws -> String {
         do {
             var snapshot = try dropEntries(layout)
             if let queued = try? queueEntries(layout) { snapshot.add(queued) }
-            return render(snapshot.entries.sorted { $0.id < $1.id }, unreadable: snapshot.unreadable)
+            let entries = snapshot.entries.sorted { $0.id < $1.id }
+            let named = config.map { c in namingRoutes(entries) { c.route(sender: $0, recipients: $1)?.name } } ?? entries
+            return render(named, unreadable: snapshot.unreadable)
         } catch let error as SystemError where error.errno == EACCES || error.errno == EPERM {
             if let summary = readPublicSummary(layout) { return summary }
             throw SubmissionError(.unavailable, "cannot read the queue (\(error)) and outboxd has not published \(layout.publicQueueSummary)")

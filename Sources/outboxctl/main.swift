@@ -60,9 +60,10 @@ struct Queue: ParsableCommand {
     @Flag(help: "One JSON object per message and line, as Postfix's postqueue -j.") var json = false
 
     func run() throws {
+        let config = try options.load()
         let snapshot = QueueListing.allEntries(try options.spool())
-        print(
-            json ? QueueListing.renderJSON(snapshot.entries) : QueueListing.render(snapshot.entries, unreadable: snapshot.unreadable), terminator: "")
+        let entries = QueueListing.namingRoutes(snapshot.entries) { config.route(sender: $0, recipients: $1)?.name }
+        print(json ? QueueListing.renderJSON(entries) : QueueListing.render(entries, unreadable: snapshot.unreadable), terminator: "")
     }
 }
 

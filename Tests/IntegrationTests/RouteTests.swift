@@ -64,6 +64,10 @@ struct RouteDeliveryTests {
         #expect(
             shown.filter { $0.contains("\nroute: app\n") }.count == 1 && shown.filter { $0.contains("\nroute: (global settings)\n") }.count == 1,
             "\(shown)")
+        let mailq = try instance.sendmail(["-bp"]).stdout
+        #expect(mailq.components(separatedBy: "\n(route app)\n").count - 1 == 1, "the app message names its route: \(mailq)")
+        let json = try instance.outboxctl(["queue", "--json"]).stdout
+        #expect(json.components(separatedBy: "\"route\": \"app\"").count - 1 == 1, "\(json)")
         let r = try instance.outboxctl(["config"])
         let route = r.stdout.components(separatedBy: "[route app]\n")
         #expect(route.count == 2 && route[1].contains("senders = @shop.example\nsmarthost = smtps://smtp.provider.example:465\n"), "\(r.stdout)")
