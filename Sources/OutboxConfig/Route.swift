@@ -126,6 +126,11 @@ extension Config {
         return routes.first { $0.matches(sender: sender, wildcard: wildcard) }
     }
 
+    /// The name of the route a message takes, nil for the global settings.
+    public func routeName(sender: String, recipients: [String]) -> String? {
+        route(sender: sender, recipients: recipients)?.name
+    }
+
     /// The settings a message is delivered with (its route's, or the global ones).
     public func delivery(sender: String, recipients: [String]) -> Config {
         route(sender: sender, recipients: recipients)?.config ?? self

@@ -30,6 +30,14 @@ final class ConditionLock: @unchecked Sendable {
     /// condition).
     func wait() { pthread_cond_wait(condition, mutex) }
 
+    /// The CLOCK_REALTIME time `seconds` from now, for `wait(until:)`.
+    static func deadline(after seconds: Double) -> timespec {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let total = Int(now.tv_nsec) + Int(max(0, seconds) * 1e9)
+        return timespec(tv_sec: now.tv_sec + total / 1_000_000_000, tv_nsec: total % 1_000_000_000)
+    }
+
     /// Like `wait`, until `deadline` (CLOCK_REALTIME); false when it passed.
     func wait(until deadline: timespec) -> Bool {
         var deadline = deadline

@@ -567,7 +567,7 @@ public final class Daemon: @unchecked Sendable {
         // From what outboxd holds in memory: no queue file is read again for this.
         let queued = queue.items.values.compactMap { QueueListing.entry($0.envelope, size: $0.envelope.contentSize, state: $0.state, held: false) }
         let routes = relays.withLock { $0 }
-        QueueListing.publish(store.layout, queued: QueueListing.namingRoutes(queued) { routes.config.route(sender: $0, recipients: $1)?.name })
+        QueueListing.publish(store.layout, queued: QueueListing.namingRoutes(queued, routes.config.routeName))
         let over = usageByUID().filter { $0.value.reaches(messageLimit: config.userQueueLimit, sizeLimit: config.userQueueSizeLimit) }
         overLimitLogged.formIntersection(over.keys)
         let text = UserQueueUsage.render(over)

@@ -30,7 +30,7 @@ public enum MessageReport {
         out += "arrival: \(MailDate.rfc5322(file.time))\nsubmitted_by_uid: \(file.uid)\nsize: \(file.contentSize)\n"
         out += "sender: <\(file.sender)>\n"
         if let config, !config.routes.isEmpty {
-            out += "route: \(config.route(sender: file.sender, recipients: file.recipients.map(\.address))?.name ?? "(global settings)")\n"
+            out += "route: \(config.routeName(sender: file.sender, recipients: file.recipients.map(\.address)) ?? "(global settings)")\n"
         }
         if let origin = file.parameter("ORIGIN") { out += "origin: \(origin)\n" }
         let parameters = file.parameters.filter { !$0.hasPrefix("ORIGIN=") }

@@ -21,7 +21,7 @@ public final class Relays: Sendable {
 
     /// The route a message takes ("" for the global settings).
     public func routeName(of item: QueueItem) -> String {
-        config.route(sender: item.envelope.sender, recipients: item.envelope.recipients.map(\.address))?.name ?? ""
+        config.routeName(sender: item.envelope.sender, recipients: item.envelope.recipients.map(\.address)) ?? ""
     }
 
     /// The relay for a route name ("" or a name a reload removed: the global one).

@@ -1,5 +1,6 @@
 import Glibc
 import OutboxCore
+import OutboxNet
 
 /// The messages due now, shared by the delivery threads, with each route's connection
 /// limit: a thread holds a route from the message it takes until it closes its session
@@ -115,17 +116,10 @@ final class WorkQueue: @unchecked Sendable {
     private func pauseDeadline() -> timespec? {
         let now = WorkQueue.now()
         guard let until = throttles.values.map(\.pausedUntil).filter({ $0 > now }).min() else { return nil }
-        var t = timespec()
-        clock_gettime(CLOCK_REALTIME, &t)
-        let total = Int(t.tv_nsec) + Int((until - now) * 1e9) + 1_000_000
-        return timespec(tv_sec: t.tv_sec + total / 1_000_000_000, tv_nsec: total % 1_000_000_000)
+        return ConditionLock.deadline(after: until - now + 0.001)
     }
 
-    static func now() -> Double {
-        var t = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &t)
-        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
-    }
+    static func now() -> Double { Deadline.now().seconds }
 
     /// The thread no longer keeps a session for `route`.
     func release(_ route: String) {
@@ -139,10 +133,7 @@ final class WorkQueue: @unchecked Sendable {
     /// something or the queue is stopping (the caller then takes or ends), false on
     /// time-out.
     func waitForWork(holding: String?, seconds: Double) -> Bool {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        let total = Int(now.tv_nsec) + Int(seconds * 1e9)
-        let deadline = timespec(tv_sec: now.tv_sec + total / 1_000_000_000, tv_nsec: total % 1_000_000_000)
+        let deadline = ConditionLock.deadline(after: seconds)
         return lock.withLock {
             while eligible(holding: holding) == nil && !stopping {
                 if !lock.wait(until: deadline) { break }

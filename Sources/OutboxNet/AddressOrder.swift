@@ -46,9 +46,5 @@ public final class AddressOrder: Sendable {
         _ = failures.withLock { $0.removeValue(forKey: key(address, port)) }
     }
 
-    public static func now() -> Double {
-        var t = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &t)
-        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
-    }
+    public static func now() -> Double { Deadline.now().seconds }
 }

@@ -10,6 +10,9 @@ public struct Deadline: Sendable, Comparable {
         return Deadline(nanoseconds: UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec))
     }
 
+    /// The monotonic clock in seconds, for intervals (never steps with the wall clock).
+    public var seconds: Double { Double(nanoseconds) / 1e9 }
+
     public static func after(seconds: Double) -> Deadline {
         Deadline(nanoseconds: now().nanoseconds + UInt64(max(0, seconds) * 1e9))
     }

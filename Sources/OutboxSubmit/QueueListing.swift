@@ -13,7 +13,7 @@ extension QueueListing {
             var snapshot = try dropEntries(layout)
             if let queued = try? queueEntries(layout) { snapshot.add(queued) }
             let entries = snapshot.entries.sorted { $0.id < $1.id }
-            let named = config.map { c in namingRoutes(entries) { c.route(sender: $0, recipients: $1)?.name } } ?? entries
+            let named = config.map { namingRoutes(entries, $0.routeName) } ?? entries
             return render(named, unreadable: snapshot.unreadable)
         } catch let error as SystemError where error.errno == EACCES || error.errno == EPERM {
             if let summary = readPublicSummary(layout) { return summary }

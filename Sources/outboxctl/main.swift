@@ -62,7 +62,7 @@ struct Queue: ParsableCommand {
     func run() throws {
         let config = try options.load()
         let snapshot = QueueListing.allEntries(try options.spool())
-        let entries = QueueListing.namingRoutes(snapshot.entries) { config.route(sender: $0, recipients: $1)?.name }
+        let entries = QueueListing.namingRoutes(snapshot.entries, config.routeName)
         print(json ? QueueListing.renderJSON(entries) : QueueListing.render(entries, unreadable: snapshot.unreadable), terminator: "")
     }
 }

@@ -69,9 +69,7 @@ extension DaemonModeTests {
         #expect(Smarthost.shared.await("\(t) good", count: 1, seconds: 10).count == 1)
         #expect(eventually { instance.queued().isEmpty }, "every hostile file moved aside: \(instance.queued())")
         #expect(daemon.isRunning, "outboxd keeps running")
-        kill(daemon.processIdentifier, SIGTERM)
-        daemon.waitUntilExit()
-        let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let log = instance.stopDaemon(daemon, errors)
         for (name, reason) in [
             (big, "exceeds"), (unknown, "unknown record type 0x5a"), (absurd, "exceeds"),
             (forged, "file owned by uid \(nobody) claims uid 0"), (linked, "rejected"),

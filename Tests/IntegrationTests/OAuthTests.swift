@@ -296,9 +296,7 @@ struct OAuthTests {
             // Past the access token's expiry before the next wave.
             Thread.sleep(until: waveStart.addingTimeInterval(Double(lifetime) + 1))
         }
-        kill(daemon.processIdentifier, SIGTERM)
-        daemon.waitUntilExit()
-        let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let log = instance.stopDaemon(daemon, errors)
         #expect(endpoint.counter("refresh_token") - refreshes == 4, "one refresh per expiry, not one per connection: \(log)")
         #expect(endpoint.counter("reuse_detected") == reuse, "no rotated-out refresh token was ever presented again")
         #expect(endpoint.counter("introspections_active") - introspections >= 8, "several connections authenticated per token")

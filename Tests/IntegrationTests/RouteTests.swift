@@ -169,9 +169,7 @@ struct FailoverTests {
         sleep(4)
         for i in 2..<4 { #expect(try instance.sendmail(["-i", "-f", "a@shop.example", "r\(i)@remote.test"], "Subject: \(token)\n\nb\n").code == 0) }
         #expect(second.await(token, count: 4).count == 4)
-        kill(daemon.processIdentifier, SIGTERM)
-        daemon.waitUntilExit()
-        let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let log = instance.stopDaemon(daemon, errors)
         #expect(log.components(separatedBy: "conn_use=").count - 1 == 2, "two sessions, each reused once: \(log)")
         #expect(!log.contains("status=deferred"), "\(log)")
         #expect(log.components(separatedBy: "connect to 127.0.0.1[127.0.0.1]:1: ").count - 1 == 1, "tried once, then last: \(log)")
@@ -213,9 +211,7 @@ struct LimitTests {
         let (daemon, errors) = try instance.startDaemon()
         let deadline = Date().addingTimeInterval(seconds)
         while !arrived() && Date() < deadline { usleep(200_000) }
-        kill(daemon.processIdentifier, SIGTERM)
-        daemon.waitUntilExit()
-        return String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        return instance.stopDaemon(daemon, errors)
     }
 
     @Test("a Postfix that allows 2 connections at once (anvil: 421 4.7.0 too many connections): outbox adapts, all mail arrives, a handful of 4xx")
@@ -250,9 +246,7 @@ struct LimitTests {
         #expect(smarthost.log.contains("sender thread limit exceeded; from=<\(sender)>"), "Postfix answered 432")
         try smarthost.setAccess("data", [])
         let arrived = smarthost.await(token, count: 3, seconds: 90)
-        kill(daemon.processIdentifier, SIGTERM)
-        daemon.waitUntilExit()
-        let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let log = instance.stopDaemon(daemon, errors)
         #expect(arrived.count == 3, "within a pause, not the hour of backoff: \(log)")
         #expect(log.contains("the smarthost asks to slow down (432 4.3.2 "), "\(log)")
     }

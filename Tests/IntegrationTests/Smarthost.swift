@@ -130,6 +130,13 @@ extension Instance {
         return (daemon, errors)
     }
 
+    /// Stops a daemon from `startDaemon` with SIGTERM and returns its log.
+    func stopDaemon(_ daemon: Process, _ errors: Pipe) -> String {
+        kill(daemon.processIdentifier, SIGTERM)
+        daemon.waitUntilExit()
+        return String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    }
+
     /// Runs `outboxd --once`, returning its log (stderr).
     func outboxdOnce(environment: [String: String] = [:]) throws -> RunResult {
         try run(Binaries.directory + "/outboxd", ["--once", "--no-syslog"], environment: environment.merging(["OUTBOX_CONFIG": configPath]) { $1 })
