@@ -30,7 +30,10 @@ struct ConfigKey: Sendable {
                 guard !hosts.isEmpty else { return "needs at least one host" }
                 c.smarthosts = hosts
                 return nil
-            }, show: { $0.smarthosts.map(\.description).joined(separator: ", ") }, reset: nil),
+            }, show: { $0.smarthosts.map(\.description).joined(separator: ", ") },
+            // Empty is a valid state (mail stays queued), and what `outboxctl config` prints
+            // for a configuration whose smarthosts are all in routes.
+            reset: { $0.smarthosts = [] }),
         ConfigKey(
             name: "tls_security_level",
             apply: { c, v in

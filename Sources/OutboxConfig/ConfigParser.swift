@@ -18,8 +18,9 @@ public enum ConfigParser {
         var config = Config()
         config.sourcePath = path
         var routes: [Route] = []
-        /// Whether the current route has already dropped the inherited credential source.
-        var ownCredential = false
+        /// The current route's `key = value` lines, applied when its section ends (which
+        /// global credential it inherits depends on every key it sets).
+        var routeLines: [(line: Int, key: String, value: String)] = []
         func finish(_ entry: (line: Int, text: String)) throws(ConfigError) {
             if entry.text.hasPrefix("[") {
                 let header = ASCII.trimmed(Substring(entry.text))
@@ -32,10 +33,9 @@ public enum ConfigParser {
                 if let other = routes.first(where: { $0.name == name }) {
                     throw ConfigError(path: path, line: entry.line, "route \(name) is already defined at line \(other.line)")
                 }
-                if let last = routes.last { try check(last) }
+                try endRoute()
                 // Every route starts from the global settings as they stand here.
                 routes.append(Route(name: name, config: config, line: entry.line))
-                ownCredential = false
                 return
             }
             guard let eq = entry.text.firstIndex(of: "=") else {
@@ -62,15 +62,20 @@ public enum ConfigParser {
                     throw ConfigError(
                         path: path, line: entry.line, "\(key) cannot be set in a route (only delivery keys can); set it before the first [route]")
                 }
-                if Route.credentialSourceKeys.contains(key) && !ownCredential {
-                    Route.clearCredentialSource(&routes[route].config)
-                    ownCredential = true
-                }
-                try apply(key, value, to: &routes[route].config, line: entry.line)
+                routeLines.append((entry.line, key, value))
                 return
             }
             if key == "senders" { throw ConfigError(path: path, line: entry.line, "senders belongs in a [route NAME] section") }
             try apply(key, value, to: &config, line: entry.line)
+        }
+        /// Applies the current route's lines over the global settings it started from, and
+        /// checks the result.
+        func endRoute() throws(ConfigError) {
+            guard let route = routes.indices.last else { return }
+            defer { routeLines = [] }
+            Route.dropInheritedCredential(&routes[route].config, routeSets: Set(routeLines.map(\.key)))
+            for line in routeLines { try apply(line.key, line.value, to: &routes[route].config, line: line.line) }
+            try check(routes[route], setKeys: Set(routeLines.map(\.key)))
         }
         func apply(_ key: String, _ value: String, to config: inout Config, line: Int) throws(ConfigError) {
             guard let definition = ConfigKey.byName[key] else {
@@ -85,11 +90,11 @@ public enum ConfigParser {
                 throw ConfigError(path: path, line: line, "\(key): \(problem)")
             }
         }
-        func check(_ route: Route) throws(ConfigError) {
+        func check(_ route: Route, setKeys: Set<String>) throws(ConfigError) {
             guard !route.senders.isEmpty else {
                 throw ConfigError(path: path, line: route.line, "route \(route.name) has no senders = line")
             }
-            if let problem = consistencyProblem(route.config) {
+            if let problem = consistencyProblem(route.config) ?? Route.problem(route.config, routeSets: setKeys) {
                 throw ConfigError(path: path, line: route.line, "route \(route.name): \(problem)")
             }
         }
@@ -98,7 +103,7 @@ public enum ConfigParser {
         }
         for line in lines { try finish((line.number, line.text)) }
         if let problem = consistencyProblem(config) { throw ConfigError(path: path, line: nil, problem) }
-        if let last = routes.last { try check(last) }
+        try endRoute()
         config.routes = routes
         return config
     }

@@ -35,16 +35,23 @@ public struct Route: Equatable, Sendable {
         "max_connections", "message_rate_limit", "connect_timeout", "command_timeout", "credential_command_timeout",
     ]
 
-    /// The keys that name where the credential comes from: a route that sets one of them
-    /// starts from none of the global ones (a route's token does not combine with the
-    /// global password file).
+    /// The keys that name where the credential comes from.
     static let credentialSourceKeys: Set<String> = [
         "auth_password_file", "auth_password_command", "auth_token_command", "oauth_token_url", "oauth_client_id",
         "oauth_client_secret_file", "oauth_client_certificate", "oauth_client_key", "oauth_scope", "oauth_refresh_token_file",
         "oauth_device_url",
     ]
 
-    static func clearCredentialSource(_ c: inout Config) {
+    /// Drops the global credential a route must not inherit, given the keys it sets.
+    ///
+    /// A route that sets `smarthost`, `auth_username` or any credential source starts
+    /// from no global credential source: the global password or token is never sent to
+    /// another host or for another account, and a route's token never combines with the
+    /// global password file. A route that moves to another smarthost and sets none of the
+    /// AUTH keys does no AUTH (the global auth_username is dropped too).
+    static func dropInheritedCredential(_ c: inout Config, routeSets keys: Set<String>) {
+        let setsCredential = !keys.isDisjoint(with: credentialSourceKeys)
+        guard setsCredential || keys.contains("smarthost") || keys.contains("auth_username") else { return }
         c.authPasswordFile = nil
         c.authPasswordCommand = nil
         c.authTokenCommand = nil
@@ -56,6 +63,19 @@ public struct Route: Equatable, Sendable {
         c.oauthScope = nil
         c.oauthRefreshTokenFile = nil
         c.oauthDeviceURL = nil
+        if keys.contains("smarthost") && !setsCredential && !keys.contains("auth_username") { c.authUsername = nil }
+    }
+
+    /// What is wrong with the keys a route set, beyond what applies to any settings: an
+    /// empty smarthost, or an account with no credential (caught when the configuration is
+    /// read, not at the first delivery).
+    static func problem(_ c: Config, routeSets keys: Set<String>) -> String? {
+        if keys.contains("smarthost") && c.smarthosts.isEmpty { return "smarthost needs at least one host in a route" }
+        guard c.authUsername != nil, c.authPasswordFile == nil, c.authPasswordCommand == nil, !c.usesToken,
+            !keys.isDisjoint(with: credentialSourceKeys.union(["smarthost", "auth_username"]))
+        else { return nil }
+        return
+            "auth_username is set but no credential is: a route that sets smarthost or auth_username inherits no global password or token; set auth_password_file, auth_password_command, auth_token_command or oauth_token_url in the route"
     }
 
     /// A route name: it appears in logs, mailq and metrics labels.

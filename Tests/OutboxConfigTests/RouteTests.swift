@@ -52,6 +52,40 @@ struct RouteTests {
         #expect(c.heloName == nil && c.authUsername == "cron@corp.example", "the global settings stay as they were")
     }
 
+    /// Regression (review): a route that moved to another smarthost inherited the global
+    /// password or token and sent it there.
+    @Test(
+        "a route on another smarthost or account inherits no global credential",
+        arguments: [
+            // global password, route moves smarthost: no AUTH at all there
+            ("auth_username = g@corp.example\nauth_password_file = /etc/outbox/password", "smarthost = other.example", nil, nil, false),
+            // global token: the same
+            (
+                "auth_username = g@corp.example\nauth_token_command = /usr/local/bin/token", "smarthost = other.example", nil, nil,
+                false
+            ),
+            // the route names its own password source and keeps the global account name
+            (
+                "auth_username = g@corp.example\nauth_password_file = /etc/outbox/password",
+                "smarthost = other.example\nauth_password_file = /etc/outbox/other", "g@corp.example", "/etc/outbox/other", false
+            ),
+            // a route that changes neither smarthost nor account inherits the credential
+            (
+                "auth_username = g@corp.example\nauth_password_file = /etc/outbox/password", "max_connections = 1", "g@corp.example",
+                "/etc/outbox/password", false
+            ),
+            (
+                "auth_username = g@corp.example\nauth_token_command = /usr/local/bin/token", "max_connections = 1", "g@corp.example",
+                nil, true
+            ),
+        ] as [(String, String, String?, String?, Bool)])
+    func credentialNotInherited(_ global: String, _ route: String, _ user: String?, _ passwordFile: String?, _ token: Bool) throws {
+        let c = try ConfigParser.parse("smarthost = relay.corp.example\n\(global)\n[route r]\nsenders = *\n\(route)\n", path: "f.conf")
+        let r = c.routes[0].config
+        #expect(r.authUsername == user && r.authPasswordFile == passwordFile && r.usesToken == token)
+        #expect(r.authPasswordCommand == nil)
+    }
+
     @Test(
         "the first route in file order whose senders match; * leaves bounces and mail to admin_address alone",
         arguments: [
@@ -100,6 +134,10 @@ struct RouteTests {
             "[route x]\nsenders = *\nauth_token_command = t\nauth_username = u\ntls_security_level = may",
             "f.conf:1: route x: XOAUTH2 and OAUTHBEARER send a replayable token: they need tls_security_level = verify and auth_over_plaintext = no"
         ),
+        (
+            "auth_username = g@x.example\nauth_password_file = /p\n[route x]\nsenders = *\nauth_username = other@x.example",
+            "f.conf:3: route x: auth_username is set but no credential is: a route that sets smarthost or auth_username inherits no global password or token; set auth_password_file, auth_password_command, auth_token_command or oauth_token_url in the route"
+        ),
     ]
 
     @Test("a bad route names file:line", arguments: badRoutes)
@@ -111,22 +149,39 @@ struct RouteTests {
         }
     }
 
-    @Test("outboxctl config's route lines parse back to the same route")
-    func roundTrip() throws {
-        let c = try ConfigParser.parse(Self.text, path: "f.conf")
-        var text = c.settings.filter { !$0.value.isEmpty }.map { "\($0.key) = \($0.value)" }.joined(separator: "\n")
+    /// Every line as `outboxctl config` prints it, empty values included (`key =`).
+    static func printed(_ c: Config, onlyOverrides: Bool = false) -> String {
+        func line(_ s: (key: String, value: String)) -> String { s.value.isEmpty ? "\(s.key) =" : "\(s.key) = \(s.value)" }
+        var text = c.settings.map(line).joined(separator: "\n")
         for route in c.routes {
-            text += "\n[route \(route.name)]\n"
-            text += c.settings(of: route).filter { !$0.value.isEmpty }.map { "\($0.key) = \($0.value)" }.joined(separator: "\n")
+            text += "\n\n[route \(route.name)]\n" + c.settings(of: route, onlyOverrides: onlyOverrides).map(line).joined(separator: "\n")
         }
-        let again = try ConfigParser.parse(text, path: "g.conf")
-        #expect(again.routes.map(\.senders) == c.routes.map(\.senders))
-        for (a, b) in zip(again.routes, c.routes) {
-            var x = a.config
-            var y = b.config
+        return text
+    }
+
+    @Test(
+        "outboxctl config's output (and --non-default's routes) parse back to the same settings",
+        arguments: [
+            text, "[route only]\nsenders = *\nsmarthost = relay.example",
+            "smarthost = a.example\nauth_username = u@a.example\nauth_token_command = t\n[route b]\nsenders = @b.example\nsmarthost = b.example",
+        ])
+    func roundTrip(_ text: String) throws {
+        let c = try ConfigParser.parse(text, path: "f.conf")
+        for onlyOverrides in [false, true] {
+            let again = try ConfigParser.parse(Self.printed(c, onlyOverrides: onlyOverrides), path: "g.conf")
+            var x = again
+            var y = c
             x.sourcePath = nil
             y.sourcePath = nil
-            #expect(x == y, "route \(a.name)")
+            for i in x.routes.indices {
+                x.routes[i].config.sourcePath = nil
+                x.routes[i].line = 0
+            }
+            for i in y.routes.indices {
+                y.routes[i].config.sourcePath = nil
+                y.routes[i].line = 0
+            }
+            #expect(x == y, "\(Self.printed(c, onlyOverrides: onlyOverrides))")
         }
     }
 }
