@@ -84,25 +84,22 @@ public final class TCPStream: ByteStream {
                 for a in attempts { Glibc.close(a.fd) }
                 throw error
             }
-            var still: [(fd: Int32, index: Int)] = []
-            for (k, a) in attempts.enumerated() {
-                guard fds[k].revents != 0 else {
-                    still.append(a)
-                    continue
-                }
-                let peer = "\(host)[\(numeric[a.index])]:\(port)"
+            let round = ConnectRound(attempts: attempts) { k, a in
+                guard fds[k].revents != 0 else { return nil }
                 var soError: Int32 = 0
                 var len = socklen_t(MemoryLayout<Int32>.size)
                 getsockopt(a.fd, SOL_SOCKET, SO_ERROR, &soError, &len)
-                if soError == 0 {
-                    for other in attempts where other.fd != a.fd { Glibc.close(other.fd) }
-                    AddressOrder.shared.noteSuccess(numeric[a.index], port: port)
-                    return TCPStream(fd: a.fd, peer: peer, address: numeric[a.index])
-                }
-                fail(a.index, .connect(peer: peer, reason: String(cString: strerror(soError))))
-                Glibc.close(a.fd)
+                return soError
             }
-            attempts = still
+            for (a, error) in round.failed {
+                fail(a.index, .connect(peer: "\(host)[\(numeric[a.index])]:\(port)", reason: String(cString: strerror(error))))
+            }
+            for a in round.toClose { Glibc.close(a.fd) }
+            if let a = round.winner {
+                AddressOrder.shared.noteSuccess(numeric[a.index], port: port)
+                return TCPStream(fd: a.fd, peer: "\(host)[\(numeric[a.index])]:\(port)", address: numeric[a.index])
+            }
+            attempts = round.pending
             if deadline.remainingMilliseconds == 0 {
                 for a in attempts {
                     fail(a.index, .timeout("connecting to \(host)[\(numeric[a.index])]:\(port)"))
@@ -162,5 +159,39 @@ public final class TCPStream: ByteStream {
         if closed { return }
         closed = true
         Glibc.close(fd)
+    }
+}
+
+/// What one poll round over the pending connection attempts decided: the attempt that
+/// connected, the ones that failed, the ones still pending, and the descriptors to close
+/// now, each exactly once (a descriptor closed twice may by then belong to another
+/// thread's file).
+struct ConnectRound<Attempt> {
+    var winner: Attempt?
+    var failed: [(Attempt, Int32)] = []
+    var pending: [Attempt] = []
+    var toClose: [Attempt] = []
+
+    /// `outcome` (given an attempt and its position) is nil for an attempt still in progress, 0 for one that connected and
+    /// the errno for one that failed. The first to connect wins; every other attempt,
+    /// failed or pending or not yet looked at, is closed.
+    init(attempts: [Attempt], outcome: (Int, Attempt) -> Int32?) {
+        for (k, a) in attempts.enumerated() {
+            if winner != nil {
+                toClose.append(a)
+                continue
+            }
+            switch outcome(k, a) {
+            case nil: pending.append(a)
+            case 0?: winner = a
+            case let error?:
+                failed.append((a, error))
+                toClose.append(a)
+            }
+        }
+        if winner != nil {
+            toClose += pending
+            pending = []
+        }
     }
 }
