@@ -122,19 +122,7 @@ public final class Daemon: @unchecked Sendable {
         let relays = config.smarthosts.isEmpty ? "none configured (mail stays queued)" : config.smarthosts.map(\.description).joined(separator: ", ")
         let routes = config.routes.isEmpty ? "" : ", routes \(config.routes.map(\.name).joined(separator: ", "))"
         log.info("daemon started: \(queue.items.count) queued, smarthost \(relays), \(config.maxConnections) connections\(routes)")
-        // One thread per connection any route may have (each route keeps to its own
-        // max_connections through the work queue).
-        let threads = min(64, config.maxConnections + config.routes.reduce(0) { $0 + $1.config.maxConnections })
-        for _ in 0..<threads {
-            let thread = WorkerThread { [self] in deliveryLoop() }
-            do {
-                try thread.start()
-                workers.append(thread)
-            } catch {
-                log.warning("cannot start a delivery thread: \(error); \(workers.count) of \(threads) running")
-                break
-            }
-        }
+        startThreads(self.relays.withLock { $0 }.threadCount)
         guard !workers.isEmpty else {
             log.error("no delivery thread could be started; stopping")
             return ExitCode.osError.rawValue
@@ -254,6 +242,20 @@ public final class Daemon: @unchecked Sendable {
         try? accepted.connection.writeAll(replies.map { $0.line + "\n" }.joined())
     }
 
+    /// Starts delivery threads until `count` run (never stops any: extra ones wait).
+    private func startThreads(_ count: Int) {
+        while workers.count < count {
+            let thread = WorkerThread { [self] in deliveryLoop() }
+            do {
+                try thread.start()
+                workers.append(thread)
+            } catch {
+                log.warning("cannot start a delivery thread: \(error); \(workers.count) of \(count) running")
+                return
+            }
+        }
+    }
+
     private func reload() {
         do {
             let fresh = try ConfigLoader.load(configSource)
@@ -266,6 +268,8 @@ public final class Daemon: @unchecked Sendable {
             let freshRelays = try Relays(config: fresh, store: store, log: log, monitor: monitor)
             relays.withLock { $0 = freshRelays }
             work.configure(limits: freshRelays.connectionLimits) { freshRelays.routeName(of: $0) }
+            // A route added by the reload gets threads of its own (they are never fewer).
+            startThreads(freshRelays.threadCount)
             if fresh.userRateLimit != config.userRateLimit {
                 userRate = fresh.userRateLimit.map { UserRateWindow(count: $0.count, seconds: $0.seconds) }
             }
@@ -378,7 +382,13 @@ public final class Daemon: @unchecked Sendable {
         var connectionUse = 0
         while let (taken, route, unreachable) = work.take(holding: held) {
             var item = taken
-            let relay = relays.withLock { $0 }.relay(route)
+            // A SIGHUP between take() and here may have renamed or removed the route.
+            let current = relays.withLock { $0 }
+            guard current.routeName(of: item) == route, let relay = current.relay(route) else {
+                held = route  // take() gave this thread the route's slot; the next take moves it
+                work.putBack(item)
+                continue
+            }
             // Another route's mail (take() moved the slot), or a session opened under the
             // configuration before a SIGHUP: the session is not reused.
             if let s = session, route != held || sessionRelay !== relay {
@@ -428,7 +438,7 @@ public final class Daemon: @unchecked Sendable {
                         relay.finishedMessage(ticket, sent: false)
                         if let reply = Relay.throttleReply(error) {
                             // Pacing, not an outage: the other sessions go on.
-                            let pause = slowDown(route, relay: relay, reply: reply.fullText)
+                            let pause = slowDown(route, relay: relay, reply: reply.fullText, priorAttempts: item.state.attempts)
                             created = relay.deferAll(&item, reason: "\(error)", timing: item.timing(setup: setup), retryIn: pause)
                         } else {
                             work.markUnreachable(route, "\(error)")
@@ -448,7 +458,7 @@ public final class Daemon: @unchecked Sendable {
                     if let signal = verdicts.first(where: {
                         $0.verdict.action == .deferred && DeliveryPolicy.isThrottle(replyText: $0.verdict.reply)
                     }) {
-                        retryIn = slowDown(route, relay: relay, reply: signal.verdict.reply)
+                        retryIn = slowDown(route, relay: relay, reply: signal.verdict.reply, priorAttempts: item.state.attempts)
                         throttled = true
                     } else if verdicts.contains(where: { $0.verdict.action == .sent }) {
                         work.delivered(on: route)
@@ -486,13 +496,15 @@ public final class Daemon: @unchecked Sendable {
 
     /// A smarthost asked us to slow down: the route gets fewer connections and a pause
     /// (WorkQueue.throttle), logged once per signal; returns when to retry the message.
-    private func slowDown(_ route: String, relay: Relay, reply: String) -> Int? {
-        let (limit, pause) = work.throttle(route)
+    private func slowDown(_ route: String, relay: Relay, reply: String, priorAttempts: Int) -> Int? {
+        let (limit, pause, retryIn) = work.throttle(route, priorAttempts: priorAttempts)
         let name = relay.routeName.map { "route \($0)" } ?? "the smarthost"
-        let next = pause.map { "no new connection for \($0)s" } ?? "usual backoff"
+        let message = retryIn == nil ? "; this message takes the usual backoff (tried \(priorAttempts + 1) times)" : ""
         log.warning(
-            .qmgr, "\(name) asks to slow down (\(EnvelopeSyntax.logLine(reply))): at most \(limit) connection\(limit == 1 ? "" : "s"), \(next)")
-        return pause
+            .qmgr,
+            "\(name) asks to slow down (\(EnvelopeSyntax.logLine(reply))): at most \(limit) connection\(limit == 1 ? "" : "s"), no new connection for \(pause)s\(message)"
+        )
+        return retryIn
     }
 
     /// The queue as the gauges count it: outboxd's memory, the maildrop and the hold and

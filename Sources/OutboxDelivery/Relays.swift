@@ -24,8 +24,14 @@ public final class Relays: Sendable {
         config.routeName(sender: item.envelope.sender, recipients: item.envelope.recipients.map(\.address)) ?? ""
     }
 
-    /// The relay for a route name ("" or a name a reload removed: the global one).
-    public func relay(_ route: String) -> Relay { byRoute[route] ?? global }
+    /// The relay for a route name ("" the global one), nil for a name this configuration
+    /// does not have (a reload removed or renamed it): that mail is routed again, never
+    /// handed to another route's smarthost and credentials.
+    public func relay(_ route: String) -> Relay? { route.isEmpty ? global : byRoute[route] }
+
+    /// Threads for every connection any route may have (each keeps to its own
+    /// max_connections through the work queue), at most 64.
+    public var threadCount: Int { min(64, config.maxConnections + config.routes.reduce(0) { $0 + $1.config.maxConnections }) }
 
     /// Connections allowed per route ("" for the global settings).
     public var connectionLimits: [String: Int] {

@@ -28,11 +28,26 @@ final class WorkQueue: @unchecked Sendable {
     var active: Int { lock.withLock { activeCount } }
 
     /// How items map to routes and how many threads each route may have (at start and on
-    /// SIGHUP; items already due keep the route they were given).
+    /// SIGHUP). Items already due are routed again (a renamed or removed route's mail
+    /// must not go out under another's settings); what a route learnt in the old
+    /// configuration (unreachable, throttled) is forgotten for the routes that went.
     func configure(limits: [String: Int], router: @escaping @Sendable (QueueItem) -> String) {
         lock.withLock {
             self.limits = limits
             self.router = router
+            due = due.map { ($0.item, router($0.item)) }
+            unreachable = [:]
+            throttles = throttles.filter { limits[$0.key] != nil }
+            lock.broadcast()
+        }
+    }
+
+    /// Gives back an item taken under a route the configuration no longer has (a SIGHUP
+    /// came between take() and its delivery): it is routed again and taken first.
+    func putBack(_ item: QueueItem) {
+        lock.withLock {
+            activeCount -= 1
+            due.insert((item, router(item)), at: 0)
             lock.broadcast()
         }
     }
@@ -84,10 +99,10 @@ final class WorkQueue: @unchecked Sendable {
     /// The smarthost of `route` asked us to slow down (a 421, 432 4.3.2, 4.7.x "too
     /// many"): one connection fewer than are open now, and no new one for a pause that
     /// doubles while the signals continue (2 s up to 64 s). Returns the new limit and the
-    /// pause, which is also when the message is tried again; after 8 signals without a
-    /// delivery the pause is nil (the message takes the usual backoff: the smarthost is
-    /// refusing, not pacing).
-    func throttle(_ route: String) -> (limit: Int, pause: Int?) {
+    /// pause, which is also when the message is tried again unless it has been tried
+    /// `RouteThrottle.pacedAttempts` times already (nil: the usual backoff; a message the
+    /// smarthost keeps refusing is not retried every minute while others go through).
+    func throttle(_ route: String, priorAttempts: Int) -> (limit: Int, pause: Int, retryIn: Int?) {
         lock.withLock {
             let now = WorkQueue.now()
             var t = throttles[route] ?? RouteThrottle()
@@ -95,7 +110,7 @@ final class WorkQueue: @unchecked Sendable {
             t.signal(now: now, open: open, configured: limits[route, default: limits[""] ?? 1])
             throttles[route] = t
             lock.broadcast()
-            return (t.limit(now: now), t.consecutive > 8 ? nil : t.pause)
+            return (t.limit(now: now), t.pause, priorAttempts < RouteThrottle.pacedAttempts ? t.pause : nil)
         }
     }
 
@@ -220,10 +235,12 @@ struct RouteThrottle: Equatable {
     var lowered = Int.max
     var lastSignal = 0.0
     var pausedUntil = 0.0
-    /// Signals since the last delivery.
+    /// Signals since the last delivery (the pause doubles with each).
     var consecutive = 0
     /// A connection is given back for every `recovery` seconds without a signal.
     static let recovery = 30.0
+    /// A message tried this often takes the usual backoff when throttled again.
+    static let pacedAttempts = 8
 
     var pause: Int { min(64, 1 << min(6, consecutive)) }
 

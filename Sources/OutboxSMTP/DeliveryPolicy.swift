@@ -26,9 +26,10 @@ import OutboxSupport
 ///
 /// A 421 anywhere, or a transport failure, also ends the session (`endsSession`); so do a
 /// 503 and an out-of-place reply (`desynchronised`).
-/// A reply that says the smarthost is limiting this client (`isThrottle`: 421, x.3.2 as
-/// Microsoft's `432 4.3.2` thread limit, x.7.x naming too many, rate, limit or
-/// concurrency) slows the whole route, not just this message (outboxd's WorkQueue).
+/// A reply that says the smarthost is limiting this client (`isThrottle`: Microsoft's
+/// `432 4.3.2` thread limit, or a 421/x.7.x/x.3.2 reply naming too many connections, a
+/// rate, a limit or concurrency) slows the whole route, not just this message (outboxd's
+/// WorkQueue).
 /// Who hears about a bounce is `notice(...)`, the second half of the table.
 public enum DeliveryPolicy {
     /// Where in a mail transaction a reply came from.
@@ -84,24 +85,55 @@ public enum DeliveryPolicy {
     public static func endsSession(_ reply: SMTPReply) -> Bool { reply.code == 421 }
 
     /// Whether a transient reply asks this client to slow down (rather than refusing this
-    /// message): 421 (Postfix's "too many connections", a server closing on us), x.3.2
-    /// (Microsoft 365's "432 4.3.2 … thread limit exceeded"), and x.7.x replies that name
-    /// too many, a rate, a limit, throttling or concurrency (Gmail's 421/454 4.7.0).
+    /// message or saying the server is down): Microsoft 365's `432 4.3.2` thread limit,
+    /// and a 421, x.7.x, x.3.2 or x.4.5 (congestion) reply whose text says so: too many
+    /// connections, sessions, messages or requests; a rate; a limit; throttling;
+    /// concurrency; slow down (Postfix's anvil "421 4.7.0 … too many connections", Gmail's
+    /// "421 4.7.28 … unusual rate", Microsoft's "421 4.3.2 … concurrent connections …
+    /// exceeded a limit").
+    ///
+    /// A bare 421 is not enough: it is also how a server that is shutting down, timed us
+    /// out or is broken closes the session, and a route treating an outage as pacing would
+    /// drain one message per pause instead of deferring the whole site (found by review).
     public static func isThrottle(_ reply: SMTPReply) -> Bool {
         guard reply.isTransient else { return false }
-        if reply.code == 421 || reply.code == 432 || reply.enhancedStatus?.hasPrefix("4.3.2") == true { return true }
-        guard reply.enhancedStatus?.hasPrefix("4.7.") == true else { return false }
-        let text = ASCII.lowercased(reply.lines.joined(separator: " "))
-        return ["too many", "rate", "limit", "throttl", "concurren"].contains { text.contains($0) }
+        if reply.code == 432 { return true }
+        let status = reply.enhancedStatus ?? ""
+        guard reply.code == 421 || status.hasPrefix("4.7.") || status.hasPrefix("4.3.2") || status == "4.4.5" else { return false }
+        return mentionsThrottling(reply.lines.joined(separator: " "))
+    }
+
+    /// Words (matched at the start of a word, without case: "rate" is not in "generated")
+    /// that servers use when they pace a client.
+    static let throttleWords = [
+        "too many connection", "too many session", "too many concurrent", "too many simultaneous", "too many message",
+        "too many mail", "too many email", "too many request", "rate", "ratelimit", "limit", "throttl", "concurren", "slow down",
+    ]
+
+    static func mentionsThrottling(_ text: String) -> Bool {
+        let bytes = Array(ASCII.lowercased(text).utf8)
+        func isLetter(_ b: UInt8) -> Bool { (b >= 97 && b <= 122) || b >= 0x80 }
+        return throttleWords.contains { word in
+            let w = Array(word.utf8)
+            guard bytes.count >= w.count else { return false }
+            for start in 0...(bytes.count - w.count) where (start == 0 || !isLetter(bytes[start - 1])) && bytes[start] == w[0] {
+                if bytes[start..<start + w.count].elementsEqual(w) { return true }
+            }
+            return false
+        }
     }
 
     /// The same, for a reply already rendered as text ("432 4.3.2 …", as verdicts keep it).
     public static func isThrottle(replyText text: String) -> Bool {
-        let words = text.split(separator: " ", maxSplits: 2)
+        let words = text.split(separator: " ", maxSplits: 1)
         guard let first = words.first, first.count == 3, let code = Int(first) else { return false }
-        let enhanced = words.count > 1 && words[1].first?.isNumber == true && words[1].contains(".") ? String(words[1]) : nil
-        let rest = words.count > (enhanced == nil ? 1 : 2) ? String(words[enhanced == nil ? 1 : 2]) : ""
-        return isThrottle(SMTPReply(code: code, enhancedStatus: enhanced, lines: [rest]))
+        var rest = words.count > 1 ? words[1] : ""
+        var enhanced: String?
+        if let word = rest.split(separator: " ", maxSplits: 1).first, word.first?.isNumber == true, word.contains(".") {
+            enhanced = String(word)
+            rest = rest.dropFirst(word.count).drop { $0 == " " }
+        }
+        return isThrottle(SMTPReply(code: code, enhancedStatus: enhanced, lines: [String(rest)]))
     }
 
     /// Whether the session can no longer be trusted to be in step with the server: 503

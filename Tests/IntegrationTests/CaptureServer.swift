@@ -24,18 +24,22 @@ final class CaptureServer: @unchecked Sendable {
     let address: String
     /// Sessions beyond this many at once get Microsoft 365's thread-limit reply to MAIL.
     private let concurrentLimit: Int
+    /// Seconds the server takes before accepting a message's content (a slow smarthost).
+    private let dataDelay: Double
     private var connected = 0
     /// How often MAIL was answered with the thread-limit reply.
     var throttled: Int { lock.withLock { throttleCount } }
     private var throttleCount = 0
 
     init(
-        offersAuth: Bool = false, rcptReply: String = "250 2.0.0 Ok", address listenAddress: String = "127.0.0.1", concurrentLimit: Int = .max
+        offersAuth: Bool = false, rcptReply: String = "250 2.0.0 Ok", address listenAddress: String = "127.0.0.1", concurrentLimit: Int = .max,
+        dataDelay: Double = 0
     )
         throws
     {
         self.address = listenAddress
         self.concurrentLimit = concurrentLimit
+        self.dataDelay = dataDelay
         self.offersAuth = offersAuth
         self.rcptReply = rcptReply
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -141,6 +145,7 @@ final class CaptureServer: @unchecked Sendable {
                         arrivals.append(Date().timeIntervalSince1970)
                     }
                     inData = false
+                    if dataDelay > 0 { usleep(UInt32(dataDelay * 1_000_000)) }
                     send("250 2.0.0 Ok: queued\r\n")
                     continue
                 }

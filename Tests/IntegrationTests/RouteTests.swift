@@ -283,3 +283,39 @@ struct LimitTests {
         #expect(instance.held().isEmpty)
     }
 }
+
+@Suite("routes and SIGHUP")
+struct RouteReloadTests {
+    static func route(_ name: String, _ server: CaptureServer, connections: Int = 1) -> String {
+        "\n[route \(name)]\nsenders = @shop.example\nsmarthost = smtp://127.0.0.1:\(server.port)\ntls_security_level = none\nmax_connections = \(connections)\n"
+    }
+
+    static func threads(_ pid: Int32) -> Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task").count) ?? 0 }
+
+    /// Regression (review): mail already waiting for a thread kept the route name it was
+    /// given, and a name the reload removed fell back to the global smarthost and account;
+    /// the thread count was fixed at start, so a route a reload added had none of its own.
+    @Test("a SIGHUP that renames a route sends the mail waiting for it by the new route, never the global one; new routes get threads")
+    func renamed() throws {
+        let global = try CaptureServer()
+        let old = try CaptureServer(dataDelay: 2)
+        let new = try CaptureServer()
+        let instance = try Instance(extraConfig: global.config + "max_connections = 1\n" + Self.route("old", old))
+        let (daemon, errors) = try instance.startDaemon()
+        for i in 0..<4 { #expect(try instance.sendmail(["-i", "-f", "a@shop.example", "r\(i)@remote.test"], "Subject: hup \(i)\n\nb\n").code == 0) }
+        // The first message is with the slow server; the others wait for route old's one connection.
+        #expect(eventually { old.commandLines.contains("DATA") }, "\(old.commandLines)")
+        let before = Self.threads(daemon.processIdentifier)
+        let text = try String(contentsOfFile: instance.configPath, encoding: .utf8)
+        try text.replacingOccurrences(of: Self.route("old", old), with: Self.route("new", new, connections: 3)).write(
+            toFile: instance.configPath, atomically: true, encoding: .utf8)
+        kill(daemon.processIdentifier, SIGHUP)
+        #expect(eventually { old.contents.count + new.contents.count + global.contents.count >= 4 })
+        let after = Self.threads(daemon.processIdentifier)
+        let log = instance.stopDaemon(daemon, errors)
+        #expect(global.contents.isEmpty, "route mail went out by the global settings: \(log)")
+        #expect(old.contents.count + new.contents.count == 4 && new.contents.count >= 2, "\(old.contents.count) \(new.contents.count) \(log)")
+        #expect(after - before == 2, "route new's 3 connections need 2 more threads: \(before) → \(after)")
+        #expect(log.contains("route=new") && log.contains("reloaded "), "\(log)")
+    }
+}

@@ -79,3 +79,33 @@ struct LimitCoreTests {
         #expect(RateLimit.parse("100/d", allowed: ["min", "h", "d"])?.seconds == 86400)
     }
 }
+
+@Suite("a throttled route: fewer connections, a pause, and which messages wait for it")
+struct RouteThrottleTests {
+    @Test("each signal lowers the limit below what was open and doubles the pause; a connection comes back per 30 s")
+    func signals() {
+        var t = RouteThrottle()
+        t.signal(now: 100, open: 4, configured: 4)
+        #expect(t.limit(now: 100) == 3 && t.pause == 2 && t.pausedUntil == 102)
+        t.signal(now: 101, open: 3, configured: 4)
+        #expect(t.limit(now: 101) == 2 && t.pause == 4)
+        #expect(t.limit(now: 131) == 3 && t.limit(now: 161) == 4)
+        for _ in 0..<10 { t.signal(now: 200, open: 1, configured: 4) }
+        #expect(t.limit(now: 200) == 1 && t.pause == 64, "never below one connection, never more than 64 s")
+    }
+
+    /// Regression (review): the cutoff counted signals per route and a delivery reset it,
+    /// so on a busy route a message the smarthost kept throttling was retried every pause
+    /// for ever. Now the message's own attempts decide.
+    @Test("a message already tried 8 times takes the usual backoff even while others are delivered")
+    func perMessage() {
+        let work = WorkQueue()
+        work.configure(limits: ["": 2, "r": 2]) { _ in "r" }
+        #expect(work.throttle("r", priorAttempts: 0).retryIn == 2)
+        work.delivered(on: "r")
+        #expect(work.throttle("r", priorAttempts: 7).retryIn != nil)
+        work.delivered(on: "r")
+        let late = work.throttle("r", priorAttempts: 8)
+        #expect(late.retryIn == nil && late.pause == 2, "the route still pauses; this message backs off")
+    }
+}
