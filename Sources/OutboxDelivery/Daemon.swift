@@ -51,7 +51,7 @@ public final class Daemon: @unchecked Sendable {
     private var overLimitLogged = Set<Int>()
     /// user_rate_limit's window (nil: no limit), and the uids whose burst was logged.
     private var userRate: UserRateWindow?
-    private var rateLogged = Set<Int>()
+    private var rateBursts = RateBursts()
     /// The last public/overlimit written.
     private var lastOverLimit: String?
     /// Counters, smarthost health and incidents (queue/monitor).
@@ -308,7 +308,7 @@ public final class Daemon: @unchecked Sendable {
         for (uid, ids) in Dictionary(grouping: adoption.held, by: \.uid) {
             // One line per user and burst, not one per message.
             if rateHeld.contains(uid), let rate = config.userRateLimit {
-                guard rateLogged.insert(uid).inserted else { continue }
+                guard rateBursts.held(uid, now: adoptionTime) else { continue }
                 log.warning(
                     "uid \(uid) reached user_rate_limit \(rate) (\(rate.count) messages in the last \(rate.unitWord)): new messages are held, first \(ids[0].id); outboxctl release sends them"
                 )
@@ -557,14 +557,13 @@ public final class Daemon: @unchecked Sendable {
         }
     }
 
-    /// A burst ends when the user's window has room again; the incident when no user is
-    /// over user_rate_limit any more.
+    /// Bursts end (RateBursts); the user_rate incident when none is left, including one
+    /// a previous run left open (its bursts were not saved).
     private func endRateBursts() {
         let now = MailDate.now()
         userRate?.prune(now: now)
-        guard !rateLogged.isEmpty else { return }
-        rateLogged = rateLogged.filter { userRate?.isFull($0, now: now) ?? false }
-        if rateLogged.isEmpty { monitor.userRate(exceeded: nil) }
+        rateBursts.endQuiet(userRate, now: now)
+        if rateBursts.isEmpty && monitor.state.incidents[.userRate] != nil { monitor.userRate(exceeded: nil) }
     }
 
     /// Publishes the envelope summary unprivileged `mailq` reads (at most once a second).

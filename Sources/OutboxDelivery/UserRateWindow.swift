@@ -36,3 +36,34 @@ public struct UserRateWindow: Equatable, Sendable {
         }
     }
 }
+
+/// The users whose mail user_rate_limit is holding now, one burst each: a burst starts
+/// with the first message held and ends when the user's window has room again and
+/// nothing of theirs was held for a quiet spell (so a sustained storm is one burst, one
+/// log line and one incident, not one per window).
+public struct RateBursts: Equatable, Sendable {
+    /// uid → when a message of theirs was last held.
+    private var lastHeld: [Int: Int] = [:]
+
+    public init() {}
+
+    public var isEmpty: Bool { lastHeld.isEmpty }
+
+    /// A message from `uid` was held at `now`; true when this starts a burst.
+    public mutating func held(_ uid: Int, now: Int) -> Bool {
+        defer { lastHeld[uid] = now }
+        return lastHeld[uid] == nil
+    }
+
+    /// How long nothing may be held before a burst ends: the window, at most ten minutes.
+    public static func quiet(_ window: UserRateWindow) -> Int { min(600, window.seconds) }
+
+    /// Ends the bursts that are over (all of them when the limit is gone).
+    public mutating func endQuiet(_ window: UserRateWindow?, now: Int) {
+        guard let window else {
+            lastHeld = [:]
+            return
+        }
+        lastHeld = lastHeld.filter { uid, last in window.isFull(uid, now: now) || now - last < RateBursts.quiet(window) }
+    }
+}

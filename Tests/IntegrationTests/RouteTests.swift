@@ -281,6 +281,9 @@ struct LimitTests {
         _ = try instance.outboxdOnce()
         #expect(server.await(messages: 6), "released mail is sent")
         #expect(instance.held().isEmpty)
+        // Regression (review): the incident a previous run opened was never closed.
+        let after = try instance.outboxctl(["status"])
+        #expect(after.code == 0 && !after.stdout.contains("user_rate_limit"), "the next run ends the incident: \(after.stdout)")
     }
 }
 

@@ -109,3 +109,31 @@ struct RouteThrottleTests {
         #expect(late.retryIn == nil && late.pause == 2, "the route still pauses; this message backs off")
     }
 }
+
+@Suite("user_rate_limit bursts")
+struct RateBurstTests {
+    /// Regression (review): a burst ended whenever the user's window had room, so a storm
+    /// that kept going opened and recovered the user_rate incident once per window.
+    @Test("a storm that goes on for hours is one burst; it ends once the window has room and nothing was held for a while")
+    func sustainedStorm() {
+        var window = UserRateWindow(count: 3, seconds: 60)
+        var bursts = RateBursts()
+        var started = 0
+        var ended = 0
+        // A message every 7 s for three hours, the burst bookkeeping every 5 s.
+        for now in 0..<(3 * 3600) {
+            if now % 7 == 0 && !window.admit(1000, now: now) && bursts.held(1000, now: now) { started += 1 }
+            guard now % 5 == 0 else { continue }
+            let wasEmpty = bursts.isEmpty
+            bursts.endQuiet(window, now: now)
+            if !wasEmpty && bursts.isEmpty { ended += 1 }
+        }
+        #expect(started == 1 && ended == 0)
+        // The storm stops: the burst ends after the window and the quiet spell.
+        for now in stride(from: 3 * 3600, to: 3 * 3600 + 120, by: 5) { bursts.endQuiet(window, now: now) }
+        #expect(bursts.isEmpty)
+        _ = bursts.held(1000, now: 4 * 3600)
+        bursts.endQuiet(nil, now: 4 * 3600)
+        #expect(bursts.isEmpty, "user_rate_limit removed by a reload: every burst ends")
+    }
+}
