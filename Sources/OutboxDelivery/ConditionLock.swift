@@ -10,7 +10,13 @@ final class ConditionLock: @unchecked Sendable {
 
     init() {
         pthread_mutex_init(mutex, nil)
-        pthread_cond_init(condition, nil)
+        // Timed waits on the monotonic clock: a wall-clock step (NTP, an admin's `date`)
+        // neither cuts a pause short nor stretches it.
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        pthread_cond_init(condition, &attributes)
+        pthread_condattr_destroy(&attributes)
     }
 
     deinit {
@@ -30,15 +36,15 @@ final class ConditionLock: @unchecked Sendable {
     /// condition).
     func wait() { pthread_cond_wait(condition, mutex) }
 
-    /// The CLOCK_REALTIME time `seconds` from now, for `wait(until:)`.
+    /// The CLOCK_MONOTONIC time `seconds` from now, for `wait(until:)`.
     static func deadline(after seconds: Double) -> timespec {
         var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
+        clock_gettime(CLOCK_MONOTONIC, &now)
         let total = Int(now.tv_nsec) + Int(max(0, seconds) * 1e9)
         return timespec(tv_sec: now.tv_sec + total / 1_000_000_000, tv_nsec: total % 1_000_000_000)
     }
 
-    /// Like `wait`, until `deadline` (CLOCK_REALTIME); false when it passed.
+    /// Like `wait`, until `deadline` (CLOCK_MONOTONIC); false when it passed.
     func wait(until deadline: timespec) -> Bool {
         var deadline = deadline
         return pthread_cond_timedwait(condition, mutex, &deadline) != ETIMEDOUT

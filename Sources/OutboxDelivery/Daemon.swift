@@ -265,7 +265,7 @@ public final class Daemon: @unchecked Sendable {
             }
             // Built before taking the lock: a failure keeps the running relay. Threads
             // pick the new one up with their next message.
-            let freshRelays = try Relays(config: fresh, store: store, log: log, monitor: monitor)
+            let freshRelays = try Relays(config: fresh, store: store, log: log, monitor: monitor, previous: relays.withLock { $0 })
             relays.withLock { $0 = freshRelays }
             work.configure(limits: freshRelays.connectionLimits) { freshRelays.routeName(of: $0) }
             // A route added by the reload gets threads of its own (they are never fewer).
@@ -403,9 +403,9 @@ public final class Daemon: @unchecked Sendable {
             } else {
                 // message_rate_limit: a long wait parks the message (due again when the
                 // window allows, mailq says why) and frees this thread; a short one is
-                // waited out here (an idle session is closed first when it is over 10 s;
-                // a stopping daemon leaves the message untried in the queue).
-                if let wait = relay.rateWait(), wait > Daemon.rateParkThreshold {
+                // waited out here (a stopping daemon leaves the message untried).
+                let admission = relay.admitMessage(parkAfter: Daemon.rateParkThreshold) { !work.isStopping }
+                if case .park(let wait) = admission {
                     relay.park(&item, until: MailDate.now() + Int(wait.rounded(.up)))
                     work.done(item, created: [])
                     var byte: UInt8 = 1
@@ -415,10 +415,6 @@ public final class Daemon: @unchecked Sendable {
                     work.release(route)
                     held = nil
                     continue
-                }
-                let admission = relay.admitMessage(running: { !work.isStopping }) {
-                    session?.quit()
-                    session = nil
                 }
                 guard case .admitted(let ticket) = admission else {
                     work.done(item, created: [])

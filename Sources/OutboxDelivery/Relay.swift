@@ -25,10 +25,19 @@ public final class Relay: @unchecked Sendable {
     /// The `[route NAME]` these settings are, named in the delivery lines; nil: global.
     public let routeName: String?
 
-    public init(config: Config, store: QueueStore, log: DeliveryLog, monitor: Monitor? = nil, routeName: String? = nil) throws {
+    /// `previous`: the relay these settings replace (SIGHUP); its message_rate_limit
+    /// window goes on when the limit is unchanged (a reload must not allow twice the
+    /// limit, and its messages in flight finish in the same window).
+    public init(
+        config: Config, store: QueueStore, log: DeliveryLog, monitor: Monitor? = nil, routeName: String? = nil, previous: Relay? = nil
+    ) throws {
         self.config = config
         self.routeName = routeName
-        rate = Mutex(config.messageRateLimit.map { RateWindow(count: $0.count, unit: Double($0.seconds)) })
+        if let previous, previous.config.messageRateLimit == config.messageRateLimit {
+            rate = previous.rate
+        } else {
+            rate = SharedRateWindow(config.messageRateLimit.map { RateWindow(count: $0.count, unit: Double($0.seconds)) })
+        }
         limited = config.messageRateLimit != nil
         self.store = store
         self.log = log
@@ -69,46 +78,38 @@ public final class Relay: @unchecked Sendable {
     }
 
     /// message_rate_limit's window (nil: no limit).
-    private let rate: Mutex<RateWindow?>
+    private let rate: SharedRateWindow
     private let limited: Bool
 
     /// Waits until message_rate_limit lets one more message start and returns its ticket
-    /// for `finishedMessage` (nil without a limit), or `.stopped` when `running` turns
-    /// false meanwhile (the daemon stops: the message stays queued, untried).
-    /// `beforeLongWait` runs once when the wait will be long (the caller closes an idle
-    /// session rather than let the server time it out).
-    func admitMessage(running: () -> Bool, beforeLongWait: () -> Void) -> RateAdmission {
+    /// for `finishedMessage` (nil without a limit); `.park(seconds)` when the wait is
+    /// longer than `parkAfter` (the caller parks the message and frees its thread: a
+    /// thread is never held for a long wait, including one that only shows once the
+    /// messages in flight finish); `.stopped` when `running` turns false meanwhile (the
+    /// daemon stops: the message stays queued, untried).
+    func admitMessage(parkAfter: Double, running: () -> Bool) -> RateAdmission {
         guard limited else { return .admitted(nil) }
-        var warned = false
         while true {
-            let now = MailDate.precise()
-            let wait: Double = rate.withLock { window in
-                guard let earliest = window?.earliestStart(now: now) else { return 0.25 }
+            let now = Deadline.now().seconds
+            let wait: Double = rate.window.withLock { window in
+                // Messages in flight bound the start: look again shortly.
+                guard let earliest = window?.earliestStart(now: now) else { return 0.1 }
                 return earliest - now
             }
+            if wait > parkAfter { return .park(wait) }
             if wait <= 0 {
-                let ticket: Int? = rate.withLock { window in
+                let ticket: Int? = rate.window.withLock { window in
                     // Checked again under the lock: another thread may have started.
-                    guard let earliest = window?.earliestStart(now: MailDate.precise()), earliest <= MailDate.precise() else { return nil }
+                    let now = Deadline.now().seconds
+                    guard let earliest = window?.earliestStart(now: now), earliest <= now else { return nil }
                     return window?.start()
                 }
                 if let ticket { return .admitted(ticket) }
                 continue
             }
-            if wait > 10 && !warned {
-                warned = true
-                beforeLongWait()
-            }
             guard running() else { return .stopped }
             usleep(useconds_t(min(wait, 0.25) * 1_000_000))
         }
-    }
-
-    /// How long message_rate_limit makes the next message wait now (0: it may start;
-    /// nil: no limit, or the wait depends on messages still in flight).
-    func rateWait(now: Double = MailDate.precise()) -> Double? {
-        guard limited else { return nil }
-        return rate.withLock { window in window?.earliestStart(now: now).map { max(0, $0 - now) } }
     }
 
     /// What mailq says of a message that waits for this route's limits.
@@ -133,11 +134,13 @@ public final class Relay: @unchecked Sendable {
     /// no session could be opened for it (it does not count).
     func finishedMessage(_ ticket: Int?, sent: Bool) {
         guard let ticket, limited else { return }
-        rate.withLock { sent ? $0?.finish(ticket, at: MailDate.precise()) : $0?.cancel(ticket) }
+        rate.window.withLock { sent ? $0?.finish(ticket, at: Deadline.now().seconds) : $0?.cancel(ticket) }
     }
 
     enum RateAdmission {
         case admitted(Int?)
+        /// The wait, in seconds, is too long to spend in a thread.
+        case park(Double)
         case stopped
     }
 
@@ -326,4 +329,11 @@ public final class Relay: @unchecked Sendable {
         monitor?.bounceCreated()
         return bounce
     }
+}
+
+/// A message_rate_limit window that outlives a reload: the relay built on SIGHUP takes
+/// over the one it replaces.
+final class SharedRateWindow: Sendable {
+    let window: Mutex<RateWindow?>
+    init(_ window: RateWindow?) { self.window = Mutex(window) }
 }

@@ -9,12 +9,15 @@ public final class Relays: Sendable {
     public let byRoute: [String: Relay]
     public let config: Config
 
-    public init(config: Config, store: QueueStore, log: DeliveryLog, monitor: Monitor?) throws {
+    /// `previous`: the relays these replace (SIGHUP); a route of the same name keeps its
+    /// message_rate_limit window (Relay.init).
+    public init(config: Config, store: QueueStore, log: DeliveryLog, monitor: Monitor?, previous: Relays? = nil) throws {
         self.config = config
-        global = try Relay(config: config, store: store, log: log, monitor: monitor)
+        global = try Relay(config: config, store: store, log: log, monitor: monitor, previous: previous?.global)
         var byRoute: [String: Relay] = [:]
         for route in config.routes {
-            byRoute[route.name] = try Relay(config: route.config, store: store, log: log, monitor: monitor, routeName: route.name)
+            byRoute[route.name] = try Relay(
+                config: route.config, store: store, log: log, monitor: monitor, routeName: route.name, previous: previous?.byRoute[route.name])
         }
         self.byRoute = byRoute
     }

@@ -35,7 +35,8 @@ struct ConfigOption: ParsableArguments {
     /// token rotated during `check` must stay outboxd's, and the token endpoint's answers
     /// are then parsed without root.
     func becomeTokenOwner(_ config: Config) {
-        guard config.usesToken else { return }
+        // A route's token counts too (review: check and send-test fetched it as root).
+        guard config.usesToken || config.routes.contains(where: { $0.config.usesToken }) else { return }
         do { try SpoolOwner.become(SpoolLayout(root: config.spoolDirectory)) } catch { fail("\(error)", error.exitCode) }
     }
 

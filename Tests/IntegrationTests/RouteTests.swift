@@ -196,7 +196,9 @@ struct LimitTests {
     @Test("mail beyond message_rate_limit waits without holding a thread, and mailq says why and when it is tried next")
     func rateWaitShown() throws {
         let server = try CaptureServer()
-        let instance = try Instance(extraConfig: server.config + "message_rate_limit = 2/min\n")
+        // Four threads: two messages go, and two find the window bounded by messages still
+        // in flight (regression, review: those two slept in their threads for a minute).
+        let instance = try Instance(extraConfig: server.config + "message_rate_limit = 2/min\nmax_connections = 4\n")
         for i in 0..<4 { #expect(try instance.sendmail(["-i", "r\(i)@remote.test"], "Subject: wait \(i)\n\nb\n").code == 0) }
         let d = try instance.outboxdOnce()
         #expect(server.await(messages: 2) && server.contents.count == 2, "\(d.stderr)")
@@ -294,6 +296,24 @@ struct RouteReloadTests {
     }
 
     static func threads(_ pid: Int32) -> Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task").count) ?? 0 }
+
+    /// Regression (review): the relays a reload builds started with an empty
+    /// message_rate_limit window, so a SIGHUP allowed twice the limit.
+    @Test("a SIGHUP keeps message_rate_limit's window: mail sent after it still waits")
+    func rateWindowKept() throws {
+        let server = try CaptureServer()
+        let instance = try Instance(extraConfig: server.config + "message_rate_limit = 3/min\n")
+        let (daemon, errors) = try instance.startDaemon()
+        for i in 0..<3 { #expect(try instance.sendmail(["-i", "r\(i)@remote.test"], "Subject: before \(i)\n\nb\n").code == 0) }
+        #expect(server.await(messages: 3))
+        kill(daemon.processIdentifier, SIGHUP)
+        usleep(500_000)
+        for i in 3..<6 { #expect(try instance.sendmail(["-i", "r\(i)@remote.test"], "Subject: after \(i)\n\nb\n").code == 0) }
+        sleep(3)
+        let log = instance.stopDaemon(daemon, errors)
+        #expect(server.contents.count == 3, "the window holds across the reload: \(log)")
+        #expect(log.contains("reloaded "), "\(log)")
+    }
 
     /// Regression (review): mail already waiting for a thread kept the route name it was
     /// given, and a name the reload removed fell back to the global smarthost and account;
