@@ -1,70 +1,166 @@
 /// Masks what looks like a secret on a command line before sendmail records it (the cmd=
 /// field of ORIGIN, which outboxd logs): passwords and tokens are typed on command lines
 /// more often than they should be (`curl -u user:pass … | sendmail`, `mysqldump -pPASS`,
-/// `PGPASSWORD=… pg_dump`). Values of flags, `key=value` pairs and URL user information
-/// whose names say password, token, secret, key or auth become `***`, as do `-p` values
-/// and the word after Bearer/Basic. A heuristic that errs towards masking: `ssh -p 22`
-/// loses its port, never the other way round.
+/// `PGPASSWORD=… pg_dump`, `-H 'Authorization: token …'`). A heuristic that errs towards
+/// masking: `ssh -p 22` loses its port, never the other way round.
+///
+/// Each argv element is masked as a whole: a value that contains spaces is never cut at
+/// the first one. An element that holds several words (a `sh -c` script, a header, a
+/// mutt `-e` command) is masked word by word with the same rules, quotes kept together,
+/// each command in it (after `|`, `;`, `&&`, `||`) with its own flags.
 public enum CommandLineSecrets {
     /// Name parts that mark a value as secret (matched in lower case).
     static let secretWords = ["pass", "pwd", "token", "secret", "key", "auth", "credential", "cookie"]
 
+    /// Flags whose value is user:password (curl, wget), user%password (smbclient) or
+    /// user,password (lftp): what follows the first separator is masked.
+    static let credentialPairFlags: Set<String> = ["-u", "-U", "--user", "--proxy-user", "--http-user"]
+
+    /// Flags whose next argument is a secret for any command (`-pw`: PuTTY's plink).
+    static let secretValueFlags: Set<String> = ["-p", "-pw", "bearer", "basic"]
+
+    /// Flags whose next argument is a secret for one command only (elsewhere `-w` and `-a`
+    /// mean something else).
+    static let commandSecretFlags: [String: Set<String>] = {
+        var table: [String: Set<String>] = ["redis-cli": ["-a"], "openssl": ["-k", "-K"], "sshpass": ["-p"]]
+        for ldap in ["ldapsearch", "ldapadd", "ldapmodify", "ldapdelete", "ldapwhoami", "ldappasswd", "ldapcompare", "ldapmodrdn", "ldapexop"] {
+            table[ldap] = ["-w"]
+        }
+        return table
+    }()
+
+    /// Words that run the command after them (`sudo -u www-data php …`, `env X=1 cmd`).
+    static let wrappers: Set<String> = ["sudo", "env", "exec", "nohup", "nice", "ionice", "timeout", "time", "command", "xargs"]
+
     public static func masked(_ arguments: [String]) -> String {
-        var out: [String] = []
+        var words = Words()
+        return arguments.map { words.maskElement($0) }.joined(separator: " ")
+    }
+
+    enum Mask { case none, whole, afterSeparator }
+
+    /// The masking state along a sequence of words.
+    struct Words {
         var next = Mask.none
-        for token in arguments.joined(separator: " ").split(separator: " ", omittingEmptySubsequences: false) {
-            var token = String(token)
-            let mask = next
+        var atCommand = true
+        var commandFlags: Set<String> = []
+        var previous = ""
+
+        /// One argv element: masked whole when the word before it asked for that;
+        /// otherwise word by word when it holds several.
+        mutating func maskElement(_ element: String) -> String {
+            let pending = next
             next = .none
-            if token.isEmpty {
-                out.append(token)
-                next = mask  // `-p  value`: the value is still next
-                continue
-            }
-            switch mask {
-            case .whole:
-                out.append("***")
-                continue
-            case .afterColon:
-                out.append(maskAfterColon(token))
-                continue
+            switch pending {
+            case .whole: return "***"
+            case .afterSeparator: return CommandLineSecrets.maskAfterSeparator(element)
             case .none: break
             }
-            let lower = token.lowercased()
-            if lower == "-u" || lower == "--user" {
-                next = .afterColon
-            } else if lower == "-p" || lower == "bearer" || lower == "basic" {
+            // `--name=value`: one option, its value one argument however many words.
+            if element.hasPrefix("-"), let eq = element.firstIndex(of: "="), element.contains(" ") {
+                let name = String(element[..<eq])
+                let value = String(element[element.index(after: eq)...])
+                if CommandLineSecrets.credentialPairFlags.contains(name) { return name + "=" + CommandLineSecrets.maskAfterSeparator(value) }
+                if CommandLineSecrets.isSecretName(name) { return name + "=***" }
+                var inner = Words()
+                return name + "=" + inner.maskElement(value)
+            }
+            let parts = CommandLineSecrets.shellWords(element)
+            guard parts.count > 1 else {
+                var rest = false
+                let masked = maskWord(element, restOfElement: &rest)
+                if rest { next = .whole }
+                return masked
+            }
+            var inner = Words()
+            var out: [String] = []
+            var rest = false
+            for part in parts {
+                if rest { break }
+                let pending = inner.next
+                inner.next = .none
+                switch pending {
+                case .whole:
+                    out.append("***")
+                    continue
+                case .afterSeparator:
+                    out.append(CommandLineSecrets.maskAfterSeparator(part))
+                    continue
+                case .none: break
+                }
+                out.append(inner.maskWord(part, restOfElement: &rest))
+            }
+            if rest { out.append("***") }
+            return out.joined(separator: " ")
+        }
+
+        /// One word; sets `next` for the word after it, or `rest` when everything after it
+        /// in the element is the secret (a header's value).
+        mutating func maskWord(_ word: String, restOfElement rest: inout Bool) -> String {
+            defer { previous = word }
+            if ["|", "||", "&&", ";", "&"].contains(word) {
+                atCommand = true
+                return word
+            }
+            var token = word
+            if atCommand {
+                if word.contains("="), !word.hasPrefix("-") {
+                    // An environment assignment before the command: still at the command.
+                    return CommandLineSecrets.maskPairs(word)
+                }
+                let name = String(word.split(separator: "/").last ?? Substring(word))
+                if !CommandLineSecrets.wrappers.contains(name) {
+                    atCommand = false
+                    commandFlags = CommandLineSecrets.commandSecretFlags[name] ?? []
+                }
+            }
+            if word.hasSuffix(";") { atCommand = true }
+            let lower = word.lowercased()
+            if commandFlags.contains(word) || CommandLineSecrets.secretValueFlags.contains(lower) {
                 next = .whole
-            } else if lower.hasPrefix("-"), !lower.contains("="), isSecretName(lower) {
+            } else if CommandLineSecrets.credentialPairFlags.contains(word) {
+                next = .afterSeparator
+            } else if lower.hasPrefix("-"), !lower.contains("="), CommandLineSecrets.isSecretName(lower) {
                 next = .whole
+            } else if word.hasSuffix(":"), CommandLineSecrets.isSecretName(word) {
+                // `Authorization: token abc`, `PRIVATE-TOKEN: abc`, `X-Api-Key: abc`.
+                rest = true
+            } else if word == "=", CommandLineSecrets.isSecretName(previous) {
+                // mutt's `set smtp_pass = pw`.
+                next = .whole
+            } else if word.hasSuffix("="), !word.hasPrefix("-"), CommandLineSecrets.isSecretName(word) {
+                next = .whole
+            } else if lower.hasPrefix("--user=") || lower.hasPrefix("--proxy-user=") || lower.hasPrefix("--http-user=") {
+                let eq = word.firstIndex(of: "=")!
+                token = String(word[...eq]) + CommandLineSecrets.maskAfterSeparator(String(word[word.index(after: eq)...]))
             } else if lower.hasPrefix("-u"), !lower.hasPrefix("--") {
-                token = maskAfterColon(token)
+                token = CommandLineSecrets.maskAfterSeparator(word)
             } else if lower.hasPrefix("-p"), !lower.hasPrefix("--") {
                 token = "-p***"
             }
-            out.append(maskPairs(maskUserInfo(token)))
+            return CommandLineSecrets.maskPairs(CommandLineSecrets.maskUserInfo(token))
         }
-        return out.joined(separator: " ")
     }
-
-    enum Mask { case none, whole, afterColon }
 
     static func isSecretName<S: StringProtocol>(_ name: S) -> Bool {
         let lower = name.lowercased()
         return secretWords.contains { lower.contains($0) }
     }
 
-    /// `user:pass` → `user:***` (a value without a colon is a user name).
-    static func maskAfterColon(_ token: String) -> String {
-        guard let colon = token.firstIndex(of: ":") else { return token }
-        return String(token[...colon]) + "***"
+    /// `user:pass`, `user%pass`, `user,pass` → `user:***` (a value without a separator is a
+    /// user name).
+    static func maskAfterSeparator(_ token: String) -> String {
+        guard let separator = token.firstIndex(where: { $0 == ":" || $0 == "%" || $0 == "," }) else { return token }
+        return String(token[...separator]) + "***"
     }
 
-    /// `scheme://user:pass@host` → `scheme://user:***@host`.
+    /// `scheme://user:pass@host` → `scheme://user:***@host`; `https://TOKEN@host` (a
+    /// token as the user name, as GitHub's) → `https://***@host`.
     static func maskUserInfo(_ token: String) -> String {
         guard let scheme = token.firstRange(of: "://") else { return token }
         let authority = token[scheme.upperBound...].prefix { $0 != "/" && $0 != "?" && $0 != "#" }
-        guard let at = authority.lastIndex(of: "@"), let colon = authority[..<at].firstIndex(of: ":") else { return token }
+        guard let at = authority.lastIndex(of: "@") else { return token }
+        guard let colon = authority[..<at].firstIndex(of: ":") else { return String(token[..<scheme.upperBound]) + "***" + String(token[at...]) }
         return String(token[...colon]) + "***" + String(token[at...])
     }
 
@@ -94,5 +190,27 @@ public enum CommandLineSecrets {
             }
         }
         return out
+    }
+
+    /// The words of an element, split at blanks outside quotes (the quotes kept): one
+    /// quoted value stays one word.
+    static func shellWords(_ text: String) -> [String] {
+        var words: [String] = []
+        var word = ""
+        var quote: Character?
+        for c in text {
+            if let q = quote {
+                word.append(c)
+                if c == q { quote = nil }
+            } else if c == " " || c == "\t" || c == "\n" {
+                if !word.isEmpty { words.append(word) }
+                word = ""
+            } else {
+                if c == "'" || c == "\"" { quote = c }
+                word.append(c)
+            }
+        }
+        if !word.isEmpty { words.append(word) }
+        return words
     }
 }

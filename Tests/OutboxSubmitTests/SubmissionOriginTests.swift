@@ -90,7 +90,24 @@ struct SubmissionOriginTests {
                 "tool --password=*** --api-key *** --client-secret=*** --verbose"
             ),
             (["sh", "-c", "PGPASSWORD=pw pg_dump db | mail -s x root"], "sh -c PGPASSWORD=*** pg_dump db | mail -s x root"),
-            (["curl", "-H", "Authorization: Bearer eyJ0", "x"], "curl -H Authorization: Bearer *** x"),
+            (["curl", "-H", "Authorization: Bearer eyJ0", "x"], "curl -H Authorization: *** x"),
+            // Regression (review): the command line was joined and split at spaces, so a
+            // value with spaces was masked only to its first space, and these leaked.
+            (["curl", "-H", "Authorization: token ghp_abc", "x"], "curl -H Authorization: *** x"),
+            (["curl", "-H", "X-Api-Key: k1 k2", "-H", "PRIVATE-TOKEN: t"], "curl -H X-Api-Key: *** -H PRIVATE-TOKEN: ***"),
+            (["curl", "--proxy-user", "u:p w", "--user=a:b c"], "curl --proxy-user u:*** --user=a:***"),
+            (["git", "clone", "https://ghp_TOKEN@github.com/o/r"], "git clone https://***@github.com/o/r"),
+            (["ldapsearch", "-x", "-D", "cn=admin", "-w", "s3 cret"], "ldapsearch -x -D cn=admin -w ***"),
+            (["redis-cli", "-a", "pw", "ping"], "redis-cli -a *** ping"),
+            (["smbclient", "//srv/share", "-U", "DOM\\user%pw"], "smbclient //srv/share -U DOM\\user%***"),
+            (["lftp", "-u", "user,pw", "ftp.test"], "lftp -u user,*** ftp.test"),
+            (["plink", "-pw", "pw", "host"], "plink -pw *** host"),
+            (["mysqldump", "-p", "pass phrase", "db"], "mysqldump -p *** db"),
+            (["mutt", "-e", "set smtp_pass = pw", "-s", "x"], "mutt -e set smtp_pass = *** -s x"),
+            (["mutt", "-e", "set smtp_pass=\"p w\"; set x=1"], "mutt -e set smtp_pass=***; set x=1"),
+            (["sh", "-c", "redis-cli -a pw get k | mail -s k root"], "sh -c redis-cli -a *** get k | mail -s k root"),
+            (["grep", "-w", "word", "file"], "grep -w word file"),
+            (["wget", "--header=Authorization: token abc d"], "wget --header=Authorization: ***"),
             (["php", "/srv/app/cron.php", "--mode=daily"], "php /srv/app/cron.php --mode=daily"),
             (["ssh", "-p", "22", "host"], "ssh -p *** host"),
         ])
