@@ -213,12 +213,14 @@ public enum EnvelopeSyntax {
         b >= 32 && b < 127 ? String(Character(Unicode.Scalar(b))) : "\\x" + hex(b)
     }
 
-    /// C1 controls (U+0080-U+009F, which some terminals obey like ESC sequences), and the
-    /// bidirectional overrides and separators that can make a line read as something else
-    /// (U+202A-E, U+2066-9, U+2028-9).
-    static func isDisplayHazard(_ scalar: Unicode.Scalar) -> Bool {
+    /// C1 controls (U+0080-U+009F, which some terminals obey like ESC sequences), the
+    /// bidirectional controls and separators that can make a line read as something else
+    /// (U+202A-E, U+2066-9, U+2028-9, U+200E-F, U+061C), and the invisible ones that hide
+    /// text or split what looks like one word (U+200B-D, U+2060-4, U+206A-F, U+FEFF).
+    public static func isDisplayHazard(_ scalar: Unicode.Scalar) -> Bool {
         let v = scalar.value
         return (0x80...0x9F).contains(v) || (0x202A...0x202E).contains(v) || (0x2066...0x2069).contains(v) || v == 0x2028 || v == 0x2029
+            || (0x200B...0x200F).contains(v) || v == 0x061C || (0x2060...0x2064).contains(v) || (0x206A...0x206F).contains(v) || v == 0xFEFF
     }
 
     /// `text` as one log line, as Postfix's printable() makes it: line breaks become

@@ -28,7 +28,9 @@ public enum MessageReport {
         if location == .queue { queueName = state.attempts > 0 ? "deferred" : "active" }
         var out = "queue_id: \(file.queueID)\nqueue: \(queueName)\n"
         out += "arrival: \(MailDate.rfc5322(file.time))\nsubmitted_by_uid: \(file.uid)\nsize: \(file.contentSize)\n"
-        out += "sender: <\(file.sender)>\n"
+        // What a local user or a remote server wrote is shown through logLine: no terminal
+        // control or bidi override reaches the operator's screen.
+        out += "sender: <\(EnvelopeSyntax.logLine(file.sender))>\n"
         if let config, !config.routes.isEmpty {
             out += "route: \(config.routeName(sender: file.sender, recipients: file.recipients.map(\.address)) ?? "(global settings)")\n"
         }
@@ -43,14 +45,19 @@ public enum MessageReport {
         }
         for (index, recipient) in file.recipients.enumerated() {
             let entry = state.recipients[index]
-            var line = "recipient: <\(recipient.address)> \(entry?.status.rawValue ?? "pending")"
-            if let original = recipient.original { line += " orig_to=<\(original)>" }
-            if let entry, !entry.reply.isEmpty { line += " dsn=\(entry.dsn) (\(entry.reply))" }
+            var line = "recipient: <\(EnvelopeSyntax.logLine(recipient.address))> \(entry?.status.rawValue ?? "pending")"
+            if let original = recipient.original { line += " orig_to=<\(EnvelopeSyntax.logLine(original))>" }
+            if let entry, !entry.reply.isEmpty { line += " dsn=\(EnvelopeSyntax.logLine(entry.dsn)) (\(EnvelopeSyntax.logLine(entry.reply)))" }
             out += line + "\n"
         }
         out += "\n"
         let headers = head.prefix(headerEnd ?? head.count)
-        out += String(decoding: headers.filter { $0 != 13 }, as: UTF8.self)
+        for line in String(decoding: headers.filter { $0 != 13 }, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false) {
+            // Folded lines keep their leading tab.
+            out += line.split(separator: "\t", omittingEmptySubsequences: false).map { EnvelopeSyntax.logLine(String($0)) }.joined(separator: "\t")
+            out += "\n"
+        }
+        out.removeLast()
         if headerEnd == nil && head.count >= headerLimit { out += "\n[headers truncated at \(headerLimit) octets]\n" }
         return out
     }

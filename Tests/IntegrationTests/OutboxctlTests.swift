@@ -62,6 +62,28 @@ struct OutboxctlTests {
         #expect(try instance.outboxctl(["show", "../../etc/passwd"]).code == 66, "only queue IDs name files")
     }
 
+    /// Regression (review): show printed the smarthost's reply, the user's header bytes
+    /// and addresses as they were, so escape sequences and bidi overrides reached the
+    /// operator's terminal.
+    @Test("show prints no terminal controls or bidi overrides from headers, addresses or a smarthost's reply")
+    func showIsTerminalSafe() throws {
+        let server = try CaptureServer(rcptReply: "450 4.2.0 \u{1b}]0;owned\u{7} busy \u{1b}[2J\u{202e}reversed")
+        let instance = try Instance(extraConfig: server.config)
+        let r = try instance.sendmail(
+            ["-i", "a\u{202e}b@remote.test"], "Subject: \u{1b}[31mred\u{1b}[0m \u{9b}31m \u{200f}x\u{feff}\nX-Bell: \u{7}\u{8}\n\nbody\n")
+        #expect(r.code == 0, "\(r.stderr)")
+        let id = try #require(instance.queued().first)
+        _ = try instance.outboxdOnce()
+        let show = try instance.outboxctl(["show", id]).stdout
+        #expect(show.contains("busy") && show.contains("Subject: ") && show.contains("recipient: <a"), "\(show)")
+        let hazards = show.unicodeScalars.filter {
+            ($0.value < 0x20 && $0 != "\n" && $0 != "\t") || $0.value == 0x7F || (0x80...0x9F).contains($0.value) || $0 == "\u{202e}"
+                || $0 == "\u{200f}"
+                || $0 == "\u{feff}"
+        }
+        #expect(hazards.isEmpty, "\(hazards.map { String($0.value, radix: 16) }) in \(show)")
+    }
+
     @Test("without a daemon: hold keeps a message from delivery, release and requeue make it due, delete removes it")
     func editsWithoutDaemon() throws {
         let instance = try unreachable()
