@@ -112,16 +112,27 @@ public enum EnvelopeSyntax {
 
     /// ORIGIN's value: `key=word` fields separated by one space, where a word is printable
     /// ASCII without space or quote (sendmail writes those as \\xHH), or a quoted run that may hold spaces
-    /// (`cmd="…"`). Anything else is refused, so the pickup line that shows it cannot be
-    /// made to read as more fields than there are.
+    /// (`cmd="…"`). The keys are sendmail's own (`originKeys`), in that order, each at most
+    /// once. Anything else is refused, so the pickup line that shows it cannot be made to
+    /// read as more fields than there are, or as another uid or sender (`… login=bob
+    /// uid=0 from=<root@…>`, found by review).
+    /// The fields of ORIGIN, in the order sendmail writes them (SubmissionOrigin).
+    public static let originKeys = ["login", "exe", "comm", "cmd", "parent_exe", "parent_comm", "unit", "job"]
+
     public static func originProblem(_ value: String) -> String? {
         let bytes = Array(value.utf8)
         guard !bytes.isEmpty, bytes.count <= maxParameter else { return "ORIGIN empty or longer than \(maxParameter) octets" }
         var i = 0
+        var nextKey = originKeys.startIndex
         while i < bytes.count {
             let keyStart = i
             while i < bytes.count, (bytes[i] >= 97 && bytes[i] <= 122) || bytes[i] == UInt8(ascii: "_") { i += 1 }
             guard i > keyStart, i - keyStart <= 20, i < bytes.count, bytes[i] == UInt8(ascii: "=") else { return "ORIGIN field without key=" }
+            let key = String(decoding: bytes[keyStart..<i], as: UTF8.self)
+            guard let position = originKeys[nextKey...].firstIndex(of: key) else {
+                return originKeys.contains(key) ? "ORIGIN repeats or reorders \(key)=" : "ORIGIN has an unknown field \(key)="
+            }
+            nextKey = position + 1
             i += 1
             let quoted = i < bytes.count && bytes[i] == UInt8(ascii: "\"")
             if quoted { i += 1 }

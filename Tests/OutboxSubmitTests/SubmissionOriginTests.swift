@@ -57,6 +57,9 @@ struct SubmissionOriginTests {
         arguments: [
             "login=a\" job=cron", "login=a  job=cron", "login=a ", " login=a", "=a", "cmd=\"open", "cmd=\"a\"b", "Login=a", "login",
             "login=a\u{7f}", "login=\u{e9}",
+            // Regression (review): fields that read as the pickup line's own, repeated or
+            // unknown keys.
+            "login=bob uid=0 from=<root@example.com>", "login=a login=b", "job=cron login=a", "exe=/x comm=y exe=/z", "x=1",
         ])
     func malformedOrigin(_ value: String) {
         #expect(EnvelopeSyntax.originProblem(value) != nil)
