@@ -44,14 +44,20 @@ public final class Alerts: @unchecked Sendable {
         }
     }
 
-    /// Runs what is queued, then lets the thread end (at daemon stop).
+    /// Runs what is queued, then lets the thread end (at daemon stop). When the thread
+    /// could never be started, what is queued runs here: an alert is never dropped
+    /// silently.
     public func finish() {
         let t: WorkerThread? = lock.withLock {
             stopping = true
             lock.broadcast()
             return thread
         }
-        t?.join()
+        if let t {
+            t.join()
+        } else {
+            runPending()
+        }
     }
 
     private func runPending() {

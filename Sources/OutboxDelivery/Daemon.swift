@@ -119,6 +119,11 @@ public final class Daemon: @unchecked Sendable {
         }
         for item in loaded.items { queue.items[item.id] = item }
         _ = try? store.layout.removeStaleTemporaryFiles()
+        // What a crash between create and rename left beside the report files.
+        var reports = [MonitorState.path(spool: config.spoolDirectory), OAuthStatusFile.path(spool: config.spoolDirectory)]
+        reports += config.routes.map { OAuthStatusFile.path(spool: config.spoolDirectory, route: $0.name) }
+        if let metrics = config.metricsFile { reports.append(metrics) }
+        for path in reports { ReportFile.removeStaleTemporaries(of: path) }
         let relays = config.smarthosts.isEmpty ? "none configured (mail stays queued)" : config.smarthosts.map(\.description).joined(separator: ", ")
         let routes = config.routes.isEmpty ? "" : ", routes \(config.routes.map(\.name).joined(separator: ", "))"
         log.info("daemon started: \(queue.items.count) queued, smarthost \(relays), \(config.maxConnections) connections\(routes)")

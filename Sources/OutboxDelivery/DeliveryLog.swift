@@ -125,6 +125,16 @@ public enum SyslogFormat {
     /// Longer lines are cut: datagram receivers truncate or drop them anyway.
     static let maximumText = 8000
 
+    /// `text` cut to `maximumText` octets at a character boundary (a split UTF-8 sequence
+    /// makes journald store the whole line as a blob).
+    static func cut(_ text: String) -> ArraySlice<UInt8> {
+        let bytes = Array(text.utf8)
+        guard bytes.count > maximumText else { return bytes[...] }
+        var end = maximumText
+        while end > 0 && bytes[end] & 0xC0 == 0x80 { end -= 1 }
+        return bytes[..<end]
+    }
+
     public static func datagram(priority: Int32, tag: String, pid: Int32, text: String, time: time_t = time(nil)) -> [UInt8] {
         var t = time
         var parts = tm()
@@ -133,7 +143,7 @@ public enum SyslogFormat {
         let n = strftime(&buffer, buffer.count, "%b %e %H:%M:%S", &parts)
         let stamp = String(decoding: buffer.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
         var out = Array("<\(priority)>\(stamp) \(tag)[\(pid)]: ".utf8)
-        out += text.utf8.prefix(maximumText)
+        out += cut(text)
         return out
     }
 }

@@ -37,6 +37,28 @@ public enum ReportFile {
         }
     }
 
+    /// Removes the temporary files a crash between create and rename left beside `path`:
+    /// `NAME.tmp.` and ten letters, a regular file of this user's, older than a minute (so
+    /// not one another process is writing now). Anything else in the directory, which
+    /// others may write (node_exporter's), is left alone.
+    public static func removeStaleTemporaries(of path: String, now: time_t = time(nil)) {
+        let slash = path.lastIndex(of: "/")
+        let directory = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+        let prefix = (slash.map { String(path[path.index(after: $0)...]) } ?? path) + ".tmp."
+        guard let dir = opendir(directory) else { return }
+        defer { closedir(dir) }
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard name.hasPrefix(prefix), name.utf8.count == prefix.utf8.count + 10,
+                name.utf8.suffix(10).allSatisfy({ ($0 | 0x20 >= 97 && $0 | 0x20 <= 122) || ($0 >= 48 && $0 <= 57) })
+            else { continue }
+            let full = directory + "/" + name
+            var st = stat()
+            guard lstat(full, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_uid == geteuid(), now - st.st_mtim.tv_sec > 60 else { continue }
+            unlink(full)
+        }
+    }
+
     /// The file's text, at most `limit` bytes; nil when it cannot be read.
     public static func read(_ path: String, limit: Int = 1 << 20) -> String? {
         guard let fd = try? FileDescriptor.open(path, flags: O_RDONLY | O_NOFOLLOW | O_CLOEXEC), let bytes = try? fd.readToEnd(limit: limit) else {

@@ -1,7 +1,9 @@
+import Foundation
 import OutboxCore
 import OutboxNet
 import OutboxSMTP
 import OutboxSpool
+import OutboxSupport
 import Testing
 
 @testable import OutboxDelivery
@@ -119,5 +121,42 @@ struct ObservabilityCoreTests {
         let families = text.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }.map { $0.split(separator: " ")[2] }
         #expect(Set(families).count == families.count && families.count >= 15)
         #expect(text.contains("outbox_deliveries_total{status=\"sent\",dsn_class=\"2\"} 0\n"))
+    }
+}
+
+@Suite("syslog datagrams")
+struct SyslogDatagramTests {
+    /// Regression (review): the 8000-octet cut could split a UTF-8 sequence, and journald
+    /// then stores the whole line as "[blob data]".
+    @Test("a long line is cut at a character boundary", arguments: [0, 1, 2, 3])
+    func cutAtBoundary(_ shift: Int) {
+        let text = String(repeating: "x", count: shift) + String(repeating: "€", count: 4000)
+        let cut = SyslogFormat.cut(text)
+        #expect(cut.count <= SyslogFormat.maximumText && cut.count > SyslogFormat.maximumText - 3)
+        #expect(String(validating: Array(cut), as: UTF8.self) != nil, "valid UTF-8 after a cut at \(cut.count)")
+        #expect(SyslogFormat.cut("short é") == Array("short é".utf8)[...])
+    }
+}
+
+@Suite("report files")
+struct ReportFileTests {
+    /// Review: a crash between create and rename left NAME.tmp.XXXXXXXXXX for ever.
+    @Test("outboxd removes its own stale temporaries beside a report file, and nothing else")
+    func staleTemporaries() throws {
+        var template = Array("/tmp/outbox-report-XXXXXX".utf8CString)
+        let directory = String(cString: try #require(mkdtemp(&template)))
+        defer { _ = try? FileManager.default.removeItem(atPath: directory) }
+        let target = directory + "/outbox.prom"
+        for name in ["outbox.prom", "outbox.prom.tmp.abcdefghij", "outbox.prom.tmp.ABCDEFGH12", "outbox.prom.tmp.short", "other.tmp.abcdefghij"] {
+            #expect(FileManager.default.createFile(atPath: directory + "/" + name, contents: Data("x".utf8)))
+        }
+        symlink("/etc/passwd", directory + "/outbox.prom.tmp.zzzzzzzzzz")
+        // All but the fresh one are two minutes old.
+        var old = [timeval(tv_sec: time(nil) - 120, tv_usec: 0), timeval(tv_sec: time(nil) - 120, tv_usec: 0)]
+        for name in ["outbox.prom.tmp.abcdefghij", "outbox.prom.tmp.short", "other.tmp.abcdefghij"] { utimes(directory + "/" + name, &old) }
+        ReportFile.removeStaleTemporaries(of: target)
+        let left = Set(try FileManager.default.contentsOfDirectory(atPath: directory))
+        #expect(
+            left == ["outbox.prom", "outbox.prom.tmp.ABCDEFGH12", "outbox.prom.tmp.short", "other.tmp.abcdefghij", "outbox.prom.tmp.zzzzzzzzzz"])
     }
 }
