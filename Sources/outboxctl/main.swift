@@ -14,7 +14,7 @@ struct OutboxCtl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "outboxctl", abstract: "Inspect and control the outbox relay.",
         subcommands: [
-            Queue.self, Show.self, Hold.self, Release.self, Delete.self, Requeue.self, Flush.self,
+            Queue.self, Show.self, Cat.self, Hold.self, Release.self, Delete.self, Requeue.self, Flush.self,
             ConfigCommand.self, Check.self, SendTest.self, OAuth.self, Metrics.self, Status.self,
         ])
 }
@@ -85,6 +85,42 @@ struct Show: ParsableCommand {
         } catch let error as any AdminError {
             fail("show \(id): \(error)", error.exitCode)
         }
+    }
+}
+
+struct Cat: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print one message's content, headers and body, as it will be sent (Postfix's postcat -q).")
+    @OptionGroup var options: ConfigOption
+    @Argument(help: "Queue ID.") var id: String
+
+    func run() throws {
+        let layout = try options.spool()
+        guard let (path, _) = try QueueStore(layout: layout).locate(id) else { fail("\(id): no such message in the queue", .noInput) }
+        // Streamed as read (a message may be large), with CRLF as LF; a file that is not
+        // whole and valid ends the output with an error and status 65.
+        var lines = LineEndings()
+        do {
+            _ = try DropFile.read(path: path) { chunk in try FileDescriptor.standardOutput.writeAll(lines.unixLines(chunk)) }
+        } catch {
+            fail("cat \(id): \(error)", .dataError)
+        }
+    }
+}
+
+/// CRLF to LF across chunk boundaries.
+struct LineEndings {
+    private var carriageReturn = false
+
+    mutating func unixLines(_ chunk: UnsafeRawBufferPointer) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(chunk.count + 1)
+        for b in chunk {
+            if carriageReturn && b != 10 { out.append(13) }
+            carriageReturn = b == 13
+            if !carriageReturn { out.append(b) }
+        }
+        return out
     }
 }
 

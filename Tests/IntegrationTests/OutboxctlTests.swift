@@ -62,6 +62,27 @@ struct OutboxctlTests {
         #expect(try instance.outboxctl(["show", "../../etc/passwd"]).code == 66, "only queue IDs name files")
     }
 
+    @Test("cat prints the content as it will be sent, from the maildrop or the queue; a damaged file ends with status 65")
+    func cat() throws {
+        let instance = try unreachable()
+        let body = (0..<3000).map { "line \($0) of the body" }.joined(separator: "\n") + "\n"
+        _ = try instance.sendmail(["-i", "a@remote.test"], "Subject: cat\nX-Tag: 1\n\n" + body)
+        let id = try #require(instance.queued().first)
+        let dropped = try instance.outboxctl(["cat", id])
+        #expect(dropped.code == 0 && dropped.stdout.hasSuffix("\n\n" + body) && dropped.stdout.contains("Subject: cat\n"), "\(dropped.stderr)")
+        #expect(!dropped.stdout.contains("\r"))
+        _ = try instance.outboxdOnce()
+        let queued = try instance.outboxctl(["cat", id]).stdout
+        #expect(queued.hasSuffix("\n\n" + body) && queued.contains("Subject: cat\n"), "from the queue (outboxd may add header fields)")
+        #expect(try instance.outboxctl(["cat", "M1LC11JW1V3NGT"]).code == 66)
+        // Cut the queue file short: the content so far, then an error.
+        let path = instance.directory + "/spool/queue/msg/" + id
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
+        truncate(path, off_t(size - 100))
+        let damaged = try instance.outboxctl(["cat", id])
+        #expect(damaged.code == 65 && damaged.stderr.hasPrefix("outboxctl: cat \(id): "), "\(damaged.code) \(damaged.stderr)")
+    }
+
     /// Regression (review): show printed the smarthost's reply, the user's header bytes
     /// and addresses as they were, so escape sequences and bidi overrides reached the
     /// operator's terminal.
