@@ -29,7 +29,7 @@ RELEASE  := .build/release
 # libsasl2 (which loads its plugins with dlopen), so it keeps the dynamic libc.
 SWIFTFLAGS := -c release --static-swift-stdlib
 
-.PHONY: all build check test install install-files uninstall bench demo clean package package-test soak fuzz format lint
+.PHONY: all build check test install install-files uninstall bench demo clean package package-test powercut soak fuzz format lint
 
 all: build
 
@@ -53,6 +53,7 @@ check: lint
 	$(SWIFT) test
 	bash Tests/Scripts/fuzz.sh 10
 	bash Tests/Scripts/package-test.sh
+	POWERCUT_CUTS=3 bash Tests/Scripts/powercut.sh
 
 # The .deb (and its -dbgsym, .buildinfo, .changes) in .build/deb/.
 package:
@@ -64,6 +65,10 @@ package:
 # Build the .deb, install it into a fresh Debian 12 chroot and send mail through it (root).
 package-test:
 	bash Tests/Scripts/package-test.sh
+
+# Power cuts in a VM (root, /dev/kvm): POWERCUT_CUTS (default 200) at POWERCUT_LEVEL (b).
+powercut:
+	bash Tests/Scripts/powercut.sh
 
 test: check
 
