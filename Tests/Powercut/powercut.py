@@ -32,8 +32,8 @@ BOOT_TIMEOUT = 180.0
 class Guest:
     """One boot of the VM; its console lines as they come."""
 
-    def __init__(self, image_dir, disk_args, base, phase, log, accel):
-        append = f"root=/dev/vda rw console=ttyS0 init=/powercut/init quiet panic=-1 powercut.base={base} powercut.phase={phase}"
+    def __init__(self, image_dir, disk_args, base, phase, log, accel, extra=""):
+        append = f"root=/dev/vda rw console=ttyS0 init=/powercut/init quiet panic=-1 powercut.base={base} powercut.phase={phase} {extra}"
         command = [
             "qemu-system-x86_64", "-accel", "kvm" if accel == "kvm" else "tcg,thread=multi", "-m", "768", "-smp", "2",
             "-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot", "-nic", "none",
@@ -134,7 +134,14 @@ def main():
     parser.add_argument("--level", choices=["a", "b"], default="b")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--work", default=None)
+    parser.add_argument(
+        "--self-test", action="store_true",
+        help="seed a durability bug (ext4 mounted with barrier=0: no FLUSH ever reaches the disk) and cut once; "
+        "succeeds only when the check catches the loss (a harness that cannot fail proves nothing)")
     options = parser.parse_args()
+    if options.self_test:
+        options.level, options.cuts = "b", 1
+    extra = "rootflags=barrier=0" if options.self_test else ""
     seed = options.seed if options.seed is not None else random.SystemRandom().randrange(1 << 31)
     rng = random.Random(seed)
     work = options.work or os.path.join("/var/tmp", f"outbox-powercut-{os.getpid()}")
@@ -146,7 +153,8 @@ def main():
     if options.level == "b":
         socket_path = os.path.join(work, "nbd.sock")
         server = subprocess.Popen(
-            [sys.executable, os.path.join(HERE, "nbd_volatile.py"), disk, socket_path, "--keep-random", "--seed", str(seed)],
+            [sys.executable, os.path.join(HERE, "nbd_volatile.py"), disk, socket_path, "--seed", str(seed)]
+            + ([] if options.self_test else ["--keep-random"]),
             stderr=open(os.path.join(work, "nbd.log"), "w"))
         for _ in range(100):
             if os.path.exists(socket_path):
@@ -158,6 +166,10 @@ def main():
     # KVM when it works; some nested hosts hang the guest kernel early, and software
     # emulation (TCG) is the same machine, only slower.
     accel = os.environ.get("POWERCUT_ACCEL", "auto")
+    # A probe that failed on this machine is remembered beside the images.
+    remembered = os.path.join(os.path.dirname(os.path.abspath(options.image)), "kvm-does-not-boot")
+    if accel == "auto" and os.path.exists(remembered):
+        accel = "tcg"
     if accel == "auto":
         accel = "kvm" if os.access("/dev/kvm", os.R_OK | os.W_OK) else "tcg"
         probing = accel == "kvm"
@@ -166,20 +178,24 @@ def main():
     print(f"powercut: level {options.level}, {options.cuts} cuts, seed {seed}, work {work}", flush=True)
     tally = Tally()
     boot_times = []
+    guest = None
+    # A stopped harness stops its guest and disk too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         for cut in range(options.cuts + 1):
             final = cut == options.cuts
             started = time.monotonic()
-            guest = Guest(options.image, disk_args, base=(cut + 1) * 100000, phase="check" if final else "run", log=log, accel=accel)
+            guest = Guest(options.image, disk_args, base=(cut + 1) * 100000, phase="check" if final else "run", log=log, accel=accel, extra=extra)
             log.write(f"=== boot {cut} ({accel}) ===\n")
             ok = run_check(guest, tally, cut, started + BOOT_TIMEOUT, boot_deadline=started + 20 if probing else None)
             if ok is None:
                 # The first boot, before any workload: nothing to lose by booting again.
                 guest.cut()
                 print("powercut: the guest does not boot under KVM here; using software emulation (TCG)", flush=True)
+                open(remembered, "w").close()
                 accel, probing = "tcg", False
                 started = time.monotonic()
-                guest = Guest(options.image, disk_args, base=(cut + 1) * 100000, phase="check" if final else "run", log=log, accel=accel)
+                guest = Guest(options.image, disk_args, base=(cut + 1) * 100000, phase="check" if final else "run", log=log, accel=accel, extra=extra)
                 ok = run_check(guest, tally, cut, started + BOOT_TIMEOUT)
             probing = False
             boot_times.append(time.monotonic() - started)
@@ -190,15 +206,19 @@ def main():
                 continue
             # The power goes at a random moment of the workload (outboxd adopting,
             # submitters writing and renaming).
-            until = time.monotonic() + rng.uniform(0.2, 6.0)
+            until = time.monotonic() + (120 if options.self_test else rng.uniform(0.2, 6.0))
             acknowledged = 0
             for line in guest.lines(until):
                 if line.startswith("POWERCUT ACK "):
                     tally.acknowledged.add(int(line.split()[2]))
                     acknowledged += 1
+                    if options.self_test and acknowledged >= 3:
+                        break
             guest.cut()
             print(f"powercut: cut {cut + 1}: {acknowledged} acknowledged, boot and check {boot_times[-1]:.1f} s ({accel})", flush=True)
     finally:
+        if guest is not None:
+            guest.cut()
         if server is not None:
             server.send_signal(signal.SIGTERM)
             server.wait()
@@ -211,6 +231,10 @@ def main():
     print(
         f"powercut: {cuts} cuts (level {options.level}), {len(tally.acknowledged)} acknowledged, {len(tally.lost)} lost, "
         f"{tally.partial + tally.bad} partial, {len(tally.duplicates)} duplicates", flush=True)
+    if options.self_test:
+        caught = bool(tally.lost or tally.partial or tally.bad or tally.problems)
+        print(f"powercut: self-test: the seeded loss was {'caught' if caught else 'NOT caught'}", flush=True)
+        sys.exit(0 if caught and tally.acknowledged else 1)
     if tally.problems:
         sys.exit(1)
     os.unlink(disk)

@@ -27,4 +27,7 @@ fi
 START=$(date +%s)
 IMAGE=$(bash Tests/Powercut/build-image.sh "$DEB" /var/tmp/outbox-powercut)
 echo "powercut: VM image $IMAGE ($(($(date +%s) - START)) s)"
+# First the harness itself: with a durability bug seeded (no FLUSH ever reaches the disk)
+# it must report a loss, or its zeros below would prove nothing.
+python3 Tests/Powercut/powercut.py "$IMAGE" --self-test
 exec python3 Tests/Powercut/powercut.py "$IMAGE" --cuts "$CUTS" --level "$LEVEL" ${POWERCUT_SEED:+--seed "$POWERCUT_SEED"}
