@@ -20,7 +20,9 @@ done
 VERSION=$(dpkg-parsechangelog -S Version)
 DEB=.build/deb/outbox_${VERSION}_$(dpkg --print-architecture).deb
 # The .deb of this tree: package-test (before this in make check) built it.
-if [ ! -f "$DEB" ] || [ -n "$(find Sources Package.swift debian etc man -newer "$DEB" -print -quit)" ]; then
+# (dpkg-buildpackage writes debian/files and the substvars after the .deb: not sources.)
+if [ ! -f "$DEB" ] || [ -n "$(find Sources Package.swift etc man debian/rules debian/control debian/changelog debian/outbox.p* \
+    -newer "$DEB" -print -quit)" ]; then
     echo "powercut: building the package (make package)"
     make package >/var/tmp/outbox-powercut-package.log 2>&1 || { tail -30 /var/tmp/outbox-powercut-package.log; exit 1; }
 fi
