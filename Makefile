@@ -53,7 +53,7 @@ check: lint
 	$(SWIFT) test
 	bash Tests/Scripts/fuzz.sh 10
 	bash Tests/Scripts/package-test.sh
-	POWERCUT_CUTS=3 bash Tests/Scripts/powercut.sh
+	POWERCUT_CUTS=2 bash Tests/Scripts/powercut.sh
 
 # The .deb (and its -dbgsym, .buildinfo, .changes) in .build/deb/.
 package:
