@@ -77,4 +77,6 @@ mke2fs -q -t ext4 -d "$ROOT" -L powercut "$IMAGE.tmp/rootfs.img"
 mv "$WORK/vmlinuz" "$WORK/initrd.img" "$IMAGE.tmp/"
 rm -rf "$IMAGE"
 mv "$IMAGE.tmp" "$IMAGE"
+# Images of earlier builds are not used again: a few GiB each, sparse.
+find "$OUT" -mindepth 1 -maxdepth 1 -type d ! -path "$IMAGE" -name '????????????????' -exec rm -rf {} +
 echo "$IMAGE"
