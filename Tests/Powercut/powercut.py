@@ -179,8 +179,15 @@ def main():
     tally = Tally()
     boot_times = []
     guest = None
-    # A stopped harness stops its guest and disk too.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    # A stopped harness (SIGTERM) stops its guest and disk, and reports the cuts so far.
+    class Stopped(Exception):
+        pass
+
+    def stop(*_):
+        raise Stopped()
+
+    signal.signal(signal.SIGTERM, stop)
+    stopped = False
     try:
         for cut in range(options.cuts + 1):
             final = cut == options.cuts
@@ -216,6 +223,9 @@ def main():
                         break
             guest.cut()
             print(f"powercut: cut {cut + 1}: {acknowledged} acknowledged, boot and check {boot_times[-1]:.1f} s ({accel})", flush=True)
+    except Stopped:
+        stopped = True
+        print("powercut: stopped (SIGTERM); the last cut was not checked", flush=True)
     finally:
         if guest is not None:
             guest.cut()
@@ -225,7 +235,7 @@ def main():
         log.close()
     for problem in tally.problems[:50]:
         print("powercut: " + problem, flush=True)
-    cuts = min(options.cuts, len(boot_times) - 1)
+    cuts = max(0, min(options.cuts, len(boot_times) - 1))
     if boot_times:
         print(f"powercut: boot and check {min(boot_times):.1f}-{max(boot_times):.1f} s (median {sorted(boot_times)[len(boot_times) // 2]:.1f} s); console log in {work}")
     print(
@@ -235,7 +245,7 @@ def main():
         caught = bool(tally.lost or tally.partial or tally.bad or tally.problems)
         print(f"powercut: self-test: the seeded loss was {'caught' if caught else 'NOT caught'}", flush=True)
         sys.exit(0 if caught and tally.acknowledged else 1)
-    if tally.problems:
+    if tally.problems or stopped:
         sys.exit(1)
     os.unlink(disk)
     shutil.rmtree(work, ignore_errors=True) if not os.environ.get("KEEP") else None
