@@ -456,9 +456,7 @@ public final class Daemon: @unchecked Sendable {
                         setup: connectionUse == 1 ? setupTime : 0, transfer: MailDate.precise() - started, connectionUse: connectionUse)
                     var retryIn: Int?
                     var throttled = false
-                    if let signal = verdicts.first(where: {
-                        $0.verdict.action == .deferred && DeliveryPolicy.isThrottle(replyText: $0.verdict.reply)
-                    }) {
+                    if let signal = verdicts.first(where: { $0.verdict.action == .deferred && $0.verdict.asksToSlowDown }) {
                         retryIn = slowDown(route, relay: relay, reply: signal.verdict.reply, priorAttempts: item.state.attempts)
                         throttled = true
                     } else if verdicts.contains(where: { $0.verdict.action == .sent }) {

@@ -10,6 +10,8 @@ public struct RateWindow: Equatable, Sendable {
     /// Finish times of recent messages, `.infinity` while one is in flight, by ticket.
     private var finishes: [Int: Double] = [:]
     private var nextTicket = 0
+    /// When the messages parked for this window are due again (`parkSlot`).
+    private var parked: [Double] = []
 
     public init(count: Int, unit: Double) {
         self.count = count
@@ -42,4 +44,19 @@ public struct RateWindow: Equatable, Sendable {
         let done = finishes.filter { $0.value != .infinity }.sorted { $0.value > $1.value }
         for (old, _) in done.dropFirst(count) { finishes.removeValue(forKey: old) }
     }
+
+    /// When a message that cannot start before `earliest` is due again. Parked messages
+    /// are spread `count` to a unit behind those parked before them, so a backlog does not
+    /// come due in the same second (each would find the window full again, be parked again
+    /// and rewrite its state: a thundering herd and n²/count writes; found by review).
+    public mutating func parkSlot(earliest: Double, now: Double) -> Double {
+        parked.removeAll { $0 <= now }
+        let slot = earliest + Double(parked.count / count) * unit
+        parked.append(slot)
+        return slot
+    }
+
+    /// The earliest start when `earliestStart` has none yet (as many messages in flight as
+    /// the count): not before a unit from now, as none of them has finished.
+    public func earliestBound(now: Double) -> Double { earliestStart(now: now) ?? now + unit }
 }

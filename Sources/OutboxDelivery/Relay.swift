@@ -91,12 +91,16 @@ public final class Relay: @unchecked Sendable {
         guard limited else { return .admitted(nil) }
         while true {
             let now = Deadline.now().seconds
-            let wait: Double = rate.window.withLock { window in
+            let (wait, parkFor): (Double, Double?) = rate.window.withLock { window in
+                guard var limit = window else { return (0, nil) }
+                defer { window = limit }
+                // With as many in flight as the count, the start is a unit away at least.
+                let earliest = limit.earliestBound(now: now)
+                if earliest - now > parkAfter { return (earliest - now, limit.parkSlot(earliest: earliest, now: now) - now) }
                 // Messages in flight bound the start: look again shortly.
-                guard let earliest = window?.earliestStart(now: now) else { return 0.1 }
-                return earliest - now
+                return (limit.earliestStart(now: now) == nil ? 0.1 : earliest - now, nil)
             }
-            if wait > parkAfter { return .park(wait) }
+            if let parkFor { return .park(parkFor) }
             if wait <= 0 {
                 let ticket: Int? = rate.window.withLock { window in
                     // Checked again under the lock: another thread may have started.

@@ -74,7 +74,8 @@ public enum DeliveryPolicy {
         // (mailbox full) is an ordinary deferral (found by review).
         case (.rcptTo, 4) where reply.enhancedStatus == "4.5.3" || (reply.code == 452 && reply.enhancedStatus == nil):
             return DeliveryVerdict(.retryInNewTransaction, dsn: dsn, text)
-        case (_, 4): return DeliveryVerdict(.deferred, dsn: dsn, text)
+        // Pacing is judged on every line of the reply; the verdict keeps the first.
+        case (_, 4): return DeliveryVerdict(.deferred, dsn: dsn, text, asksToSlowDown: isThrottle(reply))
         case (_, 5): return DeliveryVerdict(.bounced, dsn: dsn, text)
         // A positive reply where none belongs (250 to DATA, 354 to RCPT) is a server bug.
         default: return DeliveryVerdict(.deferred, dsn: "4.0.0", text)
@@ -86,40 +87,66 @@ public enum DeliveryPolicy {
 
     /// Whether a transient reply asks this client to slow down (rather than refusing this
     /// message or saying the server is down): Microsoft 365's `432 4.3.2` thread limit,
-    /// and a 421, x.7.x, x.3.2 or x.4.5 (congestion) reply whose text says so: too many
-    /// connections, sessions, messages or requests; a rate; a limit; throttling;
-    /// concurrency; slow down (Postfix's anvil "421 4.7.0 … too many connections", Gmail's
-    /// "421 4.7.28 … unusual rate", Microsoft's "421 4.3.2 … concurrent connections …
-    /// exceeded a limit").
+    /// and a 421, x.7.x, x.3.2 or x.4.5 (congestion) reply, or one without an enhanced
+    /// code, whose text says so: too many connections, sessions, messages, recipients or
+    /// new TLS sessions (anything "too many" but errors and the like); too much mail; a
+    /// rate; a limit; throttling; concurrency; busy; slow down (Postfix's anvil "421 4.7.0
+    /// … too many connections", Gmail's "421 4.7.28 … unusual rate", Microsoft's "421 4.3.2
+    /// … concurrent connections … exceeded a limit", Amazon SES's "454 Throttling failure:
+    /// Maximum sending rate exceeded").
     ///
     /// A bare 421 is not enough: it is also how a server that is shutting down, timed us
     /// out or is broken closes the session, and a route treating an outage as pacing would
     /// drain one message per pause instead of deferring the whole site (found by review).
+    /// A daily quota is not pacing either: slowing down does not help until tomorrow, so
+    /// it takes the usual backoff. RFC 4954's `432 4.7.12` (a password transition is
+    /// needed) is a credential problem.
     public static func isThrottle(_ reply: SMTPReply) -> Bool {
         guard reply.isTransient else { return false }
-        if reply.code == 432 { return true }
-        let status = reply.enhancedStatus ?? ""
-        guard reply.code == 421 || status.hasPrefix("4.7.") || status.hasPrefix("4.3.2") || status == "4.4.5" else { return false }
-        return mentionsThrottling(reply.lines.joined(separator: " "))
+        let status = reply.enhancedStatus
+        if status == "4.7.12" { return false }
+        if reply.code == 432 && status?.hasPrefix("4.3.") == true { return true }
+        if let status, !(reply.code == 421 || status.hasPrefix("4.7.") || status.hasPrefix("4.3.2") || status == "4.4.5") {
+            return false
+        }
+        return mentionsThrottling(reply.lines.joined(separator: " "), enhancedStatus: status)
     }
 
     /// Words (matched at the start of a word, without case: "rate" is not in "generated")
     /// that servers use when they pace a client.
     static let throttleWords = [
-        "too many connection", "too many session", "too many concurrent", "too many simultaneous", "too many message",
-        "too many mail", "too many email", "too many request", "rate", "ratelimit", "limit", "throttl", "concurren", "slow down",
+        "too much mail", "too much email", "too much traffic", "rate", "ratelimit", "limit", "throttl", "concurren", "slow down", "busy",
     ]
+    /// "too many X" is pacing unless X is one of these: a client's mistakes, or a message's
+    /// own recipient count (452 "too many recipients", RFC 5321's per-message limit, unless
+    /// an x.7.x code says it is per client, as Postfix's anvil does).
+    static let notPacingAfterTooMany = ["error", "bad", "invalid", "unknown", "fail", "hop", "auth", "recipient"]
+    /// A day's quota: pacing does not help.
+    static let quotaWords = ["daily", "quota", "per day"]
 
-    static func mentionsThrottling(_ text: String) -> Bool {
-        let bytes = Array(ASCII.lowercased(text).utf8)
-        func isLetter(_ b: UInt8) -> Bool { (b >= 97 && b <= 122) || b >= 0x80 }
-        return throttleWords.contains { word in
-            let w = Array(word.utf8)
-            guard bytes.count >= w.count else { return false }
-            for start in 0...(bytes.count - w.count) where (start == 0 || !isLetter(bytes[start - 1])) && bytes[start] == w[0] {
-                if bytes[start..<start + w.count].elementsEqual(w) { return true }
+    static func mentionsThrottling(_ text: String, enhancedStatus: String? = nil) -> Bool {
+        // Host names, addresses and codes ("mx.limitless.example", "4.7.0") are no words.
+        let words = ASCII.lowercased(text).split(whereSeparator: \.isWhitespace).filter { word in
+            let core = word.drop { !$0.isLetter && !$0.isNumber }.reversed().drop { !$0.isLetter && !$0.isNumber }
+            return !core.contains { $0 == "." || $0 == "@" || $0 == ":" || $0 == "[" }
+        }
+        let scalars = Array(words.joined(separator: " ").unicodeScalars)
+        func isWordScalar(_ s: Unicode.Scalar) -> Bool { s.properties.isAlphabetic || s.properties.numericType != nil }
+        /// Where `word` starts a word in the text (not "rate" inside "generated").
+        func starts(_ word: String) -> [Int] {
+            let w = Array(word.unicodeScalars)
+            guard scalars.count >= w.count else { return [] }
+            return (0...(scalars.count - w.count)).filter { start in
+                (start == 0 || !isWordScalar(scalars[start - 1])) && scalars[start..<start + w.count].elementsEqual(w)
             }
-            return false
+        }
+        if quotaWords.contains(where: { !starts($0).isEmpty }) { return false }
+        if throttleWords.contains(where: { !starts($0).isEmpty }) { return true }
+        let exceptions = enhancedStatus?.hasPrefix("4.7.") == true ? notPacingAfterTooMany.filter { $0 != "recipient" } : notPacingAfterTooMany
+        let tooMany = Array("too many ".unicodeScalars)
+        return starts("too many ").contains { start in
+            let next = String(String.UnicodeScalarView(scalars[(start + tooMany.count)...]))
+            return !next.isEmpty && !exceptions.contains { next.hasPrefix($0) }
         }
     }
 
@@ -209,11 +236,15 @@ public struct DeliveryVerdict: Equatable, Sendable {
     public var dsn: String
     /// The server's reply, or outbox's own words for a local decision.
     public var reply: String
+    /// The server asked this client to slow down (`DeliveryPolicy.isThrottle`, judged on
+    /// the whole reply, not only the first line kept in `reply`).
+    public var asksToSlowDown: Bool
 
-    public init(_ action: Action, dsn: String, _ reply: String) {
+    public init(_ action: Action, dsn: String, _ reply: String, asksToSlowDown: Bool = false) {
         self.action = action
         self.dsn = dsn
         self.reply = reply
+        self.asksToSlowDown = asksToSlowDown
     }
 
     /// The status recorded in the state file; nil while the transaction goes on.

@@ -211,6 +211,34 @@ struct LimitTests {
         #expect(mailq.contains("-- 1 Kbytes in 2 Requests.") || mailq.contains("in 2 Requests."), "\(mailq)")
     }
 
+    /// Regression (review): every parked message was due again in the same second, where
+    /// each found the window full, was parked again and rewrote its state.
+    @Test("message_rate_limit spreads a parked backlog: the count per unit, one unit behind the other")
+    func rateParkSpread() throws {
+        let server = try CaptureServer()
+        let instance = try Instance(extraConfig: server.config + "message_rate_limit = 2/min\nmax_connections = 2\n")
+        for i in 0..<6 { #expect(try instance.sendmail(["-i", "r\(i)@remote.test"], "Subject: spread \(i)\n\nb\n").code == 0) }
+        let d = try instance.outboxdOnce()
+        #expect(server.await(messages: 2) && server.contents.count == 2, "\(d.stderr)")
+        let format = DateFormatter()
+        format.locale = Locale(identifier: "en_US_POSIX")
+        format.dateFormat = "EEE, d MMM yyyy HH:mm:ss Z"
+        var due: [Double] = []
+        for id in instance.deferred() {
+            let show = try instance.outboxctl(["show", id]).stdout
+            guard let line = show.split(separator: "\n").first(where: { $0.hasPrefix("next_attempt: ") }),
+                let date = format.date(from: String(line.dropFirst("next_attempt: ".count)))
+            else { continue }
+            due.append(date.timeIntervalSince1970)
+        }
+        due.sort()
+        #expect(due.count == 4, "four parked: \(due)")
+        if due.count == 4 {
+            #expect(due[1] - due[0] < 5 && due[3] - due[2] < 5, "two to a slot: \(due)")
+            #expect(due[2] - due[1] >= 55, "the next two a unit later: \(due)")
+        }
+    }
+
     /// Runs a daemon until `count` messages arrived (or `seconds` passed); its log.
     func deliverWithDaemon(_ instance: Instance, until arrived: () -> Bool, seconds: Double = 90) throws -> String {
         let (daemon, errors) = try instance.startDaemon()

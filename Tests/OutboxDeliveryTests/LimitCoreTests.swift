@@ -52,6 +52,18 @@ struct LimitCoreTests {
         }
     }
 
+    @Test("RateWindow parks a backlog count to a unit, slots behind those parked before; in flight bounds a unit away")
+    func parkSlots() {
+        var w = RateWindow(count: 2, unit: 60)
+        let slots = (0..<5).map { _ in w.parkSlot(earliest: 100, now: 0) }
+        #expect(slots == [100, 100, 160, 160, 220])
+        #expect(w.parkSlot(earliest: 300, now: 150) == 360, "the two due at 160 and 220 still wait: 3 ahead, one unit behind")
+        #expect(w.parkSlot(earliest: 400, now: 400) == 400, "all due: a fresh start")
+        _ = w.start()
+        _ = w.start()
+        #expect(w.earliestStart(now: 10) == nil && w.earliestBound(now: 10) == 70, "both in flight: not before a unit")
+    }
+
     @Test("UserRateWindow: per uid, sliding, the refused message not counted")
     func userWindow() {
         var w = UserRateWindow(count: 2, seconds: 3600)

@@ -14,6 +14,17 @@ struct ThrottleReplyTests {
             "451 4.7.0 Throttled: try again later",
             "421 Too many concurrent SMTP connections; please try again later",
             "454 4.7.0 Too many login attempts, please try again later: limit reached",
+            // Regression (review): Postfix's anvil limits other than connections, replies
+            // without an enhanced code (Amazon SES, Exim), servers that say "busy", and a
+            // word after a non-ASCII space.
+            "450 4.7.1 Error: too many recipients from 192.0.2.1",
+            "454 4.7.0 Error: too many new TLS sessions from 192.0.2.1",
+            "450 4.7.1 Error: too much mail from 192.0.2.1",
+            "454 Throttling failure: Maximum sending rate exceeded.",
+            "451 Sender rate overlimit - 12.0 / 1h / sender@example.com",
+            "451 4.7.500 Server busy. Please try again later from [192.0.2.1]. (AS761)",
+            "421 4.3.2 All server ports are busy",
+            "421 4.7.0 Service\u{00A0}throttled",
         ])
     func pacing(_ reply: String) {
         #expect(DeliveryPolicy.isThrottle(replyText: reply))
@@ -34,8 +45,29 @@ struct ThrottleReplyTests {
             "450 4.2.1 The user you are trying to contact is receiving mail at a rate that prevents additional messages",
             "554 5.7.1 Rate limit exceeded permanently",
             "550 5.4.5 Daily user sending quota exceeded",
+            // Regression (review): RFC 4954's password transition is a credential problem;
+            // a daily quota takes the usual backoff; a word inside a host name is no word.
+            "432 4.7.12 A password transition is needed",
+            "454 Throttling failure: Daily message quota exceeded.",
+            "421 4.3.2 mx.limitless.example closing connection",
+            "452 Too many recipients",
+            "451 Temporary local problem - please try later",
         ])
     func notPacing(_ reply: String) {
         #expect(!DeliveryPolicy.isThrottle(replyText: reply))
+    }
+
+    /// Regression (review): the daemon judged a reply in a transaction by the first line the
+    /// verdict keeps, so pacing words on a later line were missed.
+    @Test("a multi-line reply in a transaction is judged on every line")
+    func multiLine() {
+        let reply = SMTPReply(
+            code: 451, enhancedStatus: "4.7.1", lines: ["4.7.1 Message deferred", "4.7.1 Too many messages from this sender, slow down"])
+        let verdict = DeliveryPolicy.verdict(.reply(.endOfData, reply))
+        #expect(verdict.action == .deferred && verdict.asksToSlowDown)
+        #expect(verdict.reply == "451 4.7.1 Message deferred")
+        #expect(!DeliveryPolicy.isThrottle(replyText: verdict.reply))
+        let plain = DeliveryPolicy.verdict(.reply(.rcptTo, SMTPReply(code: 450, enhancedStatus: "4.2.0", lines: ["4.2.0 Greylisted, try later"])))
+        #expect(plain.action == .deferred && !plain.asksToSlowDown)
     }
 }
