@@ -94,7 +94,7 @@ public enum ConfigParser {
             guard !route.senders.isEmpty else {
                 throw ConfigError(path: path, line: route.line, "route \(route.name) has no senders = line")
             }
-            if let problem = consistencyProblem(route.config) ?? Route.problem(route.config, routeSets: setKeys) {
+            if let problem = consistencyProblem(route.config) ?? Route.problem(route.config, routeSets: setKeys, global: config) {
                 throw ConfigError(path: path, line: route.line, "route \(route.name): \(problem)")
             }
         }

@@ -67,11 +67,17 @@ public struct Route: Equatable, Sendable {
     }
 
     /// What is wrong with the keys a route set, beyond what applies to any settings: an
-    /// empty smarthost, or an account with no credential (caught when the configuration is
-    /// read, not at the first delivery).
-    static func problem(_ c: Config, routeSets keys: Set<String>) -> String? {
-        if keys.contains("smarthost") && c.smarthosts.isEmpty { return "smarthost needs at least one host in a route" }
-        guard c.authUsername != nil, c.authPasswordFile == nil, c.authPasswordCommand == nil, !c.usesToken,
+    /// empty smarthost where the global settings have one, or an account whose credential
+    /// the route stopped inheriting (caught when the configuration is read, not at the
+    /// first delivery). A route that only restates what the global settings already are
+    /// (`outboxctl config` prints every key of a route: no smarthost anywhere, or a global
+    /// auth_username without a credential) is not refused for it (found by review).
+    static func problem(_ c: Config, routeSets keys: Set<String>, global: Config) -> String? {
+        if keys.contains("smarthost") && c.smarthosts.isEmpty && !global.smarthosts.isEmpty {
+            return "smarthost needs at least one host in a route (the global smarthost is set)"
+        }
+        let globalHasCredential = global.authPasswordFile != nil || global.authPasswordCommand != nil || global.usesToken
+        guard c.authUsername != nil, c.authPasswordFile == nil, c.authPasswordCommand == nil, !c.usesToken, globalHasCredential,
             !keys.isDisjoint(with: credentialSourceKeys.union(["smarthost", "auth_username"]))
         else { return nil }
         return

@@ -164,6 +164,11 @@ struct RouteTests {
         arguments: [
             text, "[route only]\nsenders = *\nsmarthost = relay.example",
             "smarthost = a.example\nauth_username = u@a.example\nauth_token_command = t\n[route b]\nsenders = @b.example\nsmarthost = b.example",
+            // Regression (review): a route under a global section without a smarthost
+            // printed `smarthost =`, and one under a global auth_username without a
+            // credential printed auth_username; both were refused when read back.
+            "[route r]\nsenders = *\nmax_connections = 3",
+            "smarthost = a.example\nauth_username = u@a.example\n[route r]\nsenders = *\nmax_connections = 3",
         ])
     func roundTrip(_ text: String) throws {
         let c = try ConfigParser.parse(text, path: "f.conf")
