@@ -86,7 +86,10 @@ public final class Daemon: @unchecked Sendable {
         store = try QueueStore(layout: SpoolLayout(root: config.spoolDirectory))
         monitor = Monitor(spool: config.spoolDirectory)
         alerts = Alerts(log: log)
-        userRate = config.userRateLimit.map { UserRateWindow(count: $0.count, seconds: $0.seconds) }
+        // user_rate_limit goes on where the last run left it (queue/monitor).
+        let kept = monitor.state
+        userRate = config.userRateLimit.map { UserRateWindow(count: $0.count, seconds: $0.seconds, times: kept.userRateCounted) }
+        rateBursts = RateBursts(lastHeld: kept.userRateHeld)
         let built = try Relays(config: config, store: store, log: log, monitor: monitor)
         relays = Mutex(built)
         work.configure(limits: built.connectionLimits) { built.routeName(of: $0) }
@@ -276,7 +279,9 @@ public final class Daemon: @unchecked Sendable {
             // A route added by the reload gets threads of its own (they are never fewer).
             startThreads(freshRelays.threadCount)
             if fresh.userRateLimit != config.userRateLimit {
-                userRate = fresh.userRateLimit.map { UserRateWindow(count: $0.count, seconds: $0.seconds) }
+                // The adoptions already counted still count under the new limit.
+                let counted = userRate?.counted ?? [:]
+                userRate = fresh.userRateLimit.map { UserRateWindow(count: $0.count, seconds: $0.seconds, times: counted) }
             }
             config = fresh
             log.configure(name: fresh.syslogName, socketPath: fresh.syslogSocket)
@@ -532,8 +537,8 @@ public final class Daemon: @unchecked Sendable {
         let now = MailDate.precise()
         guard force || now - lastReport >= Double(Daemon.reportInterval) else { return }
         lastReport = now
-        endRateBursts()
         let gauges = self.gauges()
+        endRateBursts(nothingHeld: (gauges.messages["hold"] ?? 0) == 0)
         let health = self.health(gauges)
         for var event in monitor.tick(waiting: gauges.waiting, alertAfter: config.alertAfter) {
             // Counted now: a delivery thread raising it does not know the queue.
@@ -557,11 +562,13 @@ public final class Daemon: @unchecked Sendable {
     }
 
     /// Bursts end (RateBursts); the user_rate incident when none is left, including one
-    /// a previous run left open (its bursts were not saved).
-    private func endRateBursts() {
+    /// a previous run left open. When nothing at all is held (the admin released it), no
+    /// mail is held by user_rate_limit either: every burst ends.
+    private func endRateBursts(nothingHeld: Bool) {
         let now = MailDate.now()
         userRate?.prune(now: now)
-        rateBursts.endQuiet(userRate, now: now)
+        rateBursts.endQuiet(nothingHeld ? nil : userRate, now: now)
+        monitor.keepUserRate(counted: userRate?.counted ?? [:], held: rateBursts.heldAt)
         if rateBursts.isEmpty && monitor.state.incidents[.userRate] != nil { monitor.userRate(exceeded: nil) }
     }
 

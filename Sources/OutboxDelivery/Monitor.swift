@@ -103,6 +103,16 @@ public final class Monitor: Sendable {
         }
     }
 
+    /// Keeps user_rate_limit's window and bursts for the next run (saved with the rest).
+    public func keepUserRate(counted: [Int: [Int]], held: [Int: Int]) {
+        shared.withLock { s in
+            guard s.state.userRateCounted != counted || s.state.userRateHeld != held else { return }
+            s.state.userRateCounted = counted
+            s.state.userRateHeld = held
+            s.changed = true
+        }
+    }
+
     /// The main loop's clock tick; returns the alert events due (and clears them).
     public func tick(waiting: Int, alertAfter: Int) -> [AlertEvent] {
         let now = MailDate.now()

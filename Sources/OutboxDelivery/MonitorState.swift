@@ -11,6 +11,8 @@ import OutboxSupport
 ///     s smtp://smarthost.test:587 1 1795420000 1795410000 last error text
 ///     i auth 1795420000 1 535 5.7.8 Authentication failed
 ///     f 1795420000 451 4.3.0 reply of the first failure since the last success
+///     u 1000 1795419990 1795419995                    (uid, adoptions user_rate_limit counted)
+///     b 1000 1795419999                               (uid, last message held: an open burst)
 public struct MonitorState: Equatable, Sendable {
     /// Counter series (`name{labels}`) → value.
     public var counters: [String: Double] = [:]
@@ -22,6 +24,10 @@ public struct MonitorState: Equatable, Sendable {
     /// Delivery has been failing since (cleared by a success), with the last reply.
     public var failingSince: Int?
     public var lastFailure = ""
+    /// user_rate_limit's window and open bursts (UserRateWindow, RateBursts), kept so that
+    /// a restart neither opens a fresh window nor closes an incident that is still going.
+    public var userRateCounted: [Int: [Int]] = [:]
+    public var userRateHeld: [Int: Int] = [:]
 
     public init() {}
 
@@ -85,6 +91,10 @@ public struct MonitorState: Equatable, Sendable {
             out += "i \(kind.rawValue) \(i.since) \(i.announced ? 1 : 0) \(MonitorState.oneLine(i.reason))\n"
         }
         if let since = failingSince { out += "f \(since) \(MonitorState.oneLine(lastFailure))\n" }
+        for (uid, times) in userRateCounted.sorted(by: { $0.key < $1.key }) where !times.isEmpty {
+            out += "u \(uid) " + times.map(String.init).joined(separator: " ") + "\n"
+        }
+        for (uid, last) in userRateHeld.sorted(by: { $0.key < $1.key }) { out += "b \(uid) \(last)\n" }
         return out
     }
 
@@ -123,6 +133,13 @@ public struct MonitorState: Equatable, Sendable {
                 state.failingSince = since
                 state.lastFailure =
                     line.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false).dropFirst(2).first.map(String.init) ?? ""
+            case ("u", _) where f.count >= 3:
+                let times = line.split(separator: " ").dropFirst(2).compactMap { Int($0) }.filter(MonitorState.plausible)
+                guard let uid = UInt32(f[1]), !times.isEmpty else { continue }
+                state.userRateCounted[Int(uid)] = times
+            case ("b", 3):
+                guard let uid = UInt32(f[1]), let last = Int(f[2]), MonitorState.plausible(last) else { continue }
+                state.userRateHeld[Int(uid)] = last
             default: continue
             }
         }

@@ -5,10 +5,16 @@ public struct UserRateWindow: Equatable, Sendable {
     public let seconds: Int
     private var times: [Int: [Int]] = [:]
 
-    public init(count: Int, seconds: Int) {
+    /// `times`: adoption times per uid a previous run or the replaced limit counted (kept
+    /// across a restart or a reload, so neither opens a fresh window: found by review).
+    public init(count: Int, seconds: Int, times: [Int: [Int]] = [:]) {
         self.count = count
         self.seconds = seconds
+        self.times = times.mapValues { Array($0.sorted().suffix(count)) }
     }
+
+    /// The adoption times counted, per uid (for queue/monitor).
+    public var counted: [Int: [Int]] { times }
 
     /// Counts one message from `uid` at `now` and returns true, or returns false when the
     /// uid already reached the limit in the window (the message is not counted).
@@ -45,7 +51,12 @@ public struct RateBursts: Equatable, Sendable {
     /// uid → when a message of theirs was last held.
     private var lastHeld: [Int: Int] = [:]
 
-    public init() {}
+    /// `lastHeld`: the bursts a previous run left open (queue/monitor), so a restart in a
+    /// storm neither reports a recovery nor opens a new incident (found by review).
+    public init(lastHeld: [Int: Int] = [:]) { self.lastHeld = lastHeld }
+
+    /// uid → when a message of theirs was last held (for queue/monitor).
+    public var heldAt: [Int: Int] { lastHeld }
 
     public var isEmpty: Bool { lastHeld.isEmpty }
 

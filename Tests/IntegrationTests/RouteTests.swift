@@ -315,6 +315,25 @@ struct LimitTests {
         let after = try instance.outboxctl(["status"])
         #expect(after.code == 0 && !after.stdout.contains("user_rate_limit"), "the next run ends the incident: \(after.stdout)")
     }
+
+    /// Regression (review): a restart forgot the window and the bursts, so it reported a
+    /// recovery for a storm still going on, and let the limit's count through again at once.
+    @Test("user_rate_limit survives a restart: the incident stays open, the window stays full, no second log line")
+    func userRateRestart() throws {
+        let server = try CaptureServer()
+        let instance = try Instance(extraConfig: server.config + "user_rate_limit = 3/h\n")
+        for i in 0..<5 { #expect(try instance.sendmail(["-i", "r\(i)@remote.test"], "Subject: storm \(i)\n\nb\n").code == 0) }
+        _ = try instance.outboxdOnce()
+        #expect(server.await(messages: 3) && instance.held().count == 2)
+        let idle = try instance.outboxdOnce()
+        let status = try instance.outboxctl(["status"])
+        #expect(status.code == 1 && status.stdout.contains("mail held by user_rate_limit since"), "still going: \(status.stdout)\n\(idle.stderr)")
+        #expect(try instance.sendmail(["-i", "r5@remote.test"], "Subject: storm 5\n\nb\n").code == 0)
+        let again = try instance.outboxdOnce()
+        #expect(instance.held().count == 3, "the window holds across the restart: \(again.stderr)")
+        #expect(server.contents.count == 3)
+        #expect(!again.stderr.contains("new messages are held"), "the same burst: \(again.stderr)")
+    }
 }
 
 @Suite("routes and SIGHUP")

@@ -47,9 +47,12 @@ struct ObservabilityCoreTests {
         state.delays["transmission", default: .init()].observe(700)
         state.smarthosts["smtp://relay.example:587"] = .init(up: true, lastSuccess: 1000, lastFailure: 900, lastError: "connect to x: refused")
         _ = state.failed("535 5.7.8 bad\ncredentials", kind: .auth, now: 950, waiting: 2)
+        state.userRateCounted = [1000: [940, 945, 949], 0: [900]]
+        state.userRateHeld = [1000: 950]
         let decoded = MonitorState.decode(
             state.encoded() + "garbage line\nc broken\nh transmission 1 2\nh queue_manager nan 1 1e300 inf 0 0 0 0 0 0 0\n"
-                + "i delivery -9223372036854775808 1 x\n")
+                + "i delivery -9223372036854775808 1 x\nu -1 5\nu 7 x\nb 8 -3\nb 9\n")
+        #expect(decoded.userRateCounted == state.userRateCounted && decoded.userRateHeld == state.userRateHeld)
         #expect(decoded.counters == state.counters)
         #expect(decoded.delays == state.delays)
         #expect(decoded.smarthosts == state.smarthosts)
