@@ -92,7 +92,7 @@ public final class Daemon: @unchecked Sendable {
         rateBursts = RateBursts(lastHeld: kept.userRateHeld)
         let built = try Relays(config: config, store: store, log: log, monitor: monitor)
         relays = Mutex(built)
-        work.configure(limits: built.connectionLimits) { built.routeName(of: $0) }
+        work.configure(limits: built.connectionLimits, generation: built.generation) { built.routeName(of: $0) }
         wakePipe = try FileDescriptor.pipe()
         _ = fcntl(wakePipe.read.rawValue, F_SETFL, O_NONBLOCK)
         _ = fcntl(wakePipe.write.rawValue, F_SETFL, O_NONBLOCK)
@@ -275,7 +275,9 @@ public final class Daemon: @unchecked Sendable {
             // pick the new one up with their next message.
             let freshRelays = try Relays(config: fresh, store: store, log: log, monitor: monitor, previous: relays.withLock { $0 })
             relays.withLock { $0 = freshRelays }
-            work.configure(limits: freshRelays.connectionLimits) { freshRelays.routeName(of: $0) }
+            work.configure(limits: freshRelays.connectionLimits, generation: freshRelays.generation, keepPacing: freshRelays.samePlace) {
+                freshRelays.routeName(of: $0)
+            }
             // A route added by the reload gets threads of its own (they are never fewer).
             startThreads(freshRelays.threadCount)
             if fresh.userRateLimit != config.userRateLimit {
@@ -394,8 +396,12 @@ public final class Daemon: @unchecked Sendable {
             var item = taken
             // A SIGHUP between take() and here may have renamed or removed the route.
             let current = relays.withLock { $0 }
+            let generation = current.generation
             guard current.routeName(of: item) == route, let relay = current.relay(route) else {
                 held = route  // take() gave this thread the route's slot; the next take moves it
+                // The session belongs to the replaced configuration: not kept open idle.
+                session?.quit()
+                session = nil
                 work.putBack(item)
                 continue
             }
@@ -444,10 +450,10 @@ public final class Daemon: @unchecked Sendable {
                         relay.finishedMessage(ticket, sent: false)
                         if let reply = Relay.throttleReply(error) {
                             // Pacing, not an outage: the other sessions go on.
-                            let pause = slowDown(route, relay: relay, reply: reply.fullText, priorAttempts: item.state.attempts)
+                            let pause = slowDown(route, relay: relay, reply: reply.fullText, priorAttempts: item.state.attempts, generation: generation)
                             created = relay.deferAll(&item, reason: "\(error)", timing: item.timing(setup: setup), retryIn: pause)
                         } else {
-                            work.markUnreachable(route, "\(error)")
+                            work.markUnreachable(route, "\(error)", generation: generation)
                             created = relay.deferAll(&item, reason: "\(error)", timing: item.timing(setup: setup))
                         }
                     }
@@ -462,7 +468,7 @@ public final class Daemon: @unchecked Sendable {
                     var retryIn: Int?
                     var throttled = false
                     if let signal = verdicts.first(where: { $0.verdict.action == .deferred && $0.verdict.asksToSlowDown }) {
-                        retryIn = slowDown(route, relay: relay, reply: signal.verdict.reply, priorAttempts: item.state.attempts)
+                        retryIn = slowDown(route, relay: relay, reply: signal.verdict.reply, priorAttempts: item.state.attempts, generation: generation)
                         throttled = true
                     } else if verdicts.contains(where: { $0.verdict.action == .sent }) {
                         work.delivered(on: route)
@@ -500,8 +506,8 @@ public final class Daemon: @unchecked Sendable {
 
     /// A smarthost asked us to slow down: the route gets fewer connections and a pause
     /// (WorkQueue.throttle), logged once per signal; returns when to retry the message.
-    private func slowDown(_ route: String, relay: Relay, reply: String, priorAttempts: Int) -> Int? {
-        let (limit, pause, retryIn) = work.throttle(route, priorAttempts: priorAttempts)
+    private func slowDown(_ route: String, relay: Relay, reply: String, priorAttempts: Int, generation: Int) -> Int? {
+        let (limit, pause, retryIn) = work.throttle(route, priorAttempts: priorAttempts, generation: generation)
         let name = relay.routeName.map { "route \($0)" } ?? "the smarthost"
         let message = retryIn == nil ? "; this message takes the usual backoff (tried \(priorAttempts + 1) times)" : ""
         log.warning(

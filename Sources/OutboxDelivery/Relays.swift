@@ -8,6 +8,12 @@ public final class Relays: Sendable {
     public let global: Relay
     public let byRoute: [String: Relay]
     public let config: Config
+    /// Counts reloads: what a session learns is applied only while its configuration is
+    /// the current one (WorkQueue).
+    public let generation: Int
+    /// Routes ("" the global one) whose smarthosts are those of the relays these replace:
+    /// the pacing a smarthost asked for still applies to them.
+    public let samePlace: Set<String>
 
     /// `previous`: the relays these replace (SIGHUP); a route of the same name keeps its
     /// message_rate_limit window (Relay.init).
@@ -20,6 +26,15 @@ public final class Relays: Sendable {
                 config: route.config, store: store, log: log, monitor: monitor, routeName: route.name, previous: previous?.byRoute[route.name])
         }
         self.byRoute = byRoute
+        generation = (previous?.generation ?? 0) + 1
+        var same = Set<String>()
+        if let previous {
+            if previous.config.smarthosts == config.smarthosts { same.insert("") }
+            for route in config.routes where previous.byRoute[route.name]?.config.smarthosts == route.config.smarthosts {
+                same.insert(route.name)
+            }
+        }
+        samePlace = same
     }
 
     /// The route a message takes ("" for the global settings).

@@ -20,6 +20,10 @@ final class WorkQueue: @unchecked Sendable {
     /// Routes none of whose smarthosts could be reached in this round: the rest of their
     /// mail is deferred at once.
     private var unreachable: [String: String] = [:]
+    /// The configuration (Relays.generation) marks and throttle signals must come from:
+    /// a session of the configuration a SIGHUP replaced still fails or is throttled for up
+    /// to a connect timeout, about a smarthost the route may no longer use (found by review).
+    private var generation = 0
     /// Finished items and new ones (bounces), collected for the main loop.
     private var finished: [QueueItem] = []
     private var created: [QueueItem] = []
@@ -30,14 +34,18 @@ final class WorkQueue: @unchecked Sendable {
     /// How items map to routes and how many threads each route may have (at start and on
     /// SIGHUP). Items already due are routed again (a renamed or removed route's mail
     /// must not go out under another's settings); what a route learnt in the old
-    /// configuration (unreachable, throttled) is forgotten for the routes that went.
-    func configure(limits: [String: Int], router: @escaping @Sendable (QueueItem) -> String) {
+    /// configuration is forgotten: unreachable marks always, the pacing of routes that
+    /// went or moved to other smarthosts (only those in `keepPacing` keep it).
+    func configure(
+        limits: [String: Int], generation: Int = 0, keepPacing: Set<String> = [], router: @escaping @Sendable (QueueItem) -> String
+    ) {
         lock.withLock {
             self.limits = limits
             self.router = router
+            self.generation = generation
             due = due.map { ($0.item, router($0.item)) }
             unreachable = [:]
-            throttles = throttles.filter { limits[$0.key] != nil }
+            throttles = throttles.filter { limits[$0.key] != nil && keepPacing.contains($0.key) }
             lock.broadcast()
         }
     }
@@ -102,13 +110,14 @@ final class WorkQueue: @unchecked Sendable {
     /// pause, which is also when the message is tried again unless it has been tried
     /// `RouteThrottle.pacedAttempts` times already (nil: the usual backoff; a message the
     /// smarthost keeps refusing is not retried every minute while others go through).
-    func throttle(_ route: String, priorAttempts: Int) -> (limit: Int, pause: Int, retryIn: Int?) {
+    func throttle(_ route: String, priorAttempts: Int, generation: Int = 0) -> (limit: Int, pause: Int, retryIn: Int?) {
         lock.withLock {
             let now = WorkQueue.now()
             var t = throttles[route] ?? RouteThrottle()
             let open = holders[route, default: 1]
             t.signal(now: now, open: open, configured: limits[route, default: limits[""] ?? 1])
-            throttles[route] = t
+            // A signal from a replaced configuration paces only its own message.
+            if generation == self.generation { throttles[route] = t }
             lock.broadcast()
             return (t.limit(now: now), t.pause, priorAttempts < RouteThrottle.pacedAttempts ? t.pause : nil)
         }
@@ -162,8 +171,10 @@ final class WorkQueue: @unchecked Sendable {
     /// Whether stop() was called.
     var isStopping: Bool { lock.withLock { stopping } }
 
-    func markUnreachable(_ route: String, _ reason: String) {
-        lock.withLock { unreachable[route] = reason }
+    /// No smarthost of `route` could be reached by a session of configuration
+    /// `generation` (ignored when a reload replaced it since).
+    func markUnreachable(_ route: String, _ reason: String, generation: Int = 0) {
+        lock.withLock { if generation == self.generation { unreachable[route] = reason } }
     }
 
     func done(_ item: QueueItem, created new: [QueueItem]) {

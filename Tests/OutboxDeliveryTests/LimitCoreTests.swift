@@ -1,4 +1,6 @@
 import OutboxConfig
+import OutboxDrop
+import OutboxSpool
 import Testing
 
 @testable import OutboxDelivery
@@ -119,6 +121,30 @@ struct RouteThrottleTests {
         work.delivered(on: "r")
         let late = work.throttle("r", priorAttempts: 8)
         #expect(late.retryIn == nil && late.pause == 2, "the route still pauses; this message backs off")
+    }
+
+    /// Regression (review): after a SIGHUP a session of the replaced configuration (say a
+    /// connect to the old smarthost, up to connect_timeout) marked the new route
+    /// unreachable and paced it; and a route moved to another smarthost kept the old
+    /// one's pacing. (The generation API is new: the old code cannot run this test.)
+    @Test("what a replaced configuration's sessions learn does not stick to the new one; pacing stays only where the smarthost did")
+    func generations() {
+        let work = WorkQueue()
+        let item = QueueItem(id: "A", envelope: DropFile(), state: DeliveryState(), path: "/nonexistent")
+        work.configure(limits: ["": 1, "r": 2], generation: 1) { _ in "r" }
+        work.configure(limits: ["": 1, "r": 2], generation: 2) { _ in "r" }
+        work.markUnreachable("r", "connect to the old smarthost: refused", generation: 1)
+        work.add([item])
+        #expect(work.take(holding: nil)?.unreachable == nil)
+        work.markUnreachable("r", "connect to the new smarthost: refused", generation: 2)
+        work.putBack(item)
+        #expect(work.take(holding: "r")?.unreachable == "connect to the new smarthost: refused")
+        #expect(work.throttle("r", priorAttempts: 0, generation: 1).pause == 2, "the old session's own message still waits")
+        #expect(work.throttle("r", priorAttempts: 0, generation: 2).pause == 2, "the signal of generation 1 does not count")
+        work.configure(limits: ["": 1, "r": 2], generation: 3, keepPacing: []) { _ in "r" }
+        #expect(work.throttle("r", priorAttempts: 0, generation: 3).pause == 2, "another smarthost: a fresh start")
+        work.configure(limits: ["": 1, "r": 2], generation: 4, keepPacing: ["r"]) { _ in "r" }
+        #expect(work.throttle("r", priorAttempts: 0, generation: 4).pause == 4, "the same smarthost: its pacing goes on")
     }
 }
 
