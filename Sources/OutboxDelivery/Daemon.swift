@@ -450,7 +450,8 @@ public final class Daemon: @unchecked Sendable {
                         relay.finishedMessage(ticket, sent: false)
                         if let reply = Relay.throttleReply(error) {
                             // Pacing, not an outage: the other sessions go on.
-                            let pause = slowDown(route, relay: relay, reply: reply.fullText, priorAttempts: item.state.attempts, generation: generation)
+                            let pause = slowDown(
+                                route, relay: relay, reply: reply.fullText, priorAttempts: item.state.attempts, generation: generation)
                             created = relay.deferAll(&item, reason: "\(error)", timing: item.timing(setup: setup), retryIn: pause)
                         } else {
                             work.markUnreachable(route, "\(error)", generation: generation)
@@ -468,7 +469,8 @@ public final class Daemon: @unchecked Sendable {
                     var retryIn: Int?
                     var throttled = false
                     if let signal = verdicts.first(where: { $0.verdict.action == .deferred && $0.verdict.asksToSlowDown }) {
-                        retryIn = slowDown(route, relay: relay, reply: signal.verdict.reply, priorAttempts: item.state.attempts, generation: generation)
+                        retryIn = slowDown(
+                            route, relay: relay, reply: signal.verdict.reply, priorAttempts: item.state.attempts, generation: generation)
                         throttled = true
                     } else if verdicts.contains(where: { $0.verdict.action == .sent }) {
                         work.delivered(on: route)
