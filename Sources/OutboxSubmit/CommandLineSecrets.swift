@@ -45,6 +45,9 @@ public enum CommandLineSecrets {
         var atCommand = true
         var commandFlags: Set<String> = []
         var previous = ""
+        /// The secret header's value began in the word itself (`X-Api-Key:abc`): the mask
+        /// is already there.
+        var maskedInline = false
 
         /// One argv element: masked whole when the word before it asked for that;
         /// otherwise word by word when it holds several.
@@ -69,7 +72,7 @@ public enum CommandLineSecrets {
             guard parts.count > 1 else {
                 var rest = false
                 let masked = maskWord(element, restOfElement: &rest)
-                if rest { next = .whole }
+                if rest && !maskedInline { next = .whole }
                 return masked
             }
             var inner = Words()
@@ -90,7 +93,7 @@ public enum CommandLineSecrets {
                 }
                 out.append(inner.maskWord(part, restOfElement: &rest))
             }
-            if rest { out.append("***") }
+            if rest && !inner.maskedInline { out.append("***") }
             return out.joined(separator: " ")
         }
 
@@ -98,11 +101,28 @@ public enum CommandLineSecrets {
         /// in the element is the secret (a header's value).
         mutating func maskWord(_ word: String, restOfElement rest: inout Bool) -> String {
             defer { previous = word }
+            maskedInline = false
             if ["|", "||", "&&", ";", "&"].contains(word) {
                 atCommand = true
                 return word
             }
             var token = word
+            // A quoted word in a script (`curl -H "Authorization: Bearer abc"`): its
+            // inside is masked as an argument of its own, the quotes kept.
+            if let quote = word.first, quote == "'" || quote == "\"", word.count >= 2, word.last == quote {
+                var inner = Words()
+                atCommand = false
+                return String(quote) + inner.maskElement(String(word.dropFirst().dropLast())) + String(quote)
+            }
+            // `X-Api-Key:abc`, `Authorization:Bearer abc`: a header without the space.
+            if let colon = word.firstIndex(of: ":"), colon != word.startIndex, word.index(after: colon) != word.endIndex,
+                word[..<colon].allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }),
+                CommandLineSecrets.isSecretName(word[..<colon]), !word[colon...].hasPrefix("://")
+            {
+                rest = true
+                maskedInline = true
+                return String(word[...colon]) + "***"
+            }
             if atCommand {
                 if word.contains("="), !word.hasPrefix("-") {
                     // An environment assignment before the command: still at the command.

@@ -113,6 +113,14 @@ struct SubmissionOriginTests {
             (["wget", "--header=Authorization: token abc d"], "wget --header=Authorization: ***"),
             (["php", "/srv/app/cron.php", "--mode=daily"], "php /srv/app/cron.php --mode=daily"),
             (["ssh", "-p", "22", "host"], "ssh -p *** host"),
+            // Regression (review): a quoted header inside a script, and headers without a
+            // space after the colon, leaked.
+            (["sh", "-c", "curl -H \"Authorization: Bearer abc\" https://x.test/"], "sh -c curl -H \"Authorization: ***\" https://x.test/"),
+            (["curl", "-H", "X-Api-Key:abc", "x"], "curl -H X-Api-Key:*** x"),
+            (["curl", "-H", "Authorization:Bearer abc", "x"], "curl -H Authorization:*** x"),
+            (["sh", "-c", "curl -H 'PRIVATE-TOKEN:t1' x"], "sh -c curl -H 'PRIVATE-TOKEN:***' x"),
+            (["ssh", "auth.example.com:22"], "ssh auth.example.com:22"),
+            (["curl", "-H", "X-Api-Key:abc", "-H", "Authorization:", "t1", "x"], "curl -H X-Api-Key:*** -H Authorization: *** x"),
         ])
     func maskedCommandLine(_ arguments: [String], _ expected: String) {
         #expect(CommandLineSecrets.masked(arguments) == expected)
