@@ -18,6 +18,17 @@ public struct RateWindow: Equatable, Sendable {
         self.unit = unit
     }
 
+    /// A window for a changed limit that still counts what `previous` saw (a reload must
+    /// not open an empty window: found by review). Messages still in flight under the old
+    /// window count as finishing `now` (they finish there, not here).
+    public init(count: Int, unit: Double, carrying previous: RateWindow, now: Double) {
+        self.init(count: count, unit: unit)
+        let finishes = previous.finishes.values.map { $0 == .infinity ? now : $0 }.sorted(by: >).prefix(count)
+        for time in finishes {
+            finish(start(), at: time)
+        }
+    }
+
     /// When a message may start: `now`, a later time, or nil while too many are in flight.
     public func earliestStart(now: Double) -> Double? {
         guard finishes.count >= count else { return now }

@@ -27,7 +27,8 @@ public final class Relay: @unchecked Sendable {
 
     /// `previous`: the relay these settings replace (SIGHUP); its message_rate_limit
     /// window goes on when the limit is unchanged (a reload must not allow twice the
-    /// limit, and its messages in flight finish in the same window).
+    /// limit, and its messages in flight finish in the same window); a changed limit
+    /// starts from the messages the old window saw.
     public init(
         config: Config, store: QueueStore, log: DeliveryLog, monitor: Monitor? = nil, routeName: String? = nil, previous: Relay? = nil
     ) throws {
@@ -36,7 +37,12 @@ public final class Relay: @unchecked Sendable {
         if let previous, previous.config.messageRateLimit == config.messageRateLimit {
             rate = previous.rate
         } else {
-            rate = SharedRateWindow(config.messageRateLimit.map { RateWindow(count: $0.count, unit: Double($0.seconds)) })
+            let before = previous?.rate.window.withLock { $0 }
+            rate = SharedRateWindow(
+                config.messageRateLimit.map { limit in
+                    guard let before = before ?? nil else { return RateWindow(count: limit.count, unit: Double(limit.seconds)) }
+                    return RateWindow(count: limit.count, unit: Double(limit.seconds), carrying: before, now: Deadline.now().seconds)
+                })
         }
         limited = config.messageRateLimit != nil
         self.store = store

@@ -66,6 +66,19 @@ struct LimitCoreTests {
         #expect(w.earliestStart(now: 10) == nil && w.earliestBound(now: 10) == 70, "both in flight: not before a unit")
     }
 
+    /// Regression (review): a reload that changed message_rate_limit started an empty
+    /// window. (The carrying initialiser is new: the old code cannot run this test.)
+    @Test("a changed message_rate_limit keeps counting the messages the old window saw")
+    func carried() {
+        var old = RateWindow(count: 3, unit: 60)
+        for time in [10.0, 20, 30] { old.finish(old.start(), at: time) }
+        _ = old.start()
+        let fewer = RateWindow(count: 2, unit: 30, carrying: old, now: 40)
+        #expect(fewer.earliestStart(now: 41) == 60, "the one in flight counts as finishing at 40; the 2nd latest is 30, plus 30")
+        let more = RateWindow(count: 5, unit: 60, carrying: old, now: 40)
+        #expect(more.earliestStart(now: 41) == 41, "four seen, five allowed")
+    }
+
     @Test("UserRateWindow: per uid, sliding, the refused message not counted")
     func userWindow() {
         var w = UserRateWindow(count: 2, seconds: 3600)
