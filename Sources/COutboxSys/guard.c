@@ -14,6 +14,7 @@
 #include "COutboxSys.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/auxv.h>
 #include <sys/random.h>
@@ -22,8 +23,14 @@
 
 extern char **environ;
 static int secure_exec;
+static int saved_argc;
+static char **saved_argv;
 
-__attribute__((constructor(101))) static void coutbox_guard(void) {
+/* glibc calls constructors with argc, argv and envp. */
+__attribute__((constructor(101))) static void coutbox_guard(int argc, char **argv, char **envp) {
+    (void)envp;
+    saved_argc = argc;
+    saved_argv = argv;
     for (int fd = 0; fd <= 2; fd++) {
         if (fcntl(fd, F_GETFD) == -1 && errno == EBADF) {
             int opened = open("/dev/null", O_RDWR);
@@ -54,3 +61,17 @@ int coutbox_close_from(unsigned int first) {
 int coutbox_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
 const int coutbox_o_path = O_PATH;
+
+int coutbox_errno(void) { return errno; }
+
+void coutbox_set_errno(int value) { errno = value; }
+
+int coutbox_openat(int directory, const char *path, int flags, mode_t mode) { return openat(directory, path, flags, mode); }
+
+void coutbox_signal_default(int signal_number) { signal(signal_number, SIG_DFL); }
+
+void coutbox_signal_ignore(int signal_number) { signal(signal_number, SIG_IGN); }
+
+int coutbox_argc(void) { return saved_argc; }
+
+char *coutbox_argv(int index) { return index >= 0 && index < saved_argc && saved_argv != NULL ? saved_argv[index] : NULL; }

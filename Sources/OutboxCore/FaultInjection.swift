@@ -1,6 +1,5 @@
 import COutboxSys
 import Glibc
-import Synchronization
 
 /// Test-only failure injection for the calls that make mail durable (write, fsync,
 /// rename), in the spirit of swift-system's mocking: the storage-fault tests make the
@@ -19,10 +18,7 @@ public enum FaultInjection {
     public static func check(_ operation: StaticString) -> Int32? {
         #if DEBUG
         guard let plan = plan, let rule = plan.rules["\(operation)"] else { return nil }
-        let count = plan.counts.withLock { counts in
-            counts["\(operation)", default: 0] += 1
-            return counts["\(operation)"]!
-        }
+        let count = plan.count("\(operation)")
         return rule.every || rule.calls.contains(count) ? rule.errno : nil
         #else
         return nil
@@ -37,14 +33,29 @@ public enum FaultInjection {
             var every: Bool
         }
         var rules: [String: Rule] = [:]
-        let counts = Mutex<[String: Int]>([:])
+        /// Calls so far per operation, under `lock` (a pthread mutex: Synchronization's
+        /// Mutex is not in the Embedded Swift the drop helper is built with).
+        private var counts: [String: Int] = [:]
+        private let lock: UnsafeMutablePointer<pthread_mutex_t> = {
+            let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+            pthread_mutex_init(lock, nil)
+            return lock
+        }()
+
+        /// Counts one more call of `operation` and returns the count.
+        func count(_ operation: String) -> Int {
+            pthread_mutex_lock(lock)
+            defer { pthread_mutex_unlock(lock) }
+            counts[operation, default: 0] += 1
+            return counts[operation]!
+        }
     }
 
     static let names: [String: Int32] = ["EIO": EIO, "ENOSPC": ENOSPC, "EDQUOT": EDQUOT, "EROFS": EROFS, "EACCES": EACCES]
 
     static let plan: Plan? = {
         guard let text = Privilege.trustedEnvironment("OUTBOX_FAULT"), !text.isEmpty else { return nil }
-        let program = CommandLine.arguments.first.map { String($0.split(separator: "/").last ?? "") } ?? ""
+        let program = ProgramArguments.all.first.map { String($0.split(separator: "/").last ?? "") } ?? ""
         let plan = Plan()
         for item in text.split(separator: ";") {
             var spec = Substring(item)
@@ -67,7 +78,7 @@ public enum FaultInjection {
 /// Wraps `renameat(2)` (AT_FDCWD for plain paths), with fault injection in debug builds.
 public func durableRename(_ from: String, _ to: String, fromDirectory: Int32 = AT_FDCWD, toDirectory: Int32 = AT_FDCWD) -> Int32 {
     if let injected = FaultInjection.check("rename") {
-        errno = injected
+        Errno.current = injected
         return -1
     }
     return renameat(fromDirectory, from, toDirectory, to)

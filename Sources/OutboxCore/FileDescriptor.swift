@@ -54,7 +54,7 @@ public struct FileDescriptor: ~Copyable, @unchecked Sendable {
         #if DEBUG
         // A second close of the same number would close whatever reused it (in a threaded
         // outboxd, another thread's file): debug builds, which the tests run, stop here.
-        if rc != 0 && errno == EBADF { fatalError("close of a descriptor that is not open: \(number) (\(path ?? "no path"))") }
+        if rc != 0 && Errno.current == EBADF { fatalError("close of a descriptor that is not open: \(number) (\(path ?? "no path"))") }
         #endif
     }
 
@@ -65,7 +65,7 @@ public struct FileDescriptor: ~Copyable, @unchecked Sendable {
 
     /// Opens `name` in this directory (see `open`).
     public func open(_ name: String, flags: Int32, mode: mode_t = 0, displayPath: String? = nil) throws(SystemError) -> FileDescriptor {
-        let fd = try retryingEINTR("open", path: displayPath ?? name) { openat(rawValue, name, flags | O_CLOEXEC, mode) }
+        let fd = try retryingEINTR("open", path: displayPath ?? name) { coutbox_openat(rawValue, name, flags | O_CLOEXEC, mode) }
         return FileDescriptor(owning: fd, path: displayPath ?? name)
     }
 

@@ -1,4 +1,22 @@
+import COutboxSys
 import Glibc
+
+/// The calling thread's errno, read and set through COutboxSys (Swift's Glibc overlay,
+/// which has `errno`, is not there when the drop helper is built as Embedded Swift).
+public enum Errno {
+    public static var current: Int32 {
+        get { coutbox_errno() }
+        set { coutbox_set_errno(newValue) }
+    }
+}
+
+/// The program's arguments, as the kernel passed them (kept by COutboxSys's constructor:
+/// Embedded Swift has no CommandLine).
+public enum ProgramArguments {
+    public static var all: [String] {
+        (0..<coutbox_argc()).compactMap { coutbox_argv($0).map { String(cString: $0) } }
+    }
+}
 
 /// A failed system call: the operation, the path it concerned, and errno.
 public struct SystemError: AdminError, Equatable {
@@ -9,7 +27,7 @@ public struct SystemError: AdminError, Equatable {
     /// The errno value the call failed with.
     public let errno: Int32
 
-    public init(_ operation: String, path: String? = nil, errno: Int32 = Glibc.errno) {
+    public init(_ operation: String, path: String? = nil, errno: Int32 = Errno.current) {
         self.operation = operation
         self.path = path
         self.errno = errno
@@ -41,6 +59,6 @@ public func retryingEINTR<T: BinaryInteger>(
     while true {
         let result = body()
         if result >= 0 { return result }
-        if errno != EINTR { throw SystemError(operation, path: path) }
+        if Errno.current != EINTR { throw SystemError(operation, path: path) }
     }
 }

@@ -1,4 +1,6 @@
+#if !hasFeature(Embedded)
 import OutboxCore
+#endif
 
 /// Appends framed records to a byte buffer.
 public enum RecordEncoder {
@@ -45,7 +47,7 @@ public struct RecordReader {
     /// Offset of the next unread byte in the stream.
     public var offset: Int { consumed }
 
-    private mutating func fill(_ need: Int, from fd: borrowing FileDescriptor) throws -> Bool {
+    private mutating func fill(_ need: Int, from fd: borrowing FileDescriptor) throws(SystemError) -> Bool {
         if end - start >= need { return true }
         if start > 0 {
             let live = end - start
@@ -56,33 +58,66 @@ public struct RecordReader {
             end = live
         }
         while end - start < need && !eof {
-            let n = try buffer.withUnsafeMutableBytes { raw in
-                try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[end..<end + min(raw.count - end, readLimit)]))
+            let (from, count) = (end, min(buffer.count - end, readLimit))
+            let read: Result<Int, SystemError> = buffer.withUnsafeMutableBytes { raw in
+                Result { () throws(SystemError) in try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[from..<from + count])) }
             }
+            let n = try read.get()
             if n == 0 { eof = true } else { end += n }
         }
         return end - start >= need
     }
 
     /// Calls `body` with the next record's type and payload (valid only during the call);
-    /// returns false at a clean end of input.
-    public mutating func next(from fd: borrowing FileDescriptor, _ body: (RecordType, UnsafeRawBufferPointer) throws -> Void) throws -> Bool {
-        if try !fill(1, from: fd) { return false }
-        guard try fill(RecordLimits.headerSize, from: fd) else { throw RecordError.truncated(offset: consumed) }
+    /// returns false at a clean end of input. The reader's own failures (a read error, a
+    /// malformed record) reach the caller as `failure` makes them: typed throws, as the
+    /// drop helper is also built as Embedded Swift, which has no `any Error`.
+    public mutating func next<E: Error>(
+        from fd: borrowing FileDescriptor, failure: (RecordReaderFailure) -> E, _ body: (RecordType, UnsafeRawBufferPointer) throws(E) -> Void
+    ) throws(E) -> Bool {
+        func filled(_ need: Int) throws(E) -> Bool {
+            do throws(SystemError) { return try fill(need, from: fd) } catch { throw failure(.system(error)) }
+        }
+        if try !filled(1) { return false }
+        guard try filled(RecordLimits.headerSize) else { throw failure(.record(.truncated(offset: consumed))) }
         guard let type = RecordType(rawValue: buffer[start]) else {
-            throw RecordError.unknownType(buffer[start], offset: consumed)
+            throw failure(.record(.unknownType(buffer[start], offset: consumed)))
         }
         let length =
             Int(buffer[start + 1]) << 24 | Int(buffer[start + 2]) << 16 | Int(buffer[start + 3]) << 8
             | Int(buffer[start + 4])
-        guard length <= type.maxPayload else { throw RecordError.oversized(type: type, length: length) }
-        guard try fill(RecordLimits.headerSize + length, from: fd) else { throw RecordError.truncated(offset: consumed) }
+        guard length <= type.maxPayload else { throw failure(.record(.oversized(type: type, length: length))) }
+        guard try filled(RecordLimits.headerSize + length) else { throw failure(.record(.truncated(offset: consumed))) }
         let payloadStart = start + RecordLimits.headerSize
-        try buffer.withUnsafeBytes { raw in
-            try body(type, UnsafeRawBufferPointer(rebasing: raw[payloadStart..<payloadStart + length]))
+        // withUnsafeBytes rethrows untyped: the typed error travels in a Result.
+        let handed: Result<Void, E> = buffer.withUnsafeBytes { raw in
+            Result { () throws(E) in try body(type, UnsafeRawBufferPointer(rebasing: raw[payloadStart..<payloadStart + length])) }
         }
+        try handed.get()
         start = payloadStart + length
         consumed += RecordLimits.headerSize + length
         return true
     }
+
+    #if !hasFeature(Embedded)
+    /// The same, throwing the reader's own SystemError or RecordError unchanged.
+    public mutating func next(from fd: borrowing FileDescriptor, _ body: (RecordType, UnsafeRawBufferPointer) throws -> Void) throws -> Bool {
+        try next(from: fd, failure: { failure -> any Error in failure.error }, body)
+    }
+    #endif
+}
+
+/// What RecordReader itself fails with.
+public enum RecordReaderFailure {
+    case system(SystemError)
+    case record(RecordError)
+
+    #if !hasFeature(Embedded)
+    public var error: any Error {
+        switch self {
+        case .system(let e): e
+        case .record(let e): e
+        }
+    }
+    #endif
 }

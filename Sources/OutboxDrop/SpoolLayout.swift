@@ -1,5 +1,8 @@
 import Glibc
+
+#if !hasFeature(Embedded)
 import OutboxCore
+#endif
 
 /// Where everything lives below `spool_directory` (see outbox-spool(5)).
 ///
@@ -49,13 +52,13 @@ public struct SpoolLayout: Sendable, Equatable {
     /// Creates the drop directories that are missing: owner-only (0700) for an
     /// unprivileged instance (tests, development), `installedModes` when `groupWritable`.
     public func createDropDirectories(groupWritable: Bool) throws(SystemError) {
-        if mkdir(root, 0o755) != 0 && errno != EEXIST { throw SystemError("mkdir", path: root) }
+        if mkdir(root, 0o755) != 0 && Errno.current != EEXIST { throw SystemError("mkdir", path: root) }
         for (relative, installed) in SpoolLayout.installedModes {
             let path = root + "/" + relative
             let mode = groupWritable ? installed : 0o700
             if mkdir(path, mode) != 0 {
                 // Existing directories keep the modes the installer gave them.
-                if errno == EEXIST { continue }
+                if Errno.current == EEXIST { continue }
                 throw SystemError("mkdir", path: path)
             }
             _ = chmod(path, mode)  // mkdir's mode is filtered by umask

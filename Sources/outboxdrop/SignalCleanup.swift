@@ -1,3 +1,4 @@
+import COutboxSys
 import Glibc
 
 /// The tmp/ path to unlink if a signal arrives before the commit. A C string allocated
@@ -19,10 +20,10 @@ func resetSignals() {
     var empty = sigset_t()
     sigemptyset(&empty)
     sigprocmask(SIG_SETMASK, &empty, nil)
-    for sig in terminatingSignals { signal(sig, SIG_DFL) }
+    for sig in terminatingSignals { coutbox_signal_default(sig) }
     // Writes to a dead sendmail and past RLIMIT_FSIZE must fail with an errno, not kill us.
-    signal(SIGPIPE, SIG_IGN)
-    signal(SIGXFSZ, SIG_IGN)
+    coutbox_signal_ignore(SIGPIPE)
+    coutbox_signal_ignore(SIGXFSZ)
 }
 
 /// Arms the cleanup handler for `path`.

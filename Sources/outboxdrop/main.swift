@@ -16,16 +16,22 @@
 //   refused: this program stamps them itself.
 // It writes exactly one file, in maildrop/tmp, and renames it into maildrop/new only after
 // fsync; on a signal or any error the unfinished file is removed.
+//
+// The installed helper is built as Embedded Swift (Makefile: embedded-helper): no Swift
+// runtime, only libc, so it is small and starts fast. Its modules are then compiled as one
+// (nothing to import), every error is typed (no `any Error`), and the C library comes
+// without Swift's overlay (COutboxSys has errno, openat, the signal dispositions, argv).
 import Glibc
+
+#if !hasFeature(Embedded)
 import OutboxCore
 import OutboxDrop
+#endif
 
 /// Reports an error line to sendmail (our stdout is its pipe) and exits.
-func fail(_ error: any Error) -> Never {
-    let admin = error as? any AdminError
-    let text = admin.map { "\($0)" } ?? "\(error)"
-    try? FileDescriptor.standardOutput.writeAll("E \(text)\n")
-    exit((admin?.exitCode ?? .software).rawValue)
+func fail<E: AdminError>(_ error: E) -> Never {
+    try? FileDescriptor.standardOutput.writeAll("E \(error.description)\n")
+    exit(error.exitCode.rawValue)
 }
 
 resetSignals()
@@ -33,7 +39,7 @@ umask(0o027)
 Privilege.closeInheritedDescriptors()
 
 var configOption: String?
-var args = CommandLine.arguments.dropFirst()
+var args = ProgramArguments.all.dropFirst()
 while let arg = args.popFirst() {
     if arg == "-C", let value = args.popFirst() {
         configOption = value
@@ -75,50 +81,95 @@ func spoolDirectory(option: String?) throws(ConfigurationError) -> String {
     }
 }
 
-let writer: DropWriter
-do {
-    let layout = SpoolLayout(root: try spoolDirectory(option: configOption))
-    if !Privilege.isSetID { try layout.createDropDirectories(groupWritable: false) }
-    writer = try DropWriter(layout: layout)
-} catch {
-    fail(error)
-}
-installCleanup(for: writer.temporaryPath)
+/// Everything that ends the helper early, each with its exit code (one type: Embedded
+/// Swift has no `any Error`).
+enum HelperFailure: AdminError {
+    case configuration(ConfigurationError)
+    case system(SystemError)
+    case record(RecordError)
 
-do {
-    // The effective uid: it owns the file this program creates, which is what outboxd
-    // checks the stamp against (a set-uid caller that kept its real uid had its mail
-    // refused later; found by review).
-    for record in DropFile.header(queueID: writer.queueID.text, uid: geteuid(), time: MailDate.now()) {
-        try writer.append(record)
+    init(_ failure: RecordReaderFailure) {
+        switch failure {
+        case .system(let error): self = .system(error)
+        case .record(let error): self = .record(error)
+        }
     }
-    // sendmail needs the ID early, for the Received: and Message-ID: headers.
-    try FileDescriptor.standardOutput.writeAll("I \(writer.queueID.text)\n")
 
-    var grammar = DropStreamGrammar()
-    var reader = RecordReader()
-    let input = FileDescriptor.standardInput
-    var totalBytes = 0
-    // The stream and its envelope get outboxd's own checks (no message parsing), so that
-    // exit 0 means "outboxd will take it" also for a caller that bypasses sendmail.
-    var envelope = DropFile()
-    while try reader.next(
-        from: input,
-        { type, payload in
-            try grammar.accept(type, payload, into: &envelope)
-            // outboxd refuses larger files: refuse them here, before exit 0 says "queued".
-            totalBytes += payload.count + RecordLimits.headerSize
-            guard totalBytes <= RecordLimits.maxFileSize else { throw RecordError.oversized(type: .content, length: totalBytes) }
-            try writer.append(type, payload)
-        })
-    {
-        if grammar.isComplete { break }
+    var description: String {
+        switch self {
+        case .configuration(let error): error.description
+        case .system(let error): error.description
+        case .record(let error): error.description
+        }
     }
-    try grammar.finish(envelope, offset: reader.offset)
-    blockTerminatingSignals()
-    try writer.commit()
-} catch {
-    writer.abandon()
-    fail(error)
+
+    var exitCode: ExitCode {
+        switch self {
+        case .configuration(let error): error.exitCode
+        case .system(let error): error.exitCode
+        case .record(let error): error.exitCode
+        }
+    }
 }
-exit(0)
+
+/// Writes the one drop file: everything after the arguments. A function, not top-level
+/// code: its locals are released where the optimiser sees fit, but never while used (the
+/// Embedded build at -Osize released the top-level `writer` before the error path used
+/// it, and crashed).
+func queueOneMessage(configOption: String?) -> Never {
+    let writer: DropWriter
+    do throws(HelperFailure) {
+        let root: String
+        do throws(ConfigurationError) { root = try spoolDirectory(option: configOption) } catch { throw .configuration(error) }
+        let layout = SpoolLayout(root: root)
+        do throws(SystemError) {
+            if !Privilege.isSetID { try layout.createDropDirectories(groupWritable: false) }
+            writer = try DropWriter(layout: layout)
+        } catch { throw .system(error) }
+    } catch {
+        fail(error)
+    }
+    installCleanup(for: writer.temporaryPath)
+
+    do throws(HelperFailure) {
+        // The effective uid: it owns the file this program creates, which is what outboxd
+        // checks the stamp against (a set-uid caller that kept its real uid had its mail
+        // refused later; found by review).
+        do throws(SystemError) {
+            for record in DropFile.header(queueID: writer.queueID.text, uid: geteuid(), time: MailDate.now()) {
+                try writer.append(record)
+            }
+            // sendmail needs the ID early, for the Received: and Message-ID: headers.
+            try FileDescriptor.standardOutput.writeAll("I \(writer.queueID.text)\n")
+        } catch { throw .system(error) }
+
+        var grammar = DropStreamGrammar()
+        var reader = RecordReader()
+        let input = FileDescriptor.standardInput
+        var totalBytes = 0
+        // The stream and its envelope get outboxd's own checks (no message parsing), so that
+        // exit 0 means "outboxd will take it" also for a caller that bypasses sendmail.
+        var envelope = DropFile()
+        while try reader.next(
+            from: input, failure: HelperFailure.init,
+            { (type, payload) throws(HelperFailure) in
+                do throws(RecordError) { try grammar.accept(type, payload, into: &envelope) } catch { throw .record(error) }
+                // outboxd refuses larger files: refuse them here, before exit 0 says "queued".
+                totalBytes += payload.count + RecordLimits.headerSize
+                guard totalBytes <= RecordLimits.maxFileSize else { throw .record(.oversized(type: .content, length: totalBytes)) }
+                do throws(SystemError) { try writer.append(type, payload) } catch { throw .system(error) }
+            })
+        {
+            if grammar.isComplete { break }
+        }
+        do throws(RecordError) { try grammar.finish(envelope, offset: reader.offset) } catch { throw .record(error) }
+        blockTerminatingSignals()
+        do throws(SystemError) { try writer.commit() } catch { throw .system(error) }
+    } catch {
+        writer.abandon()
+        fail(error)
+    }
+    exit(0)
+}
+
+queueOneMessage(configOption: configOption)
