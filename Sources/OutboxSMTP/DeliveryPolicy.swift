@@ -106,47 +106,67 @@ public enum DeliveryPolicy {
         let status = reply.enhancedStatus
         if status == "4.7.12" { return false }
         if reply.code == 432 && status?.hasPrefix("4.3.") == true { return true }
-        if let status, !(reply.code == 421 || status.hasPrefix("4.7.") || status.hasPrefix("4.3.2") || status == "4.4.5") {
+        // Google Workspace's relay: "450 4.2.1 Peak SMTP relay limit exceeded for customer"
+        // (its other 4.2.1, a recipient receiving too fast, is that recipient's).
+        let relayLimit = status == "4.2.1" && ASCII.lowercased(reply.lines.first ?? "").contains("relay limit")
+        if let status, !relayLimit, !(reply.code == 421 || status.hasPrefix("4.7.") || status.hasPrefix("4.3.2") || status == "4.4.5") {
             return false
         }
-        return mentionsThrottling(reply.lines.joined(separator: " "), enhancedStatus: status)
+        // "busy" only where the server speaks of itself (421, or an enhanced code that is
+        // not about a mailbox): RFC 5321's own 450 text says "mailbox busy".
+        let serverWords = reply.code == 421 || status != nil
+        return mentionsThrottling(reply.lines.joined(separator: " "), enhancedStatus: status, busyCounts: serverWords)
     }
 
     /// Words (matched at the start of a word, without case: "rate" is not in "generated")
     /// that servers use when they pace a client.
     static let throttleWords = [
-        "too much mail", "too much email", "too much traffic", "rate", "ratelimit", "limit", "throttl", "concurren", "slow down", "busy",
+        "too much mail", "too much email", "too much traffic", "rate", "ratelimit", "limit", "throttl", "concurren", "slow down",
     ]
     /// "too many X" is pacing unless X is one of these: a client's mistakes, or a message's
     /// own recipient count (452 "too many recipients", RFC 5321's per-message limit, unless
-    /// an x.7.x code says it is per client, as Postfix's anvil does).
-    static let notPacingAfterTooMany = ["error", "bad", "invalid", "unknown", "fail", "hop", "auth", "recipient"]
-    /// A day's quota: pacing does not help.
+    /// an x.7.x code says it is per client, as Postfix's anvil does). "too many AUTH
+    /// commands" (Postfix's smtpd_client_auth_rate_limit) is pacing; failed ones are not.
+    static let notPacingAfterTooMany = [
+        "error", "bad", "invalid", "unknown", "fail", "hop", "authentication fail", "auth fail", "recipient",
+    ]
+    /// A day's quota: pacing does not help, unless the reply also names a shorter period
+    /// (Outlook.com: "limits for how many messages can be sent per hour and per day").
     static let quotaWords = ["daily", "quota", "per day"]
+    static let shortPeriodWords = ["per hour", "per minute", "per second", "hourly", "rate"]
+    /// How much of a reply is judged: a long reply (up to the parser's 4 MB) must not cost
+    /// a delivery thread more than a glance (found by review).
+    static let judgedLength = 2048
 
-    static func mentionsThrottling(_ text: String, enhancedStatus: String? = nil) -> Bool {
+    static func mentionsThrottling(_ text: String, enhancedStatus: String? = nil, busyCounts: Bool = true) -> Bool {
         // Host names, addresses and codes ("mx.limitless.example", "4.7.0") are no words.
-        let words = ASCII.lowercased(text).split(whereSeparator: \.isWhitespace).filter { word in
+        let words = ASCII.lowercased(String(text.prefix(judgedLength))).split(whereSeparator: \.isWhitespace).filter { word in
             let core = word.drop { !$0.isLetter && !$0.isNumber }.reversed().drop { !$0.isLetter && !$0.isNumber }
             return !core.contains { $0 == "." || $0 == "@" || $0 == ":" || $0 == "[" }
         }
         let scalars = Array(words.joined(separator: " ").unicodeScalars)
         func isWordScalar(_ s: Unicode.Scalar) -> Bool { s.properties.isAlphabetic || s.properties.numericType != nil }
-        /// Where `word` starts a word in the text (not "rate" inside "generated").
+        /// Whether `word` starts a word at `start` (not "rate" inside "generated").
+        func matches(_ word: [Unicode.Scalar], at start: Int) -> Bool {
+            start + word.count <= scalars.count && (start == 0 || !isWordScalar(scalars[start - 1]))
+                && scalars[start..<start + word.count].elementsEqual(word)
+        }
         func starts(_ word: String) -> [Int] {
             let w = Array(word.unicodeScalars)
             guard scalars.count >= w.count else { return [] }
-            return (0...(scalars.count - w.count)).filter { start in
-                (start == 0 || !isWordScalar(scalars[start - 1])) && scalars[start..<start + w.count].elementsEqual(w)
-            }
+            return (0...(scalars.count - w.count)).filter { matches(w, at: $0) }
         }
-        if quotaWords.contains(where: { !starts($0).isEmpty }) { return false }
-        if throttleWords.contains(where: { !starts($0).isEmpty }) { return true }
-        let exceptions = enhancedStatus?.hasPrefix("4.7.") == true ? notPacingAfterTooMany.filter { $0 != "recipient" } : notPacingAfterTooMany
-        let tooMany = Array("too many ".unicodeScalars)
+        func mentions(_ word: String) -> Bool { !starts(word).isEmpty }
+        if quotaWords.contains(where: mentions) && !shortPeriodWords.contains(where: mentions) { return false }
+        if throttleWords.contains(where: mentions) || (busyCounts && mentions("busy") && !mentions("mailbox busy")) { return true }
+        let exceptions = (enhancedStatus?.hasPrefix("4.7.") == true ? notPacingAfterTooMany.filter { $0 != "recipient" } : notPacingAfterTooMany)
+            .map { Array($0.unicodeScalars) }
+        let tooMany = "too many ".unicodeScalars.count
         return starts("too many ").contains { start in
-            let next = String(String.UnicodeScalarView(scalars[(start + tooMany.count)...]))
-            return !next.isEmpty && !exceptions.contains { next.hasPrefix($0) }
+            let next = start + tooMany
+            return next < scalars.count && !exceptions.contains { exception in
+                next + exception.count <= scalars.count && scalars[next..<next + exception.count].elementsEqual(exception)
+            }
         }
     }
 

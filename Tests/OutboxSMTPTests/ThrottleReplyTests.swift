@@ -25,6 +25,11 @@ struct ThrottleReplyTests {
             "451 4.7.500 Server busy. Please try again later from [192.0.2.1]. (AS761)",
             "421 4.3.2 All server ports are busy",
             "421 4.7.0 Service\u{00A0}throttled",
+            // Regression (second review): Postfix's AUTH rate limit, Google's relay peak,
+            // Outlook.com's hourly and daily limits.
+            "450 4.7.1 Error: too many AUTH commands from 192.0.2.1",
+            "450 4.2.1 Peak SMTP relay limit exceeded for customer. To learn more visit https://support.google.com/a/answer/6140680",
+            "421 RP-001 (BAY004-MC1F12) Unfortunately, some messages from 192.0.2.1 weren't sent. Please try again. We have limits for how many messages can be sent per hour and per day.",
         ])
     func pacing(_ reply: String) {
         #expect(DeliveryPolicy.isThrottle(replyText: reply))
@@ -52,6 +57,9 @@ struct ThrottleReplyTests {
             "421 4.3.2 mx.limitless.example closing connection",
             "452 Too many recipients",
             "451 Temporary local problem - please try later",
+            // Regression (second review): RFC 5321's own example text names a mailbox.
+            "450 Requested mail action not taken: mailbox unavailable (e.g., mailbox busy or temporarily blocked for policy reasons)",
+            "454 4.7.0 Too many authentication failures from 192.0.2.1",
         ])
     func notPacing(_ reply: String) {
         #expect(!DeliveryPolicy.isThrottle(replyText: reply))
@@ -69,5 +77,14 @@ struct ThrottleReplyTests {
         #expect(!DeliveryPolicy.isThrottle(replyText: verdict.reply))
         let plain = DeliveryPolicy.verdict(.reply(.rcptTo, SMTPReply(code: 450, enhancedStatus: "4.2.0", lines: ["4.2.0 Greylisted, try later"])))
         #expect(plain.action == .deferred && !plain.asksToSlowDown)
+    }
+
+    /// Regression (second review): a 4 MB reply of "too many errors" words copied the rest
+    /// of the reply at every match (hours of a delivery thread); only its start is judged.
+    @Test("a huge reply is judged on its start, and quickly")
+    func hugeReply() {
+        let line = String(repeating: "too many errors ", count: 4000)
+        let reply = SMTPReply(code: 421, enhancedStatus: "4.7.0", lines: Array(repeating: line, count: 60))
+        #expect(!DeliveryPolicy.isThrottle(reply))
     }
 }
