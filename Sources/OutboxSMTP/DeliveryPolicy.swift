@@ -164,9 +164,10 @@ public enum DeliveryPolicy {
         let tooMany = "too many ".unicodeScalars.count
         return starts("too many ").contains { start in
             let next = start + tooMany
-            return next < scalars.count && !exceptions.contains { exception in
-                next + exception.count <= scalars.count && scalars[next..<next + exception.count].elementsEqual(exception)
-            }
+            return next < scalars.count
+                && !exceptions.contains { exception in
+                    next + exception.count <= scalars.count && scalars[next..<next + exception.count].elementsEqual(exception)
+                }
         }
     }
 
