@@ -115,7 +115,7 @@ public enum CommandLineSecrets {
                 return String(quote) + inner.maskElement(String(word.dropFirst().dropLast())) + String(quote)
             }
             // `X-Api-Key:abc`, `Authorization:Bearer abc`: a header without the space.
-            if let colon = word.firstIndex(of: ":"), colon != word.startIndex, word.index(after: colon) != word.endIndex,
+            if !word.hasPrefix("-"), let colon = word.firstIndex(of: ":"), colon != word.startIndex, word.index(after: colon) != word.endIndex,
                 word[..<colon].allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }),
                 CommandLineSecrets.isSecretName(word[..<colon]), !word[colon...].hasPrefix("://")
             {
@@ -140,6 +140,9 @@ public enum CommandLineSecrets {
                 next = .whole
             } else if CommandLineSecrets.credentialPairFlags.contains(word) {
                 next = .afterSeparator
+            } else if lower.hasPrefix("-p"), !lower.hasPrefix("--"), lower.dropFirst(2).contains(where: { !$0.isLetter }) {
+                // mysql's -pPASS with a digit or sign in it (a word in it must not decide).
+                token = "-p***"
             } else if lower.hasPrefix("-"), !lower.contains("="), CommandLineSecrets.isSecretName(lower) {
                 next = .whole
             } else if word.hasSuffix(":"), CommandLineSecrets.isSecretName(word) {

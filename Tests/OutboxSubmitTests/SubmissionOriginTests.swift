@@ -120,6 +120,8 @@ struct SubmissionOriginTests {
             (["curl", "-H", "Authorization:Bearer abc", "x"], "curl -H Authorization:*** x"),
             (["sh", "-c", "curl -H 'PRIVATE-TOKEN:t1' x"], "sh -c curl -H 'PRIVATE-TOKEN:***' x"),
             (["ssh", "auth.example.com:22"], "ssh auth.example.com:22"),
+            // Regression (second review): the header rule took over -p with a colon in the password.
+            (["mysql", "-pMonkey:123", "db"], "mysql -p*** db"),
             (["curl", "-H", "X-Api-Key:abc", "-H", "Authorization:", "t1", "x"], "curl -H X-Api-Key:*** -H Authorization: *** x"),
         ])
     func maskedCommandLine(_ arguments: [String], _ expected: String) {
