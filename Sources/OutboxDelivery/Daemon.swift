@@ -398,10 +398,13 @@ public final class Daemon: @unchecked Sendable {
             let current = relays.withLock { $0 }
             let generation = current.generation
             guard current.routeName(of: item) == route, let relay = current.relay(route) else {
-                held = route  // take() gave this thread the route's slot; the next take moves it
-                // The session belongs to the replaced configuration: not kept open idle.
+                // take() gave this thread the route's slot: given back, with the session of
+                // the replaced configuration (an idle slot holder could open a connection
+                // during a throttle pause; second review).
                 session?.quit()
                 session = nil
+                work.release(route)
+                held = nil
                 work.putBack(item)
                 continue
             }
