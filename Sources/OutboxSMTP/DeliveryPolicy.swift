@@ -156,7 +156,10 @@ public enum DeliveryPolicy {
             guard scalars.count >= w.count else { return [] }
             return (0...(scalars.count - w.count)).filter { matches(w, at: $0) }
         }
-        func mentions(_ word: String) -> Bool { !starts(word).isEmpty }
+        func mentions(_ word: String) -> Bool {
+            let w = Array(word.unicodeScalars)
+            return scalars.count >= w.count && (0...(scalars.count - w.count)).contains { matches(w, at: $0) }
+        }
         if quotaWords.contains(where: mentions) && !shortPeriodWords.contains(where: mentions) { return false }
         if throttleWords.contains(where: mentions) || (busyCounts && mentions("busy") && !mentions("mailbox busy")) { return true }
         let exceptions = (enhancedStatus?.hasPrefix("4.7.") == true ? notPacingAfterTooMany.filter { $0 != "recipient" } : notPacingAfterTooMany)
