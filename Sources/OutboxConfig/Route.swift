@@ -71,13 +71,16 @@ public struct Route: Equatable, Sendable {
     /// the route stopped inheriting (caught when the configuration is read, not at the
     /// first delivery). A route that only restates what the global settings already are
     /// (`outboxctl config` prints every key of a route: no smarthost anywhere, or a global
-    /// auth_username without a credential) is not refused for it (found by review).
+    /// auth_username without a credential, on the same smarthosts) is not refused for it
+    /// (found by review).
     static func problem(_ c: Config, routeSets keys: Set<String>, global: Config) -> String? {
         if keys.contains("smarthost") && c.smarthosts.isEmpty && !global.smarthosts.isEmpty {
             return "smarthost needs at least one host in a route (the global smarthost is set)"
         }
         let globalHasCredential = global.authPasswordFile != nil || global.authPasswordCommand != nil || global.usesToken
-        guard c.authUsername != nil, c.authPasswordFile == nil, c.authPasswordCommand == nil, !c.usesToken, globalHasCredential,
+        // Waived only for the very account and smarthosts the global settings name.
+        let restatesGlobal = !globalHasCredential && c.authUsername == global.authUsername && c.smarthosts == global.smarthosts
+        guard c.authUsername != nil, c.authPasswordFile == nil, c.authPasswordCommand == nil, !c.usesToken, !restatesGlobal,
             !keys.isDisjoint(with: credentialSourceKeys.union(["smarthost", "auth_username"]))
         else { return nil }
         return

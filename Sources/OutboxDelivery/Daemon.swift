@@ -423,7 +423,7 @@ public final class Daemon: @unchecked Sendable {
                 // message_rate_limit: a long wait parks the message (due again when the
                 // window allows, mailq says why) and frees this thread; a short one is
                 // waited out here (a stopping daemon leaves the message untried).
-                let admission = relay.admitMessage(parkAfter: Daemon.rateParkThreshold) { !work.isStopping }
+                let admission = relay.admitMessage(item.id, parkAfter: Daemon.rateParkThreshold) { !work.isStopping }
                 if case .park(let wait) = admission {
                     relay.park(&item, until: MailDate.now() + Int(wait.rounded(.up)))
                     work.done(item, created: [])

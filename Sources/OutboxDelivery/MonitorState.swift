@@ -11,8 +11,8 @@ import OutboxSupport
 ///     s smtp://smarthost.test:587 1 1795420000 1795410000 last error text
 ///     i auth 1795420000 1 535 5.7.8 Authentication failed
 ///     f 1795420000 451 4.3.0 reply of the first failure since the last success
-///     u 1000 1795419990 1795419995                    (uid, adoptions user_rate_limit counted)
 ///     b 1000 1795419999                               (uid, last message held: an open burst)
+///     u 1000 1795419990 1795419995*3                  (uid, adoptions user_rate_limit counted: time*n)
 public struct MonitorState: Equatable, Sendable {
     /// Counter series (`name{labels}`) → value.
     public var counters: [String: Double] = [:]
@@ -91,10 +91,14 @@ public struct MonitorState: Equatable, Sendable {
             out += "i \(kind.rawValue) \(i.since) \(i.announced ? 1 : 0) \(MonitorState.oneLine(i.reason))\n"
         }
         if let since = failingSince { out += "f \(since) \(MonitorState.oneLine(lastFailure))\n" }
-        for (uid, times) in userRateCounted.sorted(by: { $0.key < $1.key }) where !times.isEmpty {
-            out += "u \(uid) " + times.map(String.init).joined(separator: " ") + "\n"
-        }
         for (uid, last) in userRateHeld.sorted(by: { $0.key < $1.key }) { out += "b \(uid) \(last)\n" }
+        // Last, and compact: a high user_rate_limit counts many adoptions, and the file is
+        // read with a size limit (a line per time made it unreadable whole: found by review).
+        for (uid, times) in userRateCounted.sorted(by: { $0.key < $1.key }) where !times.isEmpty {
+            out +=
+                "u \(uid) " + MonitorState.grouped(times).map { $0.count == 1 ? "\($0.time)" : "\($0.time)*\($0.count)" }.joined(separator: " ")
+                + "\n"
+        }
         return out
     }
 
@@ -134,7 +138,15 @@ public struct MonitorState: Equatable, Sendable {
                 state.lastFailure =
                     line.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false).dropFirst(2).first.map(String.init) ?? ""
             case ("u", _) where f.count >= 3:
-                let times = line.split(separator: " ").dropFirst(2).compactMap { Int($0) }.filter(MonitorState.plausible)
+                var times: [Int] = []
+                for group in line.split(separator: " ").dropFirst(2) {
+                    let parts = group.split(separator: "*", maxSplits: 1)
+                    guard let time = Int(parts[0]), MonitorState.plausible(time) else { continue }
+                    let n = parts.count == 2 ? Int(parts[1]) ?? 0 : 1
+                    // A damaged count must not make outboxd allocate without bound.
+                    guard n > 0, times.count + n <= MonitorState.maximumKeptAdoptions else { continue }
+                    times += repeatElement(time, count: n)
+                }
                 guard let uid = UInt32(f[1]), !times.isEmpty else { continue }
                 state.userRateCounted[Int(uid)] = times
             case ("b", 3):
@@ -146,6 +158,27 @@ public struct MonitorState: Equatable, Sendable {
         return state
     }
 
+    /// At most this many adoptions per uid are read back (user_rate_limit's count is lower).
+    static let maximumKeptAdoptions = 10_000_000
+    /// At most this many groups per uid are written: beyond, times are rounded up.
+    static let maximumGroups = 256
+
+    /// Adoption times as (time, how many) groups, at most `maximumGroups`: when there are
+    /// more distinct times, each is rounded up to a coarser step. Rounding up keeps an
+    /// adoption counted a little longer, never shorter: the limit is not loosened.
+    static func grouped(_ times: [Int]) -> [(time: Int, count: Int)] {
+        let sorted = times.sorted()
+        guard let first = sorted.first, let last = sorted.last else { return [] }
+        let step = max(1, (last - first) / maximumGroups + 1)
+        var groups: [(time: Int, count: Int)] = []
+        for time in sorted {
+            // Rounded up to the step from the last time, so the last stays exact.
+            let rounded = last - (last - time) / step * step
+            if groups.last?.time == rounded { groups[groups.count - 1].count += 1 } else { groups.append((rounded, 1)) }
+        }
+        return groups
+    }
+
     /// An epoch time that `now - t` cannot overflow with (0 up to year ~5000).
     static func plausible(_ t: Int) -> Bool { t >= 0 && t < 100_000_000_000 }
 
@@ -155,6 +188,7 @@ public struct MonitorState: Equatable, Sendable {
     public static func path(spool: String) -> String { spool + "/queue/monitor" }
 
     public static func read(spool: String) -> MonitorState? {
-        ReportFile.read(path(spool: spool)).map(decode)
+        // Whatever fits: the lines are written most important first.
+        ReportFile.read(path(spool: spool), truncating: true).map(decode)
     }
 }

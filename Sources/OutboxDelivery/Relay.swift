@@ -34,17 +34,20 @@ public final class Relay: @unchecked Sendable {
     ) throws {
         self.config = config
         self.routeName = routeName
-        if let previous, previous.config.messageRateLimit == config.messageRateLimit {
+        if let previous {
+            // The same window object, the limit changed in place: threads of the old
+            // relay waiting to start, and its messages in flight, count in the new one.
             rate = previous.rate
+            if previous.config.messageRateLimit != config.messageRateLimit {
+                rate.window.withLock { window in
+                    guard let limit = config.messageRateLimit else { return window = nil }
+                    if window == nil { window = RateWindow(count: limit.count, unit: Double(limit.seconds)) }
+                    window?.relimit(count: limit.count, unit: Double(limit.seconds))
+                }
+            }
         } else {
-            let before = previous?.rate.window.withLock { $0 }
-            rate = SharedRateWindow(
-                config.messageRateLimit.map { limit in
-                    guard let before = before ?? nil else { return RateWindow(count: limit.count, unit: Double(limit.seconds)) }
-                    return RateWindow(count: limit.count, unit: Double(limit.seconds), carrying: before, now: Deadline.now().seconds)
-                })
+            rate = SharedRateWindow(config.messageRateLimit.map { RateWindow(count: $0.count, unit: Double($0.seconds)) })
         }
-        limited = config.messageRateLimit != nil
         self.store = store
         self.log = log
         self.monitor = monitor
@@ -83,9 +86,9 @@ public final class Relay: @unchecked Sendable {
         }
     }
 
-    /// message_rate_limit's window (nil: no limit).
+    /// message_rate_limit's window (nil: no limit), shared with the relays that replace
+    /// this one on SIGHUP.
     private let rate: SharedRateWindow
-    private let limited: Bool
 
     /// Waits until message_rate_limit lets one more message start and returns its ticket
     /// for `finishedMessage` (nil without a limit); `.park(seconds)` when the wait is
@@ -93,29 +96,29 @@ public final class Relay: @unchecked Sendable {
     /// thread is never held for a long wait, including one that only shows once the
     /// messages in flight finish); `.stopped` when `running` turns false meanwhile (the
     /// daemon stops: the message stays queued, untried).
-    func admitMessage(parkAfter: Double, running: () -> Bool) -> RateAdmission {
-        guard limited else { return .admitted(nil) }
+    /// `id`: the message's queue ID, its place in the line of parked messages.
+    func admitMessage(_ id: String, parkAfter: Double, running: () -> Bool) -> RateAdmission {
         while true {
             let now = Deadline.now().seconds
-            let (wait, parkFor): (Double, Double?) = rate.window.withLock { window in
-                guard var limit = window else { return (0, nil) }
+            let step: RateStep = rate.window.withLock { window in
+                // No limit (or a reload removed it meanwhile).
+                guard var limit = window else { return .admitted(nil) }
                 defer { window = limit }
                 // With as many in flight as the count, the start is a unit away at least.
                 let earliest = limit.earliestBound(now: now)
-                if earliest - now > parkAfter { return (earliest - now, limit.parkSlot(earliest: earliest, now: now) - now) }
-                // Messages in flight bound the start: look again shortly.
-                return (limit.earliestStart(now: now) == nil ? 0.1 : earliest - now, nil)
-            }
-            if let parkFor { return .park(parkFor) }
-            if wait <= 0 {
-                let ticket: Int? = rate.window.withLock { window in
-                    // Checked again under the lock: another thread may have started.
-                    let now = Deadline.now().seconds
-                    guard let earliest = window?.earliestStart(now: now), earliest <= now else { return nil }
-                    return window?.start()
+                if earliest - now > parkAfter { return .park(limit.parkSlot(for: id, earliest: earliest, now: now) - now) }
+                if limit.earliestStart(now: now) == now {
+                    limit.unpark(id)
+                    return .admitted(limit.start())
                 }
-                if let ticket { return .admitted(ticket) }
-                continue
+                // Messages in flight bound the start: look again shortly.
+                return .wait(limit.earliestStart(now: now) == nil ? 0.1 : earliest - now)
+            }
+            let wait: Double
+            switch step {
+            case .admitted(let ticket): return .admitted(ticket)
+            case .park(let seconds): return .park(seconds)
+            case .wait(let seconds): wait = seconds
             }
             guard running() else { return .stopped }
             usleep(useconds_t(min(wait, 0.25) * 1_000_000))
@@ -143,7 +146,7 @@ public final class Relay: @unchecked Sendable {
     /// Closes a ticket of `admitMessage`: the message's transaction ended (`sent`), or
     /// no session could be opened for it (it does not count).
     func finishedMessage(_ ticket: Int?, sent: Bool) {
-        guard let ticket, limited else { return }
+        guard let ticket else { return }
         rate.window.withLock { sent ? $0?.finish(ticket, at: Deadline.now().seconds) : $0?.cancel(ticket) }
     }
 
@@ -152,6 +155,13 @@ public final class Relay: @unchecked Sendable {
         /// The wait, in seconds, is too long to spend in a thread.
         case park(Double)
         case stopped
+    }
+
+    /// One look at the window: start, park, or wait this long in the thread.
+    private enum RateStep {
+        case admitted(Int?)
+        case park(Double)
+        case wait(Double)
     }
 
     /// Smarthosts whose last session failed at the connection level (connect, TLS, a

@@ -19,7 +19,7 @@ public struct UserRateWindow: Equatable, Sendable {
     /// Counts one message from `uid` at `now` and returns true, or returns false when the
     /// uid already reached the limit in the window (the message is not counted).
     public mutating func admit(_ uid: Int, now: Int) -> Bool {
-        var recent = times[uid, default: []].filter { now - $0 < seconds }
+        var recent = times[uid, default: []].filter { counts($0, now: now) }
         guard recent.count < count else {
             times[uid] = recent
             return false
@@ -31,13 +31,21 @@ public struct UserRateWindow: Equatable, Sendable {
 
     /// Whether `uid` has reached the limit in the window ending `now`.
     public func isFull(_ uid: Int, now: Int) -> Bool {
-        (times[uid] ?? []).filter { now - $0 < seconds }.count >= count
+        (times[uid] ?? []).filter { counts($0, now: now) }.count >= count
     }
+
+    /// How far ahead of the clock a kept time may be and still count: a time further
+    /// ahead (a clock set back, a damaged queue/monitor) would hold the user's mail until
+    /// the clock caught up (found by review).
+    public static let clockSlack = 60
+
+    /// Whether an adoption at `time` is in the window ending `now`.
+    func counts(_ time: Int, now: Int) -> Bool { now - time < seconds && time - now <= UserRateWindow.clockSlack }
 
     /// Forgets uids with nothing in the window (bounded memory).
     public mutating func prune(now: Int) {
         times = times.compactMapValues { list in
-            let recent = list.filter { now - $0 < seconds }
+            let recent = list.filter { counts($0, now: now) }
             return recent.isEmpty ? nil : recent
         }
     }
@@ -75,6 +83,8 @@ public struct RateBursts: Equatable, Sendable {
             lastHeld = [:]
             return
         }
-        lastHeld = lastHeld.filter { uid, last in window.isFull(uid, now: now) || now - last < RateBursts.quiet(window) }
+        lastHeld = lastHeld.filter { uid, last in
+            last - now <= UserRateWindow.clockSlack && (window.isFull(uid, now: now) || now - last < RateBursts.quiet(window))
+        }
     }
 }

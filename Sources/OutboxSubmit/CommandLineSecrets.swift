@@ -59,6 +59,7 @@ public enum CommandLineSecrets {
             case .afterSeparator: return CommandLineSecrets.maskAfterSeparator(element)
             case .none: break
             }
+            if CommandLineSecrets.looksLikeJSON(element) { return CommandLineSecrets.maskJSON(element) }
             // `--name=value`: one option, its value one argument however many words.
             if element.hasPrefix("-"), let eq = element.firstIndex(of: "="), element.contains(" ") {
                 let name = String(element[..<eq])
@@ -109,10 +110,29 @@ public enum CommandLineSecrets {
             var token = word
             // A quoted word in a script (`curl -H "Authorization: Bearer abc"`): its
             // inside is masked as an argument of its own, the quotes kept.
-            if let quote = word.first, quote == "'" || quote == "\"", word.count >= 2, word.last == quote {
+            if CommandLineSecrets.looksLikeJSON(word) { return CommandLineSecrets.maskJSON(word) }
+            if let quote = word.first, quote == "'" || quote == "\"", word.count >= 2, word.last == quote,
+                CommandLineSecrets.unquoted(word) == String(word.dropFirst().dropLast())
+            {
                 var inner = Words()
                 atCommand = false
                 return String(quote) + inner.maskElement(String(word.dropFirst().dropLast())) + String(quote)
+            }
+            // Quotes elsewhere in a word (`--header="Authorization: x"`, `-H"…"`,
+            // `PGPASSWORD='a;b'`, `"X-Api-Key: x")`): judged as the shell hands it over
+            // (found by review). Each pass removes a quote: this ends.
+            if word.contains(where: { $0 == "'" || $0 == "\"" }) {
+                let plain = CommandLineSecrets.unquoted(word)
+                // `smtp_pass="p w";`, `--password='a b'`: the whole value, quotes and all.
+                if let eq = plain.firstIndex(of: "="), CommandLineSecrets.isSecretName(plain[..<eq]) {
+                    if word.hasSuffix(";") { atCommand = true }
+                    return String(plain[...eq]) + "***" + (word.hasSuffix(";") ? ";" : "")
+                }
+                let masked =
+                    plain.contains(where: { $0 == " " || $0 == "\t" || $0 == "\n" })
+                    ? maskElement(plain) : maskWord(plain, restOfElement: &rest)
+                // Nothing secret: the word as it was typed, quotes and all.
+                return masked.contains("***") ? masked : word
             }
             // `X-Api-Key:abc`, `Authorization:Bearer abc`: a header without the space.
             if !word.hasPrefix("-"), let colon = word.firstIndex(of: ":"), colon != word.startIndex, word.index(after: colon) != word.endIndex,
@@ -124,8 +144,10 @@ public enum CommandLineSecrets {
                 return String(word[...colon]) + "***"
             }
             if atCommand {
-                if word.contains("="), !word.hasPrefix("-") {
-                    // An environment assignment before the command: still at the command.
+                if let eq = word.firstIndex(of: "="), !word.hasPrefix("-") {
+                    // An environment assignment before the command: still at the command;
+                    // a secret one's value is all of the rest.
+                    if CommandLineSecrets.isSecretName(word[..<eq]) { return String(word[...eq]) + "***" }
                     return CommandLineSecrets.maskPairs(word)
                 }
                 let name = String(word.split(separator: "/").last ?? Substring(word))
@@ -143,11 +165,12 @@ public enum CommandLineSecrets {
             } else if lower.hasPrefix("-p"), !lower.hasPrefix("--"), lower.dropFirst(2).contains(where: { !$0.isLetter }) {
                 // mysql's -pPASS with a digit or sign in it (a word in it must not decide).
                 token = "-p***"
+            } else if word.hasSuffix(":"), CommandLineSecrets.isSecretName(word) {
+                // `Authorization: token abc`, `PRIVATE-TOKEN: abc`, `X-Api-Key: abc` (also
+                // glued to a flag: `-HAuthorization: x`).
+                rest = true
             } else if lower.hasPrefix("-"), !lower.contains("="), CommandLineSecrets.isSecretName(lower) {
                 next = .whole
-            } else if word.hasSuffix(":"), CommandLineSecrets.isSecretName(word) {
-                // `Authorization: token abc`, `PRIVATE-TOKEN: abc`, `X-Api-Key: abc`.
-                rest = true
             } else if word == "=", CommandLineSecrets.isSecretName(previous) {
                 // mutt's `set smtp_pass = pw`.
                 next = .whole
@@ -163,6 +186,80 @@ public enum CommandLineSecrets {
             }
             return CommandLineSecrets.maskPairs(CommandLineSecrets.maskUserInfo(token))
         }
+    }
+
+    /// A word as the shell hands it over: quotes removed, what they enclosed kept (an
+    /// unterminated quote runs to the end).
+    static func unquoted(_ word: String) -> String {
+        var out = ""
+        var quote: Character?
+        for c in word {
+            if let q = quote {
+                if c == q { quote = nil } else { out.append(c) }
+            } else if c == "'" || c == "\"" {
+                quote = c
+            } else {
+                out.append(c)
+            }
+        }
+        return out
+    }
+
+    static func looksLikeJSON(_ text: String) -> Bool {
+        let start = text.drop { $0 == " " || $0 == "'" }
+        return (start.hasPrefix("{\"") || start.hasPrefix("[{\"")) && text.contains(":")
+    }
+
+    /// `{"api_key": "x", "n": 1}` → `{"api_key": "***", "n": 1}`: the value of each member
+    /// whose name is secret (a string's inside, or a bare value up to `,`, `}` or `]`).
+    static func maskJSON(_ text: String) -> String {
+        let chars = Array(text)
+        var out = ""
+        var i = 0
+        var lastString = ""
+        while i < chars.count {
+            let c = chars[i]
+            guard c == "\"" else {
+                out.append(c)
+                if c == ":" && isSecretName(lastString) {
+                    i += 1
+                    while i < chars.count, chars[i] == " " {
+                        out.append(" ")
+                        i += 1
+                    }
+                    if i < chars.count, chars[i] == "\"" {
+                        out += "\"***\""
+                        i += 1
+                        while i < chars.count, chars[i] != "\"" { i += chars[i] == "\\" ? 2 : 1 }
+                        i += 1
+                    } else {
+                        out += "***"
+                        while i < chars.count, !",}] ".contains(chars[i]) { i += 1 }
+                    }
+                    lastString = ""
+                    continue
+                }
+                if c != " " { lastString = "" }
+                i += 1
+                continue
+            }
+            // A string: copied, and remembered as the name of what a colon may follow.
+            var j = i + 1
+            var inside = ""
+            while j < chars.count, chars[j] != "\"" {
+                if chars[j] == "\\", j + 1 < chars.count {
+                    inside.append(chars[j + 1])
+                    j += 2
+                } else {
+                    inside.append(chars[j])
+                    j += 1
+                }
+            }
+            out += String(chars[i..<min(j + 1, chars.count)])
+            lastString = inside
+            i = j + 1
+        }
+        return out
     }
 
     static func isSecretName<S: StringProtocol>(_ name: S) -> Bool {

@@ -59,11 +59,24 @@ public enum ReportFile {
         }
     }
 
-    /// The file's text, at most `limit` bytes; nil when it cannot be read.
-    public static func read(_ path: String, limit: Int = 1 << 20) -> String? {
-        guard let fd = try? FileDescriptor.open(path, flags: O_RDONLY | O_NOFOLLOW | O_CLOEXEC), let bytes = try? fd.readToEnd(limit: limit) else {
-            return nil
+    /// The file's text, at most `limit` bytes; nil when it cannot be read, or is longer
+    /// unless `truncating` (then its whole lines within the limit).
+    public static func read(_ path: String, limit: Int = 1 << 20, truncating: Bool = false) -> String? {
+        guard let fd = try? FileDescriptor.open(path, flags: O_RDONLY | O_NOFOLLOW | O_CLOEXEC) else { return nil }
+        guard truncating else {
+            guard let bytes = try? fd.readToEnd(limit: limit) else { return nil }
+            return String(decoding: bytes, as: UTF8.self)
         }
-        return String(decoding: bytes, as: UTF8.self)
+        var bytes = [UInt8](repeating: 0, count: limit + 1)
+        var filled = 0
+        while filled < bytes.count {
+            guard let n = try? bytes.withUnsafeMutableBytes({ try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[filled...])) }) else {
+                return nil
+            }
+            if n == 0 { break }
+            filled += n
+        }
+        if filled > limit { filled = (bytes[..<limit].lastIndex(of: 10) ?? -1) + 1 }
+        return String(decoding: bytes[..<filled], as: UTF8.self)
     }
 }

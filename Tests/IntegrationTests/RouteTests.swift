@@ -220,6 +220,16 @@ struct LimitTests {
         for i in 0..<6 { #expect(try instance.sendmail(["-i", "r\(i)@remote.test"], "Subject: spread \(i)\n\nb\n").code == 0) }
         let d = try instance.outboxdOnce()
         #expect(server.await(messages: 2) && server.contents.count == 2, "\(d.stderr)")
+        let due = try dueTimes(instance)
+        #expect(due.count == 4, "four parked: \(due)")
+        if due.count == 4 {
+            #expect(due[1] - due[0] < 5 && due[3] - due[2] < 5, "two to a slot: \(due)")
+            #expect(due[2] - due[1] >= 55, "the next two a unit later: \(due)")
+        }
+    }
+
+    /// The next_attempt times of the deferred messages (`outboxctl show`), ascending.
+    func dueTimes(_ instance: Instance) throws -> [Double] {
         let format = DateFormatter()
         format.locale = Locale(identifier: "en_US_POSIX")
         format.dateFormat = "EEE, d MMM yyyy HH:mm:ss Z"
@@ -231,12 +241,34 @@ struct LimitTests {
             else { continue }
             due.append(date.timeIntervalSince1970)
         }
-        due.sort()
-        #expect(due.count == 4, "four parked: \(due)")
-        if due.count == 4 {
-            #expect(due[1] - due[0] < 5 && due[3] - due[2] < 5, "two to a slot: \(due)")
-            #expect(due[2] - due[1] >= 55, "the next two a unit later: \(due)")
+        return due.sorted()
+    }
+
+    /// Regression (second review): a parked message's place was not its own, so each
+    /// flush (`sendmail -q`, which any user may run) parked the backlog again behind
+    /// itself and pushed it back by a unit per count of messages.
+    @Test("a flush does not push a parked backlog back: each message keeps its place")
+    func rateParkFlush() throws {
+        let server = try CaptureServer()
+        let instance = try Instance(extraConfig: server.config + "message_rate_limit = 2/min\nmax_connections = 2\n")
+        for i in 0..<6 { #expect(try instance.sendmail(["-i", "r\(i)@remote.test"], "Subject: flush \(i)\n\nb\n").code == 0) }
+        let (daemon, errors) = try instance.startDaemon()
+        let deadline = Date().addingTimeInterval(20)
+        var before: [Double] = []
+        while Date() < deadline {
+            before = try dueTimes(instance)
+            if before.count == 4 && server.contents.count == 2 { break }
+            usleep(200_000)
         }
+        var after: [Double] = []
+        for _ in 0..<2 {
+            _ = try instance.sendmail(["-q"])
+            sleep(3)
+            after = try dueTimes(instance)
+        }
+        let log = instance.stopDaemon(daemon, errors)
+        #expect(before.count == 4 && after.count == 4 && server.contents.count == 2, "\(before) \(after)\n\(log)")
+        #expect(zip(before, after).allSatisfy { $1 - $0 < 5 }, "pushed back: \(before) → \(after)")
     }
 
     /// Runs a daemon until `count` messages arrived (or `seconds` passed); its log.

@@ -138,6 +138,12 @@ struct RouteTests {
             "auth_username = g@x.example\nauth_password_file = /p\n[route x]\nsenders = *\nauth_username = other@x.example",
             "f.conf:3: route x: auth_username is set but no credential is: a route that sets smarthost or auth_username inherits no global password or token; set auth_password_file, auth_password_command, auth_token_command or oauth_token_url in the route"
         ),
+        // Regression (review): with no global credential, any account on any smarthost
+        // was waived as a restatement of the global settings.
+        (
+            "smarthost = a.example\nauth_username = u@a.example\n[route x]\nsenders = *\nsmarthost = b.example\nauth_username = v@b.example",
+            "f.conf:3: route x: auth_username is set but no credential is: a route that sets smarthost or auth_username inherits no global password or token; set auth_password_file, auth_password_command, auth_token_command or oauth_token_url in the route"
+        ),
     ]
 
     @Test("a bad route names file:line", arguments: badRoutes)

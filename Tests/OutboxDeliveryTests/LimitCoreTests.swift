@@ -54,28 +54,55 @@ struct LimitCoreTests {
         }
     }
 
-    @Test("RateWindow parks a backlog count to a unit, slots behind those parked before; in flight bounds a unit away")
+    @Test("RateWindow parks a backlog count to a unit, in the order first parked; in flight bounds a unit away")
     func parkSlots() {
         var w = RateWindow(count: 2, unit: 60)
-        let slots = (0..<5).map { _ in w.parkSlot(earliest: 100, now: 0) }
+        let slots = ["A", "B", "C", "D", "E"].map { w.parkSlot(for: $0, earliest: 100, now: 0) }
         #expect(slots == [100, 100, 160, 160, 220])
-        #expect(w.parkSlot(earliest: 300, now: 150) == 360, "the two due at 160 and 220 still wait: 3 ahead, one unit behind")
-        #expect(w.parkSlot(earliest: 400, now: 400) == 400, "all due: a fresh start")
+        w.unpark("A")
+        w.unpark("B")
+        let c = w.parkSlot(for: "C", earliest: 160, now: 160)
+        let f = w.parkSlot(for: "F", earliest: 160, now: 160)
+        #expect(c == 160, "C and D lead the line now")
+        #expect(f == 220, "a newcomer goes behind C, D and E")
         _ = w.start()
         _ = w.start()
         #expect(w.earliestStart(now: 10) == nil && w.earliestBound(now: 10) == 70, "both in flight: not before a unit")
     }
 
+    /// Regression (review): parked places were not the message's, so a message parked
+    /// again (after `sendmail -q`, which any user may run) queued behind itself and pushed
+    /// the backlog back by a unit per count of messages each time.
+    @Test("a message parked again keeps its place; places of messages that never came back are forgotten")
+    func parkAgainKeepsPlace() {
+        var w = RateWindow(count: 2, unit: 60)
+        let first = ["A", "B", "C", "D"].map { w.parkSlot(for: $0, earliest: 100, now: 0) }
+        // A flush: every parked message comes due at once and is parked again.
+        let again = ["A", "B", "C", "D"].map { w.parkSlot(for: $0, earliest: 100, now: 5) }
+        #expect(first == [100, 100, 160, 160] && again == first, "\(again)")
+        #expect(w.parkedCount == 4)
+        // None of them came back (deleted, say): long after, a newcomer leads the line.
+        let e = w.parkSlot(for: "E", earliest: 1000, now: 1000)
+        #expect(e == 1000 && w.parkedCount == 1)
+    }
+
     /// Regression (review): a reload that changed message_rate_limit started an empty
-    /// window. (The carrying initialiser is new: the old code cannot run this test.)
-    @Test("a changed message_rate_limit keeps counting the messages the old window saw")
-    func carried() {
-        var old = RateWindow(count: 3, unit: 60)
-        for time in [10.0, 20, 30] { old.finish(old.start(), at: time) }
-        _ = old.start()
-        let fewer = RateWindow(count: 2, unit: 30, carrying: old, now: 40)
-        #expect(fewer.earliestStart(now: 41) == 60, "the one in flight counts as finishing at 40; the 2nd latest is 30, plus 30")
-        let more = RateWindow(count: 5, unit: 60, carrying: old, now: 40)
+    /// window, then one apart from the messages in flight.
+    @Test("a changed message_rate_limit keeps counting the messages the window saw, in flight and parked")
+    func relimited() {
+        var w = RateWindow(count: 3, unit: 60)
+        for time in [10.0, 20, 30] { w.finish(w.start(), at: time) }
+        let inFlight = w.start()
+        _ = w.parkSlot(for: "P", earliest: 100, now: 40)
+        var fewer = w
+        fewer.relimit(count: 1, unit: 30)
+        #expect(fewer.earliestStart(now: 41) == nil, "the message in flight bounds the start")
+        fewer.finish(inFlight, at: 45)
+        #expect(fewer.earliestStart(now: 46) == 75, "its finish, plus the new unit")
+        let q = fewer.parkSlot(for: "Q", earliest: 100, now: 46)
+        #expect(q == 130 && fewer.parkedCount == 2, "P keeps its place ahead")
+        var more = w
+        more.relimit(count: 5, unit: 60)
         #expect(more.earliestStart(now: 41) == 41, "four seen, five allowed")
     }
 
@@ -93,6 +120,45 @@ struct LimitCoreTests {
         #expect(later && w.isFull(0, now: 3601), "the first left the window; 10 and 3600 fill it")
         w.prune(now: 100_000)
         #expect(!w.isFull(0, now: 100_000))
+    }
+
+    /// Regression (review): adoption or hold times ahead of the clock (a clock set back,
+    /// a damaged queue/monitor) kept the user held and the incident open until then.
+    @Test("kept user_rate_limit times far ahead of the clock do not count")
+    func futureTimes() {
+        let now = 1_800_000_000
+        var window = UserRateWindow(count: 1, seconds: 60, times: [1000: [now + 86400]])
+        let admitted = window.admit(1000, now: now)
+        let again = window.admit(1000, now: now + 1)
+        #expect(admitted, "a time a day ahead is not in the window")
+        #expect(!again, "the admitted one counts")
+        var near = UserRateWindow(count: 1, seconds: 60, times: [1000: [now + 30]])
+        let nearAdmitted = near.admit(1000, now: now)
+        #expect(!nearAdmitted, "a little ahead (clock jitter) still counts")
+        var bursts = RateBursts(lastHeld: [1000: now + 86400])
+        bursts.endQuiet(UserRateWindow(count: 1, seconds: 60), now: now)
+        #expect(bursts.isEmpty)
+    }
+
+    /// Regression (review): each counted adoption took its own number in queue/monitor,
+    /// read with a 1 MiB limit: a high user_rate_limit made the whole file unreadable
+    /// (counters, incidents and all).
+    @Test("a user_rate_limit window of 200 000 adoptions is kept compactly, rounded up, and never costs the rest of the file")
+    func compactUserRate() {
+        var state = MonitorState()
+        state.add("outbox_deliveries_total{status=\"sent\",dsn_class=\"2\"}", 12)
+        let start = 1_800_000_000
+        let times = (0..<200_000).map { start + $0 / 3 }
+        state.userRateCounted = [1000: times, 1001: [start, start]]
+        let text = state.encoded()
+        #expect(text.utf8.count < 16384, "\(text.utf8.count) bytes")
+        let back = MonitorState.decode(text)
+        #expect(back.counters == state.counters)
+        let kept = back.userRateCounted[1000] ?? []
+        #expect(kept.count == times.count && kept.last == times.last)
+        #expect(zip(kept.sorted(), times).allSatisfy { $0 >= $1 && $0 - $1 < 300 }, "rounded up, by less than a step")
+        #expect(back.userRateCounted[1001] == [start, start])
+        #expect(MonitorState.decode("u 1000 5*99999999999\nc x 1\n").userRateCounted.isEmpty, "a damaged count is skipped")
     }
 
     @Test("rates parse as N/unit with the key's units only")

@@ -123,6 +123,17 @@ struct SubmissionOriginTests {
             // Regression (second review): the header rule took over -p with a colon in the password.
             (["mysql", "-pMonkey:123", "db"], "mysql -p*** db"),
             (["curl", "-H", "X-Api-Key:abc", "-H", "Authorization:", "t1", "x"], "curl -H X-Api-Key:*** -H Authorization: *** x"),
+            // Regression (second review): quotes inside a script word, JSON bodies and a
+            // quoted assignment with a separator in it leaked.
+            (["sh", "-c", "curl --header=\"Authorization: Bearer x1\" u"], "sh -c curl --header=Authorization: *** u"),
+            (["sh", "-c", "curl -H\"Authorization: Bearer x1\" u"], "sh -c curl -HAuthorization: *** u"),
+            (["sh", "-c", "echo $(curl -H \"X-Api-Key: x1\") | mail root"], "sh -c echo $(curl -H X-Api-Key: *** | mail root"),
+            (["sh", "-c", "curl -d '{\"api_key\":\"x1\",\"n\":1}' u"], "sh -c curl -d '{\"api_key\":\"***\",\"n\":1}' u"),
+            (
+                ["curl", "-d", "{\"client_secret\": \"x 1\", \"token\": 12, \"user\": \"bob\"}"],
+                "curl -d {\"client_secret\": \"***\", \"token\": ***, \"user\": \"bob\"}"
+            ),
+            (["sh", "-c", "PGPASSWORD='a;b' pg_dump db"], "sh -c PGPASSWORD=*** pg_dump db"),
         ])
     func maskedCommandLine(_ arguments: [String], _ expected: String) {
         #expect(CommandLineSecrets.masked(arguments) == expected)
