@@ -150,3 +150,6 @@ fi
 
 # ---- Local abuse (issue 10, finding 8) and adoption throughput --------------------------
 bash bench/abuse.sh "$BIN" "$OUT/abuse"
+
+# ---- Issue 15: a large backlog (BACKLOG_N, default 100 000) ------------------------------
+bash bench/backlog.sh "$BIN" "$OUT/backlog"

@@ -254,6 +254,8 @@ public enum EnvelopeSyntax {
     /// `text` with controls, DEL and backslash escaped as \xNN: safe on one terminal or
     /// log line whatever a hostile writer put in it. Kept short.
     public static func printable(_ text: String, limit: Int = 200) -> String {
+        // Most text is plain printable ASCII already (a listing escapes every address).
+        if text.utf8.count <= limit && text.utf8.allSatisfy({ $0 >= 32 && $0 < 127 && $0 != UInt8(ascii: "\\") }) { return text }
         var out: [UInt8] = []
         for b in text.utf8.prefix(limit) {
             if b < 32 || b == 127 || b == UInt8(ascii: "\\") { out += Array(("\\x" + hex(b)).utf8) } else { out.append(b) }

@@ -39,9 +39,12 @@ public struct RecordReader {
     private var consumed = 0
     private var eof = false
 
+    /// `bufferSize`: the first buffer; it grows to the largest record when one needs more
+    /// (a listing that reads only envelopes starts small: a zeroed 128 KiB per file was
+    /// most of `mailq`'s time over a large queue).
     public init(bufferSize: Int = 1 << 17, readLimit: Int = .max) {
         self.readLimit = max(1, readLimit)
-        self.buffer = [UInt8](repeating: 0, count: max(bufferSize, RecordLimits.maxContentPayload + RecordLimits.headerSize))
+        self.buffer = [UInt8](repeating: 0, count: max(bufferSize, RecordLimits.headerSize))
     }
 
     /// Offset of the next unread byte in the stream.
@@ -49,6 +52,9 @@ public struct RecordReader {
 
     private mutating func fill(_ need: Int, from fd: borrowing FileDescriptor) throws(SystemError) -> Bool {
         if end - start >= need { return true }
+        if need > buffer.count {
+            buffer += [UInt8](repeating: 0, count: max(need, 2 * buffer.count) - buffer.count)
+        }
         if start > 0 {
             let live = end - start
             buffer.withUnsafeMutableBytes { raw in

@@ -72,7 +72,10 @@ public struct DeliveryState: Equatable, Sendable {
     /// numbers make it nil (the caller then treats the message as never tried).
     public static func decode(_ text: String) -> DeliveryState? {
         var state = DeliveryState()
-        for line in text.split(whereSeparator: \.isLineBreak) {
+        // Lines split on the bytes (encoded() writes "\n" only and no other line break):
+        // a split by Character was most of the time of root's mailq over a large queue.
+        for bytes in text.utf8.split(separator: UInt8(ascii: "\n")) {
+            let line = Substring(bytes)
             let parts = line.split(separator: " ", maxSplits: 4, omittingEmptySubsequences: false)
             switch parts.first {
             case "attempts":

@@ -40,9 +40,10 @@ extension DropFile {
     /// content octet is handed out and again at the end). `content` receives each chunk
     /// with the envelope read so far; `file` keeps what was read when this throws.
     public static func read(
-        _ fd: borrowing FileDescriptor, path: String, into file: inout DropFile, content: ((DropFile, UnsafeRawBufferPointer) throws -> Void)?
+        _ fd: borrowing FileDescriptor, path: String, into file: inout DropFile, bufferSize: Int = 1 << 17,
+        content: ((DropFile, UnsafeRawBufferPointer) throws -> Void)?
     ) throws -> DropFile {
-        var reader = RecordReader()
+        var reader = RecordReader(bufferSize: bufferSize)
         file = DropFile()
         var stamped = 0
         var grammar = DropStreamGrammar()
@@ -95,7 +96,8 @@ extension DropFile {
         let size = Int(try fd.status().st_size)
         var file = DropFile()
         do {
-            _ = try read(fd, path: path, into: &file) { _, _ in throw EnvelopeComplete() }
+            // A small first buffer: most envelopes fit in one read.
+            _ = try read(fd, path: path, into: &file, bufferSize: 4096) { _, _ in throw EnvelopeComplete() }
         } catch is EnvelopeComplete {
             // The envelope was checked before the first content record was handed out.
             try file.checkHeader(path: path)

@@ -22,6 +22,8 @@ public struct QueueEntry: Equatable, Sendable {
     /// The `[route NAME]` the message takes, when the configuration has routes and it
     /// takes one (set by the caller, which knows the configuration).
     public var route: String?
+    /// The submitting uid (not shown: public/mailq bounds the entries per user by it).
+    public var uid = -1
 
     public init(
         id: String, status: Character = " ", size: Int, arrival: Int, sender: String, recipients: [String],
@@ -44,8 +46,9 @@ public struct QueueEntry: Equatable, Sendable {
 public struct QueueSnapshot: Sendable {
     public var entries: [QueueEntry] = []
     public var unreadable = 0
-    /// Messages left out of a bounded listing.
+    /// Messages left out of a bounded listing, and their bytes (still in the total).
     public var omitted = 0
+    public var omittedBytes = 0
 
     public init(entries: [QueueEntry] = [], unreadable: Int = 0) {
         self.entries = entries
@@ -56,6 +59,21 @@ public struct QueueSnapshot: Sendable {
         entries += other.entries
         unreadable += other.unreadable
         omitted += other.omitted
+        omittedBytes += other.omittedBytes
+    }
+
+    /// Leaves out the files of `names` (in `directory`) beyond `limit`, counting them
+    /// and their sizes; returns the names to read.
+    mutating func bound(_ names: [String], in directory: String, limit: Int) -> ArraySlice<String> {
+        guard names.count > limit else { return names[...] }
+        let sorted = names.sorted()
+        for name in sorted.dropFirst(limit) {
+            var st = stat()
+            guard lstat(directory + "/" + name, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { continue }
+            omitted += 1
+            omittedBytes += Int(st.st_size)
+        }
+        return sorted.prefix(limit)
     }
 }
 
@@ -67,50 +85,69 @@ public struct QueueSnapshot: Sendable {
 public enum QueueListing {
     /// Postfix's text for `entries`. `recipientLimit` shortens long recipient lists (the
     /// public summary, which every local user reads).
-    public static func render(_ entries: [QueueEntry], unreadable: Int = 0, omitted: Int = 0, recipientLimit: Int? = nil) -> String {
-        var note = unreadable > 0 ? "-- \(unreadable) unreadable file\(unreadable == 1 ? "" : "s") not shown (see the outboxd log)\n" : ""
-        if omitted > 0 { note += "-- \(omitted) more held message\(omitted == 1 ? "" : "s") not shown\n" }
-        if entries.isEmpty { return note + "Mail queue is empty\n" }
-        var out = "-Queue ID-  --Size-- ----Arrival Time---- -Sender/Recipient-------\n"
-        var total = 0
-        for e in entries {
-            total += e.size
-            let idStatus = pad(e.id + String(e.status), 11)
-            let size = leftPad(String(e.size), 7)
-            // asctime() text cut to 20 columns keeps a trailing blank: two before the sender.
-            let time = MailDate.queueListing(e.arrival) + " "
-            out += "\(idStatus) \(size) \(time) \(e.sender.isEmpty ? "MAILER-DAEMON" : EnvelopeSyntax.printable(e.sender, limit: 1024))\n"
-            // The reason line names the route (Postfix parsers read "(...)" as the reason).
-            let reason = e.reason.map { EnvelopeSyntax.printable($0, limit: 300) }
-            if let route = e.route {
-                out += "(route \(route)\(reason.map { ": " + $0 } ?? ""))\n"
-            } else if let reason {
-                out += "(\(reason))\n"
-            }
-            let shown = recipientLimit.map { min($0, e.recipients.count) } ?? e.recipients.count
-            for r in e.recipients.prefix(shown) { out += String(repeating: " ", count: 41) + EnvelopeSyntax.printable(r, limit: 1024) + "\n" }
-            if shown < e.recipients.count { out += String(repeating: " ", count: 41) + "(and \(e.recipients.count - shown) more recipients)\n" }
-            out += "\n"
-        }
-        let requests = entries.count
-        out += note
-        out += "-- \((total + 1023) / 1024) Kbytes in \(requests) Request\(requests == 1 ? "" : "s").\n"
+    /// `omitted` messages of `omittedBytes` were left out (a bounded listing): they count
+    /// in the total line all the same.
+    public static func render(
+        _ entries: [QueueEntry], unreadable: Int = 0, omitted: Int = 0, omittedBytes: Int = 0, recipientLimit: Int? = nil
+    ) -> String {
+        var out = entries.isEmpty ? "" : header
+        for e in entries { out += renderEntry(e, recipientLimit: recipientLimit) }
         return out
+            + footer(
+                total: entries.reduce(omittedBytes) { $0 + $1.size }, requests: entries.count + omitted, unreadable: unreadable,
+                omitted: omitted)
+    }
+
+    /// The column heading above the first entry.
+    static let header = "-Queue ID-  --Size-- ----Arrival Time---- -Sender/Recipient-------\n"
+
+    /// The blanks before a recipient (Postfix's column).
+    static let recipientIndent = String(repeating: " ", count: 41)
+
+    /// One entry and the blank line after it.
+    static func renderEntry(_ e: QueueEntry, recipientLimit: Int? = nil) -> String {
+        let idStatus = pad(e.id + String(e.status), 11)
+        let size = leftPad(String(e.size), 7)
+        // asctime() text cut to 20 columns keeps a trailing blank: two before the sender.
+        let time = MailDate.queueListing(e.arrival) + " "
+        var out = "\(idStatus) \(size) \(time) \(e.sender.isEmpty ? "MAILER-DAEMON" : EnvelopeSyntax.printable(e.sender, limit: 1024))\n"
+        // The reason line names the route (Postfix parsers read "(...)" as the reason).
+        let reason = e.reason.map { EnvelopeSyntax.printable($0, limit: 300) }
+        if let route = e.route {
+            out += "(route \(route)\(reason.map { ": " + $0 } ?? ""))\n"
+        } else if let reason {
+            out += "(\(reason))\n"
+        }
+        let shown = recipientLimit.map { min($0, e.recipients.count) } ?? e.recipients.count
+        for r in e.recipients.prefix(shown) { out += recipientIndent + EnvelopeSyntax.printable(r, limit: 1024) + "\n" }
+        if shown < e.recipients.count { out += recipientIndent + "(and \(e.recipients.count - shown) more recipients)\n" }
+        return out + "\n"
+    }
+
+    /// The notes and the total line (or Postfix's empty-queue line).
+    static func footer(total: Int, requests: Int, unreadable: Int, omitted: Int) -> String {
+        var note = unreadable > 0 ? "-- \(unreadable) unreadable file\(unreadable == 1 ? "" : "s") not shown (see the outboxd log)\n" : ""
+        if omitted > 0 {
+            note += "-- \(omitted) more message\(omitted == 1 ? "" : "s") not shown (root's mailq and outboxctl queue list every message)\n"
+        }
+        if requests == 0 { return note + "Mail queue is empty\n" }
+        return note + "-- \((total + 1023) / 1024) Kbytes in \(requests) Request\(requests == 1 ? "" : "s").\n"
     }
 
     /// The messages waiting in maildrop/new (flush requests are not messages).
-    public static func dropEntries(_ layout: SpoolLayout) throws -> QueueSnapshot {
+    /// `limit`: at most that many files are read, the oldest (the rest are counted).
+    public static func dropEntries(_ layout: SpoolLayout, limit: Int = .max) throws -> QueueSnapshot {
         var snapshot = QueueSnapshot()
-        for name in try layout.dropFileNames() {
+        for name in snapshot.bound(try layout.dropFileNames(), in: layout.maildropNew, limit: limit) {
             guard let (file, size) = try? DropFile.readEnvelope(path: layout.maildropNew + "/" + name), file.queueID == name else {
                 snapshot.unreadable += 1
                 continue
             }
             if file.isFlushRequest { continue }
-            snapshot.entries.append(
-                QueueEntry(
-                    id: file.queueID, size: size, arrival: file.time, sender: file.sender,
-                    recipients: file.recipients.map(\.address)))
+            var entry = QueueEntry(
+                id: file.queueID, size: size, arrival: file.time, sender: file.sender, recipients: file.recipients.map(\.address))
+            entry.uid = file.uid
+            snapshot.entries.append(entry)
         }
         return snapshot
     }
@@ -122,13 +159,9 @@ public enum QueueListing {
     public static func queueEntries(_ layout: SpoolLayout, includeActive: Bool = true, heldLimit: Int = .max) throws(SystemError) -> QueueSnapshot {
         var snapshot = QueueSnapshot()
         for (directory, held) in [(layout.queueMessages, false), (layout.queueHeld, true)] where includeActive || held {
-            var names: [String]
+            let names: [String]
             do { names = try layout.fileNames(in: directory) } catch  where held && error.errno == ENOENT { continue }
-            if held && names.count > heldLimit {
-                snapshot.omitted += names.count - heldLimit
-                names = Array(names.prefix(heldLimit))
-            }
-            for name in names {
+            for name in snapshot.bound(names, in: directory, limit: held ? heldLimit : .max) {
                 guard let (file, size) = try? DropFile.readEnvelope(path: directory + "/" + name), file.queueID == name else {
                     snapshot.unreadable += 1
                     continue
@@ -146,12 +179,14 @@ public enum QueueListing {
         let pending = file.recipients.indices.filter { state.isPending($0) }
         guard !pending.isEmpty else { return nil }
         let reasons = pending.map { state.recipients[$0]?.reply }
-        return QueueEntry(
+        var entry = QueueEntry(
             id: file.queueID, status: held ? "!" : " ", size: size, arrival: file.time,
             sender: file.sender, recipients: pending.map { file.recipients[$0].address },
             reason: reasons.compactMap { $0 }.first,
             queueName: held ? "hold" : state.attempts > 0 ? "deferred" : "active",
             recipientReasons: reasons)
+        entry.uid = file.uid
+        return entry
     }
 
     /// Every message: maildrop/new, then outboxd's queue, in queue ID order.
@@ -174,41 +209,62 @@ public enum QueueListing {
 
     /// One JSON object per line in the shape of Postfix's `postqueue -j`, for scripts and
     /// monitoring that already parse it.
-    public static func renderJSON(_ entries: [QueueEntry]) -> String {
-        var out = ""
-        for e in entries {
-            let recipients = zip(e.recipients, e.recipientReasons).map { address, reason in
-                "{\"address\": \(JSON.string(address))" + (reason.map { ", \"delay_reason\": \(JSON.string($0))" } ?? "") + "}"
-            }
-            out +=
-                "{\"queue_name\": \(JSON.string(e.queueName)), \"queue_id\": \(JSON.string(e.id)), "
-                + "\"arrival_time\": \(e.arrival), \"message_size\": \(e.size), \"forced_expire\": false, "
-                + "\"sender\": \(JSON.string(e.sender)), \"recipients\": [\(recipients.joined(separator: ", "))]"
-                + (e.route.map { ", \"route\": \(JSON.string($0))" } ?? "") + "}\n"
+    public static func renderJSON(_ entries: [QueueEntry]) -> String { entries.map(renderJSONLine).joined() }
+
+    /// One message's line of `renderJSON`.
+    static func renderJSONLine(_ e: QueueEntry) -> String {
+        let recipients = zip(e.recipients, e.recipientReasons).map { address, reason in
+            "{\"address\": \(JSON.string(address))" + (reason.map { ", \"delay_reason\": \(JSON.string($0))" } ?? "") + "}"
         }
-        return out
+        return "{\"queue_name\": \(JSON.string(e.queueName)), \"queue_id\": \(JSON.string(e.id)), "
+            + "\"arrival_time\": \(e.arrival), \"message_size\": \(e.size), \"forced_expire\": false, "
+            + "\"sender\": \(JSON.string(e.sender)), \"recipients\": [\(recipients.joined(separator: ", "))]"
+            + (e.route.map { ", \"route\": \(JSON.string($0))" } ?? "") + "}\n"
     }
 
     /// Recipients shown per message in public/mailq: every local user reads it, and one
     /// message may have thousands.
     public static let publicRecipientLimit = 100
-    /// Held messages read for public/mailq (the others are counted).
-    public static let publicHeldLimit = 1000
+    /// Messages shown in public/mailq, in all and per submitting user, oldest first: it
+    /// is rewritten up to once a second and read by every local user, so it must not grow
+    /// with the queue (17.7 MB for 100 000 messages), and one user's flood must not hide
+    /// the others' mail. The total line counts every message.
+    public static let publicEntryLimit = 1000
+    public static let publicEntriesPerUser = 100
+
+    /// The entries public/mailq shows (`sorted` in queue ID order).
+    static func publicSelection(_ sorted: [QueueEntry]) -> (shown: [QueueEntry], omitted: Int, omittedBytes: Int) {
+        var perUser: [Int: Int] = [:]
+        var shown: [QueueEntry] = []
+        var omittedBytes = 0
+        for e in sorted {
+            if shown.count < publicEntryLimit && perUser[e.uid, default: 0] < publicEntriesPerUser {
+                perUser[e.uid, default: 0] += 1
+                shown.append(e)
+            } else {
+                omittedBytes += e.size
+            }
+        }
+        return (shown, sorted.count - shown.count, omittedBytes)
+    }
 
     /// Writes the listing for unprivileged `mailq` to public/mailq (temporary file +
     /// rename, so a reader never sees half of it). Run by outboxd, which passes what it
     /// already knows about its queue (`queued`: nothing is read again), and by outboxctl.
     public static func publish(_ layout: SpoolLayout, queued: [QueueEntry]? = nil) {
-        var snapshot = (try? dropEntries(layout)) ?? QueueSnapshot()
+        var snapshot = (try? dropEntries(layout, limit: publicEntryLimit)) ?? QueueSnapshot()
         if let queued {
             snapshot.entries += queued
             // Held messages are not in outboxd's memory: their envelopes are read.
-            if let held = try? queueEntries(layout, includeActive: false, heldLimit: publicHeldLimit) { snapshot.add(held) }
+            if let held = try? queueEntries(layout, includeActive: false, heldLimit: publicEntryLimit) { snapshot.add(held) }
         } else if let all = try? queueEntries(layout) {
             snapshot.add(all)
         }
         snapshot.entries.sort { $0.id < $1.id }
-        let text = render(snapshot.entries, unreadable: snapshot.unreadable, omitted: snapshot.omitted, recipientLimit: publicRecipientLimit)
+        let (shown, omitted, omittedBytes) = publicSelection(snapshot.entries)
+        let text = render(
+            shown, unreadable: snapshot.unreadable, omitted: snapshot.omitted + omitted, omittedBytes: snapshot.omittedBytes + omittedBytes,
+            recipientLimit: publicRecipientLimit)
         layout.publish(text, to: layout.publicQueueSummary)
     }
 

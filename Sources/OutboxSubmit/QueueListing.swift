@@ -5,22 +5,29 @@ import OutboxDrop
 import OutboxSpool
 
 extension QueueListing {
-    /// The listing for this caller: read directly when the spool is readable (root, the
-    /// outbox user, an unprivileged test instance); otherwise the summary outboxd keeps
-    /// in public/mailq, which holds envelopes only, never contents.
-    public static func text(_ layout: SpoolLayout, config: Config? = nil) throws -> String {
+    /// Writes the listing for this caller to `output`: streamed from the spool when it is
+    /// readable (root, the outbox user, an unprivileged test instance); otherwise the
+    /// summary outboxd keeps in public/mailq, which holds envelopes only, never contents.
+    public static func write(_ layout: SpoolLayout, config: Config? = nil, to output: borrowing FileDescriptor) throws {
+        let stream: QueueListingStream
         do {
-            var snapshot = try dropEntries(layout)
-            if let queued = try? queueEntries(layout) { snapshot.add(queued) }
-            let entries = snapshot.entries.sorted { $0.id < $1.id }
-            let named = config.map { namingRoutes(entries, $0.routeName) } ?? entries
-            return render(named, unreadable: snapshot.unreadable)
-        } catch let error as SystemError where error.errno == EACCES || error.errno == EPERM {
-            if let summary = readPublicSummary(layout) { return summary }
-            throw SubmissionError(.unavailable, "cannot read the queue (\(error)) and outboxd has not published \(layout.publicQueueSummary)")
-        } catch let error as SystemError where error.errno == ENOENT {
-            return render([])
+            stream = try QueueListingStream(layout)
+        } catch {
+            try output.writeAll(try unreadableSpoolListing(layout, error))
+            return
         }
+        try stream.write(to: output, format: .text, routeOf: config.map { $0.routeName } ?? { _, _ in nil })
+    }
+
+    /// What a caller who cannot list the spool is shown: public/mailq, or an empty queue
+    /// when there is no spool yet.
+    static func unreadableSpoolListing(_ layout: SpoolLayout, _ error: SystemError) throws -> String {
+        if error.errno == ENOENT { return render([]) }
+        guard error.errno == EACCES || error.errno == EPERM else { throw error }
+        guard let summary = readPublicSummary(layout) else {
+            throw SubmissionError(.unavailable, "cannot read the queue (\(error)) and outboxd has not published \(layout.publicQueueSummary)")
+        }
+        return summary
     }
 
     static func readPublicSummary(_ layout: SpoolLayout) -> String? {

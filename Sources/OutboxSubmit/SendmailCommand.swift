@@ -21,7 +21,7 @@ public enum SendmailCommand {
             let config = try ConfigLoader.load(try ConfigLoader.source(commandLine: options.configPath))
             switch options.mode {
             case .listQueue:
-                try FileDescriptor.standardOutput.writeAll(try QueueListing.text(SpoolLayout(root: config.spoolDirectory), config: config))
+                try QueueListing.write(SpoolLayout(root: config.spoolDirectory), config: config, to: FileDescriptor.standardOutput)
             case .initAliases:
                 let table = AliasTable.load(path: config.aliasesFile)
                 for w in table.warnings { warn(invokedAs, "warning: \(w)") }

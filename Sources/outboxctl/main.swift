@@ -62,9 +62,14 @@ struct Queue: ParsableCommand {
 
     func run() throws {
         let config = try options.load()
-        let snapshot = QueueListing.allEntries(try options.spool())
-        let entries = QueueListing.namingRoutes(snapshot.entries, config.routeName)
-        print(json ? QueueListing.renderJSON(entries) : QueueListing.render(entries, unreadable: snapshot.unreadable), terminator: "")
+        let listing: QueueListingStream
+        do {
+            listing = try QueueListingStream(try options.spool())
+        } catch let error as SystemError where error.errno == ENOENT {
+            // No spool yet: nothing queued.
+            return print(json ? "" : QueueListing.render([]), terminator: "")
+        }
+        try listing.write(to: FileDescriptor.standardOutput, format: json ? .json : .text, routeOf: config.routeName)
     }
 }
 

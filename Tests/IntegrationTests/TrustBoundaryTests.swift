@@ -271,6 +271,35 @@ struct TrustBoundaryTests {
         }
     }
 
+    /// Regression (issue 15): public/mailq listed every message (17.7 MB for 100 000), so
+    /// every local user's mailq read it whole and one user's flood hid everyone else's.
+    @Test("public/mailq shows at most 100 messages per user (oldest first), the rest counted in the total line")
+    func publicListingBounded() throws {
+        let instance = try unreachable()
+        _ = try instance.sendmail(["-q"])  // creates the spool
+        let now = Int(time(nil))
+        for (uid, count) in [(1001, 150), (1002, 5)] {
+            for _ in 0..<count {
+                let id = QueueID.generate().text
+                let bytes = RecordEncoder.encode(
+                    DropFile.header(queueID: id, uid: uid_t(uid), time: now)
+                        + [
+                            Record(.sender, "u\(uid)@example.org"), Record(.recipient, "r@remote.test"), Record(.content, "Subject: s\r\n\r\nb\r\n"),
+                            Record(.end),
+                        ])
+                try Data(bytes).write(to: URL(fileURLWithPath: instance.layout.maildropNew + "/" + id))
+            }
+        }
+        QueueListing.publish(instance.layout)
+        let text = try String(contentsOfFile: instance.layout.publicQueueSummary, encoding: .utf8)
+        #expect(text.components(separatedBy: "u1001@example.org").count - 1 == 100, "\(text.prefix(300))")
+        #expect(text.components(separatedBy: "u1002@example.org").count - 1 == 5)
+        #expect(text.contains("-- 50 more messages not shown (root's mailq and outboxctl queue list every message)\n"))
+        #expect(text.hasSuffix(" Kbytes in 155 Requests.\n"), "\(text.suffix(200))")
+        let root = try instance.sendmail(["-bp"]).stdout
+        #expect(root.components(separatedBy: "u1001@example.org").count - 1 == 150 && root.hasSuffix(" in 155 Requests.\n"))
+    }
+
     // MARK: Finding 7: a credential command cannot hang the daemon
 
     @Test(
