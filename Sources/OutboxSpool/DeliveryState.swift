@@ -69,34 +69,42 @@ public struct DeliveryState: Equatable, Sendable {
     }
 
     /// Parses the text form; unknown lines are ignored (forward compatibility), malformed
-    /// numbers make it nil (the caller then treats the message as never tried).
+    /// numbers make it nil (the caller then treats the message as never tried). Read as
+    /// bytes (encoded() writes "\n" and no other line break): by Character, this was
+    /// most of the time of root's mailq over a large queue.
     public static func decode(_ text: String) -> DeliveryState? {
         var state = DeliveryState()
-        // Lines split on the bytes (encoded() writes "\n" only and no other line break):
-        // a split by Character was most of the time of root's mailq over a large queue.
-        for bytes in text.utf8.split(separator: UInt8(ascii: "\n")) {
-            let line = Substring(bytes)
-            let parts = line.split(separator: " ", maxSplits: 4, omittingEmptySubsequences: false)
-            switch parts.first {
+        for line in text.utf8.split(separator: UInt8(ascii: "\n")) {
+            let f = line.split(separator: UInt8(ascii: " "), maxSplits: 4, omittingEmptySubsequences: false)
+            func number(_ i: Int) -> Int? { f.count > i ? decimal(f[i]) : nil }
+            switch String(decoding: f[0], as: UTF8.self) {
             case "attempts":
-                guard parts.count == 2, let n = Int(parts[1]) else { return nil }
+                guard f.count == 2, let n = number(1) else { return nil }
                 state.attempts = n
             case "next":
-                guard parts.count == 2, let n = Int(parts[1]) else { return nil }
+                guard f.count == 2, let n = number(1) else { return nil }
                 state.nextAttempt = n
             case "first":
-                guard parts.count == 2, let n = Int(parts[1]) else { return nil }
+                guard f.count == 2, let n = number(1) else { return nil }
                 state.firstAttempt = n
             case "since":
-                guard parts.count == 2, let n = Int(parts[1]) else { return nil }
+                guard f.count == 2, let n = number(1) else { return nil }
                 state.lifetimeStart = n
             case "r":
-                guard parts.count >= 4, let index = Int(parts[1]), let status = Status(rawValue: String(parts[2])) else { return nil }
-                state.recipients[index] = Entry(status: status, reply: parts.count > 4 ? String(parts[4]) : "", dsn: String(parts[3]))
+                guard f.count >= 4, let index = number(1), let status = Status(rawValue: String(decoding: f[2], as: UTF8.self)) else {
+                    return nil
+                }
+                state.recipients[index] = Entry(
+                    status: status, reply: f.count > 4 ? String(decoding: f[4], as: UTF8.self) : "", dsn: String(decoding: f[3], as: UTF8.self))
             default: continue
             }
         }
         return state
+    }
+
+    /// A decimal integer with an optional minus sign, as Int(String) reads it.
+    static func decimal(_ bytes: Substring.UTF8View.SubSequence) -> Int? {
+        Int(String(decoding: bytes, as: UTF8.self))
     }
 }
 
