@@ -26,7 +26,7 @@ public final class Daemon: @unchecked Sendable {
     /// Replaced on SIGHUP by the main thread, read by delivery threads per message.
     private let relays: Mutex<Relays>
     private let work = WorkQueue()
-    private var queue = LiveQueue(items: [])
+    private var queue = LiveQueue(items: [], limit: Daemon.windowLimit)
     /// flock'd queue/lock: one daemon per spool; outboxctl edits files only without one.
     private var queueLock: FileDescriptor?
     private var workers: [WorkerThread] = []
@@ -47,6 +47,21 @@ public final class Daemon: @unchecked Sendable {
     static let userFlushInterval = 60
     /// adopt() left files in maildrop/new for the next round.
     private var adoptionBacklog = false
+    /// The messages not held in memory (see `windowLimit`).
+    private var disk = DiskBacklog()
+    /// Messages and bytes queued per submitting uid, outboxd's own bounces excluded: the
+    /// census of queue/msg (`countUsage`, at start and every queue_scan_interval) plus the
+    /// messages adopted and finished since.
+    private var usage: [Int: UserQueueUsage] = [:]
+    /// At most this many messages are held in memory (Postfix's active queue); the rest
+    /// wait on disk and are read when due (DiskBacklog). Tests lower it with
+    /// OUTBOX_WINDOW_LIMIT (debug builds only).
+    static let windowLimit: Int = {
+        #if DEBUG
+        if let text = getenv("OUTBOX_WINDOW_LIMIT"), let n = Int(String(cString: text)), n > 1 { return n }
+        #endif
+        return 2000
+    }()
     /// uids whose queue-limit hold was logged; cleared when they are below again.
     private var overLimitLogged = Set<Int>()
     /// user_rate_limit's window (nil: no limit), and the uids whose burst was logged.
@@ -66,14 +81,32 @@ public final class Daemon: @unchecked Sendable {
     static let reportInterval = 5
 
     /// Messages and bytes queued per submitting uid (outboxd's own bounces excluded).
-    private func usageByUID() -> [Int: UserQueueUsage] {
-        var usage: [Int: UserQueueUsage] = [:]
-        let own = Int(getuid())
-        for item in queue.items.values where item.envelope.parameter("BOUNCE") == nil || item.envelope.uid != own {
-            usage[item.envelope.uid, default: UserQueueUsage()].messages += 1
-            usage[item.envelope.uid, default: UserQueueUsage()].bytes += item.envelope.contentSize
+    private func usageByUID() -> [Int: UserQueueUsage] { usage }
+
+    /// Whether `file` counts against its submitter (outboxd's own bounces do not).
+    private static func counts(_ file: DropFile) -> Bool { file.parameter("BOUNCE") == nil || file.uid != Int(getuid()) }
+
+    /// Adds (or with -1 removes) a message to its submitter's usage.
+    private func count(_ file: DropFile, bytes: Int, _ sign: Int = 1) {
+        guard Daemon.counts(file) else { return }
+        var u = usage[file.uid, default: UserQueueUsage()]
+        u.messages = max(0, u.messages + sign)
+        u.bytes = max(0, u.bytes + sign * bytes)
+        usage[file.uid] = u.messages == 0 ? nil : u
+    }
+
+    /// The census of queue/msg: every message's submitter, from its envelope (the file
+    /// size as its bytes). Also removes state files whose message is gone (a removal a
+    /// crash interrupted).
+    private func countUsage() {
+        var census: [Int: UserQueueUsage] = [:]
+        for name in (try? store.layout.fileNames(in: store.messages)) ?? [] {
+            guard let (file, size) = try? DropFile.readEnvelope(path: store.messages + "/" + name), Daemon.counts(file) else { continue }
+            census[file.uid, default: UserQueueUsage()].messages += 1
+            census[file.uid, default: UserQueueUsage()].bytes += size
         }
-        return usage
+        usage = census
+        store.removeOrphanStates()
     }
     /// A summary was skipped by the once-a-second limit: write it within a second, or an
     /// unprivileged mailq would show a stale queue until the next event.
@@ -116,11 +149,10 @@ public final class Daemon: @unchecked Sendable {
             log.error("cannot lock the queue: \(error)")
             return error.exitCode.rawValue
         }
-        let loaded = store.load()
-        for (name, reason) in loaded.refused {
-            log.error("queue/msg/\(name): refused on reading: \(EnvelopeSyntax.printable(reason)); moved to queue/corrupt, not sent")
-        }
-        for item in loaded.items { queue.items[item.id] = item }
+        // The queue is not read whole: the first messages due are loaded by the first
+        // dispatch, the rest when their turn comes (DiskBacklog).
+        store.removeTemporaries()
+        fillWindow(now: MailDate.now())
         _ = try? store.layout.removeStaleTemporaryFiles()
         // What a crash between create and rename left beside the report files.
         var reports = [MonitorState.path(spool: config.spoolDirectory), OAuthStatusFile.path(spool: config.spoolDirectory)]
@@ -129,12 +161,15 @@ public final class Daemon: @unchecked Sendable {
         for path in reports { ReportFile.removeStaleTemporaries(of: path) }
         let relays = config.smarthosts.isEmpty ? "none configured (mail stays queued)" : config.smarthosts.map(\.description).joined(separator: ", ")
         let routes = config.routes.isEmpty ? "" : ", routes \(config.routes.map(\.name).joined(separator: ", "))"
-        log.info("daemon started: \(queue.items.count) queued, smarthost \(relays), \(config.maxConnections) connections\(routes)")
+        log.info("daemon started: \(queue.items.count + disk.messages) queued, smarthost \(relays), \(config.maxConnections) connections\(routes)")
         startThreads(self.relays.withLock { $0 }.threadCount)
         guard !workers.isEmpty else {
             log.error("no delivery thread could be started; stopping")
             return ExitCode.osError.rawValue
         }
+        // The first messages go out before the census, which reads every envelope.
+        _ = dispatchDue(now: MailDate.now())
+        countUsage()
         let status = once ? runOnce() : serve()
         work.stop()
         for w in workers { w.join() }
@@ -142,7 +177,7 @@ public final class Daemon: @unchecked Sendable {
         writeSummary(force: true)
         report(force: true)
         alerts.finish()
-        log.info("daemon stopped: \(queue.items.count) queued")
+        log.info("daemon stopped: \(queue.items.count + disk.messages) queued")
         return status
     }
 
@@ -193,8 +228,13 @@ public final class Daemon: @unchecked Sendable {
             if now - lastScan >= config.queueScanInterval {
                 lastScan = now
                 _ = try? store.layout.removeStaleTemporaryFiles()
+                countUsage()
+                disk.lookAgain()
             }
-            let nextDue = queue.items.values.filter { !queue.inFlight.contains($0.id) }.map(\.state.nextAttempt).min() ?? Int.max
+            // Disk is looked at when the window has room (threads that finish wake us).
+            let nextDue = min(
+                queue.items.values.filter { !queue.inFlight.contains($0.id) }.map(\.state.nextAttempt).min() ?? Int.max,
+                queue.items.count < Daemon.windowLimit ? disk.nextDue : Int.max)
             let timeout = max(
                 0,
                 min(
@@ -243,6 +283,10 @@ public final class Daemon: @unchecked Sendable {
             collectResults()
             _ = adoptAndDispatch(flushAll: false)
             replies = QueueAdministration.apply(request, store: store, queue: &queue, log: log, requester: requester)
+            // An edit of messages on disk (or one left there for want of room) shows in
+            // the next scan; the census follows the edit.
+            disk.lookAgain()
+            countUsage()
             writeSummary(force: true)
         } else {
             replies = [QueueReply(ok: false, "bad request '\(line.prefix(80))'")]
@@ -334,7 +378,13 @@ public final class Daemon: @unchecked Sendable {
             )
         }
         for item in adoption.adopted {
-            queue.items[item.id] = item
+            count(item.envelope, bytes: item.envelope.contentSize)
+            // Into memory while the window has room; otherwise on disk, due, for a scan.
+            if queue.items.count < Daemon.windowLimit {
+                queue.items[item.id] = item
+            } else {
+                disk.stored(bytes: item.envelope.contentSize, dueAt: 0, id: item.id)
+            }
             let e = item.envelope
             log.info(.pickup, PostfixLogLine.pickup(id: item.id, uid: e.uid, sender: e.sender, origin: e.parameter("ORIGIN")))
             log.info(.qmgr, PostfixLogLine.active(id: item.id, sender: e.sender, size: e.contentSize, recipients: e.recipients.count))
@@ -361,11 +411,21 @@ public final class Daemon: @unchecked Sendable {
         if flush {
             log.info("flush requested: every deferred message is due now")
             for id in queue.items.keys { queue.items[id]!.state.nextAttempt = 0 }
+            disk.flushedAt = MailDate.precise()
+            disk.lookAgain()
         }
+        let dispatched = dispatchDue(now: now)
+        return !adoption.adopted.isEmpty || dispatched || adoption.more
+    }
+
+    /// Loads what is due from disk while there is room and hands every due message in
+    /// memory to the delivery threads, oldest first; whether there was any.
+    private func dispatchDue(now: Int) -> Bool {
+        fillWindow(now: now)
         let due = queue.items.values.filter { !queue.inFlight.contains($0.id) && $0.state.nextAttempt <= now }.sorted { $0.id < $1.id }
         for item in due { queue.inFlight.insert(item.id) }
         if !due.isEmpty { work.add(due) }
-        return !adoption.adopted.isEmpty || !due.isEmpty || adoption.more
+        return !due.isEmpty
     }
 
     private func collectResults() {
@@ -374,10 +434,58 @@ public final class Daemon: @unchecked Sendable {
             queue.items[item.id] = item
             queue.inFlight.insert(item.id)  // already queued for delivery by the thread that made it
         }
+        for item in created { count(item.envelope, bytes: item.envelope.contentSize) }
         for item in finished {
             queue.inFlight.remove(item.id)
-            if item.isFinished { queue.items.removeValue(forKey: item.id) } else { queue.items[item.id] = item }
+            if item.isFinished {
+                queue.items.removeValue(forKey: item.id)
+                count(item.envelope, bytes: item.envelope.contentSize, -1)
+            } else if queue.items.count > Daemon.windowLimit / 2 && queue.afterFlight[item.id] == nil {
+                // A large queue: the message waits on disk (its state's mtime says when
+                // it is due) and leaves room for the messages due now.
+                queue.items.removeValue(forKey: item.id)
+                disk.stored(bytes: item.envelope.contentSize, dueAt: item.state.nextAttempt, id: item.id)
+            } else {
+                queue.items[item.id] = item
+            }
             QueueAdministration.finishFlight(of: item.id, store: store, queue: &queue, log: log)
+        }
+    }
+
+    /// Loads due messages from disk while the window has room. A message the last
+    /// scan saw as due but whose state says otherwise (its mtime was not the next attempt)
+    /// is stamped and left; one that does not read as a valid queue file is moved to
+    /// queue/corrupt, never sent.
+    private func fillWindow(now: Int) {
+        let names = disk.next(Daemon.windowLimit - queue.items.count, store: store, now: now) { [queue] in queue.items[$0] != nil }
+        for name in names where queue.items[name] == nil {
+            let item: QueueItem
+            do {
+                item = try store.item(name)
+                guard item.envelope.queueID == name else {
+                    throw RecordError.unexpected(.queueID, state: "(queue ID \(item.envelope.queueID) in file \(name))")
+                }
+            } catch let error as SystemError where error.errno == ENOENT {
+                continue  // delivered, deleted or held since the scan
+            } catch let error as SystemError where !QueueStore.hostileErrnos.contains(error.errno) {
+                // Out of descriptors, an I/O error: this host's trouble, not the file's.
+                log.error("queue/msg/\(name): cannot read: \(error); left for a later scan")
+                continue
+            } catch {
+                log.error("queue/msg/\(name): refused on reading: \(EnvelopeSyntax.printable("\(error)")); moved to queue/corrupt, not sent")
+                store.moveToCorrupt(store.messages + "/" + name, name: name)
+                continue
+            }
+            disk.loaded(bytes: item.envelope.contentSize, neverTried: item.state.attempts == 0)
+            let flushed = disk.flushedAt.map { store.stateUnchanged(name, since: $0) } ?? false
+            if item.state.nextAttempt > now && !flushed {
+                store.stamp(name, due: item.state.nextAttempt)
+                disk.stored(bytes: item.envelope.contentSize, dueAt: item.state.nextAttempt, id: name)
+                continue
+            }
+            var loaded = item
+            if flushed { loaded.state.nextAttempt = 0 }
+            queue.items[name] = loaded
         }
     }
 
@@ -531,6 +639,13 @@ public final class Daemon: @unchecked Sendable {
             guard pending else { continue }
             gauges.add(item.state.attempts > 0 ? "deferred" : "active", size: item.envelope.contentSize, arrival: item.envelope.time)
         }
+        // On disk, not read: never tried counts as active, the rest as deferred.
+        gauges.messages["active", default: 0] += disk.neverTried
+        gauges.messages["deferred", default: 0] += disk.messages - disk.neverTried
+        gauges.bytes["deferred", default: 0] += disk.bytes
+        if let oldest = disk.oldest.flatMap(QueueID.init) {
+            gauges.oldestWaiting = min(gauges.oldestWaiting ?? oldest.seconds, oldest.seconds)
+        }
         gauges.count(directory: store.layout.maildropNew, as: "maildrop")
         gauges.count(directory: store.layout.queueHeld, as: "hold")
         gauges.count(directory: store.layout.queueCorrupt, as: "corrupt")
@@ -595,7 +710,8 @@ public final class Daemon: @unchecked Sendable {
         // From what outboxd holds in memory: no queue file is read again for this.
         let queued = queue.items.values.compactMap { QueueListing.entry($0.envelope, size: $0.envelope.contentSize, state: $0.state, held: false) }
         let routes = relays.withLock { $0 }
-        QueueListing.publish(store.layout, queued: QueueListing.namingRoutes(queued, routes.config.routeName))
+        QueueListing.publish(
+            store.layout, queued: QueueListing.namingRoutes(queued, routes.config.routeName), notInMemory: (disk.messages, disk.bytes))
         let over = usageByUID().filter { $0.value.reaches(messageLimit: config.userQueueLimit, sizeLimit: config.userQueueSizeLimit) }
         overLimitLogged.formIntersection(over.keys)
         let text = UserQueueUsage.render(over)

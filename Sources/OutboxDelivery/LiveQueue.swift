@@ -9,7 +9,17 @@ public struct LiveQueue {
     /// is not moved or deleted under it).
     public var afterFlight: [String: QueueRequest.Action] = [:]
 
-    public init(items: [QueueItem]) {
+    /// At most this many items are held (outboxd's window); an edited message beyond it
+    /// stays on disk, where the daemon's next scan finds it.
+    public var limit = Int.max
+
+    public init(items: [QueueItem], limit: Int = .max) {
         self.items = Dictionary(items.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        self.limit = limit
+    }
+
+    /// Holds `item` (released or requeued) when it is held already or there is room.
+    public mutating func take(_ item: QueueItem) {
+        if items[item.id] != nil || items.count < limit { items[item.id] = item }
     }
 }

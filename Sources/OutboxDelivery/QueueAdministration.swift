@@ -13,8 +13,9 @@ public enum QueueAdministration {
         if ids == ["ALL"] {
             switch request.action {
             case .release: ids = store.heldIDs()
-            case .delete: ids = queue.items.keys.sorted() + store.heldIDs()
-            case .hold, .requeue: ids = queue.items.keys.sorted()
+            // The files, not memory: outboxd holds only a window of a large queue.
+            case .delete: ids = store.queuedIDs() + store.heldIDs()
+            case .hold, .requeue: ids = store.queuedIDs()
             }
             if ids.isEmpty { return [QueueReply(ok: true, "no messages to \(request.action.rawValue)")] }
         }
@@ -47,14 +48,14 @@ public enum QueueAdministration {
                 queue.items.removeValue(forKey: id)
                 return QueueReply(ok: true, "\(id): held")
             case (.release, .hold):
-                queue.items[id] = try store.release(id)
+                queue.take(try store.release(id))
                 return QueueReply(ok: true, "\(id): released")
             case (.release, _):
                 return QueueReply(ok: false, "\(id): not on hold")
             case (.requeue, .hold):
                 return QueueReply(ok: false, "\(id): on hold (release it first)")
             case (.requeue, _):
-                queue.items[id] = try store.requeue(id)
+                queue.take(try store.requeue(id))
                 return QueueReply(ok: true, "\(id): requeued")
             }
         } catch {

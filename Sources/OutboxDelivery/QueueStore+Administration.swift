@@ -77,6 +77,9 @@ extension QueueStore {
         return QueueItem(id: id, envelope: try DropFile.read(path: path), state: DeliveryState.load(path: states + "/" + id), path: path)
     }
 
+    /// Queued (not held) message IDs, in queue ID order.
+    public func queuedIDs() -> [String] { ((try? layout.fileNames(in: messages)) ?? []).sorted() }
+
     /// Held message IDs.
     public func heldIDs() -> [String] { (try? layout.fileNames(in: held)) ?? [] }
 

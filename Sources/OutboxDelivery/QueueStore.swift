@@ -93,14 +93,48 @@ public final class QueueStore: @unchecked Sendable {
         return (items, refused)
     }
 
+    /// Removes the unfinished copies and bounces of a crashed run (nothing refers to
+    /// them; a link-based no-replace rename may have left a second name for a queue file).
+    public func removeTemporaries() {
+        for name in (try? layout.fileNames(in: temporary)) ?? [] { unlink(temporary + "/" + name) }
+    }
+
+    /// Removes state files whose message is gone (a removal interrupted by a crash).
+    public func removeOrphanStates() {
+        for name in (try? layout.fileNames(in: states)) ?? [] {
+            var st = stat()
+            if lstat(messages + "/" + name, &st) != 0 && errno == ENOENT && !isHeld(name) { unlink(states + "/" + name) }
+        }
+    }
+
+    /// Whether `id`'s state file was last changed before `time` (a flush at `time` makes
+    /// it due); false without one (never tried: due anyway).
+    func stateUnchanged(_ id: String, since time: Double) -> Bool {
+        var st = stat()
+        return lstat(states + "/" + id, &st) == 0 && QueueScan.seconds(st.st_ctim) < time
+    }
+
     func isHeld(_ id: String) -> Bool {
         var st = stat()
         return lstat(held + "/" + id, &st) == 0
     }
 
-    /// Replaces the state of `id` atomically and durably.
+    /// Replaces the state of `id` atomically and durably; its mtime is the next attempt
+    /// (QueueScan finds due messages from it without reading them).
     public func save(_ state: DeliveryState, for id: String) throws {
-        try writeDurably(Array(state.encoded().utf8), to: states + "/" + id)
+        try writeDurably(Array(state.encoded().utf8), to: states + "/" + id, modified: state.nextAttempt)
+    }
+
+    /// Sets the mtime of `id`'s state file to its next attempt (a state file from before
+    /// the mtime said so, or one whose stamp a crash lost; QueueScan then looks again).
+    func stamp(_ id: String, due: Int) {
+        _ = utimensat(AT_FDCWD, states + "/" + id, QueueStore.modificationTime(due), AT_SYMLINK_NOFOLLOW)
+    }
+
+    /// utimensat's times for "mtime `seconds`, atime untouched" (UTIME_OMIT is a macro
+    /// Swift does not import: Linux's value).
+    static func modificationTime(_ seconds: Int) -> [timespec] {
+        [timespec(tv_sec: 0, tv_nsec: (1 << 30) - 2), timespec(tv_sec: seconds, tv_nsec: 0)]
     }
 
     /// Removes a finished message: the queue file first (a leftover state file is
@@ -135,11 +169,14 @@ public final class QueueStore: @unchecked Sendable {
     }
 
     /// tmp → write → fsync → rename → fsync(directory).
-    func writeDurably(_ bytes: [UInt8], to path: String) throws {
+    func writeDurably(_ bytes: [UInt8], to path: String, modified: Int? = nil) throws {
         let tmp = temporary + "/" + QueueID.generate().text
         let fd = try FileDescriptor.open(tmp, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600)
         do {
             try fd.writeAll(bytes)
+            if let modified {
+                _ = futimens(fd.rawValue, QueueStore.modificationTime(modified))
+            }
             try fd.sync()
             fd.close()
         } catch {

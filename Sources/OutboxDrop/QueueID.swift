@@ -34,5 +34,14 @@ public struct QueueID: Hashable, Sendable, CustomStringConvertible, Comparable {
     private init(unchecked: String) { self.text = unchecked }
 
     public var description: String { text }
+
+    /// The submission time the ID carries, in epoch seconds.
+    public var seconds: Int {
+        var micros: UInt64 = 0
+        for digit in text.utf8.prefix(10) {
+            micros = micros << 5 | UInt64(QueueID.alphabet.firstIndex(of: digit) ?? 0)
+        }
+        return Int(micros / 1_000_000)
+    }
     public static func < (a: QueueID, b: QueueID) -> Bool { a.text < b.text }
 }

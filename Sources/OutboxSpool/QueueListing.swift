@@ -251,10 +251,13 @@ public enum QueueListing {
     /// Writes the listing for unprivileged `mailq` to public/mailq (temporary file +
     /// rename, so a reader never sees half of it). Run by outboxd, which passes what it
     /// already knows about its queue (`queued`: nothing is read again), and by outboxctl.
-    public static func publish(_ layout: SpoolLayout, queued: [QueueEntry]? = nil) {
+    /// `notInMemory`: the queued messages outboxd does not hold (not shown, counted).
+    public static func publish(_ layout: SpoolLayout, queued: [QueueEntry]? = nil, notInMemory: (messages: Int, bytes: Int) = (0, 0)) {
         var snapshot = (try? dropEntries(layout, limit: publicEntryLimit)) ?? QueueSnapshot()
         if let queued {
             snapshot.entries += queued
+            snapshot.omitted += notInMemory.messages
+            snapshot.omittedBytes += notInMemory.bytes
             // Held messages are not in outboxd's memory: their envelopes are read.
             if let held = try? queueEntries(layout, includeActive: false, heldLimit: publicEntryLimit) { snapshot.add(held) }
         } else if let all = try? queueEntries(layout) {

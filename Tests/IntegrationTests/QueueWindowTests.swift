@@ -1,0 +1,45 @@
+import Foundation
+import OutboxSpool
+import Testing
+
+/// outboxd holds only a window of a large queue in memory (Daemon.windowLimit); the rest
+/// waits on disk and is found by scanning state files' mtimes. A window of 4 (debug
+/// builds honour OUTBOX_WINDOW_LIMIT) makes a queue of 15 a large one.
+@Suite("the queue window: a backlog larger than what outboxd holds in memory")
+struct QueueWindowTests {
+    let window = ["OUTBOX_WINDOW_LIMIT": "4"]
+
+    @Test("a backlog beyond the window is delivered whole by outboxd --once, oldest first")
+    func drainsBeyondWindow() throws {
+        let server = try CaptureServer()
+        let instance = try Instance(extraConfig: server.config + "max_connections = 1\n")
+        for i in 0..<15 { #expect(try instance.sendmail(["-i", "r\(i)@remote.test"], "Subject: window \(i)\n\nb\n").code == 0) }
+        let d = try instance.outboxdOnce(environment: window)
+        #expect(server.await(messages: 15) && instance.deferred().isEmpty, "\(d.stderr)")
+        let subjects = server.contents.compactMap { message in
+            String(decoding: message, as: UTF8.self).split(separator: "\r\n").first { $0.hasPrefix("Subject: window ") }
+        }
+        #expect(subjects == (0..<15).map { "Subject: window \($0)" }, "one connection: in queue ID order")
+    }
+
+    @Test("messages waiting on disk are counted, tried again only when due or flushed, and listed")
+    func deferredOnDisk() throws {
+        let instance = try Instance(extraConfig: "smarthost = smtp://127.0.0.1:1\nconnect_timeout = 2s\nminimal_backoff_time = 1h\n")
+        for i in 0..<15 { #expect(try instance.sendmail(["-i", "r\(i)@remote.test"], "Subject: disk \(i)\n\nb\n").code == 0) }
+        let first = try instance.outboxdOnce(environment: window)
+        #expect(first.stderr.components(separatedBy: "status=deferred").count - 1 == 15, "each tried once: \(first.stderr)")
+        let summary = try String(contentsOfFile: instance.layout.publicQueueSummary, encoding: .utf8)
+        #expect(summary.hasSuffix(" in 15 Requests.\n"), "public/mailq counts what is on disk: \(summary)")
+        // Not due: nothing is tried, and the count at start-up is right.
+        let idle = try instance.outboxdOnce(environment: window)
+        #expect(idle.stderr.contains("daemon started: 15 queued") && !idle.stderr.contains("status=deferred"), "\(idle.stderr)")
+        // A flush makes every one due, on disk or not.
+        _ = try instance.sendmail(["-q"])
+        let flushed = try instance.outboxdOnce(environment: window)
+        #expect(flushed.stderr.components(separatedBy: "status=deferred").count - 1 == 15, "\(flushed.stderr)")
+        let mailq = try instance.sendmail(["-bp"]).stdout
+        #expect(mailq.hasSuffix(" in 15 Requests.\n") && mailq.contains("r14@remote.test"), "\(mailq)")
+        let metrics = try instance.outboxctl(["metrics"]).stdout
+        #expect(metrics.contains("outbox_queue_messages{state=\"deferred\"} 15"), "\(metrics)")
+    }
+}
