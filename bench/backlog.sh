@@ -59,10 +59,15 @@ for i in range(1, n):
 print(f"wrote {n - 1} copies of {directory}/{template} in {time.time() - start:.1f} s")
 PY
 }
+# Above 200 000 (BACKLOG_N=1000000) only the queue is measured: the maildrop steps and a
+# full --once over it would take most of an hour.
+LARGE=$(( N > 200000 ))
+if [ $LARGE = 0 ]; then
 printf 'Subject: template\n\nb\n' | "$BIN/sendmail" -i rcpt@example.net
 clone "$OUT/spool/maildrop/new"
 "$LATENCY" "submit, $N drop files waiting" 300 "$OUT/1k.eml" "$BIN/sendmail" -i rcpt@example.net
 /usr/bin/time -f "root mailq over $N drop files: wall %e s, peak RSS %M KiB" "$BIN/sendmail" -bp 2>&1 >/dev/null | tail -1
+fi
 # The queue: one message adopted and tried by outboxd, then copied.
 find "$OUT/spool/maildrop/new" -type f -delete
 printf 'Subject: template\n\nb\n' | "$BIN/sendmail" -i rcpt@example.net
@@ -78,5 +83,5 @@ echo "running outboxd: first delivery attempt $(python3 -c "import time; print(f
 sleep 20
 echo "running outboxd holding them, after 20 s: RSS $(awk '/VmRSS/ {print $2}' /proc/$PID/status) KiB, peak $(awk '/VmHWM/ {print $2}' /proc/$PID/status) KiB; public/mailq $(stat -c %s "$OUT/spool/public/mailq" 2>/dev/null || echo 0) bytes"
 kill $PID; wait $PID 2>/dev/null || true
-/usr/bin/time -f "outboxd --once over $N queued, those not yet tried (smarthost refusing): wall %e s, peak RSS %M KiB" "$BIN/outboxd" --once --no-syslog 2>&1 >/dev/null | grep -E "^outboxd --once" || true
+[ $LARGE = 1 ] || /usr/bin/time -f "outboxd --once over $N queued, those not yet tried (smarthost refusing): wall %e s, peak RSS %M KiB" "$BIN/outboxd" --once --no-syslog 2>&1 >/dev/null | grep -E "^outboxd --once" || true
 [ -n "${KEEP_SPOOL:-}" ] || rm -rf "$OUT/spool"
