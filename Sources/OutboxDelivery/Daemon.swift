@@ -53,6 +53,11 @@ public final class Daemon: @unchecked Sendable {
     /// census of queue/msg (`countUsage`, at start and every queue_scan_interval) plus the
     /// messages adopted and finished since.
     private var usage: [Int: UserQueueUsage] = [:]
+    /// The census is due again (an operator's edit, queue_scan_interval), and when it ran.
+    private var usageStale = false
+    private var lastCensus = 0
+    /// The shortest time between two censuses.
+    static let censusInterval = 10
     /// At most this many messages are held in memory (Postfix's active queue); the rest
     /// wait on disk and are read when due (DiskBacklog). Tests lower it with
     /// OUTBOX_WINDOW_LIMIT (debug builds only).
@@ -170,6 +175,7 @@ public final class Daemon: @unchecked Sendable {
         // The first messages go out before the census, which reads every envelope.
         _ = dispatchDue(now: MailDate.now())
         countUsage()
+        lastCensus = MailDate.now()
         let status = once ? runOnce() : serve()
         work.stop()
         for w in workers { w.join() }
@@ -184,7 +190,12 @@ public final class Daemon: @unchecked Sendable {
     private func runOnce() -> Int32 {
         while true {
             let adopted = adoptAndDispatch(flushAll: false)
-            if !adopted && work.isEmpty && work.active == 0 { break }
+            if !adopted && work.isEmpty && work.active == 0 {
+                guard disk.mayHaveDue(now: MailDate.now()) else { break }
+                // Due on disk, the next scan not yet allowed.
+                usleep(100_000)
+                continue
+            }
             // A large maildrop is adopted batch by batch while the threads deliver the
             // batches before it.
             if adoptionBacklog {
@@ -228,13 +239,17 @@ public final class Daemon: @unchecked Sendable {
             if now - lastScan >= config.queueScanInterval {
                 lastScan = now
                 _ = try? store.layout.removeStaleTemporaryFiles()
-                countUsage()
+                usageStale = true
                 disk.lookAgain()
+            }
+            if usageStale && now - lastCensus >= Daemon.censusInterval {
+                countUsage()
+                (usageStale, lastCensus) = (false, now)
             }
             // Disk is looked at when the window has room (threads that finish wake us).
             let nextDue = min(
                 queue.items.values.filter { !queue.inFlight.contains($0.id) }.map(\.state.nextAttempt).min() ?? Int.max,
-                queue.items.count < Daemon.windowLimit ? disk.nextDue : Int.max)
+                queue.items.count < Daemon.windowLimit ? disk.wakeTime(now: now) : Int.max)
             let timeout = max(
                 0,
                 min(
@@ -284,9 +299,10 @@ public final class Daemon: @unchecked Sendable {
             _ = adoptAndDispatch(flushAll: false)
             replies = QueueAdministration.apply(request, store: store, queue: &queue, log: log, requester: requester)
             // An edit of messages on disk (or one left there for want of room) shows in
-            // the next scan; the census follows the edit.
+            // the next scan; the census follows within seconds (it reads every envelope:
+            // one per request made a script of N edits cost N censuses; found by review).
             disk.lookAgain()
-            countUsage()
+            usageStale = true
             writeSummary(force: true)
         } else {
             replies = [QueueReply(ok: false, "bad request '\(line.prefix(80))'")]
@@ -379,6 +395,7 @@ public final class Daemon: @unchecked Sendable {
         }
         for item in adoption.adopted {
             count(item.envelope, bytes: item.envelope.contentSize)
+            store.handedOver(item.id)  // a notice about a refused drop file
             // Into memory while the window has room; otherwise on disk, due, for a scan.
             if queue.items.count < Daemon.windowLimit {
                 queue.items[item.id] = item
@@ -411,7 +428,7 @@ public final class Daemon: @unchecked Sendable {
         if flush {
             log.info("flush requested: every deferred message is due now")
             for id in queue.items.keys { queue.items[id]!.state.nextAttempt = 0 }
-            disk.flushedAt = MailDate.precise()
+            disk.flushedAt = store.flushTime()
             disk.lookAgain()
         }
         let dispatched = dispatchDue(now: now)
@@ -434,13 +451,16 @@ public final class Daemon: @unchecked Sendable {
             queue.items[item.id] = item
             queue.inFlight.insert(item.id)  // already queued for delivery by the thread that made it
         }
-        for item in created { count(item.envelope, bytes: item.envelope.contentSize) }
+        for item in created {
+            count(item.envelope, bytes: item.envelope.contentSize)
+            store.handedOver(item.id)
+        }
         for item in finished {
             queue.inFlight.remove(item.id)
             if item.isFinished {
                 queue.items.removeValue(forKey: item.id)
                 count(item.envelope, bytes: item.envelope.contentSize, -1)
-            } else if queue.items.count > Daemon.windowLimit / 2 && queue.afterFlight[item.id] == nil {
+            } else if queue.items.count > Daemon.windowLimit / 2 && queue.afterFlight[item.id] == nil && !item.stateUnsaved {
                 // A large queue: the message waits on disk (its state's mtime says when
                 // it is due) and leaves room for the messages due now.
                 queue.items.removeValue(forKey: item.id)
@@ -457,8 +477,20 @@ public final class Daemon: @unchecked Sendable {
     /// is stamped and left; one that does not read as a valid queue file is moved to
     /// queue/corrupt, never sent.
     private func fillWindow(now: Int) {
-        let names = disk.next(Daemon.windowLimit - queue.items.count, store: store, now: now) { [queue] in queue.items[$0] != nil }
-        for name in names where queue.items[name] == nil {
+        // Until the window is full or no name is left: a name that does not load (stamped,
+        // gone, corrupt) takes no room (found by review: the rest waited for the next pass).
+        while queue.items.count < Daemon.windowLimit {
+            let names = disk.next(Daemon.windowLimit - queue.items.count, store: store, now: now) { [queue, store] in
+                queue.items[$0] != nil || store.isBeingHandedOver($0)
+            }
+            if names.isEmpty { return }
+            load(names, now: now)
+        }
+    }
+
+    /// Loads `names` (due, on disk) into the window.
+    private func load(_ names: ArraySlice<String>, now: Int) {
+        for name in names where queue.items[name] == nil && !store.isBeingHandedOver(name) {
             let item: QueueItem
             do {
                 item = try store.item(name)

@@ -12,6 +12,8 @@ struct DiskBacklog {
     var nextDue = 0
     /// A flush: messages whose state has not changed since are due.
     var flushedAt: Double?
+    /// When the next scan may run.
+    private var scanAllowedAt = 0.0
     /// What waits on disk, for the gauges and public/mailq: the last scan's count, kept
     /// up to date as messages move between the window and the disk.
     private(set) var messages = 0
@@ -20,12 +22,18 @@ struct DiskBacklog {
     private(set) var oldest: String?
 
     /// Names of due messages to load, at most `room`; scans first when none is left from
-    /// the last scan and one may be due. `held(id)`: in memory. Each scan makes progress:
-    /// what it finds due is loaded, or stamped with its real due time, or moved away.
+    /// the last scan, one may be due and the last scan is far enough behind: a scan reads
+    /// every name in queue/msg, so the next waits nine times as long as it took (at most a
+    /// tenth of the time goes to scanning however large the queue; found by review: a
+    /// backlog with a message due every second was scanned every second). `held(id)`: in
+    /// memory or being handed over.
     mutating func next(_ room: Int, store: QueueStore, now: Int, held: (String) -> Bool) -> ArraySlice<String> {
         guard room > 0 else { return [] }
-        if taken == due.count && nextDue <= now {
+        if taken == due.count && nextDue <= now && MailDate.precise() >= scanAllowedAt {
+            let started = MailDate.precise()
             let scan = QueueScan.run(store, skipping: held, now: now, flushedAt: flushedAt, limit: DiskBacklog.scanLimit)
+            let finished = MailDate.precise()
+            scanAllowedAt = finished + 9 * (finished - started)
             due = scan.due
             taken = 0
             // Left out by the limit: due still; otherwise the earliest of the others.
@@ -36,6 +44,17 @@ struct DiskBacklog {
         taken += names.count
         return names
     }
+
+    /// When a message on disk may be due, for the main loop's sleep: now while names of
+    /// the last scan wait; otherwise the next due time, not before the next scan may run.
+    func wakeTime(now: Int) -> Int {
+        if taken < due.count { return now }
+        return max(nextDue, Int(scanAllowedAt.rounded(.up)))
+    }
+
+    /// Whether a message on disk may be due now or once the next scan may run (outboxd
+    /// --once goes on until none is).
+    func mayHaveDue(now: Int) -> Bool { taken < due.count || nextDue <= now }
 
     /// Due names kept from one scan: later scans start from these (a scan reads every
     /// name in queue/msg; 50 000 names cost about 1 MB).
@@ -58,5 +77,8 @@ struct DiskBacklog {
 
     /// Something on disk changed in a way only a scan sees (an operator's edit, mail
     /// adopted while the window was full): look again at the next chance.
-    mutating func lookAgain() { nextDue = 0 }
+    mutating func lookAgain() {
+        nextDue = 0
+        scanAllowedAt = 0
+    }
 }

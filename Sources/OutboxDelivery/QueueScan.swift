@@ -45,7 +45,7 @@ struct QueueScan {
             var due = 0
             if states >= 0 && fstatat(states, name, &st, AT_SYMLINK_NOFOLLOW) == 0 {
                 due = Int(st.st_mtim.tv_sec)
-                if let flushedAt, QueueScan.seconds(st.st_ctim) < flushedAt { due = 0 }
+                if let flushedAt, QueueScan.seconds(st.st_ctim) <= flushedAt { due = 0 }
             } else {
                 scan.neverTried += 1
             }

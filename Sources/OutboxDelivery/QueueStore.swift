@@ -33,6 +33,10 @@ public struct QueueItem: Sendable {
     }
 
     public var isFinished: Bool { envelope.recipients.indices.allSatisfy { !state.isPending($0) } }
+    /// The last save of `state` failed: the file says less than memory (sent recipients,
+    /// the next attempt), so outboxd keeps the item in memory (found by review: evicted,
+    /// it was read back as due and sent again).
+    public var stateUnsaved = false
 }
 
 /// outboxd's private queue below `spool_directory` (mode 0700, user outbox):
@@ -111,7 +115,20 @@ public final class QueueStore: @unchecked Sendable {
     /// it due); false without one (never tried: due anyway).
     func stateUnchanged(_ id: String, since time: Double) -> Bool {
         var st = stat()
-        return lstat(states + "/" + id, &st) == 0 && QueueScan.seconds(st.st_ctim) < time
+        return lstat(states + "/" + id, &st) == 0 && QueueScan.seconds(st.st_ctim) <= time
+    }
+
+    /// Marks a flush: touches queue/flush and returns its ctime, which the state files'
+    /// ctimes are compared with (the same clock: the file system's, not the process's;
+    /// found by review). The process clock when the file cannot be touched.
+    func flushTime() -> Double {
+        let path = layout.root + "/queue/flush"
+        let fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return MailDate.precise() }
+        defer { close(fd) }
+        var st = stat()
+        guard futimens(fd, nil) == 0, fstat(fd, &st) == 0 else { return MailDate.precise() }
+        return QueueScan.seconds(st.st_ctim)
     }
 
     func isHeld(_ id: String) -> Bool {
@@ -150,8 +167,22 @@ public final class QueueStore: @unchecked Sendable {
     /// Writes a new queue file (a bounce) durably under a fresh queue ID.
     /// `uid` is whom the message counts against (outboxd's own by default; a notice about
     /// a refused drop file counts against its submitter).
+    /// Messages this process is writing and hands to its delivery threads itself
+    /// (bounces): a scan of queue/msg must not take them meanwhile, or they are sent twice
+    /// (found by review). By queue ID, with when; `handedOver` ends it, a minute at most.
+    private let beingHandedOver = Mutex<[String: Double]>([:])
+
+    /// Whether `id` is a message this process is handing over itself.
+    func isBeingHandedOver(_ id: String) -> Bool {
+        beingHandedOver.withLock { table in (table[id].map { MailDate.precise() - $0 < 60 }) ?? false }
+    }
+
+    /// The main loop now holds `id`.
+    func handedOver(_ id: String) { _ = beingHandedOver.withLock { $0.removeValue(forKey: id) } }
+
     public func enqueue(sender: String, recipient: String, parameters: [String], content: [UInt8], uid: uid_t = getuid()) throws -> QueueItem {
         let id = QueueID.generate().text
+        beingHandedOver.withLock { $0[id] = MailDate.precise() }
         var records = DropFile.header(queueID: id, uid: uid, time: MailDate.now())
         records += [Record(.sender, sender), Record(.recipient, recipient)]
         records += parameters.map { Record(.parameter, $0) }

@@ -125,6 +125,18 @@ public final class Relay: @unchecked Sendable {
         }
     }
 
+    /// Saves the item's state; a failure is logged and marked on the item (outboxd then
+    /// keeps it in memory, where the state is right).
+    func saveState(_ item: inout QueueItem) {
+        do {
+            try store.save(item.state, for: item.id)
+            item.stateUnsaved = false
+        } catch {
+            item.stateUnsaved = true
+            log.error(.qmgr, "\(item.id): cannot save delivery state: \(error); the message stays queued")
+        }
+    }
+
     /// What mailq says of a message that waits for this route's limits.
     func waitingReason(_ what: String, until time: Int) -> String {
         "waiting for \(routeName.map { "route \($0)'s" } ?? "the smarthost's") \(what), next try \(MailDate.queueListing(time))"
@@ -138,9 +150,7 @@ public final class Relay: @unchecked Sendable {
             item.state.recipients[index] = DeliveryState.Entry(status: .deferred, reply: reason, dsn: "4.7.0")
         }
         item.state.nextAttempt = time
-        do { try store.save(item.state, for: item.id) } catch {
-            log.error(.qmgr, "\(item.id): cannot save delivery state: \(error); the message stays queued")
-        }
+        saveState(&item)
     }
 
     /// Closes a ticket of `admitMessage`: the message's transaction ended (`sent`), or
@@ -292,9 +302,7 @@ public final class Relay: @unchecked Sendable {
                     item.state.recipients[index]!.reply = pacing + ": " + item.state.recipients[index]!.reply
                 }
             }
-            do { try store.save(item.state, for: item.id) } catch {
-                log.error(.qmgr, "\(item.id): cannot save delivery state: \(error); the message stays queued")
-            }
+            saveState(&item)
         }
         return created
     }
