@@ -105,8 +105,8 @@ public final class Daemon: @unchecked Sendable {
     /// crash interrupted).
     private func countUsage() {
         var census: [Int: UserQueueUsage] = [:]
-        for name in (try? store.layout.fileNames(in: store.messages)) ?? [] {
-            guard let (file, size) = try? DropFile.readEnvelope(path: store.messages + "/" + name), Daemon.counts(file) else { continue }
+        try? store.layout.forEachFileName(in: store.messages) { name in
+            guard let (file, size) = try? DropFile.readEnvelope(path: store.messages + "/" + name), Daemon.counts(file) else { return }
             census[file.uid, default: UserQueueUsage()].messages += 1
             census[file.uid, default: UserQueueUsage()].bytes += size
         }

@@ -105,7 +105,7 @@ public final class QueueStore: @unchecked Sendable {
 
     /// Removes state files whose message is gone (a removal interrupted by a crash).
     public func removeOrphanStates() {
-        for name in (try? layout.fileNames(in: states)) ?? [] {
+        try? layout.forEachFileName(in: states) { name in
             var st = stat()
             if lstat(messages + "/" + name, &st) != 0 && errno == ENOENT && !isHeld(name) { unlink(states + "/" + name) }
         }

@@ -34,15 +34,21 @@ extension SpoolLayout {
 
     /// Names in `directory` not starting with ".", sorted (queue IDs sort by arrival).
     public func fileNames(in directory: String) throws(SystemError) -> [String] {
+        var names: [String] = []
+        try forEachFileName(in: directory) { names.append($0) }
+        return names.sorted()
+    }
+
+    /// Calls `body` with each name in `directory` not starting with ".", in directory
+    /// order, holding no list (a queue of a million names is not copied into memory).
+    public func forEachFileName(in directory: String, _ body: (String) -> Void) throws(SystemError) {
         guard let dir = opendir(directory) else { throw SystemError("opendir", path: directory) }
         defer { closedir(dir) }
-        var names: [String] = []
         while let entry = readdir(dir) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
                 String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
             }
-            if name.first != "." { names.append(name) }
+            if name.first != "." { body(name) }
         }
-        return names.sorted()
     }
 }
