@@ -191,8 +191,9 @@ public final class Daemon: @unchecked Sendable {
         while true {
             let adopted = adoptAndDispatch(flushAll: false)
             if !adopted && work.isEmpty && work.active == 0 {
-                guard disk.mayHaveDue(now: MailDate.now()) else { break }
-                // Due on disk, the next scan not yet allowed.
+                // Due on disk, the next scan not yet allowed; with no room (a window full
+                // of messages whose state could not be saved) nothing more can go.
+                guard disk.mayHaveDue(now: MailDate.now()) && queue.items.count < Daemon.windowLimit else { break }
                 usleep(100_000)
                 continue
             }

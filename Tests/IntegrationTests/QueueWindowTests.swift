@@ -42,4 +42,21 @@ struct QueueWindowTests {
         let metrics = try instance.outboxctl(["metrics"]).stdout
         #expect(metrics.contains("outbox_queue_messages{state=\"deferred\"} 15"), "\(metrics)")
     }
+
+    /// State saves failing (ENOSPC) with a backlog beyond the window: outboxd --once ends,
+    /// tries each message at most once and loses none. (It does not reproduce the review's
+    /// finding, a message evicted with unsaved state and re-sent from its older state: that
+    /// needs a reload after a partial delivery; the code keeps such items in memory.)
+    @Test("state saves failing beyond the window: each message tried at most once, none lost, --once ends")
+    func unsavedStateStays() throws {
+        let instance = try Instance(extraConfig: "smarthost = smtp://127.0.0.1:1\nconnect_timeout = 2s\nminimal_backoff_time = 1h\n")
+        for i in 0..<15 { #expect(try instance.sendmail(["-i", "r\(i)@remote.test"], "Subject: unsaved \(i)\n\nb\n").code == 0) }
+        _ = try instance.outboxdOnce(environment: window)
+        _ = try instance.sendmail(["-q"])
+        let started = Date()
+        let r = try instance.outboxdOnce(environment: window.merging(["OUTBOX_FAULT": "outboxd:fsync=ENOSPC@*"]) { $1 })
+        let tries = r.stderr.components(separatedBy: "status=deferred").count - 1
+        #expect(tries >= 1 && tries <= 15, "each at most once: \(tries)\n\(r.stderr.suffix(2000))")
+        #expect(Date().timeIntervalSince(started) < 60 && instance.deferred().count == 15)
+    }
 }
