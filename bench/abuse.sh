@@ -6,17 +6,7 @@
 set -euo pipefail
 BIN=${1:?release binary directory}
 OUT=${2:?scratch directory}
-rm -rf "$OUT"; mkdir -p "$OUT"
-cat > "$OUT/outbox.conf" <<CONF
-spool_directory = $OUT/spool
-domain = example.org
-admin_address = admin@example.net
-aliases_file = $OUT/aliases
-smarthost = smtp://127.0.0.1:1
-connect_timeout = 2s
-CONF
-: > "$OUT/aliases"
-export OUTBOX_CONFIG=$OUT/outbox.conf
+. "$(dirname "$0")/unreachable-spool.sh"; unreachable_spool
 "$BIN/sendmail" -q
 
 # Record streams written straight to the drop helper, as a local user can.

@@ -8,18 +8,7 @@ set -euo pipefail
 BIN=${1:?release binary directory}
 OUT=${2:?scratch directory}
 N=${BACKLOG_N:-100000}
-rm -rf "$OUT"; mkdir -p "$OUT"
-cat > "$OUT/outbox.conf" <<CONF
-spool_directory = $OUT/spool
-domain = example.org
-admin_address = admin@example.net
-aliases_file = $OUT/aliases
-smarthost = smtp://127.0.0.1:1
-connect_timeout = 2s
-user_queue_limit = 0
-CONF
-: > "$OUT/aliases"
-export OUTBOX_CONFIG=$OUT/outbox.conf
+. "$(dirname "$0")/unreachable-spool.sh"; unreachable_spool "user_queue_limit = 0"
 "$BIN/sendmail" -q
 find "$OUT/spool/maildrop/new" -type f -delete
 LATENCY=$(dirname "$0")/out/latency

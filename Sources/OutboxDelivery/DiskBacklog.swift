@@ -82,3 +82,15 @@ struct DiskBacklog {
         scanAllowedAt = 0
     }
 }
+
+extension QueueID {
+    /// The submission time the ID carries, in epoch seconds (the age of a message on disk
+    /// without reading it). Here, not beside QueueID: the set-id helper compiles that file.
+    var seconds: Int {
+        var micros: UInt64 = 0
+        for digit in text.utf8.prefix(10) {
+            micros = micros << 5 | UInt64(QueueID.alphabet.firstIndex(of: digit) ?? 0)
+        }
+        return Int(micros / 1_000_000)
+    }
+}

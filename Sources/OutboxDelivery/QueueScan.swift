@@ -30,15 +30,15 @@ struct QueueScan {
     static func run(_ store: QueueStore, skipping: (String) -> Bool, now: Int, flushedAt: Double?, limit: Int) -> QueueScan {
         var scan = QueueScan()
         scan.limit = limit
-        guard let directory = opendir(store.messages) else { return scan }
-        defer { closedir(directory) }
+        let messages = open(store.messages, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard messages >= 0 else { return scan }
+        defer { close(messages) }
         let states = open(store.states, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         defer { if states >= 0 { close(states) } }
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            guard !name.hasPrefix("."), !skipping(name) else { continue }
+        try? store.layout.forEachFileName(in: store.messages) { name in
+            guard !skipping(name) else { return }
             var st = stat()
-            guard fstatat(dirfd(directory), name, &st, AT_SYMLINK_NOFOLLOW) == 0, (st.st_mode & S_IFMT) == S_IFREG else { continue }
+            guard fstatat(messages, name, &st, AT_SYMLINK_NOFOLLOW) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return }
             scan.messages += 1
             scan.bytes += Int(st.st_size)
             if scan.oldest.map({ name < $0 }) ?? true { scan.oldest = name }
@@ -51,7 +51,7 @@ struct QueueScan {
             }
             guard due <= now else {
                 scan.nextDue = min(scan.nextDue ?? due, due)
-                continue
+                return
             }
             scan.dueSeen += 1
             scan.due.append(name)

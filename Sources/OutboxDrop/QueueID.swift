@@ -11,7 +11,7 @@ public struct QueueID: Hashable, Sendable, CustomStringConvertible, Comparable {
     /// The ID text, e.g. "0KQ3T9V1XB4F2M".
     public let text: String
 
-    static let alphabet = Array("0123456789BCDFGHJKLMNPQRSTVWXYZa".utf8)  // 32 symbols, no vowels: no words in IDs
+    public static let alphabet = Array("0123456789BCDFGHJKLMNPQRSTVWXYZa".utf8)  // 32 symbols, no vowels: no words in IDs
 
     public init?(_ text: String) {
         guard text.utf8.count == 14, text.utf8.allSatisfy({ QueueID.alphabet.contains($0) }) else { return nil }
@@ -34,14 +34,5 @@ public struct QueueID: Hashable, Sendable, CustomStringConvertible, Comparable {
     private init(unchecked: String) { self.text = unchecked }
 
     public var description: String { text }
-
-    /// The submission time the ID carries, in epoch seconds.
-    public var seconds: Int {
-        var micros: UInt64 = 0
-        for digit in text.utf8.prefix(10) {
-            micros = micros << 5 | UInt64(QueueID.alphabet.firstIndex(of: digit) ?? 0)
-        }
-        return Int(micros / 1_000_000)
-    }
     public static func < (a: QueueID, b: QueueID) -> Bool { a.text < b.text }
 }

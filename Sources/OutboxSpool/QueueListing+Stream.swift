@@ -80,8 +80,7 @@ public struct QueueListingStream {
         guard let (file, size) = try? DropFile.readEnvelope(path: directory + "/" + name), file.queueID == name else { return .unreadable }
         if place == .maildrop {
             if file.isFlushRequest { return .nothingPending }
-            return .entry(
-                QueueEntry(id: file.queueID, size: size, arrival: file.time, sender: file.sender, recipients: file.recipients.map(\.address)))
+            return .entry(QueueListing.dropEntry(file, size: size))
         }
         let state = DeliveryState.load(path: layout.queueStates + "/" + name)
         return QueueListing.entry(file, size: size, state: state, held: place == .hold).map { .entry($0) } ?? .nothingPending

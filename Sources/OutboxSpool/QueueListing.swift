@@ -144,10 +144,7 @@ public enum QueueListing {
                 continue
             }
             if file.isFlushRequest { continue }
-            var entry = QueueEntry(
-                id: file.queueID, size: size, arrival: file.time, sender: file.sender, recipients: file.recipients.map(\.address))
-            entry.uid = file.uid
-            snapshot.entries.append(entry)
+            snapshot.entries.append(dropEntry(file, size: size))
         }
         return snapshot
     }
@@ -172,6 +169,13 @@ public enum QueueListing {
         }
         snapshot.entries.sort { $0.id < $1.id }
         return snapshot
+    }
+
+    /// The listing entry of a message not yet adopted.
+    static func dropEntry(_ file: DropFile, size: Int) -> QueueEntry {
+        var entry = QueueEntry(id: file.queueID, size: size, arrival: file.time, sender: file.sender, recipients: file.recipients.map(\.address))
+        entry.uid = file.uid
+        return entry
     }
 
     /// The listing entry of a queued message, nil when nothing is pending.
