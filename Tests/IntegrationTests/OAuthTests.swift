@@ -279,6 +279,7 @@ struct OAuthTests {
         var seen: Set<String> = [first]
         for wave in 0..<4 {
             let waveStart = Date()
+            let before = endpoint.counter("refresh_token")
             let t = token("wave\(wave)")
             let config = instance.configPath
             DispatchQueue.concurrentPerform(iterations: 16) { i in
@@ -287,6 +288,12 @@ struct OAuthTests {
                     environment: ["OUTBOX_CONFIG": config])
             }
             #expect(Smarthost.shared.await(t, count: 16, seconds: 20).count == 16, "wave \(wave)")
+            // One refresh per wave; a second only when the wave outlasted the token's
+            // refresh window on a loaded machine (then renewing early is right).
+            let took = Date().timeIntervalSince(waveStart)
+            let renewedAt = Double(lifetime - lifetime / 5)  // AccessTokenCache.refreshWindow: a fifth
+            let waveRefreshes = endpoint.counter("refresh_token") - before
+            #expect(waveRefreshes == 1 || (took >= renewedAt && waveRefreshes == 2), "wave \(wave): \(waveRefreshes) refreshes in \(took) s")
             let stored = try String(contentsOfFile: tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(!seen.contains(stored), "wave \(wave): a new, rotated refresh token is on disk")
             seen.insert(stored)
@@ -297,7 +304,7 @@ struct OAuthTests {
             Thread.sleep(until: waveStart.addingTimeInterval(Double(lifetime) + 1))
         }
         let log = instance.stopDaemon(daemon, errors)
-        #expect(endpoint.counter("refresh_token") - refreshes == 4, "one refresh per expiry, not one per connection: \(log)")
+        #expect(endpoint.counter("refresh_token") - refreshes >= 4, "one refresh per expiry, not one per connection: \(log)")
         #expect(endpoint.counter("reuse_detected") == reuse, "no rotated-out refresh token was ever presented again")
         #expect(endpoint.counter("introspections_active") - introspections >= 8, "several connections authenticated per token")
         #expect(log.contains("Verified TLS connection established to") && log.contains("authenticated with AUTH OAUTHBEARER"))
