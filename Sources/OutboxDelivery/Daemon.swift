@@ -336,6 +336,8 @@ public final class Daemon: @unchecked Sendable {
             // pick the new one up with their next message.
             let freshRelays = try Relays(config: fresh, store: store, log: log, monitor: monitor, previous: relays.withLock { $0 })
             relays.withLock { $0 = freshRelays }
+            // Mail waiting for its route's share of the window is routed again.
+            disk.forgetWaiting()
             work.configure(limits: freshRelays.connectionLimits, generation: freshRelays.generation, keepPacing: freshRelays.samePlace) {
                 freshRelays.routeName(of: $0)
             }
@@ -394,14 +396,21 @@ public final class Daemon: @unchecked Sendable {
                 "uid \(uid) reached its queue limit (\(u.messages) messages, \(u.bytes) bytes queued; user_queue_limit \(messageLimit), user_queue_size_limit \(sizeLimit)): new messages are held, first \(ids[0].id); outboxctl release sends them"
             )
         }
+        let current = relays.withLock { $0 }
+        var shares: WindowShares?
         for item in adoption.adopted {
             count(item.envelope, bytes: item.envelope.contentSize)
             store.handedOver(item.id)  // a notice about a refused drop file
-            // Into memory while the window has room; otherwise on disk, due, for a scan.
-            if queue.items.count < Daemon.windowLimit {
+            // Into memory while the window has room and the route its share; otherwise on
+            // disk, due, in the route's waiting line or for a scan.
+            if shares == nil && queue.items.count < Daemon.windowLimit { shares = windowShares(current, now: adoptionTime) }
+            let route = shares?.share == nil ? "" : current.routeName(of: item)
+            if queue.items.count < Daemon.windowLimit && shares?.room(for: route) ?? 0 > 0 {
                 queue.items[item.id] = item
+                shares?.add(route)
             } else {
                 disk.stored(bytes: item.envelope.contentSize, dueAt: 0, id: item.id)
+                if queue.items.count < Daemon.windowLimit { _ = disk.wait(item.id, route: route) }
             }
             let e = item.envelope
             log.info(.pickup, PostfixLogLine.pickup(id: item.id, uid: e.uid, sender: e.sender, origin: e.parameter("ORIGIN")))
@@ -478,20 +487,44 @@ public final class Daemon: @unchecked Sendable {
     /// is stamped and left; one that does not read as a valid queue file is moved to
     /// queue/corrupt, never sent.
     private func fillWindow(now: Int) {
+        guard queue.items.count < Daemon.windowLimit else { return }
+        let current = relays.withLock { $0 }
+        // Counted when there is something to load (it routes every message in the window).
+        var counted: WindowShares?
+        func shares() -> WindowShares { counted ?? windowShares(current, now: now) }
         // Until the window is full or no name is left: a name that does not load (stamped,
         // gone, corrupt) takes no room (found by review: the rest waited for the next pass).
         while queue.items.count < Daemon.windowLimit {
-            let names = disk.next(Daemon.windowLimit - queue.items.count, store: store, now: now) { [queue, store] in
-                queue.items[$0] != nil || store.isBeingHandedOver($0)
+            // First the routes' waiting mail, then what the scans find.
+            var names: ArraySlice<String> = []
+            if disk.hasWaiting {
+                let s = shares()
+                counted = s
+                names = ArraySlice(disk.takeWaiting { s.room(for: $0) })
+            }
+            if names.isEmpty {
+                names = disk.next(Daemon.windowLimit - queue.items.count, store: store, now: now) { [queue, store] in
+                    queue.items[$0] != nil || store.isBeingHandedOver($0)
+                }
             }
             if names.isEmpty { return }
-            load(names, now: now)
+            var s = shares()
+            load(names, now: now, routes: current, shares: &s)
+            counted = s
         }
     }
 
-    /// Loads `names` (due, on disk) into the window.
-    private func load(_ names: ArraySlice<String>, now: Int) {
-        for name in names where queue.items[name] == nil && !store.isBeingHandedOver(name) {
+    /// The routes' shares of the window, counting what is due or in flight now.
+    private func windowShares(_ current: Relays, now: Int) -> WindowShares {
+        WindowShares(windowLimit: Daemon.windowLimit, routes: current.config.routes.count + 1) {
+            queue.items.values.filter { queue.inFlight.contains($0.id) || $0.state.nextAttempt <= now }.map { current.routeName(of: $0) }
+        }
+    }
+
+    /// Loads `names` (due, on disk) into the window; a message whose route has its full
+    /// share waits on disk for that route.
+    private func load(_ names: ArraySlice<String>, now: Int, routes: Relays, shares: inout WindowShares) {
+        for name in names where queue.items[name] == nil && !store.isBeingHandedOver(name) && !disk.isWaiting(name) {
             let item: QueueItem
             do {
                 item = try store.item(name)
@@ -509,13 +542,23 @@ public final class Daemon: @unchecked Sendable {
                 store.moveToCorrupt(store.messages + "/" + name, name: name)
                 continue
             }
-            disk.loaded(bytes: item.envelope.contentSize, neverTried: item.state.attempts == 0)
             let flushed = disk.flushedAt.map { store.stateUnchanged(name, since: $0) } ?? false
             if item.state.nextAttempt > now && !flushed {
                 store.stamp(name, due: item.state.nextAttempt)
-                disk.stored(bytes: item.envelope.contentSize, dueAt: item.state.nextAttempt, id: name)
+                disk.nextDue = min(disk.nextDue, item.state.nextAttempt)
                 continue
             }
+            if shares.share != nil {
+                let route = routes.routeName(of: item)
+                // Over its share: stays on disk, counted there, in its route's line (when
+                // the lines are full, a later scan finds it again).
+                guard shares.room(for: route) > 0 else {
+                    _ = disk.wait(name, route: route)
+                    continue
+                }
+                shares.add(route)
+            }
+            disk.loaded(bytes: item.envelope.contentSize, neverTried: item.state.attempts == 0)
             var loaded = item
             if flushed { loaded.state.nextAttempt = 0 }
             queue.items[name] = loaded

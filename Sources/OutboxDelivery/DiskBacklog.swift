@@ -20,6 +20,13 @@ struct DiskBacklog {
     private(set) var bytes = 0
     private(set) var neverTried = 0
     private(set) var oldest: String?
+    /// Due messages read from disk whose route had its full share of the window
+    /// (WindowShares): per route, oldest first, loaded again when the route has room.
+    /// Scans skip them. At most `scanLimit` names; while that many wait, nothing more is
+    /// taken from disk (reading envelopes only to find their route full again would keep
+    /// a core busy), so other routes' mail then waits behind a backlog that large.
+    private var waiting: [String: [String]] = [:]
+    private var waitingNames: Set<String> = []
 
     /// Names of due messages to load, at most `room`; scans first when none is left from
     /// the last scan, one may be due and the last scan is far enough behind: a scan reads
@@ -28,10 +35,12 @@ struct DiskBacklog {
     /// backlog with a message due every second was scanned every second). `held(id)`: in
     /// memory or being handed over.
     mutating func next(_ room: Int, store: QueueStore, now: Int, held: (String) -> Bool) -> ArraySlice<String> {
-        guard room > 0 else { return [] }
+        guard room > 0 && waitingNames.count < DiskBacklog.scanLimit else { return [] }
         if taken == due.count && nextDue <= now && MailDate.precise() >= scanAllowedAt {
             let started = MailDate.precise()
-            let scan = QueueScan.run(store, skipping: held, now: now, flushedAt: flushedAt, limit: DiskBacklog.scanLimit)
+            let waitingNow = waitingNames
+            let scan = QueueScan.run(
+                store, skipping: { held($0) || waitingNow.contains($0) }, now: now, flushedAt: flushedAt, limit: DiskBacklog.scanLimit)
             let finished = MailDate.precise()
             scanAllowedAt = finished + 9 * (finished - started)
             due = scan.due
@@ -45,6 +54,41 @@ struct DiskBacklog {
         return names
     }
 
+    /// Whether `name` waits for its route's share of the window.
+    func isWaiting(_ name: String) -> Bool { waitingNames.contains(name) }
+
+    var hasWaiting: Bool { !waitingNames.isEmpty }
+
+    /// `name`, due, waits for `route` to have room in the window; false when the waiting
+    /// lines are full (the name is then found again by a later scan).
+    mutating func wait(_ name: String, route: String) -> Bool {
+        guard waitingNames.count < DiskBacklog.scanLimit else { return false }
+        guard waitingNames.insert(name).inserted else { return true }
+        waiting[route, default: []].append(name)
+        return true
+    }
+
+    /// Waiting names of the routes with room, oldest first, each route's at most its room.
+    mutating func takeWaiting(room: (String) -> Int) -> [String] {
+        var names: [String] = []
+        for (route, line) in waiting {
+            let n = min(line.count, room(route))
+            guard n > 0 else { continue }
+            names += line.prefix(n)
+            waiting[route] = line.count == n ? nil : Array(line.dropFirst(n))
+        }
+        for name in names { waitingNames.remove(name) }
+        return names
+    }
+
+    /// The routes changed (a reload): the waiting names are on disk and due, and the
+    /// next scan finds them again under their new routes.
+    mutating func forgetWaiting() {
+        waiting = [:]
+        waitingNames = []
+        lookAgain()
+    }
+
     /// When a message on disk may be due, for the main loop's sleep: now while names of
     /// the last scan wait; otherwise the next due time, not before the next scan may run.
     func wakeTime(now: Int) -> Int {
@@ -54,7 +98,7 @@ struct DiskBacklog {
 
     /// Whether a message on disk may be due now or once the next scan may run (outboxd
     /// --once goes on until none is).
-    func mayHaveDue(now: Int) -> Bool { taken < due.count || nextDue <= now }
+    func mayHaveDue(now: Int) -> Bool { taken < due.count || nextDue <= now || hasWaiting }
 
     /// Due names kept from one scan: later scans start from these (a scan reads every
     /// name in queue/msg; 50 000 names cost about 1 MB).

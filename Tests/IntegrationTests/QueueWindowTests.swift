@@ -43,6 +43,26 @@ struct QueueWindowTests {
         #expect(metrics.contains("outbox_queue_messages{state=\"deferred\"} 15"), "\(metrics)")
     }
 
+    /// Regression (review C): the window filled in queue-ID order, so a slow route with more
+    /// due mail than the window held every place, and another route's mail waited on disk
+    /// until the slow one's had gone out.
+    @Test("a slow route's backlog does not keep another route's mail out of the window")
+    func routeShares() throws {
+        let slow = try CaptureServer(dataDelay: 8)
+        let fast = try CaptureServer()
+        let instance = try Instance(
+            extraConfig: slow.config
+                + "max_connections = 1\n\n[route shop]\nsenders = @shop.example\nsmarthost = smtp://127.0.0.1:\(fast.port)\ntls_security_level = none\n"
+        )
+        for i in 0..<10 { #expect(try instance.sendmail(["-i", "r\(i)@remote.test"], "Subject: slow \(i)\n\nb\n").code == 0) }
+        #expect(try instance.sendmail(["-i", "-f", "app@shop.example", "buyer@remote.test"], "Subject: shop\n\nb\n").code == 0)
+        let (daemon, errors) = try instance.startDaemon(environment: window)
+        let delivered = fast.await(messages: 1, seconds: 6)
+        let log = instance.stopDaemon(daemon, errors)
+        #expect(delivered, "the shop route's message went out while the slow route's first was in DATA: \(log)")
+        #expect(slow.contents.count <= 1)
+    }
+
     /// State saves failing (ENOSPC) with a backlog beyond the window: outboxd --once ends,
     /// tries each message at most once and loses none. (It does not reproduce the review's
     /// finding, a message evicted with unsaved state and re-sent from its older state: that

@@ -119,11 +119,11 @@ extension Instance {
     }
 
     /// Starts a running outboxd (foreground, log on the returned pipe).
-    func startDaemon() throws -> (Process, Pipe) {
+    func startDaemon(environment: [String: String] = [:]) throws -> (Process, Pipe) {
         let daemon = Process()
         daemon.executableURL = URL(fileURLWithPath: Binaries.directory + "/outboxd")
         daemon.arguments = ["--no-syslog"]
-        daemon.environment = ProcessInfo.processInfo.environment.merging(["OUTBOX_CONFIG": configPath]) { $1 }
+        daemon.environment = ProcessInfo.processInfo.environment.merging(environment.merging(["OUTBOX_CONFIG": configPath]) { $1 }) { $1 }
         let errors = Pipe()
         daemon.standardError = errors
         try daemon.run()

@@ -254,3 +254,37 @@ struct RateBurstTests {
         #expect(bursts.isEmpty, "user_rate_limit removed by a reload: every burst ends")
     }
 }
+
+@Suite("the routes' shares of the queue window")
+struct WindowShareTests {
+    @Test("one route: no share; several: the window divided, counting what is due or in flight")
+    func shares() {
+        let single = WindowShares(windowLimit: 10, routes: 1) { Array(repeating: "", count: 10) }
+        #expect(single.share == nil && single.room(for: "") == Int.max)
+        var two = WindowShares(windowLimit: 10, routes: 2) { ["", "", "", "slow", "slow", "slow", "slow"] }
+        #expect(two.share == 5 && two.room(for: "slow") == 1 && two.room(for: "") == 2 && two.room(for: "other") == 5)
+        two.add("slow")
+        #expect(two.room(for: "slow") == 0)
+        two.add("slow")
+        #expect(two.room(for: "slow") == 0, "never below none")
+    }
+
+    @Test("waiting lines: per route, oldest first, each route at most its room; names wait once")
+    func waitingLines() {
+        var disk = DiskBacklog()
+        for name in ["a1", "a2", "a3"] {
+            let queued = disk.wait(name, route: "slow")
+            #expect(queued)
+        }
+        let other = disk.wait("b1", route: ""), again = disk.wait("a1", route: "slow")
+        #expect(other && again, "a name already waiting is not added twice")
+        #expect(disk.isWaiting("a2") && disk.hasWaiting)
+        let first = disk.takeWaiting { $0 == "slow" ? 2 : 0 }
+        #expect(first == ["a1", "a2"] && !disk.isWaiting("a1") && disk.isWaiting("a3") && disk.isWaiting("b1"))
+        let rest = disk.takeWaiting { _ in 5 }.sorted()
+        #expect(rest == ["a3", "b1"] && !disk.hasWaiting, "a1 was taken once only")
+        _ = disk.wait("c1", route: "x")
+        disk.forgetWaiting()
+        #expect(!disk.hasWaiting && disk.mayHaveDue(now: 0), "forgotten names are found by the next scan")
+    }
+}
