@@ -46,9 +46,11 @@ all: build
 
 build: $(EMBEDDED)/outboxdrop
 	$(SWIFT) build $(SWIFTFLAGS) --product sendmail
-	$(SWIFT) build $(SWIFTFLAGS) --product outboxd
 	$(SWIFT) build $(SWIFTFLAGS) --product outboxctl
 	cp $(EMBEDDED)/outboxdrop $(RELEASE)/outboxdrop
+	# One executable is outboxctl and outboxd (it runs as the daemon under that name):
+	# installed once, it saves a second Swift runtime and copy of the delivery code.
+	cp $(RELEASE)/outboxctl $(RELEASE)/outboxd
 
 $(EMBEDDED)/outboxdrop: $(HELPER_SOURCES) Sources/COutboxSys/guard.c Sources/COutboxSys/include/COutboxSys.h \
     Sources/outboxdrop/Embedded/module.modulemap Sources/outboxdrop/Embedded/libc.h
@@ -102,7 +104,7 @@ install-files:
 	install -m 0755 $(RELEASE)/sendmail $(DESTDIR)$(SBINDIR)/sendmail
 	install -m 0755 $(RELEASE)/outboxdrop $(DESTDIR)$(SBINDIR)/outboxdrop
 	install -m 0755 $(RELEASE)/outboxd $(DESTDIR)$(SBINDIR)/outboxd
-	install -m 0755 $(RELEASE)/outboxctl $(DESTDIR)$(SBINDIR)/outboxctl
+	ln -sf outboxd $(DESTDIR)$(SBINDIR)/outboxctl
 	install -m 0755 etc/setup-spool $(DESTDIR)$(LIBDIR)/outbox/setup-spool
 	ln -sf $(SBINDIR)/sendmail $(DESTDIR)$(BINDIR)/mailq
 	ln -sf $(SBINDIR)/sendmail $(DESTDIR)$(BINDIR)/newaliases

@@ -1,11 +1,14 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// sendmail and the setgid drop helper have no package dependencies: they must start in
-// about a millisecond and stay off Foundation/ICU (see DESIGN "Build and start-up").
-// swift-argument-parser serves outboxctl only (subcommands, --help, errors in the form
-// operators know). It needs FoundationEssentials, which costs the long-running outboxd
-// 16.2 vs 11 MB idle RSS, so outboxd parses its three options by hand.
+// No package dependencies. sendmail and the setgid drop helper must start in about a
+// millisecond and stay off Foundation/ICU (see DESIGN "Build and start-up"). outboxctl
+// used swift-argument-parser, which needs FoundationEssentials: 10 MB in a static binary,
+// and 16.2 vs 11 MB idle RSS in outboxd. outboxctl and outboxd are now one installed
+// executable (the outboxctl product, which runs as outboxd under that name): it shares
+// the Swift runtime, OpenSSL, SASL and the delivery code, and its command line is
+// OutboxSupport's CommandLineSpec. The outboxd product is the same daemon on its own,
+// for development and the tests.
 let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 
 let package = Package(
@@ -20,9 +23,6 @@ let package = Package(
         .library(
             name: "OutboxParsers",
             targets: ["OutboxSubmit", "OutboxMessage", "OutboxDrop", "OutboxSpool", "OutboxSMTP", "OutboxConfig", "OutboxOAuth"]),
-    ],
-    dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
     ],
     targets: [
         // C: the pre-runtime environment scrub for set-id execution, and syscalls Glibc's
@@ -83,7 +83,6 @@ let package = Package(
             name: "outboxctl",
             dependencies: [
                 "OutboxDelivery", "OutboxConfig", "OutboxCore", "OutboxDrop", "OutboxSupport", "OutboxSpool", "OutboxOAuth",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
 

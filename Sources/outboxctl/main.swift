@@ -1,6 +1,10 @@
 // outboxctl(8): the operator's tool. Runs as root or outbox; as root it switches to the
 // spool's owner before touching the queue, so nothing it writes is unreadable to outboxd.
-import ArgumentParser
+//
+// One executable is both outboxctl and outboxd (installed as outboxd with outboxctl a
+// symbolic link to it, or the other way round: the name it is started under decides).
+// They share the Swift runtime, OpenSSL, Cyrus SASL and most of the code, so one file
+// saves the 9 MB a second static Swift runtime and copy of the delivery code cost.
 import Glibc
 import OutboxConfig
 import OutboxCore
@@ -10,19 +14,69 @@ import OutboxOAuth
 import OutboxSpool
 import OutboxSupport
 
-struct OutboxCtl: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "outboxctl", abstract: "Inspect and control the outbox relay.",
-        subcommands: [
-            Queue.self, Show.self, Cat.self, Hold.self, Release.self, Delete.self, Requeue.self, Flush.self,
-            ConfigCommand.self, Check.self, SendTest.self, OAuth.self, Metrics.self, Status.self,
-        ])
+if (CommandLine.arguments.first?.split(separator: "/").last ?? "").hasPrefix("outboxd") {
+    DaemonProgram.main(CommandLine.arguments)
 }
 
-struct ConfigOption: ParsableArguments {
-    @Option(name: [.customShort("C"), .long], help: "Configuration file (default /etc/outbox/outbox.conf).")
-    var config: String?
+let configOption = CommandLineSpec.Option("config", short: "C", value: "config", help: "Configuration file (default /etc/outbox/outbox.conf).")
+let idsOperand = CommandLineSpec.Operand("ids", .oneOrMore, help: "Queue IDs, or ALL.")
 
+let commands = CommandLineSpec(
+    "outboxctl", abstract: "Inspect and control the outbox relay.",
+    subcommands: [
+        .init(
+            "queue", aliases: ["list"], abstract: "List the queue in Postfix's mailq format.",
+            options: [configOption, .init("json", help: "One JSON object per message and line, as Postfix's postqueue -j.")]),
+        .init(
+            "show", abstract: "Show one message: envelope, delivery state, last replies and headers (never the body).", options: [configOption],
+            operands: [.init("id", help: "Queue ID.")]),
+        .init(
+            "cat", abstract: "Print one message's content, headers and body, as it will be sent (Postfix's postcat -q).",
+            options: [configOption], operands: [.init("id", help: "Queue ID.")]),
+        .init("hold", abstract: "Put messages on hold: kept, not delivered, not expired.", options: [configOption], operands: [idsOperand]),
+        .init("release", abstract: "Release held messages; they are due at once.", options: [configOption], operands: [idsOperand]),
+        .init("delete", abstract: "Delete messages without delivering or bouncing them.", options: [configOption], operands: [idsOperand]),
+        .init(
+            "requeue", abstract: "Start messages afresh: due now, retry count and queue lifetime restarted.", options: [configOption],
+            operands: [idsOperand]),
+        .init(
+            "flush", abstract: "Make every deferred message due now (a flush request outboxd acts on at once, or at its next start).",
+            options: [configOption]),
+        .init(
+            "config", abstract: "Validate the configuration and print every key with its effective value, then each route's.",
+            options: [
+                configOption, .init("defaults", help: "Print the built-in defaults instead (ignore the file)."),
+                .init("non-default", help: "Print only keys whose value differs from the default."),
+            ], operands: [.init("keys", .any, help: "Keys to print (default: all).")]),
+        .init("check", abstract: "Connect to each smarthost: TLS, certificate, AUTH mechanisms, and whether AUTH succeeds.", options: [configOption]),
+        .init(
+            "send-test", abstract: "Send a short test message straight through the smarthost (nothing is queued) and print its answer.",
+            options: [configOption, .init("from", short: "f", value: "from", help: "Envelope sender (default: admin_address, else root@domain).")],
+            operands: [.init("recipient", help: "Recipient address.")]),
+        .init(
+            "oauth", abstract: "OAuth2: sign in with a device code to obtain the refresh token, or show the token's state.",
+            subcommands: [
+                .init(
+                    "login", abstract: "Sign in (device-code flow at oauth_device_url) and store the refresh token in oauth_refresh_token_file.",
+                    options: [configOption, .init("route", value: "route", help: "Sign in for this [route NAME]'s oauth_* settings.")]),
+                .init(
+                    "status", abstract: "Show the access token's expiry, the last refresh and the last error, as outboxd last saw them.",
+                    options: [configOption, .init("route", value: "route", help: "Show this [route NAME]'s token.")]),
+            ]),
+        .init(
+            "metrics", abstract: "Print the metrics in Prometheus text format (what metrics_file holds): queue, deliveries, delays, smarthosts.",
+            options: [configOption]),
+        .init(
+            "status", abstract: "One line of health, exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN, as a monitoring plugin.",
+            options: [
+                configOption,
+                .init("warning", short: "w", value: "warning", help: "WARNING when the oldest waiting message is this old (default 1h)."),
+                .init("critical", short: "c", value: "critical", help: "CRITICAL when the oldest waiting message is this old (default 4h)."),
+            ]),
+    ])
+
+struct ConfigOption {
+    var config: String?
     func load() throws -> Config {
         do {
             return try ConfigLoader.load(try ConfigLoader.source(commandLine: config))
@@ -54,13 +108,8 @@ func fail(_ message: String, _ code: OutboxCore.ExitCode) -> Never {
     exit(code.rawValue)
 }
 
-struct Queue: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "List the queue in Postfix's mailq format.", aliases: ["list"])
-    @OptionGroup var options: ConfigOption
-    @Flag(help: "One JSON object per message and line, as Postfix's postqueue -j.") var json = false
-
-    func run() throws {
+enum Commands {
+    static func queue(_ options: ConfigOption, json: Bool) throws {
         let config = try options.load()
         let listing: QueueListingStream
         do {
@@ -71,15 +120,8 @@ struct Queue: ParsableCommand {
         }
         try listing.write(to: FileDescriptor.standardOutput, format: json ? .json : .text, routeOf: config.routeName)
     }
-}
 
-struct Show: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Show one message: envelope, delivery state, last replies and headers (never the body).")
-    @OptionGroup var options: ConfigOption
-    @Argument(help: "Queue ID.") var id: String
-
-    func run() throws {
+    static func show(_ options: ConfigOption, id: String) throws {
         let config = try options.load()
         let layout = try options.spool()
         do {
@@ -91,15 +133,8 @@ struct Show: ParsableCommand {
             fail("show \(id): \(error)", error.exitCode)
         }
     }
-}
 
-struct Cat: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Print one message's content, headers and body, as it will be sent (Postfix's postcat -q).")
-    @OptionGroup var options: ConfigOption
-    @Argument(help: "Queue ID.") var id: String
-
-    func run() throws {
+    static func cat(_ options: ConfigOption, id: String) throws {
         let layout = try options.spool()
         guard let (path, _) = try QueueStore(layout: layout).locate(id) else { fail("\(id): no such message in the queue", .noInput) }
         // Streamed as read (a message may be large), with CRLF as LF; a file that is not
@@ -111,129 +146,55 @@ struct Cat: ParsableCommand {
             fail("cat \(id): \(error)", .dataError)
         }
     }
-}
 
-/// CRLF to LF across chunk boundaries.
-struct LineEndings {
-    private var carriageReturn = false
-
-    mutating func unixLines(_ chunk: UnsafeRawBufferPointer) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(chunk.count + 1)
-        for b in chunk {
-            if carriageReturn && b != 10 { out.append(13) }
-            carriageReturn = b == 13
-            if !carriageReturn { out.append(b) }
-        }
-        return out
-    }
-}
-
-/// hold, release, delete and requeue: the same shape, one action each.
-protocol QueueEdit: ParsableCommand {
-    static var action: QueueRequest.Action { get }
-    var options: ConfigOption { get }
-    var ids: [String] { get }
-}
-
-extension QueueEdit {
-    func run() throws {
+    /// hold, release, delete and requeue: the same shape, one action each.
+    static func edit(_ options: ConfigOption, _ action: QueueRequest.Action, ids: [String]) throws {
         let config = try options.load()
         _ = try options.spool()
         let replies: [QueueReply]
         do {
-            replies = try QueueControlClient.perform(QueueRequest(Self.action, ids: ids), config: config)
+            replies = try QueueControlClient.perform(QueueRequest(action, ids: ids), config: config)
         } catch let error as any AdminError {
-            fail("\(Self.action.rawValue): \(error)", error.exitCode)
+            fail("\(action.rawValue): \(error)", error.exitCode)
         }
         for reply in replies where reply.ok { print(reply.text) }
         let failed = replies.filter { !$0.ok }
         for reply in failed { try? FileDescriptor.standardError.writeAll("outboxctl: \(reply.text)\n") }
-        if replies.isEmpty { fail("\(Self.action.rawValue): no answer from outboxd", .tempFail) }
-        if !failed.isEmpty { throw ArgumentParser.ExitCode(OutboxCore.ExitCode.noInput.rawValue) }
+        if replies.isEmpty { fail("\(action.rawValue): no answer from outboxd", .tempFail) }
+        if !failed.isEmpty { exit(OutboxCore.ExitCode.noInput.rawValue) }
     }
-}
 
-struct Hold: QueueEdit {
-    static let configuration = CommandConfiguration(abstract: "Put messages on hold: kept, not delivered, not expired.")
-    static let action = QueueRequest.Action.hold
-    @OptionGroup var options: ConfigOption
-    @Argument(help: "Queue IDs, or ALL.") var ids: [String]
-}
+    static func flush(_ options: ConfigOption) throws { requestFlush(try options.spool()) }
 
-struct Release: QueueEdit {
-    static let configuration = CommandConfiguration(abstract: "Release held messages; they are due at once.")
-    static let action = QueueRequest.Action.release
-    @OptionGroup var options: ConfigOption
-    @Argument(help: "Queue IDs, or ALL.") var ids: [String]
-}
-
-struct Delete: QueueEdit {
-    static let configuration = CommandConfiguration(abstract: "Delete messages without delivering or bouncing them.")
-    static let action = QueueRequest.Action.delete
-    @OptionGroup var options: ConfigOption
-    @Argument(help: "Queue IDs, or ALL.") var ids: [String]
-}
-
-struct Requeue: QueueEdit {
-    static let configuration = CommandConfiguration(
-        abstract: "Start messages afresh: due now, retry count and queue lifetime restarted.")
-    static let action = QueueRequest.Action.requeue
-    @OptionGroup var options: ConfigOption
-    @Argument(help: "Queue IDs, or ALL.") var ids: [String]
-}
-
-struct Flush: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Make every deferred message due now (a flush request outboxd acts on at once, or at its next start).")
-    @OptionGroup var options: ConfigOption
-
-    func run() throws { requestFlush(try options.spool()) }
-}
-
-/// Drops a flush request that outboxd acts on at once (or at its next start).
-func requestFlush(_ layout: SpoolLayout) {
-    do {
-        let writer = try DropWriter(layout: layout)
-        for record in DropFile.header(queueID: writer.queueID.text, uid: getuid(), time: MailDate.now()) + [Record(.flush), Record(.end)] {
-            try writer.append(record)
+    /// Drops a flush request that outboxd acts on at once (or at its next start).
+    static func requestFlush(_ layout: SpoolLayout) {
+        do {
+            let writer = try DropWriter(layout: layout)
+            for record in DropFile.header(queueID: writer.queueID.text, uid: getuid(), time: MailDate.now()) + [Record(.flush), Record(.end)] {
+                try writer.append(record)
+            }
+            try writer.commit()
+        } catch let error as any AdminError {
+            fail("flush: \(error)", error.exitCode)
         }
-        try writer.commit()
-    } catch let error as any AdminError {
-        fail("flush: \(error)", error.exitCode)
     }
-}
 
-struct OAuth: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "oauth",
-        abstract: "OAuth2: sign in with a device code to obtain the refresh token, or show the token's state.",
-        subcommands: [OAuthLogin.self, OAuthStatus.self])
-}
-
-/// The settings of `--route NAME`, or the global ones.
-func routeSettings(_ config: Config, _ route: String?) -> Config {
-    guard let route else { return config }
-    guard let found = config.routes.first(where: { $0.name == route }) else {
-        fail("no [route \(route)] in \(config.sourcePath ?? "outbox.conf")", .usage)
+    /// The settings of `--route NAME`, or the global ones.
+    static func routeSettings(_ config: Config, _ route: String?) -> Config {
+        guard let route else { return config }
+        guard let found = config.routes.first(where: { $0.name == route }) else {
+            fail("no [route \(route)] in \(config.sourcePath ?? "outbox.conf")", .usage)
+        }
+        return found.config
     }
-    return found.config
-}
 
-/// "; the routes with one: a, b (--route NAME)" when the global settings have no token.
-func tokenRoutesHint(_ config: Config) -> String {
-    let names = config.routes.filter(\.config.usesToken).map(\.name)
-    return names.isEmpty ? "" : "; routes with one: \(names.joined(separator: ", ")) (use --route NAME)"
-}
+    /// "; the routes with one: a, b (--route NAME)" when the global settings have no token.
+    static func tokenRoutesHint(_ config: Config) -> String {
+        let names = config.routes.filter(\.config.usesToken).map(\.name)
+        return names.isEmpty ? "" : "; routes with one: \(names.joined(separator: ", ")) (use --route NAME)"
+    }
 
-struct OAuthLogin: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "login",
-        abstract: "Sign in (device-code flow at oauth_device_url) and store the refresh token in oauth_refresh_token_file.")
-    @OptionGroup var options: ConfigOption
-    @Option(help: "Sign in for this [route NAME]'s oauth_* settings.") var route: String?
-
-    func run() throws {
+    static func oauthLogin(_ options: ConfigOption, route: String?) throws {
         let full = try options.load()
         let config = routeSettings(full, route)
         let settings: OAuthSettings
@@ -264,15 +225,8 @@ struct OAuthLogin: ParsableCommand {
         // Mail deferred for want of a token goes out now.
         requestFlush(try options.spool())
     }
-}
 
-struct OAuthStatus: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "status", abstract: "Show the access token's expiry, the last refresh and the last error, as outboxd last saw them.")
-    @OptionGroup var options: ConfigOption
-    @Option(help: "Show this [route NAME]'s token.") var route: String?
-
-    func run() throws {
+    static func oauthStatus(_ options: ConfigOption, route: String?) throws {
         let full = try options.load()
         let config = routeSettings(full, route)
         guard config.usesToken else {
@@ -306,20 +260,10 @@ struct OAuthStatus: ParsableCommand {
             default: break
             }
         }
-        if fields.contains(where: { $0.0 == "last_error" }) { throw ArgumentParser.ExitCode(1) }
+        if fields.contains(where: { $0.0 == "last_error" }) { exit(1) }
     }
-}
 
-struct ConfigCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "config",
-        abstract: "Validate the configuration and print every key with its effective value, then each route's.")
-    @OptionGroup var options: ConfigOption
-    @Flag(help: "Print the built-in defaults instead (ignore the file).") var defaults = false
-    @Flag(name: .customLong("non-default"), help: "Print only keys whose value differs from the default.") var nonDefault = false
-    @Argument(help: "Keys to print (default: all).") var keys: [String] = []
-
-    func run() throws {
+    static func config(_ options: ConfigOption, defaults: Bool, nonDefault: Bool, keys: [String]) throws {
         let config = defaults ? Config() : try options.load()
         let builtIn = Dictionary(uniqueKeysWithValues: Config().settings.map { ($0.key, $0.value) })
         var settings = config.settings
@@ -337,14 +281,8 @@ struct ConfigCommand: ParsableCommand {
             for (key, value) in own { print(value.isEmpty ? "\(key) =" : "\(key) = \(value)") }
         }
     }
-}
 
-struct Check: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Connect to each smarthost: TLS, certificate, AUTH mechanisms, and whether AUTH succeeds.")
-    @OptionGroup var options: ConfigOption
-
-    func run() throws {
+    static func check(_ options: ConfigOption) throws {
         let config = try options.load()
         options.becomeTokenOwner(config)
         // The global settings (when they name a smarthost or no route exists), then
@@ -358,19 +296,10 @@ struct Check: ParsableCommand {
             print(lines.joined(separator: "\n"))
             allOK = allOK && ok
         }
-        if !allOK { throw ArgumentParser.ExitCode(75) }
+        if !allOK { exit(75) }
     }
-}
 
-struct SendTest: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "send-test",
-        abstract: "Send a short test message straight through the smarthost (nothing is queued) and print its answer.")
-    @OptionGroup var options: ConfigOption
-    @Option(name: [.customShort("f"), .long], help: "Envelope sender (default: admin_address, else root@domain).") var from: String?
-    @Argument(help: "Recipient address.") var recipient: String
-
-    func run() throws {
+    static func sendTest(_ options: ConfigOption, from: String?, recipient: String) throws {
         let config = try options.load()
         let sender = from ?? config.adminAddress ?? "root@\(config.domain ?? HostName.current())"
         for address in [sender, recipient]
@@ -381,16 +310,10 @@ struct SendTest: ParsableCommand {
         // Through the route the sender's mail takes.
         let (lines, ok) = SmarthostSendTest.run(config.delivery(sender: sender, recipients: [recipient]), recipient: recipient, sender: sender)
         print(lines.joined(separator: "\n"))
-        if !ok { throw ArgumentParser.ExitCode(OutboxCore.ExitCode.tempFail.rawValue) }
+        if !ok { exit(OutboxCore.ExitCode.tempFail.rawValue) }
     }
-}
 
-struct Metrics: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Print the metrics in Prometheus text format (what metrics_file holds): queue, deliveries, delays, smarthosts.")
-    @OptionGroup var options: ConfigOption
-
-    func run() throws {
+    static func metrics(_ options: ConfigOption) throws {
         let layout = try options.spool()
         if let problem = SpoolObservation.unreadable(layout) { fail("metrics: \(problem)", .noPermission) }
         let seen = SpoolObservation.read(layout)
@@ -399,16 +322,8 @@ struct Metrics: ParsableCommand {
                 .init(state: seen.state, queue: seen.queue, now: MailDate.now(), freeBytes: seen.freeBytes, daemonRunning: seen.daemonRunning)),
             terminator: "")
     }
-}
 
-struct Status: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "One line of health, exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN, as a monitoring plugin.")
-    @OptionGroup var options: ConfigOption
-    @Option(name: [.customShort("w"), .long], help: "WARNING when the oldest waiting message is this old (default 1h).") var warning: String = "1h"
-    @Option(name: [.customShort("c"), .long], help: "CRITICAL when the oldest waiting message is this old (default 4h).") var critical: String = "4h"
-
-    func run() throws {
+    static func status(_ options: ConfigOption, warning: String, critical: String) throws {
         // Monitoring plugins report their own trouble as UNKNOWN (3), on stdout.
         func unknown(_ text: String) -> Never {
             print("OUTBOX UNKNOWN - \(text)")
@@ -430,4 +345,53 @@ struct Status: ParsableCommand {
     }
 }
 
-OutboxCtl.main()
+/// CRLF to LF across chunk boundaries.
+struct LineEndings {
+    private var carriageReturn = false
+
+    mutating func unixLines(_ chunk: UnsafeRawBufferPointer) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(chunk.count + 1)
+        for b in chunk {
+            if carriageReturn && b != 10 { out.append(13) }
+            carriageReturn = b == 13
+            if !carriageReturn { out.append(b) }
+        }
+        return out
+    }
+}
+
+let invocation: CommandLineSpec.Invocation
+switch commands.parse(Array(CommandLine.arguments.dropFirst())) {
+case .run(let parsed): invocation = parsed
+case .help(let text):
+    print(text, terminator: "")
+    exit(0)
+case .usage(let line): fail(line, .usage)
+}
+let options = ConfigOption(config: invocation["config"])
+let operands = invocation.operands
+do {
+    switch invocation.path.joined(separator: " ") {
+    case "queue": try Commands.queue(options, json: invocation.has("json"))
+    case "show": try Commands.show(options, id: operands[0])
+    case "cat": try Commands.cat(options, id: operands[0])
+    case "hold": try Commands.edit(options, .hold, ids: operands)
+    case "release": try Commands.edit(options, .release, ids: operands)
+    case "delete": try Commands.edit(options, .delete, ids: operands)
+    case "requeue": try Commands.edit(options, .requeue, ids: operands)
+    case "flush": try Commands.flush(options)
+    case "config": try Commands.config(options, defaults: invocation.has("defaults"), nonDefault: invocation.has("non-default"), keys: operands)
+    case "check": try Commands.check(options)
+    case "send-test": try Commands.sendTest(options, from: invocation["from"], recipient: operands[0])
+    case "oauth login": try Commands.oauthLogin(options, route: invocation["route"])
+    case "oauth status": try Commands.oauthStatus(options, route: invocation["route"])
+    case "metrics": try Commands.metrics(options)
+    case "status": try Commands.status(options, warning: invocation["warning"] ?? "1h", critical: invocation["critical"] ?? "4h")
+    default: fail("no such command: \(invocation.path.joined(separator: " "))", .software)
+    }
+} catch let error as any AdminError {
+    fail("\(invocation.path.joined(separator: " ")): \(error)", error.exitCode)
+} catch {
+    fail("\(invocation.path.joined(separator: " ")): \(error)", .software)
+}

@@ -1,57 +1,7 @@
 // outboxd(8): relays the outbox queue to the smarthost. Runs as user outbox under systemd
-// (foreground, no self-daemonising); `--once` delivers what is due and exits.
-//
-// Three options do not need swift-argument-parser, which would bring FoundationEssentials
-// into a long-running process: measured here, idle RSS 16.2 MB with it.
-import COutboxDaemon
-import Glibc
-import OutboxConfig
-import OutboxCore
+// (foreground, no self-daemonising); `--once` delivers what is due and exits. The
+// installed outboxd is the multi-call outboxctl binary (see Package.swift); this target
+// is the same program on its own, for development and the tests.
 import OutboxDelivery
-import OutboxDrop
-import OutboxSpool
 
-let usage = "usage: outboxd [-C config | --config config] [--once] [--no-syslog]"
-var configPath: String?
-var once = false
-var syslog = true
-var args = CommandLine.arguments.dropFirst()
-while let arg = args.popFirst() {
-    switch arg {
-    case "-C", "--config":
-        guard let value = args.popFirst() else {
-            try? FileDescriptor.standardError.writeAll("outboxd: \(arg) needs a file\n\(usage)\n")
-            exit(ExitCode.usage.rawValue)
-        }
-        configPath = value
-    case "--once": once = true
-    case "--no-syslog": syslog = false
-    case "-h", "--help":
-        try? FileDescriptor.standardOutput.writeAll("\(usage)\nRelay queued mail to the configured smarthost(s); see outboxd(8).\n")
-        exit(0)
-    default:
-        try? FileDescriptor.standardError.writeAll("outboxd: unknown argument '\(arg)'\n\(usage)\n")
-        exit(ExitCode.usage.rawValue)
-    }
-}
-
-let log = DeliveryLog(stderr: true, syslog: syslog)
-// Passwords and OAuth2 tokens live in this process's memory: no core file may carry them.
-if coutbox_forbid_core_dumps() != 0 { log.warning("cannot disable core dumps: \(String(cString: strerror(errno)))") }
-do {
-    let source = try ConfigLoader.source(commandLine: configPath)
-    let config = try ConfigLoader.load(source)
-    log.configure(name: config.syslogName, socketPath: config.syslogSocket)
-    // Started by root (by hand, from a script) on a spool that belongs to user outbox: act
-    // as outbox, as the unit does, so that nothing root-owned lands in the queue where the
-    // service could not read or replace it.
-    try SpoolOwner.become(SpoolLayout(root: config.spoolDirectory))
-    let daemon = try Daemon(config: config, source: source, log: log)
-    exit(daemon.run(once: once))
-} catch let error as any AdminError {
-    log.error("\(error)")
-    exit(error.exitCode.rawValue)
-} catch {
-    log.error("\(error)")
-    exit(ExitCode.software.rawValue)
-}
+DaemonProgram.main(CommandLine.arguments)

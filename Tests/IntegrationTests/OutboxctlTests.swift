@@ -22,6 +22,22 @@ struct OutboxctlTests {
         try Instance(extraConfig: "smarthost = smtp://127.0.0.1:1\nconnect_timeout = 2s\nminimal_backoff_time = 1h\n")
     }
 
+    /// The installed outboxd is the outboxctl executable under another name (Makefile).
+    @Test("the outboxctl executable started as outboxd is the daemon: it delivers, and its options are outboxd's")
+    func multiCall() throws {
+        let server = try CaptureServer()
+        let instance = try Instance(extraConfig: server.config)
+        _ = try instance.sendmail(["-i", "a@remote.test"], "Subject: multi-call\n\nbody\n")
+        let env = ["OUTBOX_CONFIG": instance.configPath]
+        let daemon = try run(Binaries.directory + "/outboxctl", ["--once", "--no-syslog"], environment: env, argv0: "outboxd")
+        #expect(daemon.code == 0 && server.await(messages: 1) && instance.deferred().isEmpty, "\(daemon.stderr)")
+        #expect(daemon.stderr.contains("daemon started:") && daemon.stderr.contains("status=sent"), "\(daemon.stderr)")
+        let help = try run(Binaries.directory + "/outboxctl", ["--help"], argv0: "outboxd")
+        #expect(help.code == 0 && help.stdout.hasPrefix("usage: outboxd "), "\(help.stdout)")
+        let ctl = try run(Binaries.directory + "/outboxctl", ["--once"], environment: env)
+        #expect(ctl.code == 64 && ctl.stderr.contains("unknown option '--once'"), "as outboxctl: \(ctl.stderr)")
+    }
+
     @Test("queue lists maildrop and deferred mail as mailq does, and as postqueue -j JSON")
     func queue() throws {
         let instance = try unreachable()
