@@ -44,12 +44,12 @@ EMBEDDED_TARGET := $(shell uname -m)-unknown-linux-gnu
 
 all: build
 
+# One executable is outboxctl and outboxd (it runs as the daemon under that name):
+# installed once, it saves a second Swift runtime and copy of the delivery code.
 build: $(EMBEDDED)/outboxdrop
 	$(SWIFT) build $(SWIFTFLAGS) --product sendmail
 	$(SWIFT) build $(SWIFTFLAGS) --product outboxctl
 	cp $(EMBEDDED)/outboxdrop $(RELEASE)/outboxdrop
-	# One executable is outboxctl and outboxd (it runs as the daemon under that name):
-	# installed once, it saves a second Swift runtime and copy of the delivery code.
 	cp $(RELEASE)/outboxctl $(RELEASE)/outboxd
 
 $(EMBEDDED)/outboxdrop: $(HELPER_SOURCES) Sources/COutboxSys/guard.c Sources/COutboxSys/include/COutboxSys.h \
