@@ -1,6 +1,6 @@
 /// A command line of subcommands, options and operands, as a value: what outboxctl accepts,
 /// its help text and its one-line usage errors. outboxctl used swift-argument-parser for
-/// this; it needs FoundationEssentials (10 MB in every static binary that links it), and
+/// this; it needs FoundationEssentials (about 7 MB in every static binary that links it), and
 /// outboxctl now shares one executable with outboxd (see Package.swift), so the parsing
 /// it needs is here. The help follows swift-argument-parser's layout, which operators and
 /// outboxctl(8)'s documentation test already read.
