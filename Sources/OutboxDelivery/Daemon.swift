@@ -157,6 +157,9 @@ public final class Daemon: @unchecked Sendable {
         // The queue is not read whole: the first messages due are loaded by the first
         // dispatch, the rest when their turn comes (DiskBacklog).
         store.removeTemporaries()
+        // A first look at the oldest names only (a whole scan of 1 000 000 takes seconds),
+        // then the first messages due.
+        disk.start(store: store, now: MailDate.now(), candidates: 4 * Daemon.windowLimit, limit: Daemon.windowLimit)
         fillWindow(now: MailDate.now())
         _ = try? store.layout.removeStaleTemporaryFiles()
         // What a crash between create and rename left beside the report files.
@@ -172,8 +175,12 @@ public final class Daemon: @unchecked Sendable {
             log.error("no delivery thread could be started; stopping")
             return ExitCode.osError.rawValue
         }
-        // The first messages go out before the census, which reads every envelope.
+        // The first messages go out before the whole scan and the census, which stat and
+        // read every message.
         _ = dispatchDue(now: MailDate.now())
+        if disk.partial {
+            disk.scan(store: store, now: MailDate.now()) { [queue, store] in queue.items[$0] != nil || store.isBeingHandedOver($0) }
+        }
         countUsage()
         lastCensus = MailDate.now()
         let status = once ? runOnce() : serve()

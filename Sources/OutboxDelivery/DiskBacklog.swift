@@ -36,22 +36,44 @@ struct DiskBacklog {
     /// memory or being handed over.
     mutating func next(_ room: Int, store: QueueStore, now: Int, held: (String) -> Bool) -> ArraySlice<String> {
         guard room > 0 && waitingNames.count < DiskBacklog.scanLimit else { return [] }
-        if taken == due.count && nextDue <= now && MailDate.precise() >= scanAllowedAt {
-            let started = MailDate.precise()
-            let waitingNow = waitingNames
-            let scan = QueueScan.run(
-                store, skipping: { held($0) || waitingNow.contains($0) }, now: now, flushedAt: flushedAt, limit: DiskBacklog.scanLimit)
-            let finished = MailDate.precise()
-            scanAllowedAt = finished + 9 * (finished - started)
-            due = scan.due
-            taken = 0
-            // Left out by the limit: due still; otherwise the earliest of the others.
-            nextDue = scan.complete ? scan.nextDue ?? Int.max : now
-            (messages, bytes, neverTried, oldest) = (scan.messages, scan.bytes, scan.neverTried, scan.oldest)
-        }
+        if taken == due.count && nextDue <= now && MailDate.precise() >= scanAllowedAt { scan(store: store, now: now, held: held) }
         let names = due[taken..<min(due.count, taken + room)]
         taken += names.count
         return names
+    }
+
+    /// A whole scan now (`next` runs one when it needs names; outboxd also runs one after
+    /// the first messages of a start went out, to count what the first look did not).
+    mutating func scan(store: QueueStore, now: Int, held: (String) -> Bool) {
+        let started = MailDate.precise()
+        let waitingNow = waitingNames
+        let scan = QueueScan.run(
+            store, skipping: { held($0) || waitingNow.contains($0) }, now: now, flushedAt: flushedAt, limit: DiskBacklog.scanLimit)
+        let finished = MailDate.precise()
+        scanAllowedAt = finished + 9 * (finished - started)
+        take(scan, now: now)
+        partial = false
+    }
+
+    /// At start-up: the first look (QueueScan.first) instead of a scan, so that delivery
+    /// starts within a second whatever the backlog; `partial` until a whole scan ran.
+    mutating func start(store: QueueStore, now: Int, candidates: Int, limit: Int) {
+        let scan = QueueScan.first(store, now: now, flushedAt: flushedAt, candidates: candidates, limit: limit)
+        take(scan, now: now)
+        partial = scan.partial
+    }
+
+    /// The counts are the first look's: bytes and never-tried cover only the messages it
+    /// looked at.
+    private(set) var partial = false
+
+    private mutating func take(_ scan: QueueScan, now: Int) {
+        due = scan.due
+        taken = 0
+        // Left out by the limit (or not looked at): due still; otherwise the earliest of
+        // the others.
+        nextDue = scan.complete ? scan.nextDue ?? Int.max : now
+        (messages, bytes, neverTried, oldest) = (scan.messages, scan.bytes, scan.neverTried, scan.oldest)
     }
 
     /// Whether `name` waits for its route's share of the window.

@@ -18,8 +18,11 @@ struct QueueScan {
     var bytes = 0
     var oldest: String?
     var neverTried = 0
+    /// Only some messages were looked at (`first`): `bytes`, `neverTried` and `nextDue`
+    /// cover those, and a whole scan is still owed.
+    var partial = false
     /// Every message seen was read into `due` (none was left out by the limit).
-    var complete: Bool { due.count < limit || dueSeen == due.count }
+    var complete: Bool { !partial && (due.count < limit || dueSeen == due.count) }
     private var limit = 0
     private var dueSeen = 0
 
@@ -28,6 +31,38 @@ struct QueueScan {
     /// written in the same second as the flush, before it, is flushed too) due. `limit`: at most this many
     /// names in `due`.
     static func run(_ store: QueueStore, skipping: (String) -> Bool, now: Int, flushedAt: Double?, limit: Int) -> QueueScan {
+        look(store, now: now, flushedAt: flushedAt, limit: limit) { visit in
+            try? store.layout.forEachFileName(in: store.messages) { name in
+                if !skipping(name) { visit(name) }
+            }
+        }
+    }
+
+    /// The first look at start-up, which must not take as long as a scan of a large
+    /// queue (two stat calls per message: 5 s for 1 000 000): the names only, the oldest
+    /// `candidates` of them stat'd, and those due returned, at most `limit`. `messages`
+    /// and `oldest` count every name; the rest covers the candidates (`partial`). A
+    /// queue of at most `candidates` messages gets a whole scan.
+    static func first(_ store: QueueStore, now: Int, flushedAt: Double?, candidates: Int, limit: Int) -> QueueScan {
+        var oldest = OldestNames(limit: candidates)
+        var count = 0
+        try? store.layout.forEachFileName(in: store.messages) { name in
+            count += 1
+            oldest.add(name)
+        }
+        guard count > candidates else { return run(store, skipping: { _ in false }, now: now, flushedAt: flushedAt, limit: limit) }
+        let names = oldest.names
+        var scan = look(store, now: now, flushedAt: flushedAt, limit: limit) { visit in names.forEach(visit) }
+        scan.messages = count
+        scan.oldest = names.first
+        scan.partial = true
+        return scan
+    }
+
+    /// Stats each name `names` visits (message file, then state file).
+    private static func look(
+        _ store: QueueStore, now: Int, flushedAt: Double?, limit: Int, _ names: ((String) -> Void) -> Void
+    ) -> QueueScan {
         var scan = QueueScan()
         scan.limit = limit
         let messages = open(store.messages, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
@@ -35,8 +70,8 @@ struct QueueScan {
         defer { close(messages) }
         let states = open(store.states, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         defer { if states >= 0 { close(states) } }
-        try? store.layout.forEachFileName(in: store.messages) { name in
-            guard !skipping(name) else { return }
+        var oldestDue = OldestNames(limit: limit)
+        names { name in
             var st = stat()
             guard fstatat(messages, name, &st, AT_SYMLINK_NOFOLLOW) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return }
             scan.messages += 1
@@ -54,17 +89,44 @@ struct QueueScan {
                 return
             }
             scan.dueSeen += 1
-            scan.due.append(name)
-            // Bounded: keep the oldest `limit` (n log limit overall, never every name).
-            if scan.due.count >= 2 * limit {
-                scan.due.sort()
-                scan.due.removeLast(scan.due.count - limit)
-            }
+            oldestDue.add(name)
         }
-        scan.due.sort()
-        if scan.due.count > limit { scan.due.removeLast(scan.due.count - limit) }
+        scan.due = oldestDue.names
         return scan
     }
 
     static func seconds(_ time: timespec) -> Double { Double(time.tv_sec) + Double(time.tv_nsec) / 1e9 }
+}
+
+/// The `limit` smallest names (the oldest queue IDs) of many, in order, without keeping
+/// them all (n log limit overall): once the first `2 × limit` are trimmed, a name at or
+/// above the largest kept is refused with one comparison.
+struct OldestNames {
+    let limit: Int
+    private var kept: [String] = []
+    private var worst: String?
+
+    init(limit: Int) { self.limit = limit }
+
+    mutating func add(_ name: String) {
+        if let worst, name >= worst { return }
+        kept.append(name)
+        if kept.count >= 2 * limit {
+            trim()
+            worst = kept.last
+        }
+    }
+
+    /// The kept names, oldest first.
+    var names: [String] {
+        mutating get {
+            trim()
+            return kept
+        }
+    }
+
+    private mutating func trim() {
+        kept.sort()
+        if kept.count > limit { kept.removeLast(kept.count - limit) }
+    }
 }

@@ -288,3 +288,19 @@ struct WindowShareTests {
         #expect(!disk.hasWaiting && disk.mayHaveDue(now: 0), "forgotten names are found by the next scan")
     }
 }
+
+@Suite("the oldest names of many")
+struct OldestNamesTests {
+    @Test("the smallest `limit` names in order, whatever the order they come in")
+    func oldest() {
+        var generator = SystemRandomNumberGenerator()
+        // Zero-padded, so that the order of the texts is the order of the numbers.
+        let all = (0..<5000).map { n in String(repeating: "0", count: 4 - "\(n)".count) + "\(n)" }
+        for limit in [1, 7, 100, 4999, 6000] {
+            var names = OldestNames(limit: limit)
+            for name in all.shuffled(using: &generator) { names.add(name) }
+            let kept = names.names
+            #expect(kept == Array(all.prefix(limit)), "limit \(limit)")
+        }
+    }
+}
