@@ -100,19 +100,25 @@ public final class Daemon: @unchecked Sendable {
         usage[file.uid] = u.messages == 0 ? nil : u
     }
 
-    /// The census of queue/msg: every message's submitter, from its envelope (the file
-    /// size as its bytes). Also removes state files whose message is gone (a removal a
-    /// crash interrupted).
-    private func countUsage() {
-        var census: [Int: UserQueueUsage] = [:]
-        try? store.layout.forEachFileName(in: store.messages) { name in
-            guard let (file, size) = try? DropFile.readEnvelope(path: store.messages + "/" + name), Daemon.counts(file) else { return }
-            census[file.uid, default: UserQueueUsage()].messages += 1
-            census[file.uid, default: UserQueueUsage()].bytes += size
+    /// The census of queue/msg (UsageCensus) one slice further, started when due: at
+    /// start, and after operators' edits and every queue_scan_interval (at most every
+    /// censusInterval). When complete it replaces the usage table, and state files whose
+    /// message is gone (a removal a crash interrupted) are removed.
+    private func stepCensus() {
+        let now = MailDate.now()
+        if census == nil && (lastCensus == 0 || (usageStale && now - lastCensus >= Daemon.censusInterval)) {
+            census = UsageCensus(directory: store.messages)
+            (usageStale, lastCensus) = (false, now)
         }
-        usage = census
+        guard let running = census, running.step(until: MailDate.precise() + Daemon.censusSlice, counts: Daemon.counts) else { return }
+        usage = running.table
+        census = nil
         store.removeOrphanStates()
     }
+
+    /// The census in progress, and how long one slice of it may take.
+    private var census: UsageCensus?
+    static let censusSlice = 0.05
     /// A summary was skipped by the once-a-second limit: write it within a second, or an
     /// unprivileged mailq would show a stale queue until the next event.
     private var summaryPending = false
@@ -157,9 +163,9 @@ public final class Daemon: @unchecked Sendable {
         // The queue is not read whole: the first messages due are loaded by the first
         // dispatch, the rest when their turn comes (DiskBacklog).
         store.removeTemporaries()
-        // A first look at the oldest names only (a whole scan of 1 000 000 takes seconds),
-        // then the first messages due.
-        disk.start(store: store, now: MailDate.now(), candidates: 4 * Daemon.windowLimit, limit: Daemon.windowLimit)
+        // A first look for the oldest messages due (a whole scan of 1 000 000 takes
+        // seconds), and those loaded; the whole scan follows the first dispatch.
+        disk.start(store: store, now: MailDate.now(), limit: Daemon.windowLimit)
         fillWindow(now: MailDate.now())
         _ = try? store.layout.removeStaleTemporaryFiles()
         // What a crash between create and rename left beside the report files.
@@ -181,8 +187,7 @@ public final class Daemon: @unchecked Sendable {
         if disk.partial {
             disk.scan(store: store, now: MailDate.now()) { [queue, store] in queue.items[$0] != nil || store.isBeingHandedOver($0) }
         }
-        countUsage()
-        lastCensus = MailDate.now()
+        stepCensus()
         let status = once ? runOnce() : serve()
         work.stop()
         for w in workers { w.join() }
@@ -196,6 +201,7 @@ public final class Daemon: @unchecked Sendable {
 
     private func runOnce() -> Int32 {
         while true {
+            stepCensus()
             let adopted = adoptAndDispatch(flushAll: false)
             if !adopted && work.isEmpty && work.active == 0 {
                 // Due on disk, the next scan not yet allowed; with no room (a window full
@@ -250,10 +256,7 @@ public final class Daemon: @unchecked Sendable {
                 usageStale = true
                 disk.lookAgain()
             }
-            if usageStale && now - lastCensus >= Daemon.censusInterval {
-                countUsage()
-                (usageStale, lastCensus) = (false, now)
-            }
+            stepCensus()
             // Disk is looked at when the window has room (threads that finish wake us).
             let nextDue = min(
                 queue.items.values.filter { !queue.inFlight.contains($0.id) }.map(\.state.nextAttempt).min() ?? Int.max,
@@ -262,7 +265,7 @@ public final class Daemon: @unchecked Sendable {
                 0,
                 min(
                     nextDue - now, config.queueScanInterval, lastScan + config.queueScanInterval - now, summaryPending ? 1 : Int.max,
-                    adoptionBacklog ? 0 : Int.max, Daemon.reportInterval))
+                    adoptionBacklog || census != nil ? 0 : Int.max, Daemon.reportInterval))
             var fds = [
                 pollfd(fd: inotify, events: Int16(POLLIN), revents: 0),
                 pollfd(fd: signalRead, events: Int16(POLLIN), revents: 0),

@@ -57,8 +57,8 @@ struct DiskBacklog {
 
     /// At start-up: the first look (QueueScan.first) instead of a scan, so that delivery
     /// starts within a second whatever the backlog; `partial` until a whole scan ran.
-    mutating func start(store: QueueStore, now: Int, candidates: Int, limit: Int) {
-        let scan = QueueScan.first(store, now: now, flushedAt: flushedAt, candidates: candidates, limit: limit)
+    mutating func start(store: QueueStore, now: Int, limit: Int) {
+        let scan = QueueScan.first(store, now: now, flushedAt: flushedAt, limit: limit)
         take(scan, now: now)
         partial = scan.partial
     }

@@ -39,23 +39,31 @@ struct QueueScan {
     }
 
     /// The first look at start-up, which must not take as long as a scan of a large
-    /// queue (two stat calls per message: 5 s for 1 000 000): the names only, the oldest
-    /// `candidates` of them stat'd, and those due returned, at most `limit`. `messages`
-    /// and `oldest` count every name; the rest covers the candidates (`partial`). A
-    /// queue of at most `candidates` messages gets a whole scan.
-    static func first(_ store: QueueStore, now: Int, flushedAt: Double?, candidates: Int, limit: Int) -> QueueScan {
-        var oldest = OldestNames(limit: candidates)
-        var count = 0
-        try? store.layout.forEachFileName(in: store.messages) { name in
-            count += 1
-            oldest.add(name)
-        }
-        guard count > candidates else { return run(store, skipping: { _ in false }, now: now, flushedAt: flushedAt, limit: limit) }
-        let names = oldest.names
-        var scan = look(store, now: now, flushedAt: flushedAt, limit: limit) { visit in names.forEach(visit) }
-        scan.messages = count
-        scan.oldest = names.first
+    /// queue (two stat calls per message: 5 s for 1 000 000): one pass over the names that
+    /// stats only the state files of names older than the `limit` oldest due ones found so
+    /// far, in directory order (stat calls in name order were 15 times slower here, on a
+    /// directory of 1 000 000). `due` is exact; `messages` and `oldest` count every name;
+    /// `bytes`, `neverTried` and `nextDue` are left to the whole scan that follows
+    /// (`partial`).
+    static func first(_ store: QueueStore, now: Int, flushedAt: Double?, limit: Int) -> QueueScan {
+        var scan = QueueScan()
+        scan.limit = limit
         scan.partial = true
+        let states = open(store.states, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        defer { if states >= 0 { close(states) } }
+        var oldestDue = OldestNames(limit: limit)
+        try? store.layout.forEachFileName(in: store.messages) { name in
+            scan.messages += 1
+            if scan.oldest.map({ name < $0 }) ?? true { scan.oldest = name }
+            guard oldestDue.accepts(name) else { return }
+            var st = stat()
+            if states >= 0 && fstatat(states, name, &st, AT_SYMLINK_NOFOLLOW) == 0 {
+                let flushed = flushedAt.map { QueueScan.seconds(st.st_ctim) <= $0 } ?? false
+                guard Int(st.st_mtim.tv_sec) <= now || flushed else { return }
+            }
+            oldestDue.add(name)
+        }
+        scan.due = oldestDue.names
         return scan
     }
 
@@ -108,8 +116,11 @@ struct OldestNames {
 
     init(limit: Int) { self.limit = limit }
 
+    /// Whether `name` would be kept now (false: older names than it are kept already).
+    func accepts(_ name: String) -> Bool { worst.map { name < $0 } ?? true }
+
     mutating func add(_ name: String) {
-        if let worst, name >= worst { return }
+        guard accepts(name) else { return }
         kept.append(name)
         if kept.count >= 2 * limit {
             trim()

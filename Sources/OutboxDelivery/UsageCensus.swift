@@ -1,0 +1,46 @@
+import Glibc
+import OutboxCore
+import OutboxDrop
+import OutboxSpool
+
+/// The census of queue/msg for user_queue_limit, in steps: every message's submitter, from
+/// its envelope (the file size as its bytes). It reads every envelope, 30 s for 1 000 000
+/// messages here, so outboxd takes it a slice at a time between its other work (found
+/// measuring the backlog: run whole, it kept outboxd's main loop from collecting results
+/// and writing public/mailq for the first half minute after a start).
+final class UsageCensus {
+    private let directory: String
+    private var stream: OpaquePointer?
+    private(set) var table: [Int: UserQueueUsage] = [:]
+
+    /// nil when queue/msg cannot be opened.
+    init?(directory: String) {
+        guard let dir = opendir(directory) else { return nil }
+        self.directory = directory
+        stream = dir
+    }
+
+    deinit { if let stream { closedir(stream) } }
+
+    /// Reads envelopes until `deadline` (MailDate.precise()) or the end of the directory;
+    /// true when the census is complete. `counts`: whether a message counts against its
+    /// submitter.
+    func step(until deadline: Double, counts: (DropFile) -> Bool) -> Bool {
+        guard let dir = stream else { return true }
+        var read = 0
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            guard name.first != "." else { continue }
+            if let (file, size) = try? DropFile.readEnvelope(path: directory + "/" + name), counts(file) {
+                table[file.uid, default: UserQueueUsage()].messages += 1
+                table[file.uid, default: UserQueueUsage()].bytes += size
+            }
+            read += 1
+            // The clock is read every 64 envelopes.
+            if read % 64 == 0 && MailDate.precise() >= deadline { return false }
+        }
+        closedir(dir)
+        stream = nil
+        return true
+    }
+}
