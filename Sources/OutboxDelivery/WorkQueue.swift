@@ -213,33 +213,6 @@ final class WorkQueue: @unchecked Sendable {
     }
 }
 
-/// A joinable thread running a closure.
-final class WorkerThread: @unchecked Sendable {
-    private var handle = pthread_t()
-    private let body: () -> Void
-
-    init(_ body: @escaping () -> Void) { self.body = body }
-
-    /// Fails when the system refuses another thread (EAGAIN at TasksMax or RLIMIT_NPROC):
-    /// then there is nothing to join.
-    func start() throws(SystemError) {
-        let box = Unmanaged.passRetained(self)
-        let result = pthread_create(
-            &handle, nil,
-            { context in
-                let thread = Unmanaged<WorkerThread>.fromOpaque(context!).takeRetainedValue()
-                thread.body()
-                return nil
-            }, box.toOpaque())
-        guard result == 0 else {
-            box.release()
-            throw SystemError("pthread_create", errno: result)
-        }
-    }
-
-    func join() { pthread_join(handle, nil) }
-}
-
 /// How a throttled route slows down and recovers (pure).
 struct RouteThrottle: Equatable {
     /// The connection limit set at the last signal.

@@ -110,8 +110,10 @@ public struct DeliveryState: Equatable, Sendable {
 
 extension DeliveryState {
     /// Reads a state file; a missing or unreadable one means "never tried".
-    public static func load(path: String) -> DeliveryState {
-        guard let fd = try? FileDescriptor.open(path, flags: O_RDONLY | O_NOFOLLOW) else { return DeliveryState() }
+    public static func load(path: String, at directory: Int32 = AT_FDCWD, name: String? = nil) -> DeliveryState {
+        guard let fd = try? FileDescriptor(unowned: directory).open(name ?? path, flags: O_RDONLY | O_NOFOLLOW, displayPath: path) else {
+            return DeliveryState()
+        }
         guard let bytes = try? fd.readToEnd(limit: 1 << 24) else { return DeliveryState() }
         return decode(String(decoding: bytes, as: UTF8.self)) ?? DeliveryState()
     }

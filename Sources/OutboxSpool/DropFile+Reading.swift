@@ -26,8 +26,9 @@ extension DropFile {
 
     /// Opens `path` for reading without following a symlink or blocking on a FIFO, and
     /// refuses anything but a regular file with exactly one link.
-    public static func openRegularFile(_ path: String) throws -> FileDescriptor {
-        let fd = try FileDescriptor.open(path, flags: O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
+    /// `at`/`name`: the file as `name` in that open directory (`path` then only names it).
+    public static func openRegularFile(_ path: String, at directory: Int32 = AT_FDCWD, name: String? = nil) throws -> FileDescriptor {
+        let fd = try FileDescriptor(unowned: directory).open(name ?? path, flags: O_RDONLY | O_NOFOLLOW | O_NONBLOCK, displayPath: path)
         let st = try fd.status()
         guard (st.st_mode & S_IFMT) == S_IFREG, st.st_nlink == 1 else {
             throw SystemError("open", path: path, errno: EINVAL)
@@ -91,8 +92,8 @@ extension DropFile {
     /// message: reading stops at the first content record. For listings, which must not
     /// cost a read of every message (a 100 MB message made each public/mailq rebuild read
     /// 100 MB). `fileSize` stands in for the message size, as in Postfix's mailq.
-    public static func readEnvelope(path: String) throws -> (file: DropFile, fileSize: Int) {
-        let fd = try openRegularFile(path)
+    public static func readEnvelope(path: String, at directory: Int32 = AT_FDCWD, name: String? = nil) throws -> (file: DropFile, fileSize: Int) {
+        let fd = try openRegularFile(path, at: directory, name: name)
         let size = Int(try fd.status().st_size)
         var file = DropFile()
         do {

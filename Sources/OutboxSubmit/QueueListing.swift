@@ -16,7 +16,10 @@ extension QueueListing {
             try output.writeAll(try unreadableSpoolListing(layout, error))
             return
         }
-        try stream.write(to: output, format: .text, routeOf: config.map { $0.routeName } ?? { _, _ in nil })
+        let routeOf: @Sendable (String, [String]) -> String? = { sender, recipients in
+            config?.routeName(sender: sender, recipients: recipients)
+        }
+        try stream.write(to: output, format: .text, routeOf: routeOf)
     }
 
     /// What a caller who cannot list the spool is shown: public/mailq, or an empty queue

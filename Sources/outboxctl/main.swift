@@ -118,7 +118,7 @@ enum Commands {
             // No spool yet: nothing queued.
             return print(json ? "" : QueueListing.render([]), terminator: "")
         }
-        try listing.write(to: FileDescriptor.standardOutput, format: json ? .json : .text, routeOf: config.routeName)
+        try listing.write(to: FileDescriptor.standardOutput, format: json ? .json : .text, routeOf: { config.routeName(sender: $0, recipients: $1) })
     }
 
     static func show(_ options: ConfigOption, id: String) throws {

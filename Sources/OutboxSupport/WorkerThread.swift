@@ -1,0 +1,30 @@
+import Glibc
+import OutboxCore
+
+/// A joinable thread running a closure (outboxd's delivery threads; the listings' second
+/// reader).
+public final class WorkerThread: @unchecked Sendable {
+    private var handle = pthread_t()
+    private let body: () -> Void
+
+    public init(_ body: @escaping () -> Void) { self.body = body }
+
+    /// Fails when the system refuses another thread (EAGAIN at TasksMax or RLIMIT_NPROC):
+    /// then there is nothing to join.
+    public func start() throws(SystemError) {
+        let box = Unmanaged.passRetained(self)
+        let result = pthread_create(
+            &handle, nil,
+            { context in
+                let thread = Unmanaged<WorkerThread>.fromOpaque(context!).takeRetainedValue()
+                thread.body()
+                return nil
+            }, box.toOpaque())
+        guard result == 0 else {
+            box.release()
+            throw SystemError("pthread_create", errno: result)
+        }
+    }
+
+    public func join() { pthread_join(handle, nil) }
+}
