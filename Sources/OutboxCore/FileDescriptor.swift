@@ -135,12 +135,21 @@ public struct FileDescriptor: ~Copyable, @unchecked Sendable {
     /// Reads the rest of the file, failing with EFBIG beyond `limit` octets.
     public func readToEnd(limit: Int) throws(SystemError) -> [UInt8] {
         var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 16384)
+        var chunk = [UInt8].unfilled(16384)
         while true {
             let n = try read(into: &chunk)
             if n == 0 { return bytes }
             bytes.append(contentsOf: chunk[0..<n])
             if bytes.count > limit { throw SystemError("read", path: path, errno: EFBIG) }
         }
+    }
+}
+
+extension [UInt8] {
+    /// `count` bytes that are not zeroed first, for buffers of which only what was read
+    /// into them is looked at. The set-id helper is built -Onone (Embedded Swift), where
+    /// zeroing is a loop: 128 KiB of it cost 3.7 ms of each submission.
+    public static func unfilled(_ count: Int) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
     }
 }

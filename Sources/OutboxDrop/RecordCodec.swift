@@ -44,14 +44,8 @@ public struct RecordReader {
     /// most of `mailq`'s time over a large queue).
     public init(bufferSize: Int = 1 << 17, readLimit: Int = .max) {
         self.readLimit = max(1, readLimit)
-        self.buffer = Self.unfilled(max(bufferSize, RecordLimits.headerSize))
-    }
-
-    /// `count` bytes that are not zeroed first: only bytes read into them are ever looked
-    /// at. Zeroing 128 KiB cost the set-id helper 3.7 ms per submission (it is built
-    /// -Onone, where that is a loop), more than its whole start-up.
-    private static func unfilled(_ count: Int) -> [UInt8] {
-        [UInt8](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
+        // Not zeroed: only bytes read into it are looked at.
+        self.buffer = .unfilled(max(bufferSize, RecordLimits.headerSize))
     }
 
     /// Offset of the next unread byte in the stream.
@@ -60,7 +54,7 @@ public struct RecordReader {
     private mutating func fill(_ need: Int, from fd: borrowing FileDescriptor) throws(SystemError) -> Bool {
         if end - start >= need { return true }
         if need > buffer.count {
-            buffer += Self.unfilled(max(need, 2 * buffer.count) - buffer.count)
+            buffer += [UInt8].unfilled(max(need, 2 * buffer.count) - buffer.count)
         }
         if start > 0 {
             let live = end - start
