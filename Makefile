@@ -46,6 +46,8 @@ all: build
 
 # One executable is outboxctl and outboxd (it runs as the daemon under that name):
 # installed once, it saves a second Swift runtime and copy of the delivery code.
+# install-files installs the outboxctl product; the copy named outboxd is for the bench
+# scripts (a later `swift build -c release` may replace it with the standalone daemon).
 build: $(EMBEDDED)/outboxdrop
 	$(SWIFT) build $(SWIFTFLAGS) --product sendmail
 	$(SWIFT) build $(SWIFTFLAGS) --product outboxctl
@@ -103,7 +105,7 @@ install-files:
 	    $(DESTDIR)/etc/outbox $(DESTDIR)$(LIBDIR)/outbox $(DESTDIR)$(UNITDIR)
 	install -m 0755 $(RELEASE)/sendmail $(DESTDIR)$(SBINDIR)/sendmail
 	install -m 0755 $(RELEASE)/outboxdrop $(DESTDIR)$(SBINDIR)/outboxdrop
-	install -m 0755 $(RELEASE)/outboxd $(DESTDIR)$(SBINDIR)/outboxd
+	install -m 0755 $(RELEASE)/outboxctl $(DESTDIR)$(SBINDIR)/outboxd
 	ln -sf outboxd $(DESTDIR)$(SBINDIR)/outboxctl
 	install -m 0755 etc/setup-spool $(DESTDIR)$(LIBDIR)/outbox/setup-spool
 	ln -sf $(SBINDIR)/sendmail $(DESTDIR)$(BINDIR)/mailq

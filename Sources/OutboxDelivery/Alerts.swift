@@ -31,7 +31,7 @@ public final class Alerts: @unchecked Sendable {
         lock.withLock {
             pending.append((event, command, status))
             if thread == nil {
-                let t = WorkerThread { [self] in runPending() }
+                let t = WorkerThread(sendable: { [self] in runPending() })
                 do {
                     try t.start()
                     thread = t

@@ -94,6 +94,17 @@ public final class Daemon: @unchecked Sendable {
     /// Adds (or with -1 removes) a message to its submitter's usage.
     private func count(_ file: DropFile, bytes: Int, _ sign: Int = 1) {
         guard Daemon.counts(file) else { return }
+        if census != nil {
+            // Also for the census in progress, which replaces `usage` when it completes
+            // (review: what changed meanwhile was lost). A message adopted now is skipped
+            // by it and added; a finished one is subtracted (if the census had not reached
+            // it yet, that undercounts: a limit then holds a little late, never early).
+            if sign > 0 {
+                adoptedDuringCensus[file.queueID] = (file.uid, bytes)
+            } else if adoptedDuringCensus.removeValue(forKey: file.queueID) == nil {
+                finishedDuringCensus.append((file.uid, bytes))
+            }
+        }
         var u = usage[file.uid, default: UserQueueUsage()]
         u.messages = max(0, u.messages + sign)
         u.bytes = max(0, u.bytes + sign * bytes)
@@ -106,19 +117,47 @@ public final class Daemon: @unchecked Sendable {
     /// message is gone (a removal a crash interrupted) are removed.
     private func stepCensus() {
         let now = MailDate.now()
-        if census == nil && (lastCensus == 0 || (usageStale && now - lastCensus >= Daemon.censusInterval)) {
+        if census == nil && (!usageKnown || (usageStale && now - lastCensus >= Daemon.censusInterval)) {
             census = UsageCensus(directory: store.messages)
-            (usageStale, lastCensus) = (false, now)
+            usageStale = false
+            (adoptedDuringCensus, finishedDuringCensus) = ([:], [])
+            if census == nil {
+                usageKnown = true  // no queue/msg to count
+                return
+            }
         }
-        guard let running = census, running.step(until: MailDate.precise() + Daemon.censusSlice, counts: Daemon.counts) else { return }
-        usage = running.table
+        let skipped = adoptedDuringCensus
+        guard let running = census,
+            running.step(until: MailDate.precise() + Daemon.censusSlice, skipping: { skipped[$0] != nil }, counts: Daemon.counts)
+        else { return }
+        var table = running.table
+        for (uid, bytes) in adoptedDuringCensus.values {
+            table[uid, default: UserQueueUsage()].messages += 1
+            table[uid, default: UserQueueUsage()].bytes += bytes
+        }
+        for (uid, bytes) in finishedDuringCensus {
+            guard var u = table[uid] else { continue }
+            u.messages = max(0, u.messages - 1)
+            u.bytes = max(0, u.bytes - bytes)
+            table[uid] = u.messages == 0 ? nil : u
+        }
+        usage = table
         census = nil
+        (adoptedDuringCensus, finishedDuringCensus) = ([:], [])
+        (usageKnown, lastCensus) = (true, MailDate.now())
         store.removeOrphanStates()
     }
 
     /// The census in progress, and how long one slice of it may take.
     private var census: UsageCensus?
     static let censusSlice = 0.05
+    /// What changed while the census ran (see `count`).
+    private var adoptedDuringCensus: [String: (uid: Int, bytes: Int)] = [:]
+    private var finishedDuringCensus: [(uid: Int, bytes: Int)] = []
+    /// The first census has completed: until then user_queue_limit cannot be judged, so
+    /// nothing is adopted and public/overlimit is left as it was (review: an empty table
+    /// let every user past the limit for the first half minute at 1 000 000 queued).
+    private var usageKnown = false
     /// A summary was skipped by the once-a-second limit: write it within a second, or an
     /// unprivileged mailq would show a stale queue until the next event.
     private var summaryPending = false
@@ -203,6 +242,11 @@ public final class Daemon: @unchecked Sendable {
         while true {
             stepCensus()
             let adopted = adoptAndDispatch(flushAll: false)
+            // The first census must end before the maildrop is adopted.
+            if !usageKnown {
+                collectResults()
+                continue
+            }
             if !adopted && work.isEmpty && work.active == 0 {
                 // Due on disk, the next scan not yet allowed; with no room (a window full
                 // of messages whose state could not be saved) nothing more can go.
@@ -324,7 +368,7 @@ public final class Daemon: @unchecked Sendable {
     /// Starts delivery threads until `count` run (never stops any: extra ones wait).
     private func startThreads(_ count: Int) {
         while workers.count < count {
-            let thread = WorkerThread { [self] in deliveryLoop() }
+            let thread = WorkerThread(sendable: { [self] in deliveryLoop() })
             do {
                 try thread.start()
                 workers.append(thread)
@@ -369,6 +413,8 @@ public final class Daemon: @unchecked Sendable {
     /// Adopts new drop files and hands every due message to the delivery threads; returns
     /// whether anything was adopted or dispatched.
     private func adoptAndDispatch(flushAll: Bool) -> Bool {
+        // New mail waits in the maildrop (durable there) until the first census is done.
+        guard usageKnown else { return dispatchDue(now: MailDate.now()) }
         // Per-uid queue limits: a message beyond them is held, not queued for delivery
         // (sendmail refuses it earlier from public/overlimit; this catches the rest).
         var usage = usageByUID()
@@ -420,7 +466,7 @@ public final class Daemon: @unchecked Sendable {
                 shares?.add(route)
             } else {
                 disk.stored(bytes: item.envelope.contentSize, dueAt: 0, id: item.id)
-                if queue.items.count < Daemon.windowLimit { _ = disk.wait(item.id, route: route) }
+                if queue.items.count < Daemon.windowLimit { disk.wait(item.id, route: route) }
             }
             let e = item.envelope
             log.info(.pickup, PostfixLogLine.pickup(id: item.id, uid: e.uid, sender: e.sender, origin: e.parameter("ORIGIN")))
@@ -563,7 +609,7 @@ public final class Daemon: @unchecked Sendable {
                 // Over its share: stays on disk, counted there, in its route's line (when
                 // the lines are full, a later scan finds it again).
                 guard shares.room(for: route) > 0 else {
-                    _ = disk.wait(name, route: route)
+                    disk.wait(name, route: route)
                     continue
                 }
                 shares.add(route)
@@ -798,6 +844,7 @@ public final class Daemon: @unchecked Sendable {
         let routes = relays.withLock { $0 }
         QueueListing.publish(
             store.layout, queued: QueueListing.namingRoutes(queued, routes.config.routeName), notInMemory: (disk.messages, disk.bytes))
+        guard usageKnown else { return }
         let over = usageByUID().filter { $0.value.reaches(messageLimit: config.userQueueLimit, sizeLimit: config.userQueueSizeLimit) }
         overLimitLogged.formIntersection(over.keys)
         let text = UserQueueUsage.render(over)

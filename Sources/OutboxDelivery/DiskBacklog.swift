@@ -22,9 +22,10 @@ struct DiskBacklog {
     private(set) var oldest: String?
     /// Due messages read from disk whose route had its full share of the window
     /// (WindowShares): per route, oldest first, loaded again when the route has room.
-    /// Scans skip them. At most `scanLimit` names; while that many wait, nothing more is
-    /// taken from disk (reading envelopes only to find their route full again would keep
-    /// a core busy), so other routes' mail then waits behind a backlog that large.
+    /// Scans count them but do not return them as due. At most `scanLimit` names per
+    /// route: beyond that a route's due mail is read, found over its share and left on
+    /// disk for a later scan (an envelope read each time: the price of a route with more
+    /// than 50 000 due while it cannot send; other routes' mail is not held up by it).
     private var waiting: [String: [String]] = [:]
     private var waitingNames: Set<String> = []
 
@@ -35,8 +36,11 @@ struct DiskBacklog {
     /// backlog with a message due every second was scanned every second). `held(id)`: in
     /// memory or being handed over.
     mutating func next(_ room: Int, store: QueueStore, now: Int, held: (String) -> Bool) -> ArraySlice<String> {
-        guard room > 0 && waitingNames.count < DiskBacklog.scanLimit else { return [] }
-        if taken == due.count && nextDue <= now && MailDate.precise() >= scanAllowedAt { scan(store: store, now: now, held: held) }
+        guard room > 0 else { return [] }
+        // After the first look, the whole scan waits for the first dispatch (Daemon.run).
+        if taken == due.count && nextDue <= now && MailDate.precise() >= scanAllowedAt && !partial {
+            scan(store: store, now: now, held: held)
+        }
         let names = due[taken..<min(due.count, taken + room)]
         taken += names.count
         return names
@@ -46,9 +50,7 @@ struct DiskBacklog {
     /// the first messages of a start went out, to count what the first look did not).
     mutating func scan(store: QueueStore, now: Int, held: (String) -> Bool) {
         let started = MailDate.precise()
-        let waitingNow = waitingNames
-        let scan = QueueScan.run(
-            store, skipping: { held($0) || waitingNow.contains($0) }, now: now, flushedAt: flushedAt, limit: DiskBacklog.scanLimit)
+        let scan = QueueScan.run(store, skipping: held, waiting: waitingNames, now: now, flushedAt: flushedAt, limit: DiskBacklog.scanLimit)
         let finished = MailDate.precise()
         scanAllowedAt = finished + 9 * (finished - started)
         take(scan, now: now)
@@ -81,13 +83,16 @@ struct DiskBacklog {
 
     var hasWaiting: Bool { !waitingNames.isEmpty }
 
-    /// `name`, due, waits for `route` to have room in the window; false when the waiting
-    /// lines are full (the name is then found again by a later scan).
-    mutating func wait(_ name: String, route: String) -> Bool {
-        guard waitingNames.count < DiskBacklog.scanLimit else { return false }
-        guard waitingNames.insert(name).inserted else { return true }
+    /// `name`, due, waits for `route` to have room in the window; when the route's line
+    /// is full it is left for a later scan, which may run at once (review: otherwise it
+    /// waited for queue_scan_interval, and outboxd --once left it behind).
+    mutating func wait(_ name: String, route: String) {
+        guard waitingNames.contains(name) || waiting[route, default: []].count < DiskBacklog.scanLimit else {
+            nextDue = 0
+            return
+        }
+        guard waitingNames.insert(name).inserted else { return }
         waiting[route, default: []].append(name)
-        return true
     }
 
     /// Waiting names of the routes with room, oldest first, each route's at most its room.
@@ -108,6 +113,10 @@ struct DiskBacklog {
     mutating func forgetWaiting() {
         waiting = [:]
         waitingNames = []
+        // The names of the last scan too, or the forgotten ones (the oldest) would come
+        // back only after all of those (review).
+        due = []
+        taken = 0
         lookAgain()
     }
 

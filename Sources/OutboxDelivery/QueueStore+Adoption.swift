@@ -432,7 +432,7 @@ final class QueueFileWriter: @unchecked Sendable {
         var started: [WorkerThread] = []
         for k in 0..<threads {
             let share = { for i in stride(from: k, to: writers.count, by: threads) { sync(i) } }
-            let w = WorkerThread(share)
+            let w = WorkerThread(unchecked: share)
             // No thread to be had (TasksMax): this share is synced here instead.
             if (try? w.start()) != nil { started.append(w) } else { share() }
         }

@@ -7,11 +7,11 @@ import OutboxSupport
 /// and sorted first (a few bytes each), then one envelope at a time is read, rendered and
 /// written, so memory does not grow with the queue (the whole listing was built in
 /// memory: 90 MB for 100 000 messages).
-public struct QueueListingStream {
+public struct QueueListingStream: Sendable {
     public enum Format: Sendable { case text, json }
 
     /// Where a message is: not yet adopted, in outboxd's queue, or on hold.
-    enum Place { case maildrop, queue, hold }
+    enum Place: Sendable { case maildrop, queue, hold }
 
     let layout: SpoolLayout
     /// The names to list, in queue ID order.
@@ -67,7 +67,7 @@ public struct QueueListingStream {
             // The second half on another thread; all on this one if none can be started.
             let middle = batch.startIndex + batch.count / 2
             let second = RenderedHalf()
-            let thread = WorkerThread { [self] in second.result = render(batch[middle...], format: format, routeOf: routeOf) }
+            let thread = WorkerThread(sendable: { [self] in second.result = render(batch[middle...], format: format, routeOf: routeOf) })
             let started = (try? thread.start()) != nil
             let first = render(started ? batch[..<middle] : batch, format: format, routeOf: routeOf)
             if started { thread.join() }

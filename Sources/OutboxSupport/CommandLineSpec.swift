@@ -120,7 +120,7 @@ public struct CommandLineSpec: Sendable {
             let option: Option?
             if word.hasPrefix("--") {
                 let body = word.dropFirst(2)
-                let name = body.split(separator: "=", maxSplits: 1).first.map(String.init) ?? ""
+                let name = String(body.prefix { $0 != "=" })
                 if body.contains("=") { inlineValue = String(body.drop { $0 != "=" }.dropFirst()) }
                 option = command.options.first { $0.long == name }
             } else {

@@ -7,7 +7,11 @@ public final class WorkerThread: @unchecked Sendable {
     private var handle = pthread_t()
     private let body: () -> Void
 
-    public init(_ body: @escaping () -> Void) { self.body = body }
+    public init(sendable body: @escaping @Sendable () -> Void) { self.body = body }
+
+    /// For a body the compiler cannot prove safe to run on another thread, whose caller
+    /// says why it is (adoption's parallel fsync: each writer is touched by one thread).
+    public init(unchecked body: @escaping () -> Void) { self.body = body }
 
     /// Fails when the system refuses another thread (EAGAIN at TasksMax or RLIMIT_NPROC):
     /// then there is nothing to join.

@@ -69,8 +69,13 @@ struct QueueWindowTests {
         #expect(try instance.sendmail(["-i", "-f", "app@shop.example", "buyer@remote.test"], "Subject: shop\n\nb\n").code == 0)
         let (daemon, errors) = try instance.startDaemon(environment: window)
         let delivered = fast.await(messages: 1, seconds: 6)
+        // Regression (review): the names waiting for the slow route's share were left out
+        // of the counts, so public/mailq listed fewer than were queued.
+        let summary = { (try? String(contentsOfFile: instance.layout.publicQueueSummary, encoding: .utf8)) ?? "" }
+        let counted = eventually { summary().hasSuffix(" in 10 Requests.\n") }
         let log = instance.stopDaemon(daemon, errors)
         #expect(delivered, "the shop route's message went out while the slow route's first was in DATA: \(log)")
+        #expect(counted, "the 10 of the slow route are all counted: \(summary())")
         #expect(slow.contents.count <= 1)
     }
 

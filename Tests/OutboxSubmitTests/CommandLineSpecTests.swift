@@ -58,6 +58,8 @@ struct CommandLineSpecTests {
         #expect(usage(["--nope"])?.hasPrefix("unknown option '--nope'") == true)
         #expect(usage(["oauth", "x"]) == "oauth: unknown command 'x' (tool oauth --help lists them)")
         #expect(usage(["help", "nope"]) == "help: unknown command 'nope'")
+        // Regression (review): "--=json" was read as "--json=json".
+        #expect(usage(["show", "--=json", "X"]) == "show: unknown option '--=json'")
     }
 
     @Test("help: the top, a command, a nested one, by --help or help")
