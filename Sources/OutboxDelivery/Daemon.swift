@@ -50,7 +50,7 @@ public final class Daemon: @unchecked Sendable {
     /// The messages not held in memory (see `windowLimit`).
     private var disk = DiskBacklog()
     /// Messages and bytes queued per submitting uid, outboxd's own bounces excluded: the
-    /// census of queue/msg (`countUsage`, at start and every queue_scan_interval) plus the
+    /// census of queue/msg (`stepCensus`, at start and every queue_scan_interval) plus the
     /// messages adopted and finished since.
     private var usage: [Int: UserQueueUsage] = [:]
     /// The census is due again (an operator's edit, queue_scan_interval), and when it ran.
@@ -105,10 +105,7 @@ public final class Daemon: @unchecked Sendable {
                 finishedDuringCensus.append((file.uid, bytes))
             }
         }
-        var u = usage[file.uid, default: UserQueueUsage()]
-        u.messages = max(0, u.messages + sign)
-        u.bytes = max(0, u.bytes + sign * bytes)
-        usage[file.uid] = u.messages == 0 ? nil : u
+        usage.record(uid: file.uid, bytes: bytes, sign)
     }
 
     /// The census of queue/msg (UsageCensus) one slice further, started when due: at
@@ -131,16 +128,8 @@ public final class Daemon: @unchecked Sendable {
             running.step(until: MailDate.precise() + Daemon.censusSlice, skipping: { skipped[$0] != nil }, counts: Daemon.counts)
         else { return }
         var table = running.table
-        for (uid, bytes) in adoptedDuringCensus.values {
-            table[uid, default: UserQueueUsage()].messages += 1
-            table[uid, default: UserQueueUsage()].bytes += bytes
-        }
-        for (uid, bytes) in finishedDuringCensus {
-            guard var u = table[uid] else { continue }
-            u.messages = max(0, u.messages - 1)
-            u.bytes = max(0, u.bytes - bytes)
-            table[uid] = u.messages == 0 ? nil : u
-        }
+        for (uid, bytes) in adoptedDuringCensus.values { table.record(uid: uid, bytes: bytes) }
+        for (uid, bytes) in finishedDuringCensus { table.record(uid: uid, bytes: bytes, -1) }
         usage = table
         census = nil
         (adoptedDuringCensus, finishedDuringCensus) = ([:], [])
@@ -224,7 +213,7 @@ public final class Daemon: @unchecked Sendable {
         // read every message.
         _ = dispatchDue(now: MailDate.now())
         if disk.partial {
-            disk.scan(store: store, now: MailDate.now()) { [queue, store] in queue.items[$0] != nil || store.isBeingHandedOver($0) }
+            disk.scan(store: store, now: MailDate.now(), held: heldNames())
         }
         stepCensus()
         let status = once ? runOnce() : serve()
@@ -430,8 +419,7 @@ public final class Daemon: @unchecked Sendable {
                     rateHeld.insert(uid)
                     return true
                 }
-                usage[uid, default: UserQueueUsage()].messages += 1
-                usage[uid, default: UserQueueUsage()].bytes += size
+                usage.record(uid: uid, bytes: size)
                 return false
             }
         ) { [queue] in queue.items[$0] != nil }
@@ -559,15 +547,19 @@ public final class Daemon: @unchecked Sendable {
                 names = ArraySlice(disk.takeWaiting { s.room(for: $0) })
             }
             if names.isEmpty {
-                names = disk.next(Daemon.windowLimit - queue.items.count, store: store, now: now) { [queue, store] in
-                    queue.items[$0] != nil || store.isBeingHandedOver($0)
-                }
+                names = disk.next(Daemon.windowLimit - queue.items.count, store: store, now: now, held: heldNames())
             }
             if names.isEmpty { return }
             var s = shares()
             load(names, now: now, routes: current, shares: &s)
             counted = s
         }
+    }
+
+    /// Names a scan must leave alone: held in memory now, or a bounce being handed over.
+    /// A snapshot of the window, so that the scan may run while `disk` changes.
+    private func heldNames() -> (String) -> Bool {
+        { [queue, store] in queue.items[$0] != nil || store.isBeingHandedOver($0) }
     }
 
     /// The routes' shares of the window, counting what is due or in flight now.
@@ -601,7 +593,7 @@ public final class Daemon: @unchecked Sendable {
             let flushed = disk.flushedAt.map { store.stateUnchanged(name, since: $0) } ?? false
             if item.state.nextAttempt > now && !flushed {
                 store.stamp(name, due: item.state.nextAttempt)
-                disk.nextDue = min(disk.nextDue, item.state.nextAttempt)
+                disk.dueLater(at: item.state.nextAttempt)
                 continue
             }
             if shares.share != nil {

@@ -14,6 +14,9 @@ struct DiskBacklog {
     var flushedAt: Double?
     /// When the next scan may run.
     private var scanAllowedAt = 0.0
+    /// The counts are the first look's: bytes and never-tried cover only the messages it
+    /// looked at, and the whole scan is still to run.
+    private(set) var partial = false
     /// What waits on disk, for the gauges and public/mailq: the last scan's count, kept
     /// up to date as messages move between the window and the disk.
     private(set) var messages = 0
@@ -26,8 +29,31 @@ struct DiskBacklog {
     /// route: beyond that a route's due mail is read, found over its share and left on
     /// disk for a later scan (an envelope read each time: the price of a route with more
     /// than 50 000 due while it cannot send; other routes' mail is not held up by it).
-    private var waiting: [String: [String]] = [:]
+    private var waiting: [String: WaitingLine] = [:]
     private var waitingNames: Set<String> = []
+
+    /// One route's waiting names, oldest first, taken from the front without copying the
+    /// rest of the line each time (a name at a time from a line of 50 000 was quadratic).
+    private struct WaitingLine {
+        private var names: [String] = []
+        private var head = 0
+
+        var count: Int { names.count - head }
+
+        mutating func append(_ name: String) { names.append(name) }
+
+        /// The first `n` names, removed from the line.
+        mutating func take(_ n: Int) -> ArraySlice<String> {
+            let front = names[head..<head + n]
+            head += n
+            // Taken names are dropped once they are half the storage.
+            if head * 2 >= names.count {
+                names.removeFirst(head)
+                head = 0
+            }
+            return front
+        }
+    }
 
     /// Names of due messages to load, at most `room`; scans first when none is left from
     /// the last scan, one may be due and the last scan is far enough behind: a scan reads
@@ -65,10 +91,6 @@ struct DiskBacklog {
         partial = scan.partial
     }
 
-    /// The counts are the first look's: bytes and never-tried cover only the messages it
-    /// looked at.
-    private(set) var partial = false
-
     private mutating func take(_ scan: QueueScan, now: Int) {
         due = scan.due
         taken = 0
@@ -87,22 +109,22 @@ struct DiskBacklog {
     /// is full it is left for a later scan, which may run at once (review: otherwise it
     /// waited for queue_scan_interval, and outboxd --once left it behind).
     mutating func wait(_ name: String, route: String) {
-        guard waitingNames.contains(name) || waiting[route, default: []].count < DiskBacklog.scanLimit else {
+        guard waitingNames.contains(name) || waiting[route, default: WaitingLine()].count < DiskBacklog.scanLimit else {
             nextDue = 0
             return
         }
         guard waitingNames.insert(name).inserted else { return }
-        waiting[route, default: []].append(name)
+        waiting[route, default: WaitingLine()].append(name)
     }
 
     /// Waiting names of the routes with room, oldest first, each route's at most its room.
     mutating func takeWaiting(room: (String) -> Int) -> [String] {
         var names: [String] = []
-        for (route, line) in waiting {
-            let n = min(line.count, room(route))
+        for route in waiting.keys {
+            let n = min(waiting[route]!.count, room(route))
             guard n > 0 else { continue }
-            names += line.prefix(n)
-            waiting[route] = line.count == n ? nil : Array(line.dropFirst(n))
+            names += waiting[route]!.take(n)
+            if waiting[route]!.count == 0 { waiting[route] = nil }
         }
         for name in names { waitingNames.remove(name) }
         return names
@@ -134,6 +156,9 @@ struct DiskBacklog {
     /// Due names kept from one scan: later scans start from these (a scan reads every
     /// name in queue/msg; 50 000 names cost about 1 MB).
     static let scanLimit = 50_000
+
+    /// A message on disk read early (its state's mtime said due): it is due at `time`.
+    mutating func dueLater(at time: Int) { nextDue = min(nextDue, time) }
 
     /// A message of `bytes` went from disk into memory.
     mutating func loaded(bytes size: Int, neverTried wasNew: Bool) {

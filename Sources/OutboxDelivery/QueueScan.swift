@@ -26,21 +26,44 @@ struct QueueScan {
     private var limit = 0
     private var dueSeen = 0
 
-    /// `skipping`: messages outboxd already holds. `flushedAt`: a flush made every message
-    /// whose state has not changed since (ctime before it, to the nanosecond: a state
-    /// written in the same second as the flush, before it, is flushed too) due. `limit`: at most this many
-    /// names in `due`.
-    /// `waiting`: messages counted as on disk but not to be returned as due (they wait
-    /// in their route's line; review: leaving them out of the counts under-reported a
-    /// stuck route's backlog and its oldest message).
+    /// `skipping`: messages outboxd already holds. `waiting`: messages counted as on disk
+    /// but not returned as due (they wait in their route's line; review: leaving them out
+    /// of the counts under-reported a stuck route's backlog and its oldest message).
+    /// `flushedAt`: see `due(_:flushedAt:)`. `limit`: at most this many names in `due`.
     static func run(
         _ store: QueueStore, skipping: (String) -> Bool, waiting: Set<String> = [], now: Int, flushedAt: Double?, limit: Int
     ) -> QueueScan {
-        look(store, now: now, flushedAt: flushedAt, limit: limit, waiting: waiting) { visit in
-            try? store.layout.forEachFileName(in: store.messages) { name in
-                if !skipping(name) { visit(name) }
+        var scan = QueueScan()
+        scan.limit = limit
+        let messages = open(store.messages, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard messages >= 0 else { return scan }
+        defer { close(messages) }
+        let states = open(store.states, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        defer { if states >= 0 { close(states) } }
+        var oldestDue = OldestNames(limit: limit)
+        try? store.layout.forEachFileName(in: store.messages) { name in
+            guard !skipping(name) else { return }
+            var st = stat()
+            guard fstatat(messages, name, &st, AT_SYMLINK_NOFOLLOW) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return }
+            scan.messages += 1
+            scan.bytes += Int(st.st_size)
+            if scan.oldest.map({ name < $0 }) ?? true { scan.oldest = name }
+            var due = 0
+            if states >= 0 && fstatat(states, name, &st, AT_SYMLINK_NOFOLLOW) == 0 {
+                due = QueueScan.due(st, flushedAt: flushedAt)
+            } else {
+                scan.neverTried += 1
             }
+            guard due <= now else {
+                scan.nextDue = min(scan.nextDue ?? due, due)
+                return
+            }
+            guard !waiting.contains(name) else { return }
+            scan.dueSeen += 1
+            oldestDue.add(name)
         }
+        scan.due = oldestDue.names
+        return scan
     }
 
     /// The first look at start-up, which must not take as long as a scan of a large
@@ -62,51 +85,20 @@ struct QueueScan {
             if scan.oldest.map({ name < $0 }) ?? true { scan.oldest = name }
             guard oldestDue.accepts(name) else { return }
             var st = stat()
-            if states >= 0 && fstatat(states, name, &st, AT_SYMLINK_NOFOLLOW) == 0 {
-                let flushed = flushedAt.map { QueueScan.seconds(st.st_ctim) <= $0 } ?? false
-                guard Int(st.st_mtim.tv_sec) <= now || flushed else { return }
-            }
+            if states >= 0 && fstatat(states, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && QueueScan.due(st, flushedAt: flushedAt) > now { return }
             oldestDue.add(name)
         }
         scan.due = oldestDue.names
         return scan
     }
 
-    /// Stats each name `names` visits (message file, then state file).
-    private static func look(
-        _ store: QueueStore, now: Int, flushedAt: Double?, limit: Int, waiting: Set<String> = [], _ names: ((String) -> Void) -> Void
-    ) -> QueueScan {
-        var scan = QueueScan()
-        scan.limit = limit
-        let messages = open(store.messages, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard messages >= 0 else { return scan }
-        defer { close(messages) }
-        let states = open(store.states, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        defer { if states >= 0 { close(states) } }
-        var oldestDue = OldestNames(limit: limit)
-        names { name in
-            var st = stat()
-            guard fstatat(messages, name, &st, AT_SYMLINK_NOFOLLOW) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return }
-            scan.messages += 1
-            scan.bytes += Int(st.st_size)
-            if scan.oldest.map({ name < $0 }) ?? true { scan.oldest = name }
-            var due = 0
-            if states >= 0 && fstatat(states, name, &st, AT_SYMLINK_NOFOLLOW) == 0 {
-                due = Int(st.st_mtim.tv_sec)
-                if let flushedAt, QueueScan.seconds(st.st_ctim) <= flushedAt { due = 0 }
-            } else {
-                scan.neverTried += 1
-            }
-            guard due <= now else {
-                scan.nextDue = min(scan.nextDue ?? due, due)
-                return
-            }
-            guard !waiting.contains(name) else { return }
-            scan.dueSeen += 1
-            oldestDue.add(name)
-        }
-        scan.due = oldestDue.names
-        return scan
+    /// When a message whose state file has status `st` is due: the file's mtime, or now
+    /// after a flush that made every message whose state has not changed since due (ctime
+    /// before it, to the nanosecond: a state written in the same second as the flush,
+    /// before it, is flushed too).
+    static func due(_ st: stat, flushedAt: Double?) -> Int {
+        if let flushedAt, seconds(st.st_ctim) <= flushedAt { return 0 }
+        return Int(st.st_mtim.tv_sec)
     }
 
     static func seconds(_ time: timespec) -> Double { Double(time.tv_sec) + Double(time.tv_nsec) / 1e9 }

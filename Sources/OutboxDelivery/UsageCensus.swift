@@ -10,39 +10,31 @@ import OutboxSpool
 /// and writing public/mailq for the first half minute after a start).
 final class UsageCensus {
     private let directory: String
-    private var stream: OpaquePointer?
+    private let names: DirectoryNames
     private(set) var table: [Int: UserQueueUsage] = [:]
 
     /// nil when queue/msg cannot be opened.
     init?(directory: String) {
-        guard let dir = opendir(directory) else { return nil }
+        guard let names = try? DirectoryNames(directory) else { return nil }
         self.directory = directory
-        stream = dir
+        self.names = names
     }
 
-    deinit { if let stream { closedir(stream) } }
-
     /// Reads envelopes until `deadline` (MailDate.precise()) or the end of the directory;
-    /// true when the census is complete. `counts`: whether a message counts against its
-    /// submitter.
-    /// `skipping`: names not to count (messages adopted since the census started, which
-    /// the caller adds itself).
+    /// true when the census is complete. `skipping`: names not to count (messages adopted
+    /// since the census started, which the caller adds itself). `counts`: whether a
+    /// message counts against its submitter.
     func step(until deadline: Double, skipping: (String) -> Bool, counts: (DropFile) -> Bool) -> Bool {
-        guard let dir = stream else { return true }
         var read = 0
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+        while let name = names.next() {
             guard name.first != ".", !skipping(name) else { continue }
             if let (file, size) = try? DropFile.readEnvelope(path: directory + "/" + name), counts(file) {
-                table[file.uid, default: UserQueueUsage()].messages += 1
-                table[file.uid, default: UserQueueUsage()].bytes += size
+                table.record(uid: file.uid, bytes: size)
             }
             read += 1
             // The clock is read every 16 envelopes (a cold cache makes each one slow).
             if read % 16 == 0 && MailDate.precise() >= deadline { return false }
         }
-        closedir(dir)
-        stream = nil
         return true
     }
 }

@@ -8,15 +8,10 @@ extension SpoolLayout {
     /// Run by whoever may list the directory (outboxd; root).
     @discardableResult
     public func removeStaleTemporaryFiles(now: Int = MailDate.now()) throws(SystemError) -> [String] {
-        guard let dir = opendir(maildropTmp) else { throw SystemError("opendir", path: maildropTmp) }
-        defer { closedir(dir) }
+        let names = try DirectoryNames(maildropTmp)
         var removed: [String] = []
-        let dfd = dirfd(dir)
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
-            }
-            if name == "." || name == ".." { continue }
+        let dfd = names.descriptor
+        while let name = names.next() {
             var st = stat()
             guard fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
             if (st.st_mode & S_IFMT) == S_IFDIR { continue }
@@ -42,13 +37,38 @@ extension SpoolLayout {
     /// Calls `body` with each name in `directory` not starting with ".", in directory
     /// order, holding no list (a queue of a million names is not copied into memory).
     public func forEachFileName(in directory: String, _ body: (String) -> Void) throws(SystemError) {
-        guard let dir = opendir(directory) else { throw SystemError("opendir", path: directory) }
-        defer { closedir(dir) }
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
-            }
+        let names = try DirectoryNames(directory)
+        while let name = names.next() {
             if name.first != "." { body(name) }
         }
+    }
+}
+
+/// The names in one directory, read as a stream in directory order ("." and ".." left
+/// out), for listings that must not hold a million names and for work taken a slice at a
+/// time (outboxd's census). The directory is closed when the value goes.
+public final class DirectoryNames {
+    private var stream: OpaquePointer?
+
+    public init(_ directory: String) throws(SystemError) {
+        guard let dir = opendir(directory) else { throw SystemError("opendir", path: directory) }
+        stream = dir
+    }
+
+    deinit { if let stream { closedir(stream) } }
+
+    /// The directory's descriptor, for calls relative to it.
+    public var descriptor: Int32 { stream.map { dirfd($0) } ?? -1 }
+
+    /// The next name; nil at the end (the directory is then closed).
+    public func next() -> String? {
+        guard let dir = stream else { return nil }
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            if name != "." && name != ".." { return name }
+        }
+        closedir(dir)
+        stream = nil
+        return nil
     }
 }

@@ -48,3 +48,14 @@ public struct UserQueueUsage: Equatable, Sendable {
         return nil
     }
 }
+
+extension [Int: UserQueueUsage] {
+    /// Adds (`sign` 1) or removes (-1) one message of `bytes` from `uid`'s usage; never
+    /// below zero, and a uid with nothing queued has no entry.
+    public mutating func record(uid: Int, bytes: Int, _ sign: Int = 1) {
+        var u = self[uid, default: UserQueueUsage()]
+        u.messages = Swift.max(0, u.messages + sign)
+        u.bytes = Swift.max(0, u.bytes + sign * bytes)
+        self[uid] = u.messages == 0 ? nil : u
+    }
+}

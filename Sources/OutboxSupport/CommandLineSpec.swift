@@ -21,7 +21,7 @@ public struct CommandLineSpec: Sendable {
     }
 
     public enum Arity: Sendable {
-        case one, optional, oneOrMore, any
+        case one, oneOrMore, any
     }
 
     public struct Operand: Sendable {
@@ -34,7 +34,6 @@ public struct CommandLineSpec: Sendable {
         var usage: String {
             switch arity {
             case .one: "<\(name)>"
-            case .optional: "[<\(name)>]"
             case .oneOrMore: "<\(name)> ..."
             case .any: "[<\(name)> ...]"
             }
@@ -102,6 +101,9 @@ public struct CommandLineSpec: Sendable {
             path.append(sub.name)
             rest = rest.dropFirst()
         }
+        // What a usage error begins with ("show: "), and the command's whole name.
+        let prefix = path.isEmpty ? "" : path.joined(separator: " ") + ": "
+        let full = ([name] + path).joined(separator: " ")
         var invocation = Invocation(path: path)
         var onlyOperands = false
         while let word = rest.popFirst() {
@@ -114,7 +116,6 @@ public struct CommandLineSpec: Sendable {
                 onlyOperands = true
                 continue
             }
-            let prefix = path.isEmpty ? "" : path.joined(separator: " ") + ": "
             // --name, --name=value, -x, -x value, -xvalue.
             var inlineValue: String?
             let option: Option?
@@ -143,8 +144,6 @@ public struct CommandLineSpec: Sendable {
             }
             invocation.options[option.long] = value
         }
-        let prefix = path.isEmpty ? "" : path.joined(separator: " ") + ": "
-        let full = ([name] + path).joined(separator: " ")
         if !command.subcommands.isEmpty {
             // A command of commands: a word that is none of them, or none at all.
             if let word = invocation.operands.first {
@@ -154,15 +153,10 @@ public struct CommandLineSpec: Sendable {
         }
         var remaining = invocation.operands[...]
         for operand in command.operands {
-            switch operand.arity {
-            case .one:
-                guard remaining.popFirst() != nil else { return .usage("\(prefix)missing <\(operand.name)>; usage: \(command.usageLine(full))") }
-            case .optional: _ = remaining.popFirst()
-            case .oneOrMore:
-                guard !remaining.isEmpty else { return .usage("\(prefix)missing <\(operand.name)>; usage: \(command.usageLine(full))") }
-                remaining = []
-            case .any: remaining = []
+            if operand.arity != .any && remaining.isEmpty {
+                return .usage("\(prefix)missing <\(operand.name)>; usage: \(command.usageLine(full))")
             }
+            if operand.arity == .one { remaining = remaining.dropFirst() } else { remaining = [] }
         }
         if let extra = remaining.first { return .usage("\(prefix)unexpected argument '\(extra)'; usage: \(command.usageLine(full))") }
         return .run(invocation)

@@ -371,8 +371,9 @@ case .usage(let line): fail(line, .usage)
 }
 let options = ConfigOption(config: invocation["config"])
 let operands = invocation.operands
+let command = invocation.path.joined(separator: " ")
 do {
-    switch invocation.path.joined(separator: " ") {
+    switch command {
     case "queue": try Commands.queue(options, json: invocation.has("json"))
     case "show": try Commands.show(options, id: operands[0])
     case "cat": try Commands.cat(options, id: operands[0])
@@ -388,10 +389,10 @@ do {
     case "oauth status": try Commands.oauthStatus(options, route: invocation["route"])
     case "metrics": try Commands.metrics(options)
     case "status": try Commands.status(options, warning: invocation["warning"] ?? "1h", critical: invocation["critical"] ?? "4h")
-    default: fail("no such command: \(invocation.path.joined(separator: " "))", .software)
+    default: fail("no such command: \(command)", .software)
     }
 } catch let error as any AdminError {
-    fail("\(invocation.path.joined(separator: " ")): \(error)", error.exitCode)
+    fail("\(command): \(error)", error.exitCode)
 } catch {
-    fail("\(invocation.path.joined(separator: " ")): \(error)", .software)
+    fail("\(command): \(error)", .software)
 }
