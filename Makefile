@@ -30,11 +30,12 @@ RELEASE  := .build/release
 SWIFTFLAGS := -c release --static-swift-stdlib
 
 # The installed set-id helper is Embedded Swift: its sources (OutboxCore, OutboxDrop,
-# outboxdrop) compiled as one module with no Swift runtime, linked with libc only. 0.6 MB
-# instead of 7.0 MB stripped, and nothing in it reads the environment before main.
-# SwiftPM builds the same sources the usual way for the tests (.build/debug/outboxdrop).
-# -Onone: at -O and -Osize, Swift 6.3's Embedded build crashed on the helper's error path
-# (a release inside FileDescriptor.unlink left a bad self), which -Onone does not.
+# outboxdrop) compiled as one module with no Swift runtime, linked with libc only. -Osize:
+# 208 KB stripped (0.6 MB at -Onone, 7.0 MB as an ordinary static Swift program), and
+# nothing in it reads the environment before main.
+# SwiftPM builds the same sources the usual way for the tests (.build/debug/outboxdrop);
+# package-test runs this build's error paths (Swift 6.3.1 once miscompiled them at -O:
+# see fail() in Sources/outboxdrop/main.swift).
 EMBEDDED := .build/embedded
 SWIFTC ?= $(SWIFT)c
 HELPER_SOURCES := $(wildcard Sources/OutboxCore/*.swift Sources/OutboxDrop/*.swift Sources/outboxdrop/*.swift)
@@ -59,7 +60,7 @@ $(EMBEDDED)/outboxdrop: $(HELPER_SOURCES) Sources/COutboxSys/guard.c Sources/COu
 	mkdir -p $(EMBEDDED)
 	cc -O2 -g -fPIE -fstack-protector-strong -D_FORTIFY_SOURCE=2 -Wall -I Sources/COutboxSys/include \
 	    -c Sources/COutboxSys/guard.c -o $(EMBEDDED)/guard.o
-	$(SWIFTC) -target $(EMBEDDED_TARGET) -enable-experimental-feature Embedded -wmo -Onone -g \
+	$(SWIFTC) -target $(EMBEDDED_TARGET) -enable-experimental-feature Embedded -wmo -Osize -g \
 	    -module-name outboxdrop -I Sources/outboxdrop/Embedded -c $(HELPER_SOURCES) -o $(EMBEDDED)/outboxdrop.o
 	cc -pie -Wl,-z,relro,-z,now -Wl,--gc-sections -o $@ $(EMBEDDED)/outboxdrop.o $(EMBEDDED)/guard.o \
 	    "$$(dirname "$$(command -v $(SWIFTC))")/../lib/swift/embedded/$(EMBEDDED_TARGET)/libswiftUnicodeDataTables.a" -lm

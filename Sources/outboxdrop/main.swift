@@ -30,8 +30,12 @@ import OutboxDrop
 
 /// Reports an error line to sendmail (our stdout is its pipe) and exits.
 func fail<E: AdminError>(_ error: E) -> Never {
+    // The code is read before the write: Swift 6.3.1 at -O/-Osize drops everything after a
+    // caught typed throw in a generic function that then calls exit(3), so the helper ran
+    // on into the next function and crashed (exit 139) on every error path.
+    let code = error.exitCode.rawValue
     try? FileDescriptor.standardOutput.writeAll("E \(error.description)\n")
-    exit(error.exitCode.rawValue)
+    exit(code)
 }
 
 resetSignals()

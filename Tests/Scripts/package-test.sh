@@ -156,6 +156,24 @@ for attempt in "cat /etc/outbox/password" "cat /var/spool/outbox/maildrop/new/$B
 done
 as_helper ls /var/spool/outbox/maildrop/new >/dev/null 2>&1 || die "control: the helper's group lists maildrop/new (it fsyncs it)"
 say "the helper's group (outboxdrop) cannot read the password, the queue, or another user's pending message"
+# The installed helper's error paths. It is the Embedded -Osize build, which the unit and
+# integration tests do not run (they use SwiftPM's); Swift 6.3.1 once compiled every one
+# of these into a crash (exit 139) with the file left in maildrop/tmp.
+helper_refuses() {  # CODE TEXT ARGS... (the record stream on stdin)
+    local code=$1 text=$2 out rc=0
+    shift 2
+    out=$(as_alice /usr/sbin/outboxdrop "$@" 2>&1) || rc=$?
+    [ "$rc" = "$code" ] || die "outboxdrop $* exited $rc, not $code: $out"
+    [ "$(printf '%s\n' "$out" | grep -c '^E ')" = 1 ] && printf '%s\n' "$out" | grep -q "^E .*$text" \
+        || die "outboxdrop $*: no single 'E ...$text' line: $out"
+}
+helper_refuses 65 "truncated" </dev/null
+printf 'U\000\000\000\0010' | helper_refuses 65 "record"
+helper_refuses 78 "alternate configuration is allowed only for root" -C /tmp/other.conf </dev/null
+helper_refuses 64 "usage" --bogus </dev/null
+[ -z "$(ls "$ROOT/var/spool/outbox/maildrop/tmp")" ] || die "the helper's refusals left files in maildrop/tmp"
+[ "$(ls "$ROOT/var/spool/outbox/maildrop/new")" = "$BOB_ID" ] || die "the helper's refusals queued something"
+say "the installed helper refuses a truncated stream, a forged uid, -C and an unknown option with one line and sysexits 65/65/78/64, leaving nothing"
 
 # 6. Under strace: the unit's SystemCallFilter and MemoryDenyWriteExecute are checked
 # against every system call outboxd really makes while it delivers bob's message, answers
