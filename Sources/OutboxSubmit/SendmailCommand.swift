@@ -18,6 +18,10 @@ public enum SendmailCommand {
         var options = SendmailOptions()
         do {
             options = try SendmailArguments.parse(Array(argv.dropFirst()), invokedAs: invokedAs)
+            // A submission starts the drop helper first, so that its exec and start-up run on
+            // the other core while this process loads the configuration. Its failure to
+            // start is reported where it was before, after the configuration's.
+            let helper = options.mode == .deliver ? startHelper(options) : nil
             let config = try ConfigLoader.load(try ConfigLoader.source(commandLine: options.configPath))
             switch options.mode {
             case .listQueue:
@@ -43,7 +47,7 @@ public enum SendmailCommand {
                 }
                 return session.run().rawValue
             case .deliver:
-                let id = try deliver(options, config: config, origin: origin)
+                let id = try deliver(options, config: config, origin: origin, helper: helper ?? startHelper(options))
                 if options.verbose { try? FileDescriptor.standardOutput.writeAll("\(invokedAs): queued as \(id)\n") }
             }
             return 0
@@ -80,13 +84,21 @@ public enum SendmailCommand {
         return out
     }
 
-    static func deliver(_ options: SendmailOptions, config: Config, origin: SubmissionOrigin.Pin? = nil) throws -> String {
+    /// The drop helper, started; a failure to start is thrown where `deliver` takes it.
+    static func startHelper(_ options: SendmailOptions) -> Result<DropHelperClient, any Error> {
+        Result { try DropHelperClient(configPath: options.configPath) }
+    }
+
+    /// Queues the message on standard input through the helper `started` by the caller (an
+    /// unfinished helper removes its file when it goes).
+    static func deliver(
+        _ options: SendmailOptions, config: Config, origin: SubmissionOrigin.Pin? = nil, helper started: Result<DropHelperClient, any Error>
+    ) throws -> String {
         if options.recipients.isEmpty && !options.extractRecipients {
             throw SubmissionError(.usage, "no recipients given (name them as arguments, or use -t to read them from the headers)")
         }
         if let problem = queueLimitProblem(config) { throw SubmissionError(.tempFail, problem) }
-        // Start the helper first: its exec and start-up overlap everything below.
-        let helper = try DropHelperClient(configPath: options.configPath)
+        let helper = try started.get()
         let composer: MessageComposer
         do {
             var context = SubmissionContext(config: config)

@@ -29,13 +29,12 @@ import OutboxDrop
 #endif
 
 /// Reports an error line to sendmail (our stdout is its pipe) and exits.
-func fail<E: AdminError>(_ error: E) -> Never {
-    // The code is read before the write: Swift 6.3.1 at -O/-Osize drops everything after a
-    // caught typed throw in a generic function that then calls exit(3), so the helper ran
-    // on into the next function and crashed (exit 139) on every error path.
-    let code = error.exitCode.rawValue
+func fail(_ error: HelperFailure) -> Never {
+    // Not generic: Swift 6.3.1 at -O/-Osize dropped the exit(3) after the caught typed
+    // throw in the generic version (the Embedded helper ran on into the next function and
+    // crashed, exit 139, on every error path), or crashed compiling it.
     try? FileDescriptor.standardOutput.writeAll("E \(error.description)\n")
-    exit(code)
+    exit(error.exitCode.rawValue)
 }
 
 resetSignals()

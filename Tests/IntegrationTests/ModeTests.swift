@@ -120,7 +120,24 @@ struct ModeTests {
         let r = try instance.sendmail(["a@x.test"], "Subject: x\n\nb\n")
         #expect(r.code == 78)
         #expect(r.stderr.contains("outbox.conf:7: unknown key 'no_such_key'"), "\(r.stderr)")
+        #expect(r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
+        // The drop helper was started before the configuration was read: its file is gone.
+        #expect(instance.queued().isEmpty && instance.unfinished().isEmpty, "\(instance.unfinished())")
+    }
+
+    @Test("without the drop helper: exit 69 naming it, after a bad configuration's exit 78; nothing queued")
+    func missingHelper() throws {
+        let instance = try Instance()
+        let bin = instance.directory + "/bin"
+        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: Binaries.sendmail, toPath: bin + "/sendmail")
+        let r = try run(bin + "/sendmail", ["-i", "a@x.test"], stdin: Array("Subject: x\n\nb\n".utf8), environment: ["OUTBOX_CONFIG": instance.configPath])
+        #expect(r.code == 69, "\(r.stderr)")
+        #expect(r.stderr == "sendmail: cannot run drop helper \(bin)/outboxdrop: No such file or directory\n", "\(r.stderr)")
         #expect(instance.queued().isEmpty)
+        try "no_such_key = 1\n".write(toFile: instance.configPath, atomically: true, encoding: .utf8)
+        let bad = try run(bin + "/sendmail", ["-i", "a@x.test"], stdin: Array("Subject: x\n\nb\n".utf8), environment: ["OUTBOX_CONFIG": instance.configPath])
+        #expect(bad.code == 78 && bad.stderr.contains("unknown key 'no_such_key'"), "\(bad.code) \(bad.stderr)")
     }
 }
 
