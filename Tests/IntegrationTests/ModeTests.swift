@@ -131,12 +131,14 @@ struct ModeTests {
         let bin = instance.directory + "/bin"
         try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: Binaries.sendmail, toPath: bin + "/sendmail")
-        let r = try run(bin + "/sendmail", ["-i", "a@x.test"], stdin: Array("Subject: x\n\nb\n".utf8), environment: ["OUTBOX_CONFIG": instance.configPath])
+        let r = try run(
+            bin + "/sendmail", ["-i", "a@x.test"], stdin: Array("Subject: x\n\nb\n".utf8), environment: ["OUTBOX_CONFIG": instance.configPath])
         #expect(r.code == 69, "\(r.stderr)")
         #expect(r.stderr == "sendmail: cannot run drop helper \(bin)/outboxdrop: No such file or directory\n", "\(r.stderr)")
         #expect(instance.queued().isEmpty)
         try "no_such_key = 1\n".write(toFile: instance.configPath, atomically: true, encoding: .utf8)
-        let bad = try run(bin + "/sendmail", ["-i", "a@x.test"], stdin: Array("Subject: x\n\nb\n".utf8), environment: ["OUTBOX_CONFIG": instance.configPath])
+        let bad = try run(
+            bin + "/sendmail", ["-i", "a@x.test"], stdin: Array("Subject: x\n\nb\n".utf8), environment: ["OUTBOX_CONFIG": instance.configPath])
         #expect(bad.code == 78 && bad.stderr.contains("unknown key 'no_such_key'"), "\(bad.code) \(bad.stderr)")
     }
 }
