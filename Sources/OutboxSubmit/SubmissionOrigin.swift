@@ -58,7 +58,8 @@ public struct SubmissionOrigin: Equatable, Sendable {
             origin.caller = caller
             if let grand = caller.parent, grand > 0 { origin.callerParent = SubmissionOrigin.process(grand, proc: proc) }
             origin.unit = unit(fromCGroup: SubmissionOrigin.read(directory, "cgroup") ?? "")
-            // cron forks a child per job, which runs the job's shell: a few levels up.
+            // cron forks a child per job, which runs the job's shell: a few levels up. Each
+            // level is one read of stat (command and parent), the caller's parent none.
             var command = caller.command
             var next = caller.parent
             for _ in 0..<6 {
@@ -68,11 +69,15 @@ public struct SubmissionOrigin: Equatable, Sendable {
                 default: break
                 }
                 guard origin.job == nil, let p = next, p > 1 else { break }
+                if let known = origin.callerParent, known.pid == p {
+                    (command, next) = (known.command, known.parent)
+                    continue
+                }
                 let ancestor = open("\(proc)/\(p)", FileDescriptor.pathOnly | O_DIRECTORY | O_CLOEXEC)
                 guard ancestor >= 0 else { break }
                 defer { close(ancestor) }
-                command = SubmissionOrigin.read(ancestor, "comm").map { String($0.prefix { $0 != "\n" }) }
-                next = statParent(SubmissionOrigin.read(ancestor, "stat") ?? "")
+                let stat = SubmissionOrigin.read(ancestor, "stat") ?? ""
+                (command, next) = (statCommand(stat), statParent(stat))
             }
             return origin
         }
@@ -91,10 +96,18 @@ public struct SubmissionOrigin: Equatable, Sendable {
     static func process(_ pid: Int32, directory: Int32) -> Process {
         var p = Process(pid: pid)
         p.executable = link(directory, "exe")
-        p.command = read(directory, "comm").map { String($0.prefix { $0 != "\n" }) }
         p.arguments = (read(directory, "cmdline") ?? "").split(separator: "\0").map(String.init)
-        p.parent = statParent(read(directory, "stat") ?? "")
+        let stat = read(directory, "stat") ?? ""
+        p.command = statCommand(stat)
+        p.parent = statParent(stat)
         return p
+    }
+
+    /// The command name of /proc/PID/stat, as /proc/PID/comm has it: between the first "("
+    /// and the last ")" (the name itself may hold either).
+    static func statCommand(_ stat: String) -> String? {
+        guard let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")"), open < close else { return nil }
+        return String(stat[stat.index(after: open)..<close])
     }
 
     /// The ppid field of /proc/PID/stat (after the command name, which may hold ") ").

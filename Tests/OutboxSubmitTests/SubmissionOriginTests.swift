@@ -16,11 +16,19 @@ struct SubmissionOriginTests {
         #expect(SubmissionOrigin.unit(fromCGroup: "0::/\n") == nil)
     }
 
-    @Test("the parent pid from /proc/PID/stat, also when the command name holds ') '")
-    func statParent() {
+    @Test("the parent pid and command name from /proc/PID/stat, also when the name holds ') '; the name is /proc/PID/comm's")
+    func statParent() throws {
         #expect(SubmissionOrigin.statParent("1234 (bash) S 1200 1234 1234 0 -1") == 1200)
         #expect(SubmissionOrigin.statParent("1234 (a) b) S 99 1 1") == 99)
         #expect(SubmissionOrigin.statParent("garbage") == nil)
+        #expect(SubmissionOrigin.statCommand("1234 (bash) S 1200 1234 1234 0 -1") == "bash")
+        #expect(SubmissionOrigin.statCommand("1234 (a) b) S 99 1 1") == "a) b")
+        #expect(SubmissionOrigin.statCommand("1234 (php-fpm: pool www) S 99 1 1") == "php-fpm: pool www")
+        #expect(SubmissionOrigin.statCommand("garbage") == nil)
+        #expect(SubmissionOrigin.statCommand("1 )x( S") == nil)
+        let stat = try String(contentsOfFile: "/proc/self/stat", encoding: .utf8)
+        let comm = try String(contentsOfFile: "/proc/self/comm", encoding: .utf8)
+        #expect(SubmissionOrigin.statCommand(stat).map { $0 + "\n" } == comm)
     }
 
     @Test("the text: printable, no spaces inside values but the quoted command line, bounded")
