@@ -14,11 +14,22 @@ struct ConfigKey: Sendable {
     /// when the key needs a value.
     let reset: (@Sendable (inout Config) -> Void)?
 
-    typealias Field<T> = WritableKeyPath<Config, T> & Sendable
+    /// Where a key's value lives in `Config`. Closures rather than key paths: building this
+    /// table instantiated 33 key paths at every start of sendmail, each demangling its
+    /// value type in the Swift runtime (about a tenth of sendmail's own CPU time).
+    struct Field<T>: Sendable {
+        let get: @Sendable (Config) -> T
+        let set: @Sendable (inout Config, T) -> Void
+
+        init(_ get: @escaping @Sendable (Config) -> T, _ set: @escaping @Sendable (inout Config, T) -> Void) {
+            self.get = get
+            self.set = set
+        }
+    }
 
     /// Every key, in the order of etc/outbox.conf.
     static let all: [ConfigKey] = [
-        absolutePath("spool_directory", \.spoolDirectory),
+        absolutePath("spool_directory", .init({ $0.spoolDirectory }, { $0.spoolDirectory = $1 })),
         ConfigKey(
             name: "smarthost",
             apply: { c, v in
@@ -41,12 +52,12 @@ struct ConfigKey: Sendable {
                 c.tlsSecurityLevel = level
                 return nil
             }, show: { $0.tlsSecurityLevel.rawValue }, reset: nil),
-        optionalAbsolutePath("tls_ca_file", \.tlsCAFile),
-        optionalAbsolutePath("tls_cert_file", \.tlsCertFile),
-        optionalAbsolutePath("tls_key_file", \.tlsKeyFile),
-        optionalText("auth_username", \.authUsername),
-        optionalAbsolutePath("auth_password_file", \.authPasswordFile),
-        optionalText("auth_password_command", \.authPasswordCommand),
+        optionalAbsolutePath("tls_ca_file", .init({ $0.tlsCAFile }, { $0.tlsCAFile = $1 })),
+        optionalAbsolutePath("tls_cert_file", .init({ $0.tlsCertFile }, { $0.tlsCertFile = $1 })),
+        optionalAbsolutePath("tls_key_file", .init({ $0.tlsKeyFile }, { $0.tlsKeyFile = $1 })),
+        optionalText("auth_username", .init({ $0.authUsername }, { $0.authUsername = $1 })),
+        optionalAbsolutePath("auth_password_file", .init({ $0.authPasswordFile }, { $0.authPasswordFile = $1 })),
+        optionalText("auth_password_command", .init({ $0.authPasswordCommand }, { $0.authPasswordCommand = $1 })),
         ConfigKey(
             name: "auth_mechanisms",
             apply: { c, v in
@@ -60,17 +71,17 @@ struct ConfigKey: Sendable {
                 c.authMechanisms = names
                 return nil
             }, show: { $0.authMechanisms.joined(separator: ", ") }, reset: { $0.authMechanisms = [] }),
-        optionalText("auth_token_command", \.authTokenCommand),
-        httpsURL("oauth_token_url", \.oauthTokenURL),
-        printableText("oauth_client_id", \.oauthClientID, spaces: false),
-        optionalAbsolutePath("oauth_client_secret_file", \.oauthClientSecretFile),
-        optionalAbsolutePath("oauth_client_certificate", \.oauthClientCertificate),
-        optionalAbsolutePath("oauth_client_key", \.oauthClientKey),
-        printableText("oauth_scope", \.oauthScope, spaces: true),
-        optionalAbsolutePath("oauth_refresh_token_file", \.oauthRefreshTokenFile),
-        httpsURL("oauth_device_url", \.oauthDeviceURL),
-        optionalAbsolutePath("oauth_ca_file", \.oauthCAFile),
-        boolean("auth_over_plaintext", \.authOverPlaintext, resettable: false),
+        optionalText("auth_token_command", .init({ $0.authTokenCommand }, { $0.authTokenCommand = $1 })),
+        httpsURL("oauth_token_url", .init({ $0.oauthTokenURL }, { $0.oauthTokenURL = $1 })),
+        printableText("oauth_client_id", .init({ $0.oauthClientID }, { $0.oauthClientID = $1 }), spaces: false),
+        optionalAbsolutePath("oauth_client_secret_file", .init({ $0.oauthClientSecretFile }, { $0.oauthClientSecretFile = $1 })),
+        optionalAbsolutePath("oauth_client_certificate", .init({ $0.oauthClientCertificate }, { $0.oauthClientCertificate = $1 })),
+        optionalAbsolutePath("oauth_client_key", .init({ $0.oauthClientKey }, { $0.oauthClientKey = $1 })),
+        printableText("oauth_scope", .init({ $0.oauthScope }, { $0.oauthScope = $1 }), spaces: true),
+        optionalAbsolutePath("oauth_refresh_token_file", .init({ $0.oauthRefreshTokenFile }, { $0.oauthRefreshTokenFile = $1 })),
+        httpsURL("oauth_device_url", .init({ $0.oauthDeviceURL }, { $0.oauthDeviceURL = $1 })),
+        optionalAbsolutePath("oauth_ca_file", .init({ $0.oauthCAFile }, { $0.oauthCAFile = $1 })),
+        boolean("auth_over_plaintext", .init({ $0.authOverPlaintext }, { $0.authOverPlaintext = $1 }), resettable: false),
         ConfigKey(
             name: "domain",
             apply: { c, v in
@@ -96,7 +107,7 @@ struct ConfigKey: Sendable {
                 c.localDomains = names
                 return nil
             }, show: { $0.localDomains?.joined(separator: ", ") ?? "" }, reset: { $0.localDomains = nil }),
-        absolutePath("aliases_file", \.aliasesFile),
+        absolutePath("aliases_file", .init({ $0.aliasesFile }, { $0.aliasesFile = $1 })),
         ConfigKey(
             name: "helo_name",
             apply: { c, v in
@@ -113,14 +124,14 @@ struct ConfigKey: Sendable {
                 c.maxConnections = n
                 return nil
             }, show: { String($0.maxConnections) }, reset: nil),
-        rate("message_rate_limit", \.messageRateLimit, units: ["s", "min", "h"]),
-        duration("connect_timeout", \.connectTimeout),
-        duration("command_timeout", \.commandTimeout),
-        duration("credential_command_timeout", \.credentialCommandTimeout, minimum: 1),
-        duration("minimal_backoff_time", \.minimalBackoffTime),
-        duration("maximal_backoff_time", \.maximalBackoffTime),
-        duration("maximal_queue_lifetime", \.maximalQueueLifetime),
-        duration("queue_scan_interval", \.queueScanInterval),
+        rate("message_rate_limit", .init({ $0.messageRateLimit }, { $0.messageRateLimit = $1 }), units: ["s", "min", "h"]),
+        duration("connect_timeout", .init({ $0.connectTimeout }, { $0.connectTimeout = $1 })),
+        duration("command_timeout", .init({ $0.commandTimeout }, { $0.commandTimeout = $1 })),
+        duration("credential_command_timeout", .init({ $0.credentialCommandTimeout }, { $0.credentialCommandTimeout = $1 }), minimum: 1),
+        duration("minimal_backoff_time", .init({ $0.minimalBackoffTime }, { $0.minimalBackoffTime = $1 })),
+        duration("maximal_backoff_time", .init({ $0.maximalBackoffTime }, { $0.maximalBackoffTime = $1 })),
+        duration("maximal_queue_lifetime", .init({ $0.maximalQueueLifetime }, { $0.maximalQueueLifetime = $1 })),
+        duration("queue_scan_interval", .init({ $0.queueScanInterval }, { $0.queueScanInterval = $1 })),
         ConfigKey(
             name: "user_queue_limit",
             apply: { c, v in
@@ -136,7 +147,7 @@ struct ConfigKey: Sendable {
                     return nil
                 } ?? "must be a size like 500M or 2G (0: no limit)"
             }, show: { sizeText($0.userQueueSizeLimit) }, reset: nil),
-        rate("user_rate_limit", \.userRateLimit, units: ["min", "h", "d"]),
+        rate("user_rate_limit", .init({ $0.userRateLimit }, { $0.userRateLimit = $1 }), units: ["min", "h", "d"]),
         ConfigKey(
             name: "syslog_name",
             apply: { c, v in
@@ -151,11 +162,11 @@ struct ConfigKey: Sendable {
                 c.syslogName = v
                 return nil
             }, show: { $0.syslogName }, reset: { $0.syslogName = "outbox" }),
-        absolutePath("syslog_socket", \.syslogSocket),
-        optionalAbsolutePath("metrics_file", \.metricsFile),
-        optionalText("alert_command", \.alertCommand),
-        duration("alert_after", \.alertAfter),
-        boolean("origin_header", \.originHeader),
+        absolutePath("syslog_socket", .init({ $0.syslogSocket }, { $0.syslogSocket = $1 })),
+        optionalAbsolutePath("metrics_file", .init({ $0.metricsFile }, { $0.metricsFile = $1 })),
+        optionalText("alert_command", .init({ $0.alertCommand }, { $0.alertCommand = $1 })),
+        duration("alert_after", .init({ $0.alertAfter }, { $0.alertAfter = $1 })),
+        boolean("origin_header", .init({ $0.originHeader }, { $0.originHeader = $1 })),
     ]
 
     static let byName: [String: ConfigKey] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
@@ -163,13 +174,13 @@ struct ConfigKey: Sendable {
     // MARK: - Kinds of key
 
     static func absolutePath(_ name: String, _ field: Field<String>) -> ConfigKey {
-        ConfigKey(name: name, apply: { c, v in ifAbsolute(v) { c[keyPath: field] = $0 } }, show: { $0[keyPath: field] }, reset: nil)
+        ConfigKey(name: name, apply: { c, v in ifAbsolute(v) { field.set(&c, $0) } }, show: { field.get($0) }, reset: nil)
     }
 
     static func optionalAbsolutePath(_ name: String, _ field: Field<String?>) -> ConfigKey {
         ConfigKey(
-            name: name, apply: { c, v in ifAbsolute(v) { c[keyPath: field] = $0 } }, show: { $0[keyPath: field] ?? "" },
-            reset: { $0[keyPath: field] = nil })
+            name: name, apply: { c, v in ifAbsolute(v) { field.set(&c, $0) } }, show: { field.get($0) ?? "" },
+            reset: { field.set(&$0, nil) })
     }
 
     /// Sets `v` when it is an absolute path; the problem otherwise.
@@ -181,27 +192,27 @@ struct ConfigKey: Sendable {
 
     /// yes or no; an empty value restores the built-in default when `resettable`.
     static func boolean(_ name: String, _ field: Field<Bool>, resettable: Bool = true) -> ConfigKey {
-        let builtIn = Config()[keyPath: field]
+        let builtIn = field.get(Config())
         var reset: (@Sendable (inout Config) -> Void)?
-        if resettable { reset = { c in c[keyPath: field] = builtIn } }
+        if resettable { reset = { c in field.set(&c, builtIn) } }
         return ConfigKey(
             name: name,
             apply: { c, v in
                 ConfigParser.boolean(v).map {
-                    c[keyPath: field] = $0
+                    field.set(&c, $0)
                     return nil
                 } ?? "must be yes or no"
-            }, show: { $0[keyPath: field] ? "yes" : "no" }, reset: reset)
+            }, show: { field.get($0) ? "yes" : "no" }, reset: reset)
     }
 
     static func optionalText(_ name: String, _ field: Field<String?>) -> ConfigKey {
         ConfigKey(
             name: name,
             apply: { c, v in
-                c[keyPath: field] = v
+                field.set(&c, v)
                 return nil
-            }, show: { $0[keyPath: field] ?? "" },
-            reset: { $0[keyPath: field] = nil })
+            }, show: { field.get($0) ?? "" },
+            reset: { field.set(&$0, nil) })
     }
 
     /// Text that goes into a token request as it is: printable ASCII, no quote or
@@ -213,9 +224,9 @@ struct ConfigKey: Sendable {
                 guard v.utf8.allSatisfy({ ($0 > 0x20 || (spaces && $0 == 0x20)) && $0 < 0x7F && $0 != 0x22 && $0 != 0x5C }) else {
                     return spaces ? "must be printable text (items separated by spaces)" : "must be printable text without spaces"
                 }
-                c[keyPath: field] = v
+                field.set(&c, v)
                 return nil
-            }, show: { $0[keyPath: field] ?? "" }, reset: { $0[keyPath: field] = nil })
+            }, show: { field.get($0) ?? "" }, reset: { field.set(&$0, nil) })
     }
 
     /// An https:// URL (tokens are only ever fetched over TLS); the full parse happens
@@ -227,9 +238,9 @@ struct ConfigKey: Sendable {
                 guard v.hasPrefix("https://"), v.count > 8, v.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
                     return "must be an https:// URL (tokens are only fetched over TLS)"
                 }
-                c[keyPath: field] = v
+                field.set(&c, v)
                 return nil
-            }, show: { $0[keyPath: field] ?? "" }, reset: { $0[keyPath: field] = nil })
+            }, show: { field.get($0) ?? "" }, reset: { field.set(&$0, nil) })
     }
 
     /// `N/unit`, or empty for no limit.
@@ -240,9 +251,9 @@ struct ConfigKey: Sendable {
                 guard let limit = RateLimit.parse(v, allowed: units) else {
                     return "must be a rate like 30/\(units[1]): a number, '/', and one of \(units.joined(separator: ", "))"
                 }
-                c[keyPath: field] = limit
+                field.set(&c, limit)
                 return nil
-            }, show: { $0[keyPath: field]?.description ?? "" }, reset: { $0[keyPath: field] = nil })
+            }, show: { field.get($0)?.description ?? "" }, reset: { field.set(&$0, nil) })
     }
 
     static let durationProblem = "must be a time like 30s, 5m, 1h or 5d (at most 10 years)"
@@ -252,11 +263,11 @@ struct ConfigKey: Sendable {
             name: name,
             apply: { c, v in
                 ConfigParser.duration(v).map {
-                    c[keyPath: field] = max(minimum, $0)
+                    field.set(&c, max(minimum, $0))
                     return nil
                 } ?? durationProblem
             },
-            show: { durationText($0[keyPath: field]) }, reset: nil)
+            show: { durationText(field.get($0)) }, reset: nil)
     }
 
     static func durationText(_ seconds: Int) -> String {
