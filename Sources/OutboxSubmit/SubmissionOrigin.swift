@@ -103,18 +103,21 @@ public struct SubmissionOrigin: Equatable, Sendable {
         return p
     }
 
+    /// The ppid field of /proc/PID/stat (after the command name, which may hold ") ").
+    /// Byte by byte: String's Character scanning here was 8 % of sendmail's samples.
+    static func statParent(_ stat: String) -> Int32? {
+        let bytes = Array(stat.utf8)
+        guard let close = bytes.lastIndex(of: 0x29) else { return nil }
+        let fields = bytes[(close + 1)...].split(separator: 0x20, maxSplits: 2)
+        return fields.count >= 2 ? Int32(String(decoding: fields[1], as: UTF8.self)) : nil
+    }
+
     /// The command name of /proc/PID/stat, as /proc/PID/comm has it: between the first "("
     /// and the last ")" (the name itself may hold either).
     static func statCommand(_ stat: String) -> String? {
-        guard let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")"), open < close else { return nil }
-        return String(stat[stat.index(after: open)..<close])
-    }
-
-    /// The ppid field of /proc/PID/stat (after the command name, which may hold ") ").
-    static func statParent(_ stat: String) -> Int32? {
-        guard let close = stat.lastIndex(of: ")") else { return nil }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        return fields.count >= 2 ? Int32(fields[1]) : nil
+        let bytes = Array(stat.utf8)
+        guard let open = bytes.firstIndex(of: 0x28), let close = bytes.lastIndex(of: 0x29), open < close else { return nil }
+        return String(decoding: bytes[(open + 1)..<close], as: UTF8.self)
     }
 
     /// The innermost systemd unit of a /proc/PID/cgroup text (cgroup v2 line, or the
