@@ -36,6 +36,9 @@ struct QueueRequestTests {
     @Test("JSON strings escape quotes, backslashes and control characters, keep UTF-8")
     func json() {
         #expect(JSON.string("a\"b\\c\n\t\u{1}é") == #""a\"b\\c\n\t\u0001é""#)
+        #expect(JSON.string("plain <user@example.org> é 😀") == #""plain <user@example.org> é 😀""#)
+        #expect(JSON.string("\r\u{1b}\u{7f}\u{1f}x") == #""\r\u001b\u007f\u001fx""#)
+        #expect(JSON.string("") == #""""#)
     }
 
     @Test("the header block ends at the first empty line")
