@@ -20,7 +20,9 @@ public enum SendmailCommand {
             options = try SendmailArguments.parse(Array(argv.dropFirst()), invokedAs: invokedAs)
             // A submission starts the drop helper first, so that its exec and start-up run on
             // the other core while this process loads the configuration. Its failure to
-            // start is reported where it was before, after the configuration's.
+            // start is reported where it was before, after the configuration's. A failure
+            // before `deliver` takes it drops it here: its deinit aborts the helper, which
+            // removes its unfinished file.
             let helper = options.mode == .deliver ? startHelper(options) : nil
             let config = try ConfigLoader.load(try ConfigLoader.source(commandLine: options.configPath))
             switch options.mode {

@@ -30,10 +30,12 @@ import OutboxDrop
 
 /// Reports an error line to sendmail (our stdout is its pipe) and exits.
 func fail(_ error: HelperFailure) -> Never {
-    // Not generic: Swift 6.3.1 at -O/-Osize dropped the exit(3) after the caught typed
-    // throw in the generic version (the Embedded helper ran on into the next function and
-    // crashed, exit 139, on every error path), or crashed compiling it.
-    try? FileDescriptor.standardOutput.writeAll("E \(error.description)\n")
+    // Not generic, and no caught typed throw before exit(3): Swift 6.3.1 at -O/-Osize
+    // dropped the exit after `try?` on a typed-throwing write in the generic version (the
+    // Embedded helper ran on into the next function and crashed, exit 139, on every error
+    // path), or crashed compiling it. One write(2): the line is far below PIPE_BUF.
+    var line = Array("E \(error.description)\n".utf8)
+    _ = line.withUnsafeMutableBytes { write(1, $0.baseAddress, $0.count) }
     exit(error.exitCode.rawValue)
 }
 

@@ -168,12 +168,19 @@ helper_refuses() {  # CODE TEXT ARGS... (the record stream on stdin)
         || die "outboxdrop $*: no single 'E ...$text' line: $out"
 }
 helper_refuses 65 "truncated" </dev/null
-printf 'U\000\000\000\0010' | helper_refuses 65 "record"
+printf 'U\000\000\000\0010' | helper_refuses 65 "unexpected record 'U' at the start"
+# A storage failure (the file size limit: EFBIG, SIGXFSZ ignored) at commit: 75.
+python3 -c '
+import struct, sys
+rec = lambda t, p: t + struct.pack(">I", len(p)) + p
+sys.stdout.buffer.write(rec(b"S", b"a@example.org") + rec(b"R", b"b@example.org") + rec(b"M", b"x" * 4000) + rec(b"E", b""))' \
+    > "$WORK/big.records"
+(ulimit -f 1; helper_refuses 75 "write" < "$WORK/big.records")
 helper_refuses 78 "alternate configuration is allowed only for root" -C /tmp/other.conf </dev/null
 helper_refuses 64 "usage" --bogus </dev/null
 [ -z "$(ls "$ROOT/var/spool/outbox/maildrop/tmp")" ] || die "the helper's refusals left files in maildrop/tmp"
 [ "$(ls "$ROOT/var/spool/outbox/maildrop/new")" = "$BOB_ID" ] || die "the helper's refusals queued something"
-say "the installed helper refuses a truncated stream, a forged uid, -C and an unknown option with one line and sysexits 65/65/78/64, leaving nothing"
+say "the installed helper refuses a truncated stream, a forged uid, a write over the file size limit, -C and an unknown option with one line and sysexits 65/65/75/78/64, leaving nothing"
 
 # 6. Under strace: the unit's SystemCallFilter and MemoryDenyWriteExecute are checked
 # against every system call outboxd really makes while it delivers bob's message, answers
