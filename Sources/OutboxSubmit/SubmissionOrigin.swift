@@ -1,5 +1,6 @@
 import Glibc
 import OutboxCore
+import OutboxSupport
 
 /// Which program submitted the message: the caller of sendmail (its executable, command
 /// name and command line), the caller's parent, the systemd unit it runs in, and whether
@@ -169,7 +170,7 @@ public struct SubmissionOrigin: Equatable, Sendable {
             if b > 0x20 && b < 0x7F && b != 0x22 && b != 0x5C || (keepSpaces && b == 0x20) {
                 out.unicodeScalars.append(Unicode.Scalar(b))
             } else {
-                let hex = Array("0123456789abcdef".utf8)
+                let hex = ASCII.lowercaseHexDigits
                 out += "\\x" + String(decoding: [hex[Int(b >> 4)], hex[Int(b & 15)]], as: UTF8.self)
             }
         }

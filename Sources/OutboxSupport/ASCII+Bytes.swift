@@ -8,6 +8,8 @@ extension ASCII {
     public static let space: UInt8 = 32
     public static let tab: UInt8 = 9
     public static let crlf: [UInt8] = [13, 10]
+    /// The digits of lowercase hexadecimal escapes (JSON's \u00XX, ORIGIN's \xXX).
+    public static let lowercaseHexDigits = Array("0123456789abcdef".utf8)
 
     /// Lowercases ASCII letters only.
     @inline(__always)

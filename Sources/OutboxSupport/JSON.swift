@@ -1,3 +1,5 @@
+import OutboxCore
+
 /// The little JSON outbox writes (`outboxctl queue --json`), without Foundation: the
 /// programs that list the queue stay off ICU-backed APIs.
 public enum JSON {
@@ -18,7 +20,7 @@ public enum JSON {
             case 0x0D: out += [0x5C, 0x72]
             case 0x09: out += [0x5C, 0x74]
             case _ where needsEscape(byte):
-                let hex = Array("0123456789abcdef".utf8)
+                let hex = ASCII.lowercaseHexDigits
                 out += [0x5C, 0x75, 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 15)]]
             default: out.append(byte)
             }
