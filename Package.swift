@@ -73,7 +73,7 @@ let package = Package(
         // before the runtime reads SWIFT_* variables (a shared libswiftCore initialises
         // before any constructor of the executable). The privilege test checks this.
         .executableTarget(
-            name: "outboxdrop", dependencies: ["COutboxSys", "OutboxDrop"], exclude: ["Embedded"], swiftSettings: strict,
+            name: "outboxdrop", dependencies: ["COutboxSys", "OutboxDrop"], swiftSettings: strict,
             linkerSettings: [
                 .unsafeFlags(["-static-stdlib"], .when(configuration: .debug)),
                 .unsafeFlags(["-static-executable"], .when(configuration: .release)),

@@ -75,3 +75,7 @@ void coutbox_signal_ignore(int signal_number) { signal(signal_number, SIG_IGN); 
 int coutbox_argc(void) { return saved_argc; }
 
 char *coutbox_argv(int index) { return index >= 0 && index < saved_argc && saved_argv != NULL ? saved_argv[index] : NULL; }
+
+char **coutbox_environment(void) { return environ; }
+
+int coutbox_set_pipe_size(int fd, int size) { return fcntl(fd, F_SETPIPE_SZ, size); }

@@ -46,7 +46,7 @@ public struct Smarthost: Equatable, Sendable, CustomStringConvertible {
             rest = rest.dropFirst(8)
         } else if rest.hasPrefix("smtp://") {
             rest = rest.dropFirst(7)
-        } else if rest.contains("://") {
+        } else if ASCII.contains(rest, "://") {
             return nil
         }
         var host: Substring

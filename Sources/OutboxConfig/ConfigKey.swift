@@ -41,7 +41,7 @@ struct ConfigKey: Sendable {
                 guard !hosts.isEmpty else { return "needs at least one host" }
                 c.smarthosts = hosts
                 return nil
-            }, show: { $0.smarthosts.map(\.description).joined(separator: ", ") },
+            }, show: { $0.smarthosts.map { $0.description }.joined(separator: ", ") },
             // Empty is a valid state (mail stays queued), and what `outboxctl config` prints
             // for a configuration whose smarthosts are all in routes.
             reset: { $0.smarthosts = [] }),

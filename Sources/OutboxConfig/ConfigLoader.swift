@@ -35,7 +35,7 @@ public enum ConfigLoader {
         case .commandLine(let p), .environment(let p): path = p
         }
         guard let text = readSmallFile(path) else {
-            let err = errno
+            let err = Errno.current
             if source == .defaultPath && err == ENOENT { return Config() }
             throw ConfigError(path: path, line: nil, "cannot read: \(String(cString: strerror(err)))")
         }
@@ -48,7 +48,7 @@ public enum ConfigLoader {
             let fd = try FileDescriptor.open(path, flags: O_RDONLY)
             return String(decoding: try fd.readToEnd(limit: 1 << 20), as: UTF8.self)
         } catch {
-            errno = error.errno
+            Errno.current = error.errno
             return nil
         }
     }

@@ -7,7 +7,7 @@ import OutboxSupport
 /// character is `#` is a comment. Unknown keys and bad values are errors naming file:line.
 public enum ConfigParser {
     /// Every key name, sorted (for documentation checks and `outboxctl config`).
-    public static var keyNames: [String] { ConfigKey.all.map(\.name).sorted() }
+    public static var keyNames: [String] { ConfigKey.all.map { $0.name }.sorted() }
 
     /// Parses configuration text; `path` is used in error messages.
     ///
@@ -73,9 +73,9 @@ public enum ConfigParser {
         func endRoute() throws(ConfigError) {
             guard let route = routes.indices.last else { return }
             defer { routeLines = [] }
-            Route.dropInheritedCredential(&routes[route].config, routeSets: Set(routeLines.map(\.key)))
+            Route.dropInheritedCredential(&routes[route].config, routeSets: Set(routeLines.map { $0.key }))
             for line in routeLines { try apply(line.key, line.value, to: &routes[route].config, line: line.line) }
-            try check(routes[route], setKeys: Set(routeLines.map(\.key)))
+            try check(routes[route], setKeys: Set(routeLines.map { $0.key }))
         }
         func apply(_ key: String, _ value: String, to config: inout Config, line: Int) throws(ConfigError) {
             guard let definition = ConfigKey.byName[key] else {

@@ -1,8 +1,5 @@
 import Glibc
-
-#if !hasFeature(Embedded)
 import OutboxCore
-#endif
 
 /// The decoded envelope of a drop file, plus the size of its message: the drop format's
 /// one record decoder (`absorb`) and envelope check (`envelopeProblem`), shared by the

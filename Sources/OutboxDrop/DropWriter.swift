@@ -1,8 +1,5 @@
 import Glibc
-
-#if !hasFeature(Embedded)
 import OutboxCore
-#endif
 
 /// Writes one drop file durably: create in maildrop/tmp with O_EXCL, append records,
 /// then `commit()` = flush → fsync(file) → rename into maildrop/new → fsync(directory).

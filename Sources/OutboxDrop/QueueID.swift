@@ -1,8 +1,5 @@
 import Glibc
-
-#if !hasFeature(Embedded)
 import OutboxCore
-#endif
 
 /// A queue ID: 10 base-32 digits of the submission time in microseconds, then 4 random
 /// digits. Short enough for log lines, sortable by arrival, and unique without a lock

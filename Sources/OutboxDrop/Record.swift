@@ -1,6 +1,4 @@
-#if !hasFeature(Embedded)
 import OutboxCore
-#endif
 
 /// The kinds of record in a drop stream and a drop file (see outbox-spool(5)).
 ///

@@ -1,6 +1,4 @@
-#if !hasFeature(Embedded)
 import OutboxCore
-#endif
 
 /// Appends framed records to a byte buffer.
 public enum RecordEncoder {
@@ -115,7 +113,7 @@ public struct RecordReader {
 }
 
 /// What RecordReader itself fails with.
-public enum RecordReaderFailure {
+public enum RecordReaderFailure: Error {
     case system(SystemError)
     case record(RecordError)
 

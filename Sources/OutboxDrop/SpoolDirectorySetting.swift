@@ -1,6 +1,4 @@
-#if !hasFeature(Embedded)
 import OutboxCore
-#endif
 
 /// The one setting the set-id drop helper needs from outbox.conf, read with the full
 /// parser's logical-line rules (`LogicalLines`) but without linking it: the helper's code

@@ -1,8 +1,5 @@
 import Glibc
-
-#if !hasFeature(Embedded)
 import OutboxCore
-#endif
 
 /// Where everything lives below `spool_directory` (see outbox-spool(5)).
 ///

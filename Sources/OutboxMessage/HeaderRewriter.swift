@@ -100,7 +100,7 @@ public struct HeaderRewriter {
     static func qualify(_ field: inout HeaderField, domain: String) {
         let value = field.value
         guard let list = try? AddressListParser.parse(value) else { return }
-        let inserts = list.filter { $0.domain == nil }.map(\.localPartEnd).sorted(by: >)
+        let inserts = list.filter { $0.domain == nil }.map { $0.localPartEnd }.sorted(by: >)
         if inserts.isEmpty { return }
         var edited = value
         let suffix = Array("@\(domain)".utf8)

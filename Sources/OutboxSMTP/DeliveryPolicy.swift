@@ -108,7 +108,7 @@ public enum DeliveryPolicy {
         if reply.code == 432 && status?.hasPrefix("4.3.") == true { return true }
         // Google Workspace's relay: "450 4.2.1 Peak SMTP relay limit exceeded for customer"
         // (its other 4.2.1, a recipient receiving too fast, is that recipient's).
-        let relayLimit = status == "4.2.1" && ASCII.lowercased(reply.lines.first ?? "").contains("relay limit")
+        let relayLimit = status == "4.2.1" && ASCII.contains(ASCII.lowercased(reply.lines.first ?? ""), "relay limit")
         if let status, !relayLimit, !(reply.code == 421 || status.hasPrefix("4.7.") || status.hasPrefix("4.3.2") || status == "4.4.5") {
             return false
         }
@@ -140,7 +140,7 @@ public enum DeliveryPolicy {
 
     static func mentionsThrottling(_ text: String, enhancedStatus: String? = nil, busyCounts: Bool = true) -> Bool {
         // Host names, addresses and codes ("mx.limitless.example", "4.7.0") are no words.
-        let words = ASCII.lowercased(String(text.prefix(judgedLength))).split(whereSeparator: \.isWhitespace).filter { word in
+        let words = ASCII.lowercased(String(text.prefix(judgedLength))).split(whereSeparator: { $0.isWhitespace }).filter { word in
             let core = word.drop { !$0.isLetter && !$0.isNumber }.reversed().drop { !$0.isLetter && !$0.isNumber }
             return !core.contains { $0 == "." || $0 == "@" || $0 == ":" || $0 == "[" }
         }

@@ -97,7 +97,7 @@ public struct SMTPReplyParser: Sendable {
         let token = text.prefix { $0 != " " }
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, parts[0] == String(code / 100),
-            parts.allSatisfy({ !$0.isEmpty && $0.count <= 3 && $0.allSatisfy(\.isNumber) })
+            parts.allSatisfy({ !$0.isEmpty && $0.count <= 3 && $0.allSatisfy { $0.isNumber } })
         else { return nil }
         return String(token)
     }

@@ -214,7 +214,7 @@ public struct SMTPTransaction: Sendable {
 
     /// Ends the message: every recipient without a verdict gets `rest`'s.
     private mutating func finish(rest: DeliveryPolicy.Fact? = nil) -> Action {
-        let decided = Set(verdicts.map(\.index))
+        let decided = Set(verdicts.map { $0.index })
         let verdict = DeliveryPolicy.verdict(rest ?? .sessionEnded(peer: peer))
         decide(envelope.recipients.filter { !decided.contains($0.index) }, verdict)
         done = true

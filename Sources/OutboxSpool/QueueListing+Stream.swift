@@ -1,3 +1,4 @@
+import COutboxSys
 import Glibc
 import OutboxCore
 import OutboxDrop
@@ -24,9 +25,13 @@ public struct QueueListingStream: Sendable {
     /// was written). A queue directory that does not exist yet lists as empty.
     public init(_ layout: SpoolLayout) throws(SystemError) {
         self.layout = layout
-        var names = try layout.dropFileNames().map { ($0, Place.maildrop) }
+        var names = try layout.dropFileNames().map { (name: $0, place: Place.maildrop) }
         for (directory, place) in [(layout.queueMessages, Place.queue), (layout.queueHeld, Place.hold)] {
-            do { names += try layout.fileNames(in: directory).map { ($0, place) } } catch  where error.errno == ENOENT { continue }
+            do throws(SystemError) {
+                names += try layout.fileNames(in: directory).map { (name: $0, place: place) }
+            } catch  where error.errno == ENOENT {
+                continue
+            }
         }
         names.sort { $0.0 < $1.0 }
         self.names = names
@@ -41,7 +46,7 @@ public struct QueueListingStream: Sendable {
 
         init(_ paths: [String]) {
             self.paths = paths
-            descriptors = paths.map { open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+            descriptors = paths.map { coutbox_openat(AT_FDCWD, $0, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0) }
         }
 
         deinit { for fd in descriptors where fd >= 0 { close(fd) } }

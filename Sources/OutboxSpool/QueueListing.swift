@@ -69,7 +69,7 @@ public struct QueueSnapshot: Sendable {
         let sorted = names.sorted()
         for name in sorted.dropFirst(limit) {
             var st = stat()
-            guard lstat(directory + "/" + name, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { continue }
+            guard lstat(directory + "/" + name, &st) == 0, st.isRegularFile else { continue }
             omitted += 1
             omittedBytes += Int(st.st_size)
         }
@@ -136,7 +136,7 @@ public enum QueueListing {
 
     /// The messages waiting in maildrop/new (flush requests are not messages).
     /// `limit`: at most that many files are read, the oldest (the rest are counted).
-    public static func dropEntries(_ layout: SpoolLayout, limit: Int = .max) throws -> QueueSnapshot {
+    public static func dropEntries(_ layout: SpoolLayout, limit: Int = .max) throws(SystemError) -> QueueSnapshot {
         var snapshot = QueueSnapshot()
         for name in snapshot.bound(try layout.dropFileNames(), in: layout.maildropNew, limit: limit) {
             guard let (file, size) = try? DropFile.readEnvelope(path: layout.maildropNew + "/" + name), file.queueID == name else {
@@ -173,7 +173,7 @@ public enum QueueListing {
 
     /// The listing entry of a message not yet adopted.
     static func dropEntry(_ file: DropFile, size: Int) -> QueueEntry {
-        var entry = QueueEntry(id: file.queueID, size: size, arrival: file.time, sender: file.sender, recipients: file.recipients.map(\.address))
+        var entry = QueueEntry(id: file.queueID, size: size, arrival: file.time, sender: file.sender, recipients: file.recipients.map { $0.address })
         entry.uid = file.uid
         return entry
     }

@@ -14,7 +14,7 @@ extension SpoolLayout {
         while let name = names.next() {
             var st = stat()
             guard fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
-            if (st.st_mode & S_IFMT) == S_IFDIR { continue }
+            if st.isDirectory { continue }
             if now - Int(st.st_mtim.tv_sec) > SpoolLayout.staleTemporaryAge, unlinkat(dfd, name, 0) == 0 {
                 removed.append(name)
             }

@@ -7,7 +7,7 @@ extension SpoolLayout {
     /// 0644, so that a reader never sees half of it. Best effort: these files are a view
     /// of the queue for unprivileged readers, rebuilt at the next change.
     func publish(_ text: String, to path: String) {
-        guard mkdir(publicDirectory, 0o755) == 0 || errno == EEXIST else { return }
+        guard mkdir(publicDirectory, 0o755) == 0 || Errno.current == EEXIST else { return }
         let tmp = publicDirectory + "/." + path.split(separator: "/").last! + ".tmp"
         do {
             let file = try FileDescriptor.open(tmp, flags: O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, mode: 0o644)

@@ -29,7 +29,7 @@ public struct AliasTable: Sendable, Equatable {
     public static func load(path: String) -> AliasTable {
         guard let text = ConfigLoader.readSmallFile(path) else {
             var table = AliasTable()
-            if errno != ENOENT { table.warnings.append("\(path): cannot read: \(String(cString: strerror(errno)))") }
+            if Errno.current != ENOENT { table.warnings.append("\(path): cannot read: \(String(cString: strerror(Errno.current)))") }
             return table
         }
         return parse(text, path: path)

@@ -11,14 +11,14 @@ final class ByteReader {
     init(_ fd: consuming FileDescriptor) { self.fd = fd }
 
     /// Reads more input; false at end of file.
-    func fill() throws -> Bool {
+    func fill() throws(SystemError) -> Bool {
         if atEOF { return false }
         if position > 0 {
             buffer.removeFirst(position)
             position = 0
         }
         var chunk = [UInt8](repeating: 0, count: 65536)
-        let n = try chunk.withUnsafeMutableBytes { try fd.read(into: $0) }
+        let n = try fd.read(into: &chunk)
         if n == 0 {
             atEOF = true
             return false
@@ -34,7 +34,7 @@ final class ByteReader {
 
     /// One line without its LF or CRLF; nil at end of input. A line longer than `limit` is
     /// returned cut, with `tooLong` set, and the rest of it is skipped.
-    func readLine(limit: Int) throws -> (line: [UInt8], tooLong: Bool)? {
+    func readLine(limit: Int) throws(SystemError) -> (line: [UInt8], tooLong: Bool)? {
         var tooLong = false
         while true {
             if let nl = available.firstIndex(of: ASCII.lf) {

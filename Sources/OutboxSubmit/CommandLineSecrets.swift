@@ -1,3 +1,5 @@
+import OutboxCore
+
 /// Masks what looks like a secret on a command line before sendmail records it (the cmd=
 /// field of ORIGIN, which outboxd logs): passwords and tokens are typed on command lines
 /// more often than they should be (`curl -u user:pass … | sendmail`, `mysqldump -pPASS`,
@@ -132,7 +134,7 @@ public enum CommandLineSecrets {
                     plain.contains(where: { $0 == " " || $0 == "\t" || $0 == "\n" })
                     ? maskElement(plain) : maskWord(plain, restOfElement: &rest)
                 // Nothing secret: the word as it was typed, quotes and all.
-                return masked.contains("***") ? masked : word
+                return ASCII.contains(masked, "***") ? masked : word
             }
             // `X-Api-Key:abc`, `Authorization:Bearer abc`: a header without the space.
             if !word.hasPrefix("-"), let colon = word.firstIndex(of: ":"), colon != word.startIndex, word.index(after: colon) != word.endIndex,
@@ -264,7 +266,7 @@ public enum CommandLineSecrets {
 
     static func isSecretName<S: StringProtocol>(_ name: S) -> Bool {
         let lower = name.lowercased()
-        return secretWords.contains { lower.contains($0) }
+        return secretWords.contains { ASCII.contains(lower, $0) }
     }
 
     /// `user:pass`, `user%pass`, `user,pass` → `user:***` (a value without a separator is a
@@ -277,7 +279,7 @@ public enum CommandLineSecrets {
     /// `scheme://user:pass@host` → `scheme://user:***@host`; `https://TOKEN@host` (a
     /// token as the user name, as GitHub's) → `https://***@host`.
     static func maskUserInfo(_ token: String) -> String {
-        guard let scheme = token.firstRange(of: "://") else { return token }
+        guard let scheme = ASCII.firstRange(of: "://", in: token) else { return token }
         let authority = token[scheme.upperBound...].prefix { $0 != "/" && $0 != "?" && $0 != "#" }
         guard let at = authority.lastIndex(of: "@") else { return token }
         guard let colon = authority[..<at].firstIndex(of: ":") else { return String(token[..<scheme.upperBound]) + "***" + String(token[at...]) }

@@ -1,16 +1,9 @@
+import COutboxSys
 import Glibc
 import OutboxCore
 import OutboxDrop
 import OutboxSpool
 import OutboxSupport
-
-/// The drop helper reported a failure (its exit code and its one-line reason).
-public struct DropHelperError: AdminError, Equatable {
-    public let code: ExitCode
-    public let reason: String
-    public var description: String { reason }
-    public var exitCode: ExitCode { code }
-}
 
 /// Runs the setgid drop helper (outboxdrop) with a pipe on its stdin for the record
 /// stream and one on its stdout for its answers: `I <queue-id>` once its file exists,
@@ -41,9 +34,9 @@ public final class DropHelperClient {
 
     /// Starts the helper. `configPath` is passed as `-C` (the helper refuses it under
     /// set-id unless the caller is root).
-    public init(helperPath: String = DropHelperClient.defaultHelperPath(), configPath: String?) throws {
-        let input = try FileDescriptor.pipe()
-        let output = try FileDescriptor.pipe()
+    public init(helperPath: String = DropHelperClient.defaultHelperPath(), configPath: String?) throws(SubmissionError) {
+        let input = try Self.pipe()
+        let output = try Self.pipe()
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -54,25 +47,29 @@ public final class DropHelperClient {
         let cargs: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
         defer { for p in cargs { free(p) } }
         var child: pid_t = 0
-        let rc = posix_spawn(&child, helperPath, &actions, nil, cargs, environ)
+        let rc = posix_spawn(&child, helperPath, &actions, nil, cargs, coutbox_environment())
         // The child's ends are closed here whatever happened; ours go with `self`, or
         // with these values on a failed start.
         let toChild = input.keepingWrite()
         let fromChild = output.keepingRead()
         guard rc == 0 else {
-            throw DropHelperError(code: .unavailable, reason: "cannot run drop helper \(helperPath): \(String(cString: strerror(rc)))")
+            throw SubmissionError(.unavailable, "cannot run drop helper \(helperPath): \(String(cString: strerror(rc)))")
         }
         pid = child
         // A larger pipe halves the context switches on big messages (the default is 64 KiB).
-        _ = fcntl(toChild.rawValue, 1031 /* F_SETPIPE_SZ */, 1 << 18)
+        _ = coutbox_set_pipe_size(toChild.rawValue, 1 << 18)
         toHelper = FileDescriptor(owning: toChild.release(), path: "drop helper")
         fromHelper = FileDescriptor(owning: fromChild.release(), path: "drop helper")
     }
 
     deinit { if !finished { abort() } }
 
+    private static func pipe() throws(SubmissionError) -> PipePair {
+        do throws(SystemError) { return try FileDescriptor.pipe() } catch { throw SubmissionError(error) }
+    }
+
     /// Waits for the helper's `I <id>` line; throws its error if it failed instead.
-    public func queueID() throws -> String {
+    public func queueID() throws(SubmissionError) -> String {
         while true {
             if let nl = answer.firstIndex(of: ASCII.lf) {
                 let line = String(decoding: answer[..<nl], as: UTF8.self)
@@ -80,39 +77,38 @@ public final class DropHelperClient {
                 throw failure()
             }
             var chunk = [UInt8](repeating: 0, count: 512)
-            let n = (try? chunk.withUnsafeMutableBytes { try fromHelper?.read(into: $0) } ?? 0) ?? 0
+            let n = (try? fromHelper?.read(into: &chunk)) ?? 0
             if n == 0 { throw failure() }
             answer += chunk[0..<n]
         }
     }
 
     /// Queues one record (buffered; written in large pipe writes).
-    public func send(_ type: RecordType, _ payload: UnsafeRawBufferPointer) throws {
+    public func send(_ type: RecordType, _ payload: UnsafeRawBufferPointer) throws(SubmissionError) {
         RecordEncoder.append(type, payload, to: &buffer)
         if buffer.count >= 1 << 17 { try flush() }
     }
 
     /// Queues one record.
-    public func send(_ type: RecordType, _ text: String) throws {
-        var bytes = Array(text.utf8)
-        try bytes.withUnsafeMutableBytes { try send(type, UnsafeRawBufferPointer($0)) }
+    public func send(_ type: RecordType, _ text: String) throws(SubmissionError) {
+        try Array(text.utf8).withBytes { (raw) throws(SubmissionError) in try send(type, raw) }
     }
 
     /// Queues message octets as content records of at most 64 KiB.
-    public func sendContent(_ bytes: [UInt8]) throws {
+    public func sendContent(_ bytes: [UInt8]) throws(SubmissionError) {
         var offset = 0
         while offset < bytes.count {
             let n = min(RecordLimits.maxContentPayload, bytes.count - offset)
-            try bytes.withUnsafeBytes { raw in
+            try bytes.withBytes { (raw) throws(SubmissionError) in
                 try send(.content, UnsafeRawBufferPointer(rebasing: raw[offset..<offset + n]))
             }
             offset += n
         }
     }
 
-    private func flush() throws {
+    private func flush() throws(SubmissionError) {
         if buffer.isEmpty || writeFailed { return }
-        do {
+        do throws(SystemError) {
             guard toHelper?.rawValue != nil else { throw SystemError("write", path: "drop helper", errno: EPIPE) }
             try toHelper?.writeAll(buffer)
             buffer.removeAll(keepingCapacity: true)
@@ -124,9 +120,8 @@ public final class DropHelperClient {
     }
 
     /// Sends the end record and waits for the helper to commit; returns the queue ID.
-    public func finish() throws -> String {
-        var empty: [UInt8] = []
-        try empty.withUnsafeMutableBytes { try send(.end, UnsafeRawBufferPointer($0)) }
+    public func finish() throws(SubmissionError) -> String {
+        try send(.end, UnsafeRawBufferPointer(start: nil, count: 0))
         try flush()
         let id = try queueID()
         toHelper = nil
@@ -153,25 +148,25 @@ public final class DropHelperClient {
     private func waitForExit() -> Int32 {
         if let exitStatus { return exitStatus }
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        while waitpid(pid, &status, 0) < 0 && Errno.current == EINTR {}
         let code: Int32 = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 75
         exitStatus = code
         return code
     }
 
-    private func failure(status: Int32? = nil) -> DropHelperError {
+    private func failure(status: Int32? = nil) -> SubmissionError {
         if !finished {
             finished = true
             toHelper = nil
         }
         let code = status ?? waitForExit()
         var chunk = [UInt8](repeating: 0, count: 4096)
-        while let n = try? chunk.withUnsafeMutableBytes({ try fromHelper?.read(into: $0) ?? 0 }), n > 0 { answer += chunk[0..<n] }
+        while let n = try? fromHelper?.read(into: &chunk), n > 0 { answer += chunk[0..<n] }
         fromHelper = nil
         let lines = answer.split(separator: ASCII.lf).map { String(decoding: $0, as: UTF8.self) }
         let reason =
             lines.first(where: { $0.hasPrefix("E ") }).map { String($0.dropFirst(2)) }
             ?? "drop helper failed with status \(code)"
-        return DropHelperError(code: ExitCode(rawValue: code) ?? .tempFail, reason: reason)
+        return SubmissionError(ExitCode(rawValue: code) ?? .tempFail, reason)
     }
 }

@@ -58,15 +58,15 @@ public final class MessageComposer {
     }
 
     /// Consumes normalised octets.
-    public func consume(_ bytes: [UInt8]) throws {
+    public func consume(_ bytes: [UInt8]) throws(SubmissionError) {
         if bytes.isEmpty { return }
         if inBody {
             try body(bytes)
             return
         }
         let progress: HeaderSectionParser.Progress
-        do {
-            progress = try bytes.withUnsafeBytes { raw throws(HeaderSectionParser.TooLarge) in try headers.feed(raw) }
+        do throws(HeaderSectionParser.TooLarge) {
+            progress = try bytes.withBytes { (raw) throws(HeaderSectionParser.TooLarge) in try headers.feed(raw) }
         } catch {
             throw SubmissionError(.dataError, "message header section exceeds \(HeaderSectionParser.maxHeaderBytes) bytes")
         }
@@ -77,7 +77,7 @@ public final class MessageComposer {
     }
 
     /// Ends the message and waits for the helper's commit; returns the queue ID.
-    public func finish() throws -> String {
+    public func finish() throws(SubmissionError) -> String {
         if !inBody {
             let rest = headers.finish()
             try beginBody()
@@ -95,12 +95,12 @@ public final class MessageComposer {
         return try helper.finish()
     }
 
-    private func beginBody() throws {
+    private func beginBody() throws(SubmissionError) {
         inBody = true
         var recipients = envelope.recipients
         if envelope.extractFromHeaders {
             let found: [Mailbox]
-            do {
+            do throws(HeaderRewriter.RecipientHeaderError) {
                 found = try HeaderRewriter.recipients(in: headers.fields)
             } catch {
                 throw SubmissionError(.dataError, "\(error)")
@@ -147,7 +147,7 @@ public final class MessageComposer {
         var parameters = envelope.parameters
         if let fields = originFields { parameters.append("ORIGIN=" + fields.joined(separator: " ")) }
         if let body = envelope.declaredBodyType { parameters.append("BODY=\(body)") }
-        let addresses = [envelope.sender] + recipients.map(\.address)
+        let addresses = [envelope.sender] + recipients.map { $0.address }
         if addresses.contains(where: { $0.utf8.contains { $0 >= 0x80 } }) { parameters.append("SMTPUTF8") }
         // The daemon's own check of the envelope, run here before anything is queued:
         // whatever outboxd would refuse is refused now, with one line naming it.
@@ -169,12 +169,12 @@ public final class MessageComposer {
                 payload.append(0)
                 payload += Array(notify.utf8)
             }
-            try payload.withUnsafeBytes { try helper.send(.recipient, $0) }
+            try payload.withBytes { (raw) throws(SubmissionError) in try helper.send(.recipient, raw) }
         }
         pendingBody = headerBytes
     }
 
-    private func body(_ bytes: [UInt8]) throws {
+    private func body(_ bytes: [UInt8]) throws(SubmissionError) {
         if bytes.isEmpty { return }
         bodyStatistics.scan(bytes)
         if pendingBody.isEmpty && bytes.count >= RecordLimits.maxContentPayload {

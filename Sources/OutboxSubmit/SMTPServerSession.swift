@@ -13,7 +13,7 @@ public final class SMTPServerSession {
     private let context: SubmissionContext
     private let reader: ByteReader
     private let output: FileDescriptor
-    private let makeHelper: () throws -> DropHelperClient
+    private let makeHelper: () throws(SubmissionError) -> DropHelperClient
     private var helo: (name: String, esmtp: Bool)?
     private var sender: String?
     private var senderParameters: [String] = []
@@ -38,7 +38,7 @@ public final class SMTPServerSession {
 
     public init(
         context: SubmissionContext, input: consuming FileDescriptor, output: consuming FileDescriptor,
-        makeHelper: @escaping () throws -> DropHelperClient
+        makeHelper: @escaping () throws(SubmissionError) -> DropHelperClient
     ) {
         self.context = context
         self.reader = ByteReader(input)
@@ -144,7 +144,7 @@ public final class SMTPServerSession {
         case .failure(let refusal): return reply(refusal.reply)
         }
         let list: [Mailbox]
-        do {
+        do throws(AddressError) {
             list = try EnvelopeAddress.parseArgument(path)
             guard list.count == 1 else { throw AddressError(path, "one address per RCPT") }
         } catch {
@@ -184,7 +184,7 @@ public final class SMTPServerSession {
             helper: helper)
         var decoder = SMTPDataDecoder()
         var normalizer = LineEndingNormalizer(dotEndsInput: false)
-        var failure: (any Error)?
+        var failure: SubmissionError?
         var ended = false
         while !ended {
             if reader.available.isEmpty {
@@ -201,26 +201,27 @@ public final class SMTPServerSession {
             guard failure == nil else { continue }  // keep reading to the end marker
             var normalized: [UInt8] = []
             decoded.withUnsafeBytes { _ = normalizer.feed($0, into: &normalized) }
-            do { try composer.consume(normalized) } catch { failure = error }
+            do throws(SubmissionError) { try composer.consume(normalized) } catch { failure = error }
         }
         var tail: [UInt8] = []
         normalizer.finish(into: &tail)
-        if failure == nil {
-            do {
+        let queued =
+            failure.map { .failure($0) }
+            ?? Result { () throws(SubmissionError) in
                 try composer.consume(tail)
-                let id = try composer.finish()
-                reply("250 2.0.0 Ok: queued as \(id)")
-                resetTransaction()
-                return true
-            } catch { failure = error }
-        }
-        helper.abort()
-        let admin = failure as? any AdminError
-        let text = SMTPServerCommand.echo(admin.map { "\($0)" } ?? "\(failure!)")
-        switch admin?.exitCode {
-        case .dataError?: reply("554 5.6.0 Error: \(text)")
-        case .noUser?, .usage?: reply("554 5.1.1 Error: \(text)")
-        default: reply("451 4.3.0 Error: queue file write error: \(text)")
+                return try composer.finish()
+            }
+        switch queued {
+        case .success(let id):
+            reply("250 2.0.0 Ok: queued as \(id)")
+        case .failure(let failure):
+            helper.abort()
+            let text = SMTPServerCommand.echo(failure.description)
+            switch failure.exitCode {
+            case .dataError: reply("554 5.6.0 Error: \(text)")
+            case .noUser, .usage: reply("554 5.1.1 Error: \(text)")
+            default: reply("451 4.3.0 Error: queue file write error: \(text)")
+            }
         }
         resetTransaction()
         return true

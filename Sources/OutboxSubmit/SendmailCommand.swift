@@ -1,3 +1,4 @@
+import COutboxSys
 import Glibc
 import OutboxConfig
 import OutboxCore
@@ -10,21 +11,30 @@ import OutboxSpool
 public enum SendmailCommand {
     public static func run(_ argv: [String]) -> Int32 {
         // A caller that closed our stdout/stderr pipe must not kill us with SIGPIPE.
-        signal(SIGPIPE, SIG_IGN)
+        coutbox_signal_ignore(SIGPIPE)
         // First, while the caller is surely still there (`cmd | sendmail &` may not wait);
         // read once the drop helper is starting.
         let origin = SubmissionOrigin.pin()
         let invokedAs = argv.first.map { String($0.split(separator: "/").last ?? Substring($0)) } ?? "sendmail"
         var options = SendmailOptions()
-        do {
-            options = try SendmailArguments.parse(Array(argv.dropFirst()), invokedAs: invokedAs)
+        do throws(SubmissionError) {
+            do throws(UsageError) {
+                options = try SendmailArguments.parse(Array(argv.dropFirst()), invokedAs: invokedAs)
+            } catch {
+                throw SubmissionError(error)
+            }
             // A submission starts the drop helper first, so that its exec and start-up run on
             // the other core while this process loads the configuration. Its failure to
             // start is reported where it was before, after the configuration's. A failure
             // before `deliver` takes it drops it here: its deinit aborts the helper, which
             // removes its unfinished file.
             let helper = options.mode == .deliver ? startHelper(options) : nil
-            let config = try ConfigLoader.load(try ConfigLoader.source(commandLine: options.configPath))
+            let config: Config
+            do throws(ConfigError) {
+                config = try ConfigLoader.load(try ConfigLoader.source(commandLine: options.configPath))
+            } catch {
+                throw SubmissionError(error)
+            }
             switch options.mode {
             case .listQueue:
                 try QueueListing.write(SpoolLayout(root: config.spoolDirectory), config: config, to: FileDescriptor.standardOutput)
@@ -35,8 +45,7 @@ public enum SendmailCommand {
                 return try verify(options, config: config).rawValue
             case .flush:
                 let helper = try DropHelperClient(configPath: options.configPath)
-                var empty: [UInt8] = []
-                try empty.withUnsafeMutableBytes { try helper.send(.flush, UnsafeRawBufferPointer($0)) }
+                try helper.send(.flush, UnsafeRawBufferPointer(start: nil, count: 0))
                 _ = try helper.finish()
                 // Whoever may list maildrop/tmp (root, the spool owner) also sweeps files
                 // abandoned by killed writers; for everyone else this is a no-op.
@@ -44,7 +53,7 @@ public enum SendmailCommand {
             case .smtp:
                 var context = SubmissionContext(config: config)
                 context.origin = origin.read()
-                let session = SMTPServerSession(context: context, input: .standardInput, output: .standardOutput) {
+                let session = SMTPServerSession(context: context, input: .standardInput, output: .standardOutput) { () throws(SubmissionError) in
                     try DropHelperClient(configPath: options.configPath)
                 }
                 return session.run().rawValue
@@ -55,9 +64,8 @@ public enum SendmailCommand {
             return 0
         } catch {
             // In -bs mode stderr is part of the protocol contract: stay silent.
-            let admin = error as? any AdminError
-            if options.mode != .smtp { warn(invokedAs, admin.map { "\($0)" } ?? "\(error)") }
-            return (admin?.exitCode ?? .software).rawValue
+            if options.mode != .smtp { warn(invokedAs, error.description) }
+            return error.exitCode.rawValue
         }
     }
 
@@ -74,10 +82,10 @@ public enum SendmailCommand {
     }
 
     /// Parses every recipient argument; the first malformed one fails the submission.
-    static func recipientArguments(_ options: SendmailOptions) throws -> [Mailbox] {
+    static func recipientArguments(_ options: SendmailOptions) throws(SubmissionError) -> [Mailbox] {
         var out: [Mailbox] = []
         for arg in options.recipients {
-            do {
+            do throws(AddressError) {
                 out += try EnvelopeAddress.parseArgument(arg)
             } catch {
                 throw SubmissionError(.noUser, "\(error)")
@@ -87,26 +95,26 @@ public enum SendmailCommand {
     }
 
     /// The drop helper, started; a failure to start is thrown where `deliver` takes it.
-    static func startHelper(_ options: SendmailOptions) -> Result<DropHelperClient, any Error> {
-        Result { try DropHelperClient(configPath: options.configPath) }
+    static func startHelper(_ options: SendmailOptions) -> Result<DropHelperClient, SubmissionError> {
+        Result { () throws(SubmissionError) in try DropHelperClient(configPath: options.configPath) }
     }
 
     /// Queues the message on standard input through the helper `started` by the caller (an
     /// unfinished helper removes its file when it goes).
     static func deliver(
-        _ options: SendmailOptions, config: Config, origin: SubmissionOrigin.Pin? = nil, helper started: Result<DropHelperClient, any Error>
-    ) throws -> String {
+        _ options: SendmailOptions, config: Config, origin: SubmissionOrigin.Pin? = nil, helper started: Result<DropHelperClient, SubmissionError>
+    ) throws(SubmissionError) -> String {
         if options.recipients.isEmpty && !options.extractRecipients {
             throw SubmissionError(.usage, "no recipients given (name them as arguments, or use -t to read them from the headers)")
         }
         if let problem = queueLimitProblem(config) { throw SubmissionError(.tempFail, problem) }
         let helper = try started.get()
         let composer: MessageComposer
-        do {
+        do throws(SubmissionError) {
             var context = SubmissionContext(config: config)
             context.origin = origin?.read()
             let sender: String
-            do {
+            do throws(AddressError) {
                 sender = try context.envelopeSender(options.sender)
             } catch {
                 throw SubmissionError(.usage, "-f: \(error)")
@@ -132,8 +140,8 @@ public enum SendmailCommand {
         normalized.reserveCapacity(1 << 17 + 1 << 12)
         while true {
             let n: Int
-            do {
-                n = try chunk.withUnsafeMutableBytes { try FileDescriptor.standardInput.read(into: $0) }
+            do throws(SystemError) {
+                n = try FileDescriptor.standardInput.read(into: &chunk)
             } catch {
                 helper.abort()
                 throw SubmissionError(.ioError, "reading the message: \(error)")
@@ -146,7 +154,7 @@ public enum SendmailCommand {
                     _ = normalizer.feed(UnsafeRawBufferPointer(rebasing: raw[0..<n]), into: &normalized)
                 }
             }
-            do { try composer.consume(normalized) } catch {
+            do throws(SubmissionError) { try composer.consume(normalized) } catch {
                 helper.abort()
                 throw error
             }
@@ -160,12 +168,12 @@ public enum SendmailCommand {
         return try composer.finish()
     }
 
-    static func verify(_ options: SendmailOptions, config: Config) throws -> ExitCode {
+    static func verify(_ options: SendmailOptions, config: Config) throws(SubmissionError) -> ExitCode {
         let context = SubmissionContext(config: config)
         var code = ExitCode.ok
         var out = ""
         for arg in options.recipients {
-            do {
+            do throws(AddressError) {
                 for m in try EnvelopeAddress.parseArgument(arg) {
                     for r in context.resolver.resolve(m) {
                         out += "\(m.address)... deliverable: \(r.explanation), relay to <\(r.address)> via smarthost\n"
@@ -177,7 +185,7 @@ public enum SendmailCommand {
             }
         }
         if options.recipients.isEmpty { throw SubmissionError(.usage, "-bv needs recipient arguments") }
-        try FileDescriptor.standardOutput.writeAll(out)
+        do throws(SystemError) { try FileDescriptor.standardOutput.writeAll(out) } catch { throw SubmissionError(error) }
         return code
     }
 }

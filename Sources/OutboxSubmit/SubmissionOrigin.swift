@@ -1,3 +1,4 @@
+import COutboxSys
 import Glibc
 import OutboxCore
 import OutboxSupport
@@ -46,7 +47,7 @@ public struct SubmissionOrigin: Equatable, Sendable {
         init(pid: Int32, proc: String) {
             self.pid = pid
             self.proc = proc
-            directory = open("\(proc)/\(pid)", FileDescriptor.pathOnly | O_DIRECTORY | O_CLOEXEC)
+            directory = coutbox_openat(AT_FDCWD, "\(proc)/\(pid)", FileDescriptor.pathOnly | O_DIRECTORY | O_CLOEXEC, 0)
         }
 
         deinit { if directory >= 0 { close(directory) } }
@@ -74,7 +75,7 @@ public struct SubmissionOrigin: Equatable, Sendable {
                     (command, next) = (known.command, known.parent)
                     continue
                 }
-                let ancestor = open("\(proc)/\(p)", FileDescriptor.pathOnly | O_DIRECTORY | O_CLOEXEC)
+                let ancestor = coutbox_openat(AT_FDCWD, "\(proc)/\(p)", FileDescriptor.pathOnly | O_DIRECTORY | O_CLOEXEC, 0)
                 guard ancestor >= 0 else { break }
                 defer { close(ancestor) }
                 let stat = SubmissionOrigin.read(ancestor, "stat") ?? ""
@@ -88,7 +89,7 @@ public struct SubmissionOrigin: Equatable, Sendable {
     public static func pin(proc: String = "/proc") -> Pin { Pin(pid: getppid(), proc: proc) }
 
     static func process(_ pid: Int32, proc: String) -> Process {
-        let directory = open("\(proc)/\(pid)", FileDescriptor.pathOnly | O_DIRECTORY | O_CLOEXEC)
+        let directory = coutbox_openat(AT_FDCWD, "\(proc)/\(pid)", FileDescriptor.pathOnly | O_DIRECTORY | O_CLOEXEC, 0)
         guard directory >= 0 else { return Process(pid: pid) }
         defer { close(directory) }
         return process(pid, directory: directory)
@@ -127,7 +128,7 @@ public struct SubmissionOrigin: Equatable, Sendable {
         let lines = text.split(separator: "\n")
         let path =
             lines.first { $0.hasPrefix("0::") }.map { $0.dropFirst(3) }
-            ?? lines.first { $0.contains(":name=systemd:") }.map { $0.split(separator: ":", maxSplits: 2).last ?? "" }
+            ?? lines.first { ASCII.contains($0, ":name=systemd:") }.map { $0.split(separator: ":", maxSplits: 2).last ?? "" }
         guard let path else { return nil }
         return path.split(separator: "/").last { $0.hasSuffix(".service") || $0.hasSuffix(".scope") }.map(String.init)
     }
@@ -180,7 +181,7 @@ public struct SubmissionOrigin: Equatable, Sendable {
     private static func read(_ directory: Int32, _ name: String) -> String? {
         // One read of at most 4 KiB: /proc files come whole, and a longer command line is
         // cut anyway.
-        let fd = openat(directory, name, O_RDONLY | O_CLOEXEC)
+        let fd = coutbox_openat(directory, name, O_RDONLY | O_CLOEXEC, 0)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var buffer = [UInt8](repeating: 0, count: 4096)

@@ -168,7 +168,7 @@ public struct CommandLineSpec: Sendable {
 
     /// "outboxctl show [--config <config>] <id>": `full` is the command's name from the top.
     private func usageLine(_ full: String) -> String {
-        ([full] + options.map { "[\($0.usage)]" } + operands.map(\.usage)).joined(separator: " ")
+        ([full] + options.map { "[\($0.usage)]" } + operands.map { $0.usage }).joined(separator: " ")
     }
 
     /// Help in swift-argument-parser's layout: OVERVIEW, USAGE, ARGUMENTS, OPTIONS and

@@ -6,5 +6,5 @@ import OutboxCore
 /// A file that is already gone is not an error.
 public func removeFile(_ path: String) throws(SystemError) {
     if let injected = FaultInjection.check("unlink") { throw SystemError("unlink", path: path, errno: injected) }
-    guard unlink(path) == 0 || errno == ENOENT else { throw SystemError("unlink", path: path) }
+    guard unlink(path) == 0 || Errno.current == ENOENT else { throw SystemError("unlink", path: path) }
 }

@@ -54,7 +54,7 @@ public enum ReportFile {
             else { continue }
             let full = directory + "/" + name
             var st = stat()
-            guard lstat(full, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_uid == geteuid(), now - st.st_mtim.tv_sec > 60 else { continue }
+            guard lstat(full, &st) == 0, st.isRegularFile, st.st_uid == geteuid(), now - st.st_mtim.tv_sec > 60 else { continue }
             unlink(full)
         }
     }
@@ -70,9 +70,10 @@ public enum ReportFile {
         var bytes = [UInt8](repeating: 0, count: limit + 1)
         var filled = 0
         while filled < bytes.count {
-            guard let n = try? bytes.withUnsafeMutableBytes({ try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[filled...])) }) else {
-                return nil
+            let read = bytes.withUnsafeMutableBytes { raw in
+                Result { () throws(SystemError) in try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[filled...])) }
             }
+            guard case .success(let n) = read else { return nil }
             if n == 0 { break }
             filled += n
         }

@@ -17,16 +17,14 @@
 // It writes exactly one file, in maildrop/tmp, and renames it into maildrop/new only after
 // fsync; on a signal or any error the unfinished file is removed.
 //
-// The installed helper is built as Embedded Swift (Makefile: embedded-helper): no Swift
-// runtime, only libc, so it is small and starts fast. Its modules are then compiled as one
-// (nothing to import), every error is typed (no `any Error`), and the C library comes
-// without Swift's overlay (COutboxSys has errno, openat, the signal dispositions, argv).
+// The installed helper is built as Embedded Swift (Makefile: EMBEDDED): no Swift runtime,
+// only libc, so it is small and starts fast. Its modules are then compiled as one (the
+// imports below find empty modules), every error is typed (no `any Error`), and the C
+// library comes without Swift's overlay (COutboxSys has errno, openat, the signal
+// dispositions, argv).
 import Glibc
-
-#if !hasFeature(Embedded)
 import OutboxCore
 import OutboxDrop
-#endif
 
 /// Reports an error line to sendmail (our stdout is its pipe) and exits.
 func fail(_ error: HelperFailure) -> Never {

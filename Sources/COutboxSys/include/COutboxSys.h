@@ -31,5 +31,9 @@ void coutbox_signal_default(int signal);
 void coutbox_signal_ignore(int signal);
 int coutbox_argc(void);
 char *coutbox_argv(int index);
+/// The process environment (`environ`), and F_SETPIPE_SZ (fcntl is variadic): for sendmail,
+/// also built as Embedded Swift.
+char **coutbox_environment(void);
+int coutbox_set_pipe_size(int fd, int size);
 
 #endif

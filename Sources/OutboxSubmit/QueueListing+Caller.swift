@@ -8,25 +8,26 @@ extension QueueListing {
     /// Writes the listing for this caller to `output`: streamed from the spool when it is
     /// readable (root, the outbox user, an unprivileged test instance); otherwise the
     /// summary outboxd keeps in public/mailq, which holds envelopes only, never contents.
-    public static func write(_ layout: SpoolLayout, config: Config? = nil, to output: borrowing FileDescriptor) throws {
+    public static func write(_ layout: SpoolLayout, config: Config? = nil, to output: borrowing FileDescriptor) throws(SubmissionError) {
         let stream: QueueListingStream
-        do {
+        do throws(SystemError) {
             stream = try QueueListingStream(layout)
         } catch {
-            try output.writeAll(try unreadableSpoolListing(layout, error))
+            let listing = try unreadableSpoolListing(layout, error)
+            do throws(SystemError) { try output.writeAll(listing) } catch { throw SubmissionError(error) }
             return
         }
         let routeOf: @Sendable (String, [String]) -> String? = { sender, recipients in
             config?.routeName(sender: sender, recipients: recipients)
         }
-        try stream.write(to: output, format: .text, routeOf: routeOf)
+        do throws(SystemError) { try stream.write(to: output, format: .text, routeOf: routeOf) } catch { throw SubmissionError(error) }
     }
 
     /// What a caller who cannot list the spool is shown: public/mailq, or an empty queue
     /// when there is no spool yet.
-    static func unreadableSpoolListing(_ layout: SpoolLayout, _ error: SystemError) throws -> String {
+    static func unreadableSpoolListing(_ layout: SpoolLayout, _ error: SystemError) throws(SubmissionError) -> String {
         if error.errno == ENOENT { return render([]) }
-        guard error.errno == EACCES || error.errno == EPERM else { throw error }
+        guard error.errno == EACCES || error.errno == EPERM else { throw SubmissionError(error) }
         guard let summary = readPublicSummary(layout) else {
             throw SubmissionError(.unavailable, "cannot read the queue (\(error)) and outboxd has not published \(layout.publicQueueSummary)")
         }
