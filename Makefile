@@ -64,7 +64,7 @@ SENDMAIL_MODULES := $(HELPER_MODULES) OutboxSupport OutboxSpool OutboxConfig Out
 HELPER_SOURCES := $(foreach m,$(HELPER_MODULES),$(wildcard Sources/$(m)/*.swift)) $(wildcard Sources/outboxdrop/*.swift)
 SENDMAIL_SOURCES := $(foreach m,$(SENDMAIL_MODULES),$(wildcard Sources/$(m)/*.swift)) $(wildcard Sources/sendmail/*.swift)
 EMBEDDED_C := Sources/COutboxSys/guard.c Sources/COutboxSys/include/COutboxSys.h Sources/Embedded/module.modulemap Sources/Embedded/libc.h
-EMBEDDED_SWIFTC := $(SWIFTC) -target $(EMBEDDED_TARGET) -enable-experimental-feature Embedded -wmo -g \
+EMBEDDED_SWIFTC := $(SWIFTC) -target $(EMBEDDED_TARGET) -swift-version 6 -enable-experimental-feature Embedded -wmo -g \
     -Xfrontend -function-sections -I Sources/Embedded -I $(EMBEDDED)/modules
 EMBEDDED_LDFLAGS := -Wl,-z,relro,-z,now -Wl,--gc-sections
 EMBEDDED_LIBS = $(EMBEDDED)/guard.o \
@@ -84,13 +84,16 @@ build: $(EMBEDDED)/outboxdrop $(EMBEDDED)/sendmail
 	cp $(EMBEDDED)/sendmail $(RELEASE)/sendmail
 	cp $(RELEASE)/outboxctl $(RELEASE)/outboxd
 
-$(EMBEDDED)/guard.o: $(EMBEDDED_C)
+$(EMBEDDED)/guard.o: $(EMBEDDED_C) Makefile
 	mkdir -p $(EMBEDDED)
 	cc -O2 -g -fPIE -fstack-protector-strong -D_FORTIFY_SOURCE=2 -Wall -I Sources/COutboxSys/include \
 	    -c Sources/COutboxSys/guard.c -o $@
 
+# What every Embedded object depends on besides its sources: these rules and the compiler.
+EMBEDDED_DEPS := Makefile $(shell readlink -f "$$(command -v $(SWIFTC))")
+
 # Empty modules named like the libraries (see above).
-$(EMBEDDED)/modules/.built:
+$(EMBEDDED)/modules/.built: $(EMBEDDED_DEPS)
 	mkdir -p $(EMBEDDED)/modules
 	: > $(EMBEDDED)/modules/empty.swift
 	for m in $(SENDMAIL_MODULES); do \
@@ -99,7 +102,7 @@ $(EMBEDDED)/modules/.built:
 	done
 	touch $@
 
-$(EMBEDDED)/outboxdrop: $(HELPER_SOURCES) $(EMBEDDED)/guard.o $(EMBEDDED)/modules/.built
+$(EMBEDDED)/outboxdrop: $(HELPER_SOURCES) $(EMBEDDED)/guard.o $(EMBEDDED)/modules/.built $(EMBEDDED_DEPS)
 	$(EMBEDDED_SWIFTC) -Osize -module-name outboxdrop -c $(HELPER_SOURCES) -o $(EMBEDDED)/outboxdrop.o
 	cc -pie $(EMBEDDED_LDFLAGS) -o $@ $(EMBEDDED)/outboxdrop.o $(EMBEDDED_LIBS)
 
@@ -107,7 +110,7 @@ $(EMBEDDED)/outboxdrop: $(HELPER_SOURCES) $(EMBEDDED)/guard.o $(EMBEDDED)/module
 # loader at each start. At -Osize: 1.68 MB instead of 0.65 MB with the dynamic libc; -bv
 # 0.88 vs 1.01 ms, a submission 1.88-1.93 vs 2.09-2.17 ms (alternating runs). The helper
 # keeps the dynamic libc: static, it would be 0.9 MB.
-$(EMBEDDED)/sendmail: $(SENDMAIL_SOURCES) $(EMBEDDED)/guard.o $(EMBEDDED)/modules/.built
+$(EMBEDDED)/sendmail: $(SENDMAIL_SOURCES) $(EMBEDDED)/guard.o $(EMBEDDED)/modules/.built $(EMBEDDED_DEPS)
 	$(EMBEDDED_SWIFTC) -O -module-name sendmail -c $(SENDMAIL_SOURCES) -o $(EMBEDDED)/sendmail.o
 	cc -static-pie $(EMBEDDED_LDFLAGS) -o $@ $(EMBEDDED)/sendmail.o $(EMBEDDED_LIBS)
 

@@ -36,6 +36,7 @@ SWIFT=${SWIFT:-swift} bash bench/helper-lines.sh
 echo "== submission latency ($N sequential 1 KiB messages, real fsync of file and directory)"
 "$OUT/latency" "floor: exec of a static no-op" "$N" "$OUT/1k.eml" "$OUT/floorbin" noop
 "$OUT/latency" "floor: exec of a static durable write" "$N" "$OUT/1k.eml" "$OUT/floorbin" once "$OUT/floor"
+"$OUT/latency" "floor: two static execs, a pipe, a durable write" "$N" "$OUT/1k.eml" "$OUT/floorbin" split "$OUT/floor"
 "$OUT/floorbin" loop "$OUT/floor" "$N"
 "$OUT/latency" "sendmail -i rcpt (sendmail + outboxdrop)" "$N" "$OUT/1k.eml" "$BIN/sendmail" -i rcpt@example.net
 echo "queued: $(ls "$OUT/spool/maildrop/new" | wc -l) files"

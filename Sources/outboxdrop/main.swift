@@ -41,15 +41,23 @@ resetSignals()
 umask(0o027)
 Privilege.closeInheritedDescriptors()
 
-var configOption: String?
-var args = ProgramArguments.all.dropFirst()
-while let arg = args.popFirst() {
-    if arg == "-C", let value = args.popFirst() {
-        configOption = value
-    } else {
-        try? FileDescriptor.standardOutput.writeAll("E usage: outboxdrop [-C config] < records\n")
-        exit(ExitCode.usage.rawValue)
+let configOption = parseArguments()
+
+/// The one option, `-C config`; anything else is a usage error. (A function, not top-level
+/// variables: the Embedded build, compiled in Swift 6 mode without the concurrency
+/// library, has no main actor to isolate mutable globals to.)
+func parseArguments() -> String? {
+    var configOption: String?
+    var args = ProgramArguments.all.dropFirst()
+    while let arg = args.popFirst() {
+        if arg == "-C", let value = args.popFirst() {
+            configOption = value
+        } else {
+            try? FileDescriptor.standardOutput.writeAll("E usage: outboxdrop [-C config] < records\n")
+            exit(ExitCode.usage.rawValue)
+        }
     }
+    return configOption
 }
 
 /// A configuration problem: exit 78, as the full parser's.

@@ -1,4 +1,5 @@
 import Foundation
+import OutboxCore
 import OutboxDrop
 import OutboxSpool
 import Testing
@@ -269,6 +270,28 @@ struct TrustBoundaryTests {
             #expect(text.contains("1 unreadable file not shown") && text.contains("good@remote.test"), "\(text)")
             #expect(text.hasSuffix("-- 1 Kbytes in 1 Request.\n"), "the summary line monitoring parses stays last: \(text)")
         }
+    }
+
+    /// mailq reads a drop file's envelope only, up to its first content record; the header
+    /// is still checked then (DropFile.readEnvelope), in the Embedded sendmail too.
+    @Test("mailq counts a drop file with a bad header (an unknown version, an arrival time out of range) as unreadable")
+    func listingChecksHeader() throws {
+        let instance = try unreachable()
+        _ = try instance.sendmail(["-i", "good@remote.test"], "Subject: g\n\nb\n")
+        let envelope = [
+            Record(.sender, "s@example.org"), Record(.recipient, "bad@remote.test"), Record(.content, "Subject: s\r\n\r\nb\r\n"), Record(.end),
+        ]
+        for header in [
+            { (id: String) in [Record(.version, "99"), Record(.queueID, id), Record(.uid, String(getuid())), Record(.time, "0")] },
+            { (id: String) in DropFile.header(queueID: id, uid: getuid(), time: MailDate.latest + 1) },
+        ] {
+            let id = QueueID.generate().text
+            try Data(RecordEncoder.encode(header(id) + envelope)).write(to: URL(fileURLWithPath: instance.layout.maildropNew + "/" + id))
+        }
+        let listing = try instance.sendmail(["-bp"])
+        #expect(listing.code == 0)
+        #expect(listing.stdout.contains("2 unreadable files not shown") && listing.stdout.contains("good@remote.test"), "\(listing.stdout)")
+        #expect(!listing.stdout.contains("bad@remote.test"), "\(listing.stdout)")
     }
 
     /// Regression (issue 15): public/mailq listed every message (17.7 MB for 100 000), so

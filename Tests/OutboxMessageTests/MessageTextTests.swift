@@ -176,6 +176,25 @@ struct HeaderRewriterTests {
         #expect(!Character("a").isLineBreak && Character("\t").isBlankOrLineBreak)
         #expect(ASCII.trimmed("\r\n  value\r\n\t") == "value")
     }
+
+    /// The byte-wise search that replaced _StringProcessing's (the Embedded sendmail has no
+    /// _StringProcessing): CommandLineSecrets masks by it, so a miss would log a secret.
+    @Test("ASCII.firstRange finds overlapping, repeated and non-ASCII needles; an empty needle matches at the start")
+    func byteSearch() {
+        let text = "xaaab"
+        #expect(ASCII.firstRange(of: "aab", in: text).map { String(text[$0]) } == "aab")
+        #expect(ASCII.firstRange(of: "aab", in: text)?.lowerBound == text.utf8.index(text.utf8.startIndex, offsetBy: 2))
+        #expect(ASCII.firstRange(of: "", in: text) == text.startIndex..<text.startIndex)
+        #expect(ASCII.firstRange(of: "xaaabc", in: text) == nil && ASCII.firstRange(of: "c", in: text) == nil)
+        #expect(!ASCII.contains("", "a") && ASCII.contains("a", "a"))
+        // A Substring from the middle: the range is in the base string's indices.
+        let whole = "ab://cd://ef"
+        let tail = whole.dropFirst(5)
+        #expect(ASCII.firstRange(of: "://", in: tail).map { String(whole[$0.upperBound...]) } == "ef")
+        #expect(ASCII.contains("pässwort=x", "wort") && ASCII.contains("t\u{e9}l\u{e9}token", "token"))
+        // Byte-wise, a combining mark after a match does not hide it (Character-wise it did).
+        #expect(ASCII.contains("***\u{301}", "***"))
+    }
 }
 
 @Suite("Lossless folding of long header lines")
