@@ -9,8 +9,6 @@ import OutboxConfig
 import OutboxCore
 import OutboxSubmit
 
-struct NoHelper: Error {}
-
 let context = SubmissionContext(
     config: try! ConfigParser.parse("domain = example.org\nadmin_address = admin@example.net\n", path: "fuzz.conf"),
     host: HostIdentity(hostname: "host", fqdn: "host.example.org"),
@@ -36,7 +34,8 @@ func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     // Not owned: the scratch files outlive each session.
     let session = SMTPServerSession(
         context: context, input: FileDescriptor(unowned: input),
-        output: FileDescriptor(unowned: output), makeHelper: { throw NoHelper() })
+        output: FileDescriptor(unowned: output),
+        makeHelper: { () throws(SubmissionError) in throw SubmissionError(.unavailable, "no helper in the fuzzer") })
     _ = session.run()
     let replies = contents(output)
     var start = 0
