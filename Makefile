@@ -63,7 +63,10 @@ HELPER_MODULES := OutboxCore OutboxDrop
 SENDMAIL_MODULES := $(HELPER_MODULES) OutboxSupport OutboxSpool OutboxConfig OutboxMessage OutboxSMTP OutboxSubmit
 HELPER_SOURCES := $(foreach m,$(HELPER_MODULES),$(wildcard Sources/$(m)/*.swift)) $(wildcard Sources/outboxdrop/*.swift)
 SENDMAIL_SOURCES := $(foreach m,$(SENDMAIL_MODULES),$(wildcard Sources/$(m)/*.swift)) $(wildcard Sources/sendmail/*.swift)
-EMBEDDED_C := Sources/COutboxSys/guard.c Sources/COutboxSys/include/COutboxSys.h Sources/Embedded/module.modulemap Sources/Embedded/libc.h
+# What every Embedded object depends on besides its sources: the C headers its Swift
+# imports, these rules and the compiler.
+EMBEDDED_DEPS := Sources/COutboxSys/include/COutboxSys.h Sources/Embedded/module.modulemap Sources/Embedded/libc.h \
+    Makefile $(shell readlink -f "$$(command -v $(SWIFTC))")
 EMBEDDED_SWIFTC := $(SWIFTC) -target $(EMBEDDED_TARGET) -swift-version 6 -enable-experimental-feature Embedded -wmo -g \
     -Xfrontend -function-sections -I Sources/Embedded -I $(EMBEDDED)/modules
 EMBEDDED_LDFLAGS := -Wl,-z,relro,-z,now -Wl,--gc-sections
@@ -84,13 +87,10 @@ build: $(EMBEDDED)/outboxdrop $(EMBEDDED)/sendmail
 	cp $(EMBEDDED)/sendmail $(RELEASE)/sendmail
 	cp $(RELEASE)/outboxctl $(RELEASE)/outboxd
 
-$(EMBEDDED)/guard.o: $(EMBEDDED_C) Makefile
+$(EMBEDDED)/guard.o: Sources/COutboxSys/guard.c $(EMBEDDED_DEPS)
 	mkdir -p $(EMBEDDED)
 	cc -O2 -g -fPIE -fstack-protector-strong -D_FORTIFY_SOURCE=2 -Wall -I Sources/COutboxSys/include \
 	    -c Sources/COutboxSys/guard.c -o $@
-
-# What every Embedded object depends on besides its sources: these rules and the compiler.
-EMBEDDED_DEPS := Makefile $(shell readlink -f "$$(command -v $(SWIFTC))")
 
 # Empty modules named like the libraries (see above).
 $(EMBEDDED)/modules/.built: $(EMBEDDED_DEPS)
@@ -131,15 +131,21 @@ check: lint
 	bash Tests/Scripts/package-test.sh
 	POWERCUT_CUTS=2 bash Tests/Scripts/powercut.sh
 
-# The integration tests again with sendmail as it is installed (Embedded Swift), the other
-# programs from the debug build beside it: the Embedded build has its own standard library
-# (no any Error, no key paths, its own String search), so it is tested as shipped.
+# The integration suites about sendmail again, with sendmail as it is installed (Embedded
+# Swift) and the other programs from the debug build beside it: the Embedded build has its
+# own standard library (no any Error, no key paths, its own String search), so it is tested
+# as shipped. The suites about outboxd (delivery, OAuth2, routes, limits, observability,
+# outboxctl, crash safety) submit through it too but test the daemon; they run once, above.
+EMBEDDED_SUITES := ModeTests FreshSpoolTests SubmissionFixtureTests SMTPDialogueTests InterruptionTests \
+    FullFilesystemTests StorageFaultTests SpoolFilesystemTests TrustBoundaryTests OriginTests PrivilegeTests
 embedded-test: $(EMBEDDED)/sendmail
+	$(SWIFT) build --build-tests
 	rm -rf .build/embedded-bin
 	mkdir -p .build/embedded-bin
 	for p in outboxd outboxctl outboxdrop; do ln -s "$$PWD/.build/debug/$$p" .build/embedded-bin/$$p; done
 	cp $(EMBEDDED)/sendmail .build/embedded-bin/sendmail
-	OUTBOX_BIN_DIR="$$PWD/.build/embedded-bin" $(SWIFT) test --skip-build --filter IntegrationTests
+	OUTBOX_BIN_DIR="$$PWD/.build/embedded-bin" $(SWIFT) test --skip-build \
+	    --filter "IntegrationTests\.($$(echo $(EMBEDDED_SUITES) | tr ' ' '|'))/"
 
 # The .deb (and its -dbgsym, .buildinfo, .changes) in .build/deb/.
 package:

@@ -1,4 +1,5 @@
 import OutboxCore
+import OutboxSupport
 
 /// How TLS is used towards the smarthost (Postfix's smtp_tls_security_level words).
 public enum TLSSecurityLevel: String, Sendable, CaseIterable {
@@ -46,7 +47,7 @@ public struct Smarthost: Equatable, Sendable, CustomStringConvertible {
             rest = rest.dropFirst(8)
         } else if rest.hasPrefix("smtp://") {
             rest = rest.dropFirst(7)
-        } else if ASCII.contains(rest, "://") {
+        } else if ASCII.contains("://", in: rest) {
             return nil
         }
         var host: Substring

@@ -14,33 +14,6 @@ public enum ASCII {
         return s[lo..<hi]
     }
 
-    /// The first occurrence of `needle` in `text`, compared byte for byte. The standard
-    /// library's `contains(_:)` and `firstRange(of:)` for strings live in _StringProcessing,
-    /// which Embedded Swift (the installed sendmail and drop helper) does not have; mail and
-    /// configuration text is octets anyway.
-    public static func firstRange<S: StringProtocol>(of needle: String, in text: S) -> Range<String.Index>? {
-        let haystack = text.utf8
-        let pattern = needle.utf8
-        guard let first = pattern.first else { return haystack.startIndex..<haystack.startIndex }
-        var from = haystack.startIndex
-        while let start = haystack[from...].firstIndex(of: first) {
-            var h = start
-            var p = pattern.startIndex
-            while p != pattern.endIndex, h != haystack.endIndex, haystack[h] == pattern[p] {
-                h = haystack.index(after: h)
-                p = pattern.index(after: p)
-            }
-            if p == pattern.endIndex { return start..<h }
-            if h == haystack.endIndex { return nil }
-            from = haystack.index(after: start)
-        }
-        return nil
-    }
-
-    /// Whether `needle` occurs in `text`, byte for byte (see `firstRange(of:in:)`).
-    public static func contains<S: StringProtocol>(_ text: S, _ needle: String) -> Bool {
-        firstRange(of: needle, in: text) != nil
-    }
 }
 
 extension Character {

@@ -34,7 +34,7 @@ public enum FaultInjection {
         }
         var rules: [String: Rule] = [:]
         /// Calls so far per operation, under `lock` (a pthread mutex: Synchronization's
-        /// Mutex is not in the Embedded Swift the drop helper is built with).
+        /// Mutex is not in the Embedded Swift the drop helper and sendmail are built with).
         private var counts: [String: Int] = [:]
         private let lock: UnsafeMutablePointer<pthread_mutex_t> = {
             let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)

@@ -154,13 +154,6 @@ extension [UInt8] {
     }
 }
 
-extension stat {
-    /// The file type, from st_mode (S_IFMT and its values are mode_t with Swift's Glibc
-    /// overlay and Int32 without it, as in the Embedded builds).
-    public var isRegularFile: Bool { st_mode & mode_t(S_IFMT) == mode_t(S_IFREG) }
-    public var isDirectory: Bool { st_mode & mode_t(S_IFMT) == mode_t(S_IFDIR) }
-}
-
 extension [UInt8] {
     /// `withUnsafeBytes` for a body with a typed error. The standard library's rethrows
     /// untyped (`any Error`), which Embedded Swift (the installed sendmail and drop helper)

@@ -2,7 +2,8 @@ import COutboxSys
 import Glibc
 
 /// The calling thread's errno, read and set through COutboxSys (Swift's Glibc overlay,
-/// which has `errno`, is not there when the drop helper is built as Embedded Swift).
+/// which has `errno`, is not there when sendmail and the drop helper are built as
+/// Embedded Swift).
 public enum Errno {
     public static var current: Int32 {
         get { coutbox_errno() }

@@ -76,7 +76,7 @@ public struct RecordReader {
     /// Calls `body` with the next record's type and payload (valid only during the call);
     /// returns false at a clean end of input. The reader's own failures (a read error, a
     /// malformed record) reach the caller as `failure` makes them: typed throws, as the
-    /// drop helper is also built as Embedded Swift, which has no `any Error`.
+    /// drop helper and sendmail are also built as Embedded Swift, which has no `any Error`.
     public mutating func next<E: Error>(
         from fd: borrowing FileDescriptor, failure: (RecordReaderFailure) -> E, _ body: (RecordType, UnsafeRawBufferPointer) throws(E) -> Void
     ) throws(E) -> Bool {

@@ -108,7 +108,7 @@ public enum DeliveryPolicy {
         if reply.code == 432 && status?.hasPrefix("4.3.") == true { return true }
         // Google Workspace's relay: "450 4.2.1 Peak SMTP relay limit exceeded for customer"
         // (its other 4.2.1, a recipient receiving too fast, is that recipient's).
-        let relayLimit = status == "4.2.1" && ASCII.contains(ASCII.lowercased(reply.lines.first ?? ""), "relay limit")
+        let relayLimit = status == "4.2.1" && ASCII.contains("relay limit", in: ASCII.lowercased(reply.lines.first ?? ""))
         if let status, !relayLimit, !(reply.code == 421 || status.hasPrefix("4.7.") || status.hasPrefix("4.3.2") || status == "4.4.5") {
             return false
         }

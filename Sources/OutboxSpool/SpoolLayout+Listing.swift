@@ -1,6 +1,7 @@
 import Glibc
 import OutboxCore
 import OutboxDrop
+import OutboxSupport
 
 /// Directory listings and clean-up below the spool root (outboxd, outboxctl, root).
 extension SpoolLayout {

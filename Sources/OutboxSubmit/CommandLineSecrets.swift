@@ -1,4 +1,5 @@
 import OutboxCore
+import OutboxSupport
 
 /// Masks what looks like a secret on a command line before sendmail records it (the cmd=
 /// field of ORIGIN, which outboxd logs): passwords and tokens are typed on command lines
@@ -134,7 +135,7 @@ public enum CommandLineSecrets {
                     plain.contains(where: { $0 == " " || $0 == "\t" || $0 == "\n" })
                     ? maskElement(plain) : maskWord(plain, restOfElement: &rest)
                 // Nothing secret: the word as it was typed, quotes and all.
-                return ASCII.contains(masked, "***") ? masked : word
+                return ASCII.contains("***", in: masked) ? masked : word
             }
             // `X-Api-Key:abc`, `Authorization:Bearer abc`: a header without the space.
             if !word.hasPrefix("-"), let colon = word.firstIndex(of: ":"), colon != word.startIndex, word.index(after: colon) != word.endIndex,
@@ -266,7 +267,7 @@ public enum CommandLineSecrets {
 
     static func isSecretName<S: StringProtocol>(_ name: S) -> Bool {
         let lower = name.lowercased()
-        return secretWords.contains { ASCII.contains(lower, $0) }
+        return secretWords.contains { ASCII.contains($0, in: lower) }
     }
 
     /// `user:pass`, `user%pass`, `user,pass` → `user:***` (a value without a separator is a

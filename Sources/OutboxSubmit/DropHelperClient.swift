@@ -89,6 +89,11 @@ public final class DropHelperClient {
         if buffer.count >= 1 << 17 { try flush() }
     }
 
+    /// Queues one record without a payload (end, flush).
+    public func send(_ type: RecordType) throws(SubmissionError) {
+        try send(type, UnsafeRawBufferPointer(start: nil, count: 0))
+    }
+
     /// Queues one record.
     public func send(_ type: RecordType, _ text: String) throws(SubmissionError) {
         try Array(text.utf8).withBytes { (raw) throws(SubmissionError) in try send(type, raw) }
@@ -121,7 +126,7 @@ public final class DropHelperClient {
 
     /// Sends the end record and waits for the helper to commit; returns the queue ID.
     public func finish() throws(SubmissionError) -> String {
-        try send(.end, UnsafeRawBufferPointer(start: nil, count: 0))
+        try send(.end)
         try flush()
         let id = try queueID()
         toHelper = nil

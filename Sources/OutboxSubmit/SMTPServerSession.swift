@@ -205,11 +205,14 @@ public final class SMTPServerSession {
         }
         var tail: [UInt8] = []
         normalizer.finish(into: &tail)
-        let queued =
-            failure.map { .failure($0) }
-            ?? Result { () throws(SubmissionError) in
-                try composer.consume(tail)
-                return try composer.finish()
+        let queued: Result<String, SubmissionError> =
+            if let failure {
+                .failure(failure)
+            } else {
+                Result { () throws(SubmissionError) in
+                    try composer.consume(tail)
+                    return try composer.finish()
+                }
             }
         switch queued {
         case .success(let id):

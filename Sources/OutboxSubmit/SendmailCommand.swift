@@ -45,7 +45,7 @@ public enum SendmailCommand {
                 return try verify(options, config: config).rawValue
             case .flush:
                 let helper = try DropHelperClient(configPath: options.configPath)
-                try helper.send(.flush, UnsafeRawBufferPointer(start: nil, count: 0))
+                try helper.send(.flush)
                 _ = try helper.finish()
                 // Whoever may list maildrop/tmp (root, the spool owner) also sweeps files
                 // abandoned by killed writers; for everyone else this is a no-op.

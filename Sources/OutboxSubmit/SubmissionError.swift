@@ -11,8 +11,8 @@ public struct SubmissionError: AdminError, Equatable {
     public var description: String { problem }
     public var exitCode: ExitCode { code }
 
-    /// Another part's failure (a system call, the configuration, the drop helper's line):
-    /// its exit code and its line unchanged. OutboxSubmit throws only this type, as
+    /// Another part's failure (a usage error, the configuration, a system call): its exit
+    /// code and its line unchanged. OutboxSubmit throws only this type, as
     /// sendmail is also built as Embedded Swift, which has no `any Error`.
     public init(_ error: some AdminError) {
         code = error.exitCode

@@ -128,7 +128,7 @@ public struct SubmissionOrigin: Equatable, Sendable {
         let lines = text.split(separator: "\n")
         let path =
             lines.first { $0.hasPrefix("0::") }.map { $0.dropFirst(3) }
-            ?? lines.first { ASCII.contains($0, ":name=systemd:") }.map { $0.split(separator: ":", maxSplits: 2).last ?? "" }
+            ?? lines.first { ASCII.contains(":name=systemd:", in: $0) }.map { $0.split(separator: ":", maxSplits: 2).last ?? "" }
         guard let path else { return nil }
         return path.split(separator: "/").last { $0.hasSuffix(".service") || $0.hasSuffix(".scope") }.map(String.init)
     }

@@ -1,7 +1,7 @@
 import OutboxCore
 
-/// The byte-level ASCII helpers of the message and SMTP code (the set-id helper links
-/// only the string ones in OutboxCore).
+/// The byte-level ASCII helpers of the message, SMTP and submission code (the set-id helper
+/// links only the string ones in OutboxCore).
 extension ASCII {
     public static let cr: UInt8 = 13
     public static let lf: UInt8 = 10
@@ -10,6 +10,27 @@ extension ASCII {
     public static let crlf: [UInt8] = [13, 10]
     /// The digits of lowercase hexadecimal escapes (JSON's \u00XX, ORIGIN's \xXX).
     public static let lowercaseHexDigits = Array("0123456789abcdef".utf8)
+
+    /// The first occurrence of `needle` in `text`, compared byte for byte, as a range of
+    /// `text`'s indices. The standard library's `contains(_:)` and `firstRange(of:)` for
+    /// strings live in _StringProcessing, which Embedded Swift (the installed sendmail) does
+    /// not have; mail and configuration text is octets anyway.
+    public static func firstRange<S: StringProtocol>(of needle: String, in text: S) -> Range<String.Index>? {
+        let haystack = text.utf8
+        var start = haystack.startIndex
+        while true {
+            if haystack[start...].starts(with: needle.utf8) {
+                return start..<haystack.index(start, offsetBy: needle.utf8.count)
+            }
+            if start == haystack.endIndex { return nil }
+            haystack.formIndex(after: &start)
+        }
+    }
+
+    /// Whether `needle` occurs in `text`, byte for byte (see `firstRange(of:in:)`).
+    public static func contains<S: StringProtocol>(_ needle: String, in text: S) -> Bool {
+        firstRange(of: needle, in: text) != nil
+    }
 
     /// Lowercases ASCII letters only.
     @inline(__always)

@@ -29,3 +29,10 @@ public struct PipePair: ~Copyable, Sendable {
     /// The write end; the read end is closed.
     public consuming func keepingWrite() -> FileDescriptor { write }
 }
+
+extension stat {
+    /// The file type, from st_mode (S_IFMT and its values are mode_t with Swift's Glibc
+    /// overlay and Int32 without it, as in the Embedded builds).
+    public var isRegularFile: Bool { st_mode & mode_t(S_IFMT) == mode_t(S_IFREG) }
+    public var isDirectory: Bool { st_mode & mode_t(S_IFMT) == mode_t(S_IFDIR) }
+}

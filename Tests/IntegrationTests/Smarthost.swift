@@ -24,9 +24,11 @@ final class Smarthost: Sendable {
         return Smarthost(directory: dir, port: port)
     }()
 
-    /// A second, separate Postfix (its own queue, log and mail), for routes.
+    /// A second, separate Postfix (its own queue, log and mail), for routes. Its ports stay
+    /// below the kernel's ephemeral range (32768-60999), where any outgoing connection of
+    /// the machine may hold one: 29000 + … reached 36780 and once failed to bind 36682.
     static let second: Smarthost = {
-        let port = 29000 + Int(getpid() % 390) * 20
+        let port = 13000 + Int(getpid() % 390) * 20
         let dir = "/tmp/outbox-smarthost2-\(getpid())"
         secondStopCommand = start(dir, port)
         atexit { if let c = Smarthost.secondStopCommand { _ = system(c) } }

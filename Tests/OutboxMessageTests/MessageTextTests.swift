@@ -186,14 +186,14 @@ struct HeaderRewriterTests {
         #expect(ASCII.firstRange(of: "aab", in: text)?.lowerBound == text.utf8.index(text.utf8.startIndex, offsetBy: 2))
         #expect(ASCII.firstRange(of: "", in: text) == text.startIndex..<text.startIndex)
         #expect(ASCII.firstRange(of: "xaaabc", in: text) == nil && ASCII.firstRange(of: "c", in: text) == nil)
-        #expect(!ASCII.contains("", "a") && ASCII.contains("a", "a"))
+        #expect(!ASCII.contains("a", in: "") && ASCII.contains("a", in: "a"))
         // A Substring from the middle: the range is in the base string's indices.
         let whole = "ab://cd://ef"
         let tail = whole.dropFirst(5)
         #expect(ASCII.firstRange(of: "://", in: tail).map { String(whole[$0.upperBound...]) } == "ef")
-        #expect(ASCII.contains("pässwort=x", "wort") && ASCII.contains("t\u{e9}l\u{e9}token", "token"))
+        #expect(ASCII.contains("wort", in: "pässwort=x") && ASCII.contains("token", in: "t\u{e9}l\u{e9}token"))
         // Byte-wise, a combining mark after a match does not hide it (Character-wise it did).
-        #expect(ASCII.contains("***\u{301}", "***"))
+        #expect(ASCII.contains("***", in: "***\u{301}"))
     }
 }
 

@@ -20,10 +20,11 @@ int coutbox_pipe_cloexec(int fds[2]);
 /// O_PATH (needs _GNU_SOURCE, which Swift's Glibc module does not define).
 extern const int coutbox_o_path;
 
-/// What Swift's Glibc overlay adds to the C library, for the code the drop helper shares,
-/// which is also built as Embedded Swift (no overlay there): errno, the variadic openat,
-/// the signal dispositions (macros), and the arguments (no CommandLine there; kept by the
-/// constructor, which glibc calls with argc and argv).
+/// What Swift's Glibc overlay adds to the C library, for the code sendmail and the drop
+/// helper are built from, also as Embedded Swift (no overlay there): errno, the variadic
+/// openat and fcntl (F_SETPIPE_SZ), the signal dispositions (macros), the arguments (no
+/// CommandLine there; kept by the constructor, which glibc calls with argc and argv), and
+/// `environ`.
 int coutbox_errno(void);
 void coutbox_set_errno(int value);
 int coutbox_openat(int directory, const char *path, int flags, mode_t mode);
@@ -31,8 +32,6 @@ void coutbox_signal_default(int signal);
 void coutbox_signal_ignore(int signal);
 int coutbox_argc(void);
 char *coutbox_argv(int index);
-/// The process environment (`environ`), and F_SETPIPE_SZ (fcntl is variadic): for sendmail,
-/// also built as Embedded Swift.
 char **coutbox_environment(void);
 int coutbox_set_pipe_size(int fd, int size);
 
