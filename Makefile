@@ -1,7 +1,9 @@
 # outbox — build, test, install, benchmark.
 #   make            release binaries (sendmail and the set-id helper as Embedded Swift)
 #   make check      every test (the command README and CI run): the format check, unit,
-#                   integration, and the Debian package installed into a fresh chroot (package-test)
+#                   integration (the sendmail suites also against the installed, Embedded
+#                   build: embedded-test), and the Debian package installed into a fresh
+#                   chroot (package-test)
 #   make format     reformat the Swift sources with swift-format (.swift-format)
 #   make package    the .deb in .build/deb/ (dpkg-buildpackage -b -us -uc)
 #   make install    PREFIX=/usr DESTDIR= ; as root also creates the outbox user/group,
