@@ -91,7 +91,7 @@ build: $(EMBEDDED)/outboxdrop $(EMBEDDED)/sendmail
 
 $(EMBEDDED)/guard.o: Sources/COutboxSys/guard.c $(EMBEDDED_DEPS)
 	mkdir -p $(EMBEDDED)
-	cc -O2 -g -fPIE -fstack-protector-strong -D_FORTIFY_SOURCE=2 -Wall -I Sources/COutboxSys/include \
+	cc -O2 -g -fPIE -fstack-protector-strong -D_FORTIFY_SOURCE=2 -Wall -ffunction-sections -I Sources/COutboxSys/include \
 	    -c Sources/COutboxSys/guard.c -o $@
 
 # Empty modules named like the libraries (see above).
@@ -147,7 +147,10 @@ embedded-test: $(EMBEDDED)/sendmail
 	for p in outboxd outboxctl outboxdrop; do ln -s "$$PWD/.build/debug/$$p" .build/embedded-bin/$$p; done
 	cp $(EMBEDDED)/sendmail .build/embedded-bin/sendmail
 	OUTBOX_BIN_DIR="$$PWD/.build/embedded-bin" $(SWIFT) test --skip-build \
-	    --filter "IntegrationTests\.($$(echo $(EMBEDDED_SUITES) | tr ' ' '|'))/"
+	    --filter "IntegrationTests\.($$(echo $(EMBEDDED_SUITES) | tr ' ' '|'))/" >.build/embedded-test.log 2>&1; \
+	    status=$$?; cat .build/embedded-test.log; [ $$status = 0 ] || exit $$status; \
+	    grep -q "in $(words $(EMBEDDED_SUITES)) suites passed" .build/embedded-test.log || \
+	    { echo "embedded-test: not all $(words $(EMBEDDED_SUITES)) suites ran (a suite renamed?)"; exit 1; }
 
 # The .deb (and its -dbgsym, .buildinfo, .changes) in .build/deb/.
 package:

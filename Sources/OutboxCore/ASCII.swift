@@ -13,7 +13,6 @@ public enum ASCII {
         while hi > lo, s[s.index(before: hi)].isBlankOrLineBreak { hi = s.index(before: hi) }
         return s[lo..<hi]
     }
-
 }
 
 extension Character {

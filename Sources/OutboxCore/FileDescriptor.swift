@@ -103,8 +103,7 @@ public struct FileDescriptor: ~Copyable, @unchecked Sendable {
 
     /// Writes every byte of `bytes`.
     public func writeAll(_ bytes: [UInt8]) throws(SystemError) {
-        // withUnsafeBytes rethrows untyped: the typed error travels in a Result.
-        try bytes.withUnsafeBytes { raw in Result { () throws(SystemError) in try writeAll(raw) } }.get()
+        try bytes.withBytes { (raw) throws(SystemError) in try writeAll(raw) }
     }
 
     /// Writes a string's UTF-8 bytes.
