@@ -41,17 +41,28 @@ SWIFTFLAGS := -c release --static-swift-stdlib -Xswiftc -Xfrontend -Xswiftc -dis
     -Xswiftc -Xfrontend -Xswiftc -function-sections
 
 # The installed set-id helper and sendmail are Embedded Swift: each program's sources
-# compiled as one module with no Swift runtime, linked with libc only, each function in
-# its own section so that the linker drops what the program never calls.
-#   outboxdrop: OutboxCore, OutboxDrop, outboxdrop; -Osize. 196 KB stripped (0.6 MB at
-#     -Onone, 7.0 MB as an ordinary static Swift program), and nothing in it reads the
-#     environment before main.
+# compiled as one module with no Swift runtime, linked statically with musl (Debian's
+# musl-dev) as static PIEs, each function in its own section so that the linker drops
+# what the program never calls.
+#   Why musl: glibc's start-up (CPU feature probing; its CPUID instructions trap to the
+#     hypervisor on a VM) and, when dynamic, its loader are most of a short program's
+#     cost. Exec of a static no-op: musl 0.13-0.16 ms, glibc 0.41-0.51 ms, dynamic glibc
+#     0.52-0.63 ms. A submission, alternating runs with the one-exec floor (bench/run.sh):
+#     1.25-1.36x the floor with both programs on musl, 1.34-1.45x with only the helper,
+#     1.63-1.77x with both on glibc (sendmail static, the helper dynamic).
+#   What musl lacks and the code makes up for: it calls constructors without argc/argv
+#     (guard.c's main keeps them: Swift's entry point is renamed coutbox_swift_main), it
+#     has no arc4random_buf (guard.c, from getrandom), its pthread_t is a pointer and
+#     SOCK_STREAM a macro (OUTBOX_MUSL), and its getpwuid reads only /etc/passwd and nscd
+#     (sendmail asks getent(1) for a uid not found there: LDAP and sssd users).
+#   outboxdrop: OutboxCore, OutboxDrop, outboxdrop; -Osize. 208 KB stripped (196 KB with
+#     the dynamic glibc, 7.0 MB as an ordinary static Swift program); no dynamic loader,
+#     so no LD_* to distrust, and nothing in it reads the environment before main.
 #   sendmail: those libraries and OutboxSupport, OutboxSpool, OutboxConfig, OutboxMessage,
-#     OutboxSMTP, OutboxSubmit; -O. 1.8 MB stripped as a static PIE instead of 8.0 MB as a
-#     static Swift program (the package's Installed-Size 18 835 -> 11 331 KiB), no runtime
-#     to start (sendmail -bv 0.91-1.17 ms vs 1.35-1.43 ms), mailq 6 MB instead of 9 MB.
-#     At -Osize it is 0.13 MB smaller but a 50 MB message took 0.15-0.22 s instead of
-#     0.08-0.10 s (0.11 s for the static Swift program).
+#     OutboxSMTP, OutboxSubmit; -O. 0.84 MB stripped (1.8 MB static with glibc, 8.0 MB as a
+#     static Swift program), no runtime to start, mailq 6 MB instead of 9 MB. At -Osize
+#     (with glibc) it was 0.13 MB smaller but a 50 MB message took 0.15-0.22 s instead of
+#     0.08-0.10 s.
 # Their `import OutboxCore` and the like find empty modules of those names
 # ($(EMBEDDED)/modules), so the sources are the ones SwiftPM builds as separate modules.
 # SwiftPM builds the same sources the usual way for the tests (.build/debug); `make check`
@@ -69,11 +80,23 @@ SENDMAIL_SOURCES := $(foreach m,$(SENDMAIL_MODULES),$(wildcard Sources/$(m)/*.sw
 # imports, these rules and the compiler.
 EMBEDDED_DEPS := Sources/COutboxSys/include/COutboxSys.h Sources/Embedded/module.modulemap Sources/Embedded/libc.h \
     Makefile $(shell readlink -f "$$(command -v $(SWIFTC))")
+# musl's headers replace the system's (-nostdlibinc; the driver then warns "libc not
+# found", meaning glibc's module map, which these builds do not use), in a module cache
+# of their own: clang's shared cache would mix in modules built from glibc's headers.
+MUSL_ARCH := $(shell uname -m)-linux-musl
+MUSL_INCLUDE := /usr/include/$(MUSL_ARCH)
+MUSL_LIB := /usr/lib/$(MUSL_ARCH)
 EMBEDDED_SWIFTC := $(SWIFTC) -target $(EMBEDDED_TARGET) -swift-version 6 -enable-experimental-feature Embedded -wmo -g \
-    -Xfrontend -function-sections -I Sources/Embedded -I $(EMBEDDED)/modules
-EMBEDDED_LDFLAGS := -Wl,-z,relro,-z,now -Wl,--gc-sections
+    -Xfrontend -function-sections -Xfrontend -entry-point-function-name -Xfrontend coutbox_swift_main -D OUTBOX_MUSL \
+    -module-cache-path $(EMBEDDED)/module-cache -Xcc -nostdlibinc -Xcc -isystem -Xcc $(MUSL_INCLUDE) \
+    -I Sources/Embedded -I $(EMBEDDED)/modules
+# A static PIE from musl's start files, as musl-gcc would link it if it knew -static-pie.
+GCC_LIBDIR = $(shell dirname "$$(cc -print-libgcc-file-name)")
+EMBEDDED_LINK = cc -static-pie -nostdlib -nostartfiles -Wl,-z,relro,-z,now -Wl,--gc-sections \
+    $(MUSL_LIB)/rcrt1.o $(MUSL_LIB)/crti.o $(GCC_LIBDIR)/crtbeginS.o
 EMBEDDED_LIBS = $(EMBEDDED)/guard.o \
-    "$$(dirname "$$(command -v $(SWIFTC))")/../lib/swift/embedded/$(EMBEDDED_TARGET)/libswiftUnicodeDataTables.a" -lm
+    "$$(dirname "$$(command -v $(SWIFTC))")/../lib/swift/embedded/$(EMBEDDED_TARGET)/libswiftUnicodeDataTables.a" \
+    -L$(MUSL_LIB) -lc $(GCC_LIBDIR)/libgcc.a $(GCC_LIBDIR)/crtendS.o $(MUSL_LIB)/crtn.o
 
 .PHONY: all build check test install install-files uninstall bench demo clean package package-test powercut soak fuzz format lint embedded-test
 
@@ -91,7 +114,7 @@ build: $(EMBEDDED)/outboxdrop $(EMBEDDED)/sendmail
 
 $(EMBEDDED)/guard.o: Sources/COutboxSys/guard.c $(EMBEDDED_DEPS)
 	mkdir -p $(EMBEDDED)
-	cc -O2 -g -fPIE -fstack-protector-strong -D_FORTIFY_SOURCE=2 -Wall -ffunction-sections -I Sources/COutboxSys/include \
+	musl-gcc -DCOUTBOX_C_MAIN -O2 -g -fPIE -fstack-protector-strong -Wall -ffunction-sections -I Sources/COutboxSys/include \
 	    -c Sources/COutboxSys/guard.c -o $@
 
 # Empty modules named like the libraries (see above).
@@ -106,15 +129,11 @@ $(EMBEDDED)/modules/.built: $(EMBEDDED_DEPS)
 
 $(EMBEDDED)/outboxdrop: $(HELPER_SOURCES) $(EMBEDDED)/guard.o $(EMBEDDED)/modules/.built $(EMBEDDED_DEPS)
 	$(EMBEDDED_SWIFTC) -Osize -module-name outboxdrop -c $(HELPER_SOURCES) -o $(EMBEDDED)/outboxdrop.o
-	cc -pie $(EMBEDDED_LDFLAGS) -o $@ $(EMBEDDED)/outboxdrop.o $(EMBEDDED_LIBS)
+	$(EMBEDDED_LINK) -o $@ $(EMBEDDED)/outboxdrop.o $(EMBEDDED_LIBS)
 
-# sendmail links libc statically (static PIE) like the SwiftPM build did: no dynamic
-# loader at each start. At -Osize: 1.68 MB instead of 0.65 MB with the dynamic libc; -bv
-# 0.88 vs 1.01 ms, a submission 1.88-1.93 vs 2.09-2.17 ms (alternating runs). The helper
-# keeps the dynamic libc: static, it would be 0.9 MB.
 $(EMBEDDED)/sendmail: $(SENDMAIL_SOURCES) $(EMBEDDED)/guard.o $(EMBEDDED)/modules/.built $(EMBEDDED_DEPS)
 	$(EMBEDDED_SWIFTC) -O -module-name sendmail -c $(SENDMAIL_SOURCES) -o $(EMBEDDED)/sendmail.o
-	cc -static-pie $(EMBEDDED_LDFLAGS) -o $@ $(EMBEDDED)/sendmail.o $(EMBEDDED_LIBS)
+	$(EMBEDDED_LINK) -o $@ $(EMBEDDED)/sendmail.o $(EMBEDDED_LIBS)
 
 # swift-format ships with the toolchain; .swift-format holds the style (4 spaces, 150 columns).
 FORMATTED := Sources Tests Fuzz/Sources Package.swift Fuzz/Package.swift

@@ -26,11 +26,17 @@ static int secure_exec;
 static int saved_argc;
 static char **saved_argv;
 
-/* glibc calls constructors with argc, argv and envp. */
+/* glibc calls constructors with argc, argv and envp; musl calls them with nothing, so
+ * there the arguments are kept by main() below instead. */
 __attribute__((constructor(101))) static void coutbox_guard(int argc, char **argv, char **envp) {
     (void)envp;
+#ifdef __GLIBC__
     saved_argc = argc;
     saved_argv = argv;
+#else
+    (void)argc;
+    (void)argv;
+#endif
     for (int fd = 0; fd <= 2; fd++) {
         if (fcntl(fd, F_GETFD) == -1 && errno == EBADF) {
             int opened = open("/dev/null", O_RDWR);
@@ -79,3 +85,23 @@ char *coutbox_argv(int index) { return index >= 0 && index < saved_argc && saved
 char **coutbox_environment(void) { return environ; }
 
 int coutbox_set_pipe_size(int fd, int size) { return fcntl(fd, F_SETPIPE_SZ, size); }
+
+#ifdef COUTBOX_C_MAIN
+/* The Embedded builds (Makefile) name Swift's entry point coutbox_swift_main, so that this
+ * main() keeps the arguments under either C library before the Swift code runs. */
+int coutbox_swift_main(int argc, char **argv);
+
+int main(int argc, char **argv) {
+    saved_argc = argc;
+    saved_argv = argv;
+    return coutbox_swift_main(argc, argv);
+}
+#endif
+
+#ifndef __GLIBC__
+/* musl has no arc4random_buf, which Embedded Swift's Hasher calls once for its seed.
+ * Like glibc's, it cannot fail: without randomness there is no safe seed. */
+void arc4random_buf(void *buf, size_t n) {
+    if (coutbox_getrandom(buf, n) != 0) abort();
+}
+#endif

@@ -27,7 +27,11 @@ public struct HostIdentity: Sendable, Equatable {
         if name.contains(".") || !lookUpFQDN { return HostIdentity(hostname: name, fqdn: name) }
         var hints = addrinfo()
         hints.ai_flags = AI_CANONNAME
+        #if OUTBOX_MUSL
+        hints.ai_socktype = SOCK_STREAM  // a macro there, an enum in glibc
+        #else
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        #endif
         var result: UnsafeMutablePointer<addrinfo>?
         var fqdn = name
         if getaddrinfo(name, nil, &hints, &result) == 0, let info = result {

@@ -33,10 +33,9 @@ public struct SubmissionContext: Sendable {
         self.resolver = RecipientResolver(
             aliases: table, domain: domain, adminAddress: config.adminAddress, host: hostIdentity,
             localDomains: config.localDomains)
-        if let pw = getpwuid(uid) {
-            userName = String(cString: pw.pointee.pw_name)
-            let gecos = pw.pointee.pw_gecos.map { String(cString: $0) } ?? ""
-            let first = gecos.split(separator: ",", omittingEmptySubsequences: false).first.map(String.init) ?? ""
+        if let entry = PasswdEntry.lookUp(uid: uid) {
+            userName = entry.name
+            let first = entry.gecos.split(separator: ",", omittingEmptySubsequences: false).first.map(String.init) ?? ""
             gecosName = first.isEmpty ? nil : first
         } else {
             userName = "#\(uid)"

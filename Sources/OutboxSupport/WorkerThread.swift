@@ -4,7 +4,11 @@ import OutboxCore
 /// A joinable thread running a closure (outboxd's delivery threads; the listings' second
 /// reader).
 public final class WorkerThread: @unchecked Sendable {
+    #if OUTBOX_MUSL
+    private var handle: pthread_t?  // musl's pthread_t is a pointer (the Embedded sendmail)
+    #else
     private var handle = pthread_t()
+    #endif
     private let body: () -> Void
 
     public init(sendable body: @escaping @Sendable () -> Void) { self.body = body }
@@ -30,5 +34,10 @@ public final class WorkerThread: @unchecked Sendable {
         }
     }
 
-    public func join() { pthread_join(handle, nil) }
+    public func join() {
+        #if OUTBOX_MUSL
+        guard let handle else { return }
+        #endif
+        pthread_join(handle, nil)
+    }
 }

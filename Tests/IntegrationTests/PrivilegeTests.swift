@@ -43,5 +43,12 @@ struct PrivilegeTests {
         #expect(results["tmp_after"] == "0")
         #expect(Int(results["plain_runtime_stderr_bytes"] ?? "0")! > 0, "control: the runtime should honour SWIFT_DEBUG_HELP without set-id")
         #expect(results["setgid_runtime_stderr_bytes"] == "0", "the set-id helper's runtime saw SWIFT_DEBUG_HELP")
+        // Issue 15: callers the C library's files do not know. The static glibc sendmail
+        // died of SIGSEGV (exit 139) for both.
+        #expect(results["unlisted_exit"] == "0", "a uid without a passwd entry: \(r.stderr)")
+        #expect(results["unlisted_sender"] == "1", "its sender is #uid@domain")
+        #expect(results["nss_user_getent"] == "ldapuser", "the NSS module is in place (libnss-extrausers)")
+        #expect(results["nss_user_exit"] == "0", "a user only an NSS module knows: \(r.stderr)")
+        #expect(results["nss_user_sender"] == "1" && results["nss_user_from"] == "1", "named as getent names it")
     }
 }

@@ -106,3 +106,30 @@ sleep 1
 wait $HOLDER
 echo "RESULT rewrite_adopted=$([ -f "$W/spool/queue/msg/$D" ] && echo yes || echo no)"
 echo "RESULT rewrite_blocked=$(grep -q 'daemon original' "$W/spool/queue/msg/$D" && ! grep -q FORGED-REWRITE "$W/spool/queue/msg/$D" && echo yes || echo no)"
+
+# Callers whose passwd entry the C library's own files do not hold. The installed sendmail
+# (musl) reads /etc/passwd and nscd, then asks getent(1), which asks every NSS source. The
+# static glibc sendmail before it died of SIGSEGV here: its getpwuid loaded an NSS module
+# (nss_systemd, nss_extrausers) into a static program.
+as_uid() { local id=$1; shift; setpriv --reuid="$id" --regid="$id" --clear-groups "$@"; }
+drops_with() { grep -l -a -F -e "$1" "$W"/spool/maildrop/new/* 2>/dev/null | wc -l; }
+printf 'Subject: unlisted\n\nbody\n' | as_uid 4242 "$W/prefix/sbin/sendmail" -i someone@x.test
+echo "RESULT unlisted_exit=$?"
+echo "RESULT unlisted_sender=$(drops_with '#4242@example.org')"
+# libnss-extrausers stands in for LDAP or sssd: a user only an NSS module knows, in this
+# namespace's own /var/lib and nsswitch.conf.
+if ldconfig -p | grep -q libnss_extrausers.so.2; then
+    mkdir -p "$W/var/upper" "$W/var/work"
+    mount -t overlay overlay -o "lowerdir=/var/lib,upperdir=$W/var/upper,workdir=$W/var/work" /var/lib
+    mkdir -p /var/lib/extrausers
+    echo 'ldapuser:x:4243:4243:Lena Dap,Room 5,,:/home/ldapuser:/bin/sh' > /var/lib/extrausers/passwd
+    : > /var/lib/extrausers/group
+    sed -i 's/^passwd:.*/passwd: files extrausers/' /etc/nsswitch.conf
+    echo "RESULT nss_user_getent=$(getent passwd 4243 | cut -d: -f1)"
+    printf 'Subject: nss\n\nbody\n' | as_uid 4243 "$W/prefix/sbin/sendmail" -i someone@x.test
+    echo "RESULT nss_user_exit=$?"
+    echo "RESULT nss_user_sender=$(drops_with 'ldapuser@example.org')"
+    echo "RESULT nss_user_from=$(drops_with 'From: Lena Dap <ldapuser@example.org>')"
+else
+    echo "RESULT nss_user_getent=libnss-extrausers-missing"
+fi

@@ -1,0 +1,65 @@
+import Glibc
+import OutboxCore
+import OutboxSupport
+
+/// The caller's passwd entry: the login name for the envelope sender, the GECOS field for
+/// an added From:.
+public struct PasswdEntry: Equatable, Sendable {
+    public let name: String
+    public let gecos: String
+
+    public init(name: String, gecos: String) {
+        self.name = name
+        self.gecos = gecos
+    }
+
+    /// getpwuid(3); in the installed sendmail, then getent(1) for a uid it did not find.
+    /// That sendmail's C library (musl) reads only /etc/passwd and nscd, while getent is
+    /// glibc's and asks every source nsswitch.conf names (LDAP, sssd, systemd's users),
+    /// as the glibc builds' getpwuid does itself.
+    public static func lookUp(uid: uid_t) -> PasswdEntry? {
+        if let pw = getpwuid(uid) {
+            return PasswdEntry(name: String(cString: pw.pointee.pw_name), gecos: pw.pointee.pw_gecos.map { String(cString: $0) } ?? "")
+        }
+        #if OUTBOX_MUSL
+        return fromGetent(uid: uid)
+        #else
+        return nil
+        #endif
+    }
+
+    /// Runs `getent passwd UID` with an empty environment (nothing of the caller's reaches
+    /// it), stdin and stderr on /dev/null; nil when it fails or says something else.
+    public static func fromGetent(uid: uid_t, program: String = "/usr/bin/getent") -> PasswdEntry? {
+        guard let output = try? FileDescriptor.pipe() else { return nil }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, output.write.rawValue, 1)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        let args: [String] = [program, "passwd", String(uid)]
+        let cargs: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
+        defer { for p in cargs { free(p) } }
+        let noEnvironment: [UnsafeMutablePointer<CChar>?] = [nil]
+        var child: pid_t = 0
+        let rc = posix_spawn(&child, program, &actions, nil, cargs, noEnvironment)
+        let fromChild = output.keepingRead()  // the write end closes here: EOF when getent exits
+        guard rc == 0 else { return nil }
+        // An entry is one short line; more than 64 KiB is not one.
+        let text = try? fromChild.readToEnd(limit: 1 << 16)
+        var status: Int32 = 0
+        while waitpid(child, &status, 0) < 0 && Errno.current == EINTR {}
+        guard status == 0, let text else { return nil }
+        return parse(text, uid: uid)
+    }
+
+    /// The first line of getent's output, `name:password:uid:gid:gecos:home:shell`; nil
+    /// unless it has seven fields, a name and this uid.
+    public static func parse(_ text: [UInt8], uid: uid_t) -> PasswdEntry? {
+        let line = text.split(separator: ASCII.lf, maxSplits: 1, omittingEmptySubsequences: false).first ?? []
+        let fields = line.split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false)
+        guard fields.count == 7, !fields[0].isEmpty, String(decoding: fields[2], as: UTF8.self) == String(uid) else { return nil }
+        return PasswdEntry(name: String(decoding: fields[0], as: UTF8.self), gecos: String(decoding: fields[4], as: UTF8.self))
+    }
+}
