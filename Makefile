@@ -92,8 +92,11 @@ EMBEDDED_SWIFTC := $(SWIFTC) -target $(EMBEDDED_TARGET) -swift-version 6 -enable
     -I Sources/Embedded -I $(EMBEDDED)/modules
 # A static PIE from musl's start files, as musl-gcc would link it if it knew -static-pie.
 GCC_LIBDIR = $(shell dirname "$$(cc -print-libgcc-file-name)")
+# guard.c makes the RELRO segment read-only at start (musl's start-up does not).
 EMBEDDED_LINK = cc -static-pie -nostdlib -nostartfiles -Wl,-z,relro,-z,now -Wl,--gc-sections \
     $(MUSL_LIB)/rcrt1.o $(MUSL_LIB)/crti.o $(GCC_LIBDIR)/crtbeginS.o
+# sendmail's allocations go through Sources/Embedded/block-cache.c first (why: there).
+BLOCK_CACHE = -Wl,--wrap=posix_memalign -Wl,--wrap=free $(EMBEDDED)/block-cache.o
 EMBEDDED_LIBS = $(EMBEDDED)/guard.o \
     "$$(dirname "$$(command -v $(SWIFTC))")/../lib/swift/embedded/$(EMBEDDED_TARGET)/libswiftUnicodeDataTables.a" \
     -L$(MUSL_LIB) -lc $(GCC_LIBDIR)/libgcc.a $(GCC_LIBDIR)/crtendS.o $(MUSL_LIB)/crtn.o
@@ -117,6 +120,10 @@ $(EMBEDDED)/guard.o: Sources/COutboxSys/guard.c $(EMBEDDED_DEPS)
 	musl-gcc -DCOUTBOX_C_MAIN -O2 -g -fPIE -fstack-protector-strong -Wall -ffunction-sections -I Sources/COutboxSys/include \
 	    -c Sources/COutboxSys/guard.c -o $@
 
+$(EMBEDDED)/block-cache.o: Sources/Embedded/block-cache.c Makefile
+	mkdir -p $(EMBEDDED)
+	musl-gcc -O2 -g -fPIE -fstack-protector-strong -Wall -Wextra -ffunction-sections -c $< -o $@
+
 # Empty modules named like the libraries (see above).
 $(EMBEDDED)/modules/.built: $(EMBEDDED_DEPS)
 	mkdir -p $(EMBEDDED)/modules
@@ -131,9 +138,9 @@ $(EMBEDDED)/outboxdrop: $(HELPER_SOURCES) $(EMBEDDED)/guard.o $(EMBEDDED)/module
 	$(EMBEDDED_SWIFTC) -Osize -module-name outboxdrop -c $(HELPER_SOURCES) -o $(EMBEDDED)/outboxdrop.o
 	$(EMBEDDED_LINK) -o $@ $(EMBEDDED)/outboxdrop.o $(EMBEDDED_LIBS)
 
-$(EMBEDDED)/sendmail: $(SENDMAIL_SOURCES) $(EMBEDDED)/guard.o $(EMBEDDED)/modules/.built $(EMBEDDED_DEPS)
+$(EMBEDDED)/sendmail: $(SENDMAIL_SOURCES) $(EMBEDDED)/guard.o $(EMBEDDED)/block-cache.o $(EMBEDDED)/modules/.built $(EMBEDDED_DEPS)
 	$(EMBEDDED_SWIFTC) -O -module-name sendmail -c $(SENDMAIL_SOURCES) -o $(EMBEDDED)/sendmail.o
-	$(EMBEDDED_LINK) -o $@ $(EMBEDDED)/sendmail.o $(EMBEDDED_LIBS)
+	$(EMBEDDED_LINK) -o $@ $(EMBEDDED)/sendmail.o $(BLOCK_CACHE) $(EMBEDDED_LIBS)
 
 # swift-format ships with the toolchain; .swift-format holds the style (4 spaces, 150 columns).
 FORMATTED := Sources Tests Fuzz/Sources Package.swift Fuzz/Package.swift

@@ -21,6 +21,31 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#ifndef __GLIBC__
+#ifndef COUTBOX_C_MAIN
+#error "musl calls constructors without argc/argv: build with COUTBOX_C_MAIN and Swift's entry point renamed (Makefile)"
+#endif
+#include <link.h>
+#include <sys/mman.h>
+
+/* musl's static start-up relocates the program but, unlike glibc (its loader, and its own
+ * static start-up), leaves the RELRO segment writable: the GOT, .init_array/.fini_array
+ * and Swift's read-only tables. Made read-only here, first, rounded as ld.so rounds it. */
+static int protect_relro(struct dl_phdr_info *info, size_t size, void *data) {
+    (void)size;
+    (void)data;
+    uintptr_t page = (uintptr_t)getauxval(AT_PAGESZ);
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *header = &info->dlpi_phdr[i];
+        if (header->p_type != PT_GNU_RELRO) continue;
+        uintptr_t start = (info->dlpi_addr + header->p_vaddr) & ~(page - 1);
+        uintptr_t end = (info->dlpi_addr + header->p_vaddr + header->p_memsz) & ~(page - 1);
+        if (end > start && mprotect((void *)start, end - start, PROT_READ) != 0) _exit(71); /* EX_OSERR */
+    }
+    return 1; /* a static program is the only object */
+}
+#endif
+
 extern char **environ;
 static int secure_exec;
 static int saved_argc;
@@ -36,6 +61,7 @@ __attribute__((constructor(101))) static void coutbox_guard(int argc, char **arg
 #else
     (void)argc;
     (void)argv;
+    dl_iterate_phdr(protect_relro, NULL);
 #endif
     for (int fd = 0; fd <= 2; fd++) {
         if (fcntl(fd, F_GETFD) == -1 && errno == EBADF) {

@@ -207,7 +207,7 @@ public enum EnvelopeSyntax {
     }
 
     /// RFC 5322 atext.
-    static func isAtext(_ b: UInt8) -> Bool {
+    public static func isAtext(_ b: UInt8) -> Bool {
         isLetterOrDigit(b) || "!#$%&'*+-/=?^_`{|}~".utf8.contains(b)
     }
 

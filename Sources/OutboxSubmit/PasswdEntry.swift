@@ -46,20 +46,25 @@ public struct PasswdEntry: Equatable, Sendable {
         let rc = posix_spawn(&child, program, &actions, nil, cargs, noEnvironment)
         let fromChild = output.keepingRead()  // the write end closes here: EOF when getent exits
         guard rc == 0 else { return nil }
-        // An entry is one short line; more than 64 KiB is not one.
+        // An entry is one short line; more than 64 KiB is not one. Closing our end before
+        // the wait ends a getent still writing (EPIPE) instead of waiting for it forever.
         let text = try? fromChild.readToEnd(limit: 1 << 16)
-        var status: Int32 = 0
-        while waitpid(child, &status, 0) < 0 && Errno.current == EINTR {}
-        guard status == 0, let text else { return nil }
+        fromChild.close()
+        var status: Int32 = -1
+        var waited: pid_t
+        repeat { waited = waitpid(child, &status, 0) } while waited < 0 && Errno.current == EINTR
+        guard waited == child, status == 0, let text else { return nil }
         return parse(text, uid: uid)
     }
 
     /// The first line of getent's output, `name:password:uid:gid:gecos:home:shell`; nil
-    /// unless it has seven fields, a name and this uid.
+    /// unless it has seven fields, this uid, and a name that can stand before the @ of the
+    /// sender's address as it is (atext and dots: no blank, no <, no control character).
     public static func parse(_ text: [UInt8], uid: uid_t) -> PasswdEntry? {
         let line = text.split(separator: ASCII.lf, maxSplits: 1, omittingEmptySubsequences: false).first ?? []
         let fields = line.split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false)
-        guard fields.count == 7, !fields[0].isEmpty, String(decoding: fields[2], as: UTF8.self) == String(uid) else { return nil }
+        guard fields.count == 7, String(decoding: fields[2], as: UTF8.self) == String(uid) else { return nil }
+        guard !fields[0].isEmpty, fields[0].allSatisfy({ EnvelopeSyntax.isAtext($0) || $0 == UInt8(ascii: ".") }) else { return nil }
         return PasswdEntry(name: String(decoding: fields[0], as: UTF8.self), gecos: String(decoding: fields[4], as: UTF8.self))
     }
 }

@@ -21,8 +21,16 @@ public final class WorkerThread: @unchecked Sendable {
     /// then there is nothing to join.
     public func start() throws(SystemError) {
         let box = Unmanaged.passRetained(self)
+        var attributes = pthread_attr_t()
+        pthread_attr_init(&attributes)
+        defer { pthread_attr_destroy(&attributes) }
+        #if OUTBOX_MUSL
+        // musl's threads get 128 KiB of stack; glibc's the stack limit, 8 MiB by default.
+        // The same code runs on both, so it gets glibc's default.
+        pthread_attr_setstacksize(&attributes, 8 << 20)
+        #endif
         let result = pthread_create(
-            &handle, nil,
+            &handle, &attributes,
             { context in
                 let thread = Unmanaged<WorkerThread>.fromOpaque(context!).takeRetainedValue()
                 thread.body()

@@ -22,6 +22,11 @@ struct PasswdEntryTests {
         #expect(PasswdEntry.parse(bytes(":x:4243:4243:g:/home:/bin/sh\n"), uid: 4243) == nil)
         #expect(PasswdEntry.parse(bytes("ldapuser:x:42430:4243:g:/home:/bin/sh\n"), uid: 4243) == nil)
         #expect(PasswdEntry.parse([], uid: 0) == nil)
+        // Names that could not stand before the @ as they are.
+        for name in ["lena dap", "a<b", "x\ry", "caf\u{E9}", "a,b", "a@b"] {
+            #expect(PasswdEntry.parse(bytes("\(name):x:4243:4243:g:/home:/bin/sh\n"), uid: 4243) == nil, "\(name)")
+        }
+        #expect(PasswdEntry.parse(bytes("first.last-2_x:x:4243:4243:g:/home:/bin/sh\n"), uid: 4243)?.name == "first.last-2_x")
     }
 
     @Test("only the first line counts")
@@ -36,5 +41,8 @@ struct PasswdEntryTests {
         #expect(PasswdEntry.fromGetent(uid: 0)?.name == "root")
         #expect(PasswdEntry.fromGetent(uid: 3_999_999_999) == nil)
         #expect(PasswdEntry.fromGetent(uid: 0, program: "/nonexistent/getent") == nil)
+        // More than an entry's worth of output, without end (yes(1) repeats its arguments):
+        // refused, and the writer is not waited for while it still writes (review, helper-14).
+        #expect(PasswdEntry.fromGetent(uid: 0, program: "/usr/bin/yes") == nil)
     }
 }

@@ -181,6 +181,14 @@ helper_refuses 64 "usage" --bogus </dev/null
 [ -z "$(ls "$ROOT/var/spool/outbox/maildrop/tmp")" ] || die "the helper's refusals left files in maildrop/tmp"
 [ "$(ls "$ROOT/var/spool/outbox/maildrop/new")" = "$BOB_ID" ] || die "the helper's refusals queued something"
 say "the installed helper refuses a truncated stream, a forged uid, a write over the file size limit, -C and an unknown option with one line and sysexits 65/65/75/78/64, leaving nothing"
+# Both are static musl programs: musl's start-up leaves the RELRO segment (GOT, init and
+# fini arrays, Swift's read-only tables) writable, and guard.c makes it read-only.
+for program in "sendmail -bs" outboxdrop; do
+    python3 Tests/Scripts/relro-check.py "$ROOT/usr/sbin/${program%% *}" -- chroot "$ROOT" /usr/sbin/$program >"$WORK/relro.log" 2>&1 \
+        || die "$(cat "$WORK/relro.log")"
+done
+[ -z "$(ls "$ROOT/var/spool/outbox/maildrop/tmp")" ] || die "the RELRO check left files in maildrop/tmp"
+say "sendmail's and the helper's RELRO segments are read-only while they run"
 
 # 6. Under strace: the unit's SystemCallFilter and MemoryDenyWriteExecute are checked
 # against every system call outboxd really makes while it delivers bob's message, answers

@@ -1,0 +1,64 @@
+/*
+ * A cache of freed small blocks in front of musl's allocator, for the Embedded sendmail
+ * (the Makefile links it with --wrap=posix_memalign --wrap=free: Embedded Swift allocates
+ * with posix_memalign only). Not in the set-id helper: there musl's own checks (a double
+ * free, a write past a block) stay in force for every block, and the helper allocates
+ * little.
+ *
+ * Why: musl's allocator (mallocng) hands a size class's memory back to the kernel as
+ * soon as the class's last block is freed, until it has seen that class come back a
+ * hundred or so times. A short-lived program never gets that far, so its first malloc and
+ * free in each size class cost an mmap and a munmap: 8-10 us a pair on this VM, about 20
+ * pairs in each submission.
+ *
+ * Freed blocks of up to 1 KiB are kept, a few per exact size, and handed back for a
+ * request of exactly that size (mallocng checks on free that nothing was written past
+ * the size asked for, so a block is never reused for a larger request). A kept block is
+ * still allocated as far as musl knows, which is also what stops it unmapping the rest of
+ * its group. At most 4 blocks of each size: 2 MiB in theory, a few KiB in practice.
+ */
+#include <malloc.h>
+#include <stdatomic.h>
+#include <stddef.h>
+
+int __real_posix_memalign(void **result, size_t alignment, size_t size);
+void __real_free(void *pointer);
+
+enum { largest_kept = 1024, kept_per_size = 4, malloc_alignment = 16 };
+static void *kept[largest_kept + 1][kept_per_size];
+static unsigned char kept_count[largest_kept + 1];
+/* The listings' second thread allocates too. Whoever finds the cache busy goes to musl
+ * instead of waiting: no spinning, and no deadlock even for a signal handler. */
+static atomic_flag busy = ATOMIC_FLAG_INIT;
+
+static int try_lock(void) { return !atomic_flag_test_and_set_explicit(&busy, memory_order_acquire); }
+
+static void unlock(void) { atomic_flag_clear_explicit(&busy, memory_order_release); }
+
+int __wrap_posix_memalign(void **result, size_t alignment, size_t size) {
+    if (alignment <= malloc_alignment && size > 0 && size <= largest_kept && try_lock()) {
+        void *block = NULL;
+        if (kept_count[size] > 0) block = kept[size][--kept_count[size]];
+        unlock();
+        if (block != NULL) {
+            *result = block;
+            return 0;
+        }
+    }
+    return __real_posix_memalign(result, alignment, size);
+}
+
+void __wrap_free(void *pointer) {
+    if (pointer == NULL) return;
+    size_t size = malloc_usable_size(pointer);
+    if (size > 0 && size <= largest_kept && try_lock()) {
+        int is_kept = 0;
+        if (kept_count[size] < kept_per_size) {
+            kept[size][kept_count[size]++] = pointer;
+            is_kept = 1;
+        }
+        unlock();
+        if (is_kept) return;
+    }
+    __real_free(pointer);
+}
