@@ -164,9 +164,13 @@ check: lint
 # own standard library (no any Error, no key paths, its own String search), so it is tested
 # as shipped. The suites about outboxd (delivery, OAuth2, routes, limits, observability,
 # outboxctl, crash safety) submit through it too but test the daemon; they run once, above.
+# First, sendmail's block cache on its own (Tests/Embedded/block-cache-test.c).
 EMBEDDED_SUITES := ModeTests FreshSpoolTests SubmissionFixtureTests SMTPDialogueTests InterruptionTests \
     FullFilesystemTests StorageFaultTests SpoolFilesystemTests TrustBoundaryTests OriginTests PrivilegeTests
 embedded-test: $(EMBEDDED)/sendmail
+	musl-gcc -O2 -g -static -Wall -Wextra -Wl,--wrap=posix_memalign -Wl,--wrap=free -o $(EMBEDDED)/block-cache-test \
+	    Tests/Embedded/block-cache-test.c Sources/Embedded/block-cache.c -lpthread
+	$(EMBEDDED)/block-cache-test
 	$(SWIFT) build --build-tests
 	rm -rf .build/embedded-bin
 	mkdir -p .build/embedded-bin

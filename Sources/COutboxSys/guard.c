@@ -39,6 +39,7 @@ static int protect_relro(struct dl_phdr_info *info, size_t size, void *data) {
         const ElfW(Phdr) *header = &info->dlpi_phdr[i];
         if (header->p_type != PT_GNU_RELRO) continue;
         uintptr_t start = (info->dlpi_addr + header->p_vaddr) & ~(page - 1);
+        /* Rounded down here: mprotect would round the length up, over .data. */
         uintptr_t end = (info->dlpi_addr + header->p_vaddr + header->p_memsz) & ~(page - 1);
         if (end > start && mprotect((void *)start, end - start, PROT_READ) != 0) _exit(71); /* EX_OSERR */
     }

@@ -36,7 +36,10 @@ static int try_lock(void) { return !atomic_flag_test_and_set_explicit(&busy, mem
 static void unlock(void) { atomic_flag_clear_explicit(&busy, memory_order_release); }
 
 int __wrap_posix_memalign(void **result, size_t alignment, size_t size) {
-    if (alignment <= malloc_alignment && size > 0 && size <= largest_kept && try_lock()) {
+    /* A valid alignment (a power of two, at least a pointer) that musl's 16 covers; any
+     * other request goes to musl, which answers EINVAL where it should. */
+    int aligned = alignment >= sizeof(void *) && (alignment & (alignment - 1)) == 0 && alignment <= malloc_alignment;
+    if (aligned && size > 0 && size <= largest_kept && try_lock()) {
         void *block = NULL;
         if (kept_count[size] > 0) block = kept[size][--kept_count[size]];
         unlock();
@@ -53,6 +56,10 @@ void __wrap_free(void *pointer) {
     size_t size = malloc_usable_size(pointer);
     if (size > 0 && size <= largest_kept && try_lock()) {
         int is_kept = 0;
+        /* A second free of a kept block would hand it out twice: stop, as musl's own
+         * double-free check would have (the block is still allocated as far as it knows). */
+        for (unsigned i = 0; i < kept_count[size]; i++)
+            if (kept[size][i] == pointer) __builtin_trap();
         if (kept_count[size] < kept_per_size) {
             kept[size][kept_count[size]++] = pointer;
             is_kept = 1;

@@ -150,7 +150,7 @@ public enum EnvelopeSyntax {
         return nil
     }
 
-    static func localPartProblem(_ local: ArraySlice<UInt8>) -> String? {
+    public static func localPartProblem(_ local: ArraySlice<UInt8>) -> String? {
         guard !local.isEmpty else { return "empty local part" }
         if local.first == UInt8(ascii: "\"") {
             guard local.count >= 2, local.last == UInt8(ascii: "\"") else { return "unterminated quoted local part" }
@@ -207,7 +207,7 @@ public enum EnvelopeSyntax {
     }
 
     /// RFC 5322 atext.
-    public static func isAtext(_ b: UInt8) -> Bool {
+    static func isAtext(_ b: UInt8) -> Bool {
         isLetterOrDigit(b) || "!#$%&'*+-/=?^_`{|}~".utf8.contains(b)
     }
 

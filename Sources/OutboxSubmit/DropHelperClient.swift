@@ -152,9 +152,11 @@ public final class DropHelperClient {
 
     private func waitForExit() -> Int32 {
         if let exitStatus { return exitStatus }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && Errno.current == EINTR {}
-        let code: Int32 = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 75
+        var status: Int32 = -1
+        var waited: pid_t
+        repeat { waited = waitpid(pid, &status, 0) } while waited < 0 && Errno.current == EINTR
+        // No status is no success: 75 (EX_TEMPFAIL) unless the helper's own exit was seen.
+        let code: Int32 = waited == pid && (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 75
         exitStatus = code
         return code
     }
@@ -172,6 +174,7 @@ public final class DropHelperClient {
         let reason =
             lines.first(where: { $0.hasPrefix("E ") }).map { String($0.dropFirst(2)) }
             ?? "drop helper failed with status \(code)"
-        return SubmissionError(ExitCode(rawValue: code) ?? .tempFail, reason)
+        // A failure is never reported as 0, whatever the helper said.
+        return SubmissionError(code == 0 ? .tempFail : ExitCode(rawValue: code) ?? .tempFail, reason)
     }
 }

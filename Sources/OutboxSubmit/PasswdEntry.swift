@@ -16,10 +16,13 @@ public struct PasswdEntry: Equatable, Sendable {
     /// getpwuid(3); in the installed sendmail, then getent(1) for a uid it did not find.
     /// That sendmail's C library (musl) reads only /etc/passwd and nscd, while getent is
     /// glibc's and asks every source nsswitch.conf names (LDAP, sssd, systemd's users),
-    /// as the glibc builds' getpwuid does itself.
+    /// as the glibc builds' getpwuid does itself. nil also for an entry whose name cannot
+    /// stand before the @ as it is (see isUsableName).
     public static func lookUp(uid: uid_t) -> PasswdEntry? {
         if let pw = getpwuid(uid) {
-            return PasswdEntry(name: String(cString: pw.pointee.pw_name), gecos: pw.pointee.pw_gecos.map { String(cString: $0) } ?? "")
+            let name = String(cString: pw.pointee.pw_name)
+            guard isUsableName(Array(name.utf8)) else { return nil }
+            return PasswdEntry(name: name, gecos: pw.pointee.pw_gecos.map { String(cString: $0) } ?? "")
         }
         #if OUTBOX_MUSL
         return fromGetent(uid: uid)
@@ -57,14 +60,21 @@ public struct PasswdEntry: Equatable, Sendable {
         return parse(text, uid: uid)
     }
 
+    /// A login name that can stand before the @ of the sender's address as it is: ASCII
+    /// atoms joined by single dots (no blank, <, @, control character, quote or leading,
+    /// trailing or doubled dot). A directory can hold other names (sssd's fully qualified
+    /// `user@domain`); those callers are `#uid`.
+    public static func isUsableName(_ name: [UInt8]) -> Bool {
+        name.first != UInt8(ascii: "\"") && name.allSatisfy { $0 < 0x80 } && EnvelopeSyntax.localPartProblem(name[...]) == nil
+    }
+
     /// The first line of getent's output, `name:password:uid:gid:gecos:home:shell`; nil
-    /// unless it has seven fields, this uid, and a name that can stand before the @ of the
-    /// sender's address as it is (atext and dots: no blank, no <, no control character).
+    /// unless it has seven fields, this uid, and a usable name.
     public static func parse(_ text: [UInt8], uid: uid_t) -> PasswdEntry? {
         let line = text.split(separator: ASCII.lf, maxSplits: 1, omittingEmptySubsequences: false).first ?? []
         let fields = line.split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false)
         guard fields.count == 7, String(decoding: fields[2], as: UTF8.self) == String(uid) else { return nil }
-        guard !fields[0].isEmpty, fields[0].allSatisfy({ EnvelopeSyntax.isAtext($0) || $0 == UInt8(ascii: ".") }) else { return nil }
+        guard isUsableName(Array(fields[0])) else { return nil }
         return PasswdEntry(name: String(decoding: fields[0], as: UTF8.self), gecos: String(decoding: fields[4], as: UTF8.self))
     }
 }

@@ -12,6 +12,9 @@ public enum SendmailCommand {
     public static func run(_ argv: [String]) -> Int32 {
         // A caller that closed our stdout/stderr pipe must not kill us with SIGPIPE.
         coutbox_signal_ignore(SIGPIPE)
+        // An ignored SIGCHLD survives exec, and with it the kernel reaps our children
+        // itself: waitpid would find no helper to report its failure (ECHILD).
+        coutbox_signal_default(SIGCHLD)
         // First, while the caller is surely still there (`cmd | sendmail &` may not wait);
         // read once the drop helper is starting.
         let origin = SubmissionOrigin.pin()

@@ -35,6 +35,29 @@ struct StorageFaultTests {
         #expect(instance.queued().count == 1)
     }
 
+    @Test("a caller that ignores SIGCHLD (inherited across exec) still hears the helper's failure: 75, nothing queued")
+    func ignoredChildSignal() throws {
+        // With SIGCHLD ignored, waitpid finds no child (ECHILD): sendmail took that for the
+        // helper's success and exited 0 with nothing queued (review, helper-15).
+        let instance = try Instance()
+        let fault = ["OUTBOX_FAULT": "outboxdrop:write=ENOSPC@*", "OUTBOX_CONFIG": instance.configPath]
+        let r = try run(
+            "/usr/bin/env", ["--ignore-signal=CHLD", Binaries.sendmail, "-i", "a@x.test"], stdin: Array("Subject: x\n\nbody\n".utf8),
+            environment: fault)
+        #expect(r.code == 75, "\(r.stderr)")
+        #expect(r.stderr.hasPrefix("sendmail: ") && r.stderr.contains("write "), "\(r.stderr)")
+        let dialogue = "HELO c\r\nMAIL FROM:<s@x.test>\r\nRCPT TO:<a@x.test>\r\nDATA\r\nSubject: bs\r\n\r\nbody\r\n.\r\nQUIT\r\n"
+        let bs = try run("/usr/bin/env", ["--ignore-signal=CHLD", Binaries.sendmail, "-bs"], stdin: Array(dialogue.utf8), environment: fault)
+        let replies = bs.stdout.split(separator: "\r\n")
+        #expect(replies.count >= 6 && replies[5].hasPrefix("4"), "\(bs.stdout)")
+        #expect(instance.queued().isEmpty && instance.unfinished().isEmpty)
+        // Control: without the fault the same caller queues.
+        let ok = try run(
+            "/usr/bin/env", ["--ignore-signal=CHLD", Binaries.sendmail, "-i", "a@x.test"], stdin: Array("Subject: x\n\nbody\n".utf8),
+            environment: ["OUTBOX_CONFIG": instance.configPath])
+        #expect(ok.code == 0 && instance.queued().count == 1, "\(ok.stderr)")
+    }
+
     /// An instance whose smarthost refuses at once: every attempt defers and saves state.
     func unreachable() throws -> Instance {
         try Instance(extraConfig: "smarthost = smtp://127.0.0.1:1\nconnect_timeout = 2s\n")

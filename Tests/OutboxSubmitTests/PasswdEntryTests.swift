@@ -23,7 +23,7 @@ struct PasswdEntryTests {
         #expect(PasswdEntry.parse(bytes("ldapuser:x:42430:4243:g:/home:/bin/sh\n"), uid: 4243) == nil)
         #expect(PasswdEntry.parse([], uid: 0) == nil)
         // Names that could not stand before the @ as they are.
-        for name in ["lena dap", "a<b", "x\ry", "caf\u{E9}", "a,b", "a@b"] {
+        for name in ["lena dap", "a<b", "x\ry", "caf\u{E9}", "a,b", "a@b", ".a", "a.", "a..b", "\"q\""] {
             #expect(PasswdEntry.parse(bytes("\(name):x:4243:4243:g:/home:/bin/sh\n"), uid: 4243) == nil, "\(name)")
         }
         #expect(PasswdEntry.parse(bytes("first.last-2_x:x:4243:4243:g:/home:/bin/sh\n"), uid: 4243)?.name == "first.last-2_x")
