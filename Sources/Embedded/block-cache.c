@@ -18,7 +18,8 @@
  * its group. At most 4 blocks of each size: 2 MiB in theory, a few KiB in practice.
  */
 #include <malloc.h>
-#include <stdatomic.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
 
 int __real_posix_memalign(void **result, size_t alignment, size_t size);
@@ -27,13 +28,22 @@ void __real_free(void *pointer);
 enum { largest_kept = 1024, kept_per_size = 4, malloc_alignment = 16 };
 static void *kept[largest_kept + 1][kept_per_size];
 static unsigned char kept_count[largest_kept + 1];
-/* The listings' second thread allocates too. Whoever finds the cache busy goes to musl
- * instead of waiting: no spinning, and no deadlock even for a signal handler. */
-static atomic_flag busy = ATOMIC_FLAG_INIT;
+/* Only the main thread uses the cache, so it needs no lock and no atomic (the listings'
+ * second thread goes to musl: two threads sharing a lock's cache line cost more than the
+ * cache saved). `busy` makes it safe to re-enter from a signal handler: that call goes
+ * to musl too. */
+static pthread_t main_thread;
+static volatile sig_atomic_t busy;
 
-static int try_lock(void) { return !atomic_flag_test_and_set_explicit(&busy, memory_order_acquire); }
+__attribute__((constructor(102))) static void note_main_thread(void) { main_thread = pthread_self(); }
 
-static void unlock(void) { atomic_flag_clear_explicit(&busy, memory_order_release); }
+static int try_lock(void) {
+    if (busy || !pthread_equal(pthread_self(), main_thread)) return 0;
+    busy = 1;
+    return 1;
+}
+
+static void unlock(void) { busy = 0; }
 
 int __wrap_posix_memalign(void **result, size_t alignment, size_t size) {
     /* A valid alignment (a power of two, at least a pointer) that musl's 16 covers; any

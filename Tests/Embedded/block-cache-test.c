@@ -24,7 +24,8 @@ static void *block(size_t alignment, size_t size) {
     return p;
 }
 
-/* Two threads allocating, filling, checking and freeing blocks of many sizes at once. */
+/* Threads allocating, filling, checking and freeing blocks of many sizes at once (the
+ * main thread through the cache, the other past it), freeing each other's blocks too. */
 static void *churn(void *seed_pointer) {
     unsigned seed = (unsigned)(uintptr_t)seed_pointer;
     unsigned char *held[64] = {0};
@@ -42,6 +43,16 @@ static void *churn(void *seed_pointer) {
         memset(held[slot], slot ^ sizes[slot], sizes[slot]);
     }
     for (int slot = 0; slot < 64; slot++) free(held[slot]);
+    return NULL;
+}
+
+static void *allocate_one(void *result) {
+    *(void **)result = block(16, 300);
+    return NULL;
+}
+
+static void *free_one(void *pointer) {
+    free(pointer);
     return NULL;
 }
 
@@ -72,10 +83,24 @@ int main(void) {
     waitpid(child, &status, 0);
     check(WIFSIGNALED(status) && WTERMSIG(status) == SIGILL, "a second free of a kept block stops the program (SIGILL)");
 
+    /* A block the other thread allocated, freed here (kept), and one freed there. */
+    void *theirs = NULL;
+    pthread_t other;
+    pthread_create(&other, NULL, allocate_one, &theirs);
+    pthread_join(other, NULL);
+    free(theirs);
+    void *again = block(16, 300);
+    check(theirs != NULL && again == theirs, "the main thread keeps a block another thread allocated");
+    /* And another thread's free goes past the cache, to musl. */
+    pthread_create(&other, NULL, free_one, block(16, 300));
+    pthread_join(other, NULL);
+
     pthread_t threads[2];
-    void *results[2] = {(void *)1, (void *)1};
+    void *results[3] = {(void *)1, (void *)1, (void *)1};
     for (int t = 0; t < 2; t++) pthread_create(&threads[t], NULL, churn, (void *)(uintptr_t)(t + 1));
+    results[2] = churn((void *)(uintptr_t)3);
     for (int t = 0; t < 2; t++) pthread_join(threads[t], &results[t]);
-    check(results[0] == NULL && results[1] == NULL, "two threads, 400 000 blocks of 1-1100 bytes: every block kept its contents");
+    check(results[0] == NULL && results[1] == NULL && results[2] == NULL,
+          "three threads, 600 000 blocks of 1-1100 bytes: every block kept its contents");
     return failures != 0;
 }
