@@ -47,9 +47,10 @@ SWIFTFLAGS := -c release --static-swift-stdlib -Xswiftc -Xfrontend -Xswiftc -dis
 #   Why musl: glibc's start-up (CPU feature probing; its CPUID instructions trap to the
 #     hypervisor on a VM) and, when dynamic, its loader are most of a short program's
 #     cost. Exec of a static no-op: musl 0.13-0.16 ms, glibc 0.41-0.51 ms, dynamic glibc
-#     0.52-0.63 ms. A submission, alternating runs with the one-exec floor (bench/run.sh):
-#     1.25-1.36x the floor with both programs on musl, 1.34-1.45x with only the helper,
-#     1.63-1.77x with both on glibc (sendmail static, the helper dynamic).
+#     0.52-0.63 ms. A submission, taking turns with the one-exec floor (bench/run.sh):
+#     1.14-1.97x the floor (median 1.38 over 12 rounds) vs 1.71-2.52x with both on glibc
+#     (sendmail static, the helper dynamic); with only the helper on musl, 1.34-1.45x
+#     where both on musl gave 1.25-1.36x.
 #   What musl lacks and the code makes up for: it calls constructors without argc/argv
 #     (guard.c's main keeps them: Swift's entry point is renamed coutbox_swift_main), it
 #     has no arc4random_buf (guard.c, from getrandom), its pthread_t is a pointer and
