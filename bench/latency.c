@@ -69,15 +69,11 @@ int main(int argc, char **argv) {
         return 64;
     }
     struct command commands[16];
-    int count = 0, n;
-    const char *input;
+    int count = 0, n = atoi(argv[2]);
+    const char *input = argv[3];
     if (!alternate) {
-        n = atoi(argv[2]);
-        input = argv[3];
         commands[count++] = (struct command){argv[1], argv + 4, NULL, 0};
     } else {
-        n = atoi(argv[2]);
-        input = argv[3];
         for (int i = 4; i < argc && count < 16;) {
             if (i + 1 >= argc) { fprintf(stderr, "latency: %s has no command\n", argv[i]); return 64; }
             commands[count++] = (struct command){argv[i], argv + i + 1, NULL, 0};

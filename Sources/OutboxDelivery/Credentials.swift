@@ -130,9 +130,6 @@ enum ChildCommand {
         posix_spawnattr_setsigmask(&attributes, &none)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
         posix_spawnattr_setpgroup(&attributes, 0)
-        let args = ["/bin/sh", "-c", command]
-        let cargs: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
-        defer { for p in cargs { free(p) } }
         var environment: [UnsafeMutablePointer<CChar>?] = []
         var cursor = environ
         while let entry = cursor.pointee {
@@ -143,7 +140,9 @@ enum ChildCommand {
         environment.append(nil)
         defer { for p in environment { free(p) } }
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, "/bin/sh", &actions, &attributes, cargs, environment)
+        let rc = ChildProcess.withCStringArray(["/bin/sh", "-c", command]) {
+            posix_spawn(&pid, "/bin/sh", &actions, &attributes, $0, environment)
+        }
         guard rc == 0 else { throw Failure(text: "cannot run /bin/sh: \(String(cString: strerror(rc)))") }
         return pid
     }

@@ -44,10 +44,8 @@ public final class DropHelperClient {
         posix_spawn_file_actions_adddup2(&actions, output.write.rawValue, 1)
         var args = [helperPath]
         if let configPath { args += ["-C", configPath] }
-        let cargs: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
-        defer { for p in cargs { free(p) } }
         var child: pid_t = 0
-        let rc = posix_spawn(&child, helperPath, &actions, nil, cargs, coutbox_environment())
+        let rc = ChildProcess.withCStringArray(args) { posix_spawn(&child, helperPath, &actions, nil, $0, coutbox_environment()) }
         // The child's ends are closed here whatever happened; ours go with `self`, or
         // with these values on a failed start.
         let toChild = input.keepingWrite()
@@ -152,11 +150,8 @@ public final class DropHelperClient {
 
     private func waitForExit() -> Int32 {
         if let exitStatus { return exitStatus }
-        var status: Int32 = -1
-        var waited: pid_t
-        repeat { waited = waitpid(pid, &status, 0) } while waited < 0 && Errno.current == EINTR
         // No status is no success: 75 (EX_TEMPFAIL) unless the helper's own exit was seen.
-        let code: Int32 = waited == pid && (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 75
+        let code = ChildProcess.exitCode(of: pid) ?? 75
         exitStatus = code
         return code
     }

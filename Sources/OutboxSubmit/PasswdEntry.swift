@@ -41,22 +41,18 @@ public struct PasswdEntry: Equatable, Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, output.write.rawValue, 1)
         posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        let args: [String] = [program, "passwd", String(uid)]
-        let cargs: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
-        defer { for p in cargs { free(p) } }
         let noEnvironment: [UnsafeMutablePointer<CChar>?] = [nil]
         var child: pid_t = 0
-        let rc = posix_spawn(&child, program, &actions, nil, cargs, noEnvironment)
+        let rc = ChildProcess.withCStringArray([program, "passwd", String(uid)]) {
+            posix_spawn(&child, program, &actions, nil, $0, noEnvironment)
+        }
         let fromChild = output.keepingRead()  // the write end closes here: EOF when getent exits
         guard rc == 0 else { return nil }
         // An entry is one short line; more than 64 KiB is not one. Closing our end before
         // the wait ends a getent still writing (EPIPE) instead of waiting for it forever.
         let text = try? fromChild.readToEnd(limit: 1 << 16)
         fromChild.close()
-        var status: Int32 = -1
-        var waited: pid_t
-        repeat { waited = waitpid(child, &status, 0) } while waited < 0 && Errno.current == EINTR
-        guard waited == child, status == 0, let text else { return nil }
+        guard ChildProcess.exitCode(of: child) == 0, let text else { return nil }
         return parse(text, uid: uid)
     }
 

@@ -203,7 +203,8 @@ delivered() { grep -l -- "$1" "$SMARTHOST"/mail/*.eml 2>/dev/null | head -1; }
 for _ in $(seq 1 30); do [ -n "$(delivered "bob private $TOKEN")" ] && break; sleep 0.5; done
 [ -n "$(delivered "bob private $TOKEN")" ] || { cat "$WORK/outboxd.log"; die "bob's queued message did not arrive"; }
 in_root outboxctl hold ALL >/dev/null || die "outboxctl hold ALL (through outboxd's control socket)"
-kill -HUP "$OUTBOXD_PID"; sleep 0.5
+kill -HUP "$OUTBOXD_PID" || { cat "$WORK/outboxd.log"; tail -20 "$WORK/outboxd.trace"; die "outboxd exited before its SIGHUP"; }
+sleep 0.5
 kill -TERM "$OUTBOXD_PID"; wait $STRACE_PID || true; rm -f "$WORK/outboxd.pid"; STRACE_PID=
 grep -q "daemon stopped" "$WORK/outboxd.log" || { cat "$WORK/outboxd.log"; die "outboxd did not stop cleanly"; }
 UNIT=$ROOT/lib/systemd/system/outbox.service

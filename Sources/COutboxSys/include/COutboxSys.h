@@ -24,8 +24,7 @@ extern const int coutbox_o_path;
 /// helper are built from, also as Embedded Swift (no overlay there): errno, the variadic
 /// openat and fcntl (F_SETPIPE_SZ), the signal dispositions (macros), the arguments (no
 /// CommandLine there; kept by the constructor, which glibc calls with argc and argv, or by
-/// guard.c's main() in the Embedded builds), and
-/// `environ`.
+/// guard.c's main() in the Embedded builds), and `environ`.
 int coutbox_errno(void);
 void coutbox_set_errno(int value);
 int coutbox_openat(int directory, const char *path, int flags, mode_t mode);
