@@ -67,15 +67,39 @@ public struct HeaderRewriter {
 
     /// Rewrites the fields; returns the header section bytes (without the blank line).
     public static func rewrite(_ fields: [HeaderField], context: Context) -> [UInt8] {
+        let rewritten = rewriteKnown(fields, context: context)
+        return rewritten.completed(received: context.received, messageID: context.messageID)
+    }
+
+    /// The header section rewritten but for the two fields that name the queue ID: the
+    /// Received field a `-bs` hop prepends and a Message-ID added last. sendmail does this
+    /// part while the drop helper is still starting, and `completed` once its ID is known.
+    public struct Rewritten: Sendable {
+        /// The rewritten fields with From and Date added where missing.
+        public var bytes: [UInt8]
+        /// No Message-ID field: `completed` adds one.
+        public var needsMessageID: Bool
+
+        /// The whole header section (without the blank line).
+        public func completed(received: String?, messageID: String) -> [UInt8] {
+            var out: [UInt8] = []
+            if let received, var f = HeaderField(raw: Array((received + "\r\n").utf8)) {
+                f.limitLineLength()
+                out += f.raw
+            }
+            out += bytes
+            if needsMessageID { out += HeaderField(name: "Message-ID", value: messageID).raw }
+            return out
+        }
+    }
+
+    /// `rewrite` without the fields that need the queue ID (`Context.received` and
+    /// `Context.messageID` are not read).
+    public static func rewriteKnown(_ fields: [HeaderField], context: Context) -> Rewritten {
         var out: [UInt8] = []
         var haveFrom = false
         var haveDate = false
         var haveMessageID = false
-        var emitted: [HeaderField] = []
-        if let received = context.received, var f = HeaderField(raw: Array((received + "\r\n").utf8)) {
-            f.limitLineLength()
-            emitted.append(f)
-        }
         for var field in fields {
             if removed.contains(where: { field.isNamed($0) }) || context.alsoRemoved.contains(where: { field.isNamed($0) }) { continue }
             if field.isNamed("from") { haveFrom = true }
@@ -86,13 +110,11 @@ public struct HeaderRewriter {
                 qualify(&field, domain: context.domain)
             }
             field.limitLineLength(addressList: isAddressList)
-            emitted.append(field)
+            out += field.raw
         }
-        if !haveFrom { emitted.append(HeaderField(name: "From", value: fromValue(context))) }
-        if !haveDate { emitted.append(HeaderField(name: "Date", value: context.date)) }
-        if !haveMessageID { emitted.append(HeaderField(name: "Message-ID", value: context.messageID)) }
-        for f in emitted { out.append(contentsOf: f.raw) }
-        return out
+        if !haveFrom { out += HeaderField(name: "From", value: fromValue(context)).raw }
+        if !haveDate { out += HeaderField(name: "Date", value: context.date).raw }
+        return Rewritten(bytes: out, needsMessageID: !haveMessageID)
     }
 
     /// Appends `@domain` after every bare local name in an address field, leaving display

@@ -115,23 +115,20 @@ public final class MessageComposer {
         }
         guard !recipients.isEmpty else { throw SubmissionError(.usage, "no recipients given") }
 
-        let queueID = try helper.queueID()
+        // Everything but the queue ID's two fields is composed and the envelope records
+        // queued before waiting for the helper's ID: its start-up (exec, configuration,
+        // creating its file) then runs beside this work instead of before the rest of it.
         let now = MailDate.now()
         let date = MailDate.rfc5322(now)
-        // The "by HOST (outbox, from userid N)" line is outboxd's: it adds it to every
-        // message it adopts, from the uid the drop helper stamped, so that mail written
-        // to the helper directly is traceable too. Only the -bs hop is recorded here.
-        let received = envelope.smtpClient.map { client in
-            "Received: from \(client.helo) (\(context.userName)@localhost)\r\n\tby \(context.host.fqdn) (outbox) with \(client.esmtp ? "ESMTP" : "SMTP") id \(queueID);\r\n\t\(date)"
-        }
         let from = envelope.sender.isEmpty ? "\(context.userName)@\(context.domain)" : envelope.sender
         var rewriteContext = HeaderRewriter.Context(
             domain: context.domain, fromAddress: from, fullName: envelope.fullName ?? context.gecosName,
-            received: received, date: date, messageID: "<\(MailDate.compact(now)).\(queueID)@\(context.domain)>")
+            received: nil, date: date, messageID: "")
         // With origin_header on, the one X-Outbox-Origin is this host's (a sender's own
         // copy is dropped, even when the origin could not be read).
         if context.config.originHeader { rewriteContext.alsoRemoved = ["x-outbox-origin"] }
-        var headerBytes = HeaderRewriter.rewrite(headers.fields, context: rewriteContext)
+        let rewritten = HeaderRewriter.rewriteKnown(headers.fields, context: rewriteContext)
+        var originHeader: [UInt8] = []
         let originFields = context.originFields
         if let fields = originFields, context.config.originHeader {
             // Folded between fields (never inside the quoted command line); at most 900
@@ -139,10 +136,8 @@ public final class MessageComposer {
             // The command line stays on this host (log, queue): it may hold what its
             // author typed there, and a header travels to every recipient.
             let shared = fields.filter { !$0.hasPrefix("cmd=") }
-            headerBytes += Array(("X-Outbox-Origin: " + shared.joined(separator: "\r\n\t") + "\r\n").utf8)
+            originHeader = Array(("X-Outbox-Origin: " + shared.joined(separator: "\r\n\t") + "\r\n").utf8)
         }
-        headerBytes += ASCII.crlf
-        headersHaveEightBit = headerBytes.contains { $0 >= 0x80 }
 
         var parameters = envelope.parameters
         if let fields = originFields { parameters.append("ORIGIN=" + fields.joined(separator: " ")) }
@@ -171,6 +166,19 @@ public final class MessageComposer {
             }
             try payload.withBytes { (raw) throws(SubmissionError) in try helper.send(.recipient, raw) }
         }
+
+        let queueID = try helper.queueID()
+        // The "by HOST (outbox, from userid N)" line is outboxd's: it adds it to every
+        // message it adopts, from the uid the drop helper stamped, so that mail written
+        // to the helper directly is traceable too. Only the -bs hop is recorded here.
+        let received = envelope.smtpClient.map { client in
+            "Received: from \(client.helo) (\(context.userName)@localhost)\r\n\tby \(context.host.fqdn) (outbox) with \(client.esmtp ? "ESMTP" : "SMTP") id \(queueID);\r\n\t\(date)"
+        }
+        var headerBytes = rewritten.completed(received: received, messageID: "<\(MailDate.compact(now)).\(queueID)@\(context.domain)>")
+        headerBytes += originHeader
+        headerBytes += ASCII.crlf
+        headersHaveEightBit = headerBytes.contains { $0 >= 0x80 }
+
         pendingBody = headerBytes
     }
 
