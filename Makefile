@@ -96,8 +96,8 @@ GCC_LIBDIR = $(shell dirname "$$(cc -print-libgcc-file-name)")
 # guard.c makes the RELRO segment read-only at start (musl's start-up does not).
 EMBEDDED_LINK = cc -static-pie -nostdlib -nostartfiles -Wl,-z,relro,-z,now -Wl,--gc-sections \
     $(MUSL_LIB)/rcrt1.o $(MUSL_LIB)/crti.o $(GCC_LIBDIR)/crtbeginS.o
-# sendmail's allocations go through Sources/Embedded/block-cache.c first (why: there).
-BLOCK_CACHE = -Wl,--wrap=posix_memalign -Wl,--wrap=free $(EMBEDDED)/block-cache.o
+# sendmail's Swift allocations come from Sources/Embedded/arena.c first (why: there).
+ARENA = -Wl,--wrap=posix_memalign -Wl,--wrap=free $(EMBEDDED)/arena.o
 EMBEDDED_LIBS = $(EMBEDDED)/guard.o \
     "$$(dirname "$$(command -v $(SWIFTC))")/../lib/swift/embedded/$(EMBEDDED_TARGET)/libswiftUnicodeDataTables.a" \
     -L$(MUSL_LIB) -lc $(GCC_LIBDIR)/libgcc.a $(GCC_LIBDIR)/crtendS.o $(MUSL_LIB)/crtn.o
@@ -121,7 +121,7 @@ $(EMBEDDED)/guard.o: Sources/COutboxSys/guard.c $(EMBEDDED_DEPS)
 	musl-gcc -DCOUTBOX_C_MAIN -O2 -g -fPIE -fstack-protector-strong -Wall -ffunction-sections -I Sources/COutboxSys/include \
 	    -c Sources/COutboxSys/guard.c -o $@
 
-$(EMBEDDED)/block-cache.o: Sources/Embedded/block-cache.c Makefile
+$(EMBEDDED)/arena.o: Sources/Embedded/arena.c Makefile
 	mkdir -p $(EMBEDDED)
 	musl-gcc -O2 -g -fPIE -fstack-protector-strong -Wall -Wextra -ffunction-sections -c $< -o $@
 
@@ -139,9 +139,9 @@ $(EMBEDDED)/outboxdrop: $(HELPER_SOURCES) $(EMBEDDED)/guard.o $(EMBEDDED)/module
 	$(EMBEDDED_SWIFTC) -Osize -module-name outboxdrop -c $(HELPER_SOURCES) -o $(EMBEDDED)/outboxdrop.o
 	$(EMBEDDED_LINK) -o $@ $(EMBEDDED)/outboxdrop.o $(EMBEDDED_LIBS)
 
-$(EMBEDDED)/sendmail: $(SENDMAIL_SOURCES) $(EMBEDDED)/guard.o $(EMBEDDED)/block-cache.o $(EMBEDDED)/modules/.built $(EMBEDDED_DEPS)
+$(EMBEDDED)/sendmail: $(SENDMAIL_SOURCES) $(EMBEDDED)/guard.o $(EMBEDDED)/arena.o $(EMBEDDED)/modules/.built $(EMBEDDED_DEPS)
 	$(EMBEDDED_SWIFTC) -O -module-name sendmail -c $(SENDMAIL_SOURCES) -o $(EMBEDDED)/sendmail.o
-	$(EMBEDDED_LINK) -o $@ $(EMBEDDED)/sendmail.o $(BLOCK_CACHE) $(EMBEDDED_LIBS)
+	$(EMBEDDED_LINK) -o $@ $(EMBEDDED)/sendmail.o $(ARENA) $(EMBEDDED_LIBS)
 
 # swift-format ships with the toolchain; .swift-format holds the style (4 spaces, 150 columns).
 FORMATTED := Sources Tests Fuzz/Sources Package.swift Fuzz/Package.swift
@@ -165,13 +165,13 @@ check: lint
 # own standard library (no any Error, no key paths, its own String search), so it is tested
 # as shipped. The suites about outboxd (delivery, OAuth2, routes, limits, observability,
 # outboxctl, crash safety) submit through it too but test the daemon; they run once, above.
-# First, sendmail's block cache on its own (Tests/Embedded/block-cache-test.c).
+# First, sendmail's arena on its own (Tests/Embedded/arena-test.c).
 EMBEDDED_SUITES := ModeTests FreshSpoolTests SubmissionFixtureTests SMTPDialogueTests InterruptionTests \
     FullFilesystemTests StorageFaultTests SpoolFilesystemTests TrustBoundaryTests OriginTests PrivilegeTests
 embedded-test: $(EMBEDDED)/sendmail
-	musl-gcc -O2 -g -static -Wall -Wextra -Wl,--wrap=posix_memalign -Wl,--wrap=free -o $(EMBEDDED)/block-cache-test \
-	    Tests/Embedded/block-cache-test.c Sources/Embedded/block-cache.c -lpthread
-	$(EMBEDDED)/block-cache-test
+	musl-gcc -O2 -g -static -Wall -Wextra -Wl,--wrap=posix_memalign -Wl,--wrap=free -o $(EMBEDDED)/arena-test \
+	    Tests/Embedded/arena-test.c Sources/Embedded/arena.c -lpthread
+	$(EMBEDDED)/arena-test
 	$(SWIFT) build --build-tests
 	rm -rf .build/embedded-bin
 	mkdir -p .build/embedded-bin

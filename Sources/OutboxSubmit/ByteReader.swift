@@ -17,7 +17,7 @@ final class ByteReader {
             buffer.removeFirst(position)
             position = 0
         }
-        var chunk = [UInt8](repeating: 0, count: 65536)
+        var chunk = [UInt8].unfilled(65536)
         let n = try fd.read(into: &chunk)
         if n == 0 {
             atEOF = true

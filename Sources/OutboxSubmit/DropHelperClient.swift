@@ -74,7 +74,7 @@ public final class DropHelperClient {
                 if line.hasPrefix("I ") { return String(line.dropFirst(2)) }
                 throw failure()
             }
-            var chunk = [UInt8](repeating: 0, count: 512)
+            var chunk = [UInt8].unfilled(512)
             let n = (try? fromHelper?.read(into: &chunk)) ?? 0
             if n == 0 { throw failure() }
             answer += chunk[0..<n]
@@ -162,7 +162,7 @@ public final class DropHelperClient {
             toHelper = nil
         }
         let code = status ?? waitForExit()
-        var chunk = [UInt8](repeating: 0, count: 4096)
+        var chunk = [UInt8].unfilled(4096)
         while let n = try? fromHelper?.read(into: &chunk), n > 0 { answer += chunk[0..<n] }
         fromHelper = nil
         let lines = answer.split(separator: ASCII.lf).map { String(decoding: $0, as: UTF8.self) }

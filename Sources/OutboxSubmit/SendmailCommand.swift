@@ -138,7 +138,7 @@ public enum SendmailCommand {
             throw error
         }
         var normalizer = LineEndingNormalizer(dotEndsInput: !options.ignoreDots)
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        var chunk = [UInt8].unfilled(1 << 16)
         var normalized: [UInt8] = []
         normalized.reserveCapacity(1 << 17 + 1 << 12)
         while true {

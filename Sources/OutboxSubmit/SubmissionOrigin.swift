@@ -184,7 +184,7 @@ public struct SubmissionOrigin: Equatable, Sendable {
         let fd = coutbox_openat(directory, name, O_RDONLY | O_CLOEXEC, 0)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
-        var buffer = [UInt8](repeating: 0, count: 4096)
+        var buffer = [UInt8].unfilled(4096)
         let n = Glibc.read(fd, &buffer, buffer.count)
         return n >= 0 ? String(decoding: buffer[0..<n], as: UTF8.self) : nil
     }
