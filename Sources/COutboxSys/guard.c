@@ -19,6 +19,7 @@
 #include <sys/auxv.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #ifndef __GLIBC__
@@ -112,6 +113,29 @@ char *coutbox_argv(int index) { return index >= 0 && index < saved_argc && saved
 char **coutbox_environment(void) { return environ; }
 
 int coutbox_set_pipe_size(int fd, int size) { return fcntl(fd, F_SETPIPE_SZ, size); }
+
+int coutbox_spawn_piped(pid_t *pid, const char *path, char *const argv[], char *const envp[], int input, int output) {
+    /* The child shares our memory until its exec and we wait meanwhile (vfork): it only
+     * makes system calls, and reports a failure in `failed`. No signal handler can run in
+     * it: sendmail installs none (SIGPIPE ignored, SIGCHLD default), and exec reset any it
+     * inherited. posix_spawn did the same with a heap-allocated action list and a pipe
+     * for the error, whose free unmapped musl's page and so interrupted the other core. */
+    volatile int failed = 0;
+    pid_t child = vfork();
+    if (child == 0) {
+        if (dup2(input, 0) == 0 && dup2(output, 1) == 1) execve(path, argv, envp);
+        failed = errno != 0 ? errno : EINVAL;
+        _exit(127);
+    }
+    if (child < 0) return errno;
+    if (failed != 0) {
+        int status;
+        while (waitpid(child, &status, 0) < 0 && errno == EINTR) {}
+        return failed;
+    }
+    *pid = child;
+    return 0;
+}
 
 #ifdef COUTBOX_C_MAIN
 /* The Embedded builds (Makefile) name Swift's entry point coutbox_swift_main, so that this

@@ -37,15 +37,12 @@ public final class DropHelperClient {
     public init(helperPath: String = DropHelperClient.defaultHelperPath(), configPath: String?) throws(SubmissionError) {
         let input = try Self.pipe()
         let output = try Self.pipe()
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, input.read.rawValue, 0)
-        posix_spawn_file_actions_adddup2(&actions, output.write.rawValue, 1)
         var args = [helperPath]
         if let configPath { args += ["-C", configPath] }
         var child: pid_t = 0
-        let rc = ChildProcess.withCStringArray(args) { posix_spawn(&child, helperPath, &actions, nil, $0, coutbox_environment()) }
+        let rc = ChildProcess.withCStringArray(args) {
+            coutbox_spawn_piped(&child, helperPath, $0, coutbox_environment(), input.read.rawValue, output.write.rawValue)
+        }
         // The child's ends are closed here whatever happened; ours go with `self`, or
         // with these values on a failed start.
         let toChild = input.keepingWrite()

@@ -13,22 +13,67 @@ public struct PasswdEntry: Equatable, Sendable {
         self.gecos = gecos
     }
 
-    /// getpwuid(3); in the installed sendmail, then getent(1) for a uid it did not find.
-    /// That sendmail's C library (musl) reads only /etc/passwd and nscd, while getent is
-    /// glibc's and asks every source nsswitch.conf names (LDAP, sssd, systemd's users),
-    /// as the glibc builds' getpwuid does itself. nil also for an entry whose name cannot
-    /// stand before the @ as it is (see isUsableName).
+    /// getpwuid(3); in the installed sendmail, its own reading of /etc/passwd, then
+    /// getent(1) for a uid not found there. That sendmail's C library (musl) reads only
+    /// /etc/passwd and nscd, while getent is glibc's and asks every source nsswitch.conf
+    /// names (LDAP, sssd, systemd's users, nscd), as the glibc builds' getpwuid does
+    /// itself. nil also for an entry whose name cannot stand before the @ as it is (see
+    /// isUsableName).
     public static func lookUp(uid: uid_t) -> PasswdEntry? {
-        if let pw = getpwuid(uid) {
-            let name = String(cString: pw.pointee.pw_name)
-            guard isUsableName(Array(name.utf8)) else { return nil }
-            return PasswdEntry(name: name, gecos: pw.pointee.pw_gecos.map { String(cString: $0) } ?? "")
-        }
         #if OUTBOX_MUSL
-        return fromGetent(uid: uid)
+        // Not musl's getpwuid: its FILE is heap memory whose free unmapped a page, which
+        // interrupted the other core (it had run the drop helper's exec in our memory).
+        switch fromFile(uid: uid) {
+        case .entry(let entry): return entry
+        case .unusable: return nil
+        case .absent: return fromGetent(uid: uid)
+        }
         #else
-        return nil
+        guard let pw = getpwuid(uid) else { return nil }
+        let name = String(cString: pw.pointee.pw_name)
+        guard isUsableName(Array(name.utf8)) else { return nil }
+        return PasswdEntry(name: name, gecos: pw.pointee.pw_gecos.map { String(cString: $0) } ?? "")
         #endif
+    }
+
+    /// What a passwd file says of a uid.
+    public enum FileLookup: Equatable, Sendable {
+        case entry(PasswdEntry)
+        /// Its first entry for the uid has a name that cannot be used (see isUsableName).
+        case unusable
+        /// No entry for the uid (or no file).
+        case absent
+    }
+
+    /// The first entry for `uid` in a passwd file, as getpwuid finds it: lines of seven
+    /// colon-separated fields, others skipped. Read in chunks, a line at a time.
+    public static func fromFile(uid: uid_t, path: String = "/etc/passwd") -> FileLookup {
+        guard let file = try? FileDescriptor.open(path, flags: O_RDONLY) else { return .absent }
+        let wanted = Array(String(uid).utf8)
+        var chunk = [UInt8].unfilled(16384)
+        var line: [UInt8] = []
+        while true {
+            let n = (try? file.read(into: &chunk)) ?? 0
+            var start = 0
+            for i in 0..<n where chunk[i] == ASCII.lf {
+                line += chunk[start..<i]
+                if let found = entry(line, uid: wanted) { return found }
+                line.removeAll(keepingCapacity: true)
+                start = i + 1
+            }
+            line += chunk[start..<n]
+            // A line longer than any entry is skipped, not held.
+            if line.count > 1 << 16 { line.removeAll() }
+            if n == 0 { return entry(line, uid: wanted) ?? .absent }
+        }
+    }
+
+    /// The entry a passwd line gives when its uid field is `uid`, else nil.
+    static func entry(_ line: [UInt8], uid: [UInt8]) -> FileLookup? {
+        let fields = line.split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false)
+        guard fields.count == 7, fields[2].elementsEqual(uid) else { return nil }
+        guard isUsableName(Array(fields[0])) else { return .unusable }
+        return .entry(PasswdEntry(name: String(decoding: fields[0], as: UTF8.self), gecos: String(decoding: fields[4], as: UTF8.self)))
     }
 
     /// Runs `getent passwd UID` with an empty environment (nothing of the caller's reaches
@@ -68,9 +113,7 @@ public struct PasswdEntry: Equatable, Sendable {
     /// unless it has seven fields, this uid, and a usable name.
     public static func parse(_ text: [UInt8], uid: uid_t) -> PasswdEntry? {
         let line = text.split(separator: ASCII.lf, maxSplits: 1, omittingEmptySubsequences: false).first ?? []
-        let fields = line.split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false)
-        guard fields.count == 7, String(decoding: fields[2], as: UTF8.self) == String(uid) else { return nil }
-        guard isUsableName(Array(fields[0])) else { return nil }
-        return PasswdEntry(name: String(decoding: fields[0], as: UTF8.self), gecos: String(decoding: fields[4], as: UTF8.self))
+        guard case .entry(let found) = entry(Array(line), uid: Array(String(uid).utf8)) else { return nil }
+        return found
     }
 }

@@ -5,11 +5,19 @@ import OutboxCore
 /// (sendmail's helper and getent, outboxd's credential commands) and the wait for an exit.
 public enum ChildProcess {
     /// `strings` as the NULL-terminated array of C strings posix_spawn takes, for the
-    /// duration of `body`.
+    /// duration of `body`: pointers into one buffer of Swift's (strdup's C heap, freed
+    /// again at once, cost sendmail an munmap per argument).
     public static func withCStringArray<R>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) -> R) -> R {
-        let array: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) } + [nil]
-        defer { for p in array { free(p) } }
-        return body(array)
+        var buffer: [CChar] = []
+        var offsets: [Int] = []
+        for s in strings {
+            offsets.append(buffer.count)
+            buffer += s.utf8.map { CChar(bitPattern: $0) }
+            buffer.append(0)
+        }
+        return buffer.withUnsafeMutableBufferPointer { storage in
+            body(offsets.map { storage.baseAddress! + $0 } + [nil])
+        }
     }
 
     /// Waits for `pid` (again after EINTR): its exit code; nil when a signal ended it or

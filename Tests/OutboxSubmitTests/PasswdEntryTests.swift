@@ -2,7 +2,7 @@ import Glibc
 import OutboxSubmit
 import Testing
 
-@Suite("the caller's passwd entry: getent(1)'s line, and getent itself")
+@Suite("the caller's passwd entry: getent(1)'s line, getent itself, and /etc/passwd as the installed sendmail reads it")
 struct PasswdEntryTests {
     func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }
 
@@ -44,5 +44,57 @@ struct PasswdEntryTests {
         // More than an entry's worth of output, without end (yes(1) repeats its arguments):
         // refused, and the writer is not waited for while it still writes (review, helper-14).
         #expect(PasswdEntry.fromGetent(uid: 0, program: "/usr/bin/yes") == nil)
+    }
+
+    /// A passwd file with `text` in a fresh directory (removed with `removePasswdFile`).
+    func passwdFile(_ text: [UInt8]) throws -> String {
+        var template = Array("/tmp/outbox-passwd-XXXXXX".utf8CString)
+        let directory = try #require(template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }.map { String(cString: $0) })
+        let path = directory + "/passwd"
+        let fd = creat(path, 0o644)
+        try #require(fd >= 0)
+        _ = text.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        return path
+    }
+
+    func removePasswdFile(_ path: String) {
+        unlink(path)
+        rmdir(String(path.dropLast("/passwd".count)))
+    }
+
+    @Test("a passwd file: the first entry for the uid, as getpwuid finds it, across chunk boundaries")
+    func passwdFileLookup() throws {
+        // 40 000 bytes of other entries first: the wanted line crosses a 16 KiB read.
+        var text = bytes("root:x:0:0:root:/root:/bin/bash\n# not an entry\nshort:line\n")
+        for i in 0..<400 { text += bytes("user\(i):x:\(10_000 + i):100:User \(i):/home/u\(i):/bin/sh\n") }
+        text += bytes("alice:x:4243:4243:Alice Liddell,Room 1,,:/home/alice:/bin/sh\nshadow:x:4243:4243:Second:/:/bin/sh\n")
+        text += bytes("odd name:x:4244:4244:O:/:/bin/sh\nlast:x:4245:4245:Last")
+        let path = try passwdFile(text)
+        defer { removePasswdFile(path) }
+        #expect(PasswdEntry.fromFile(uid: 0, path: path) == .entry(PasswdEntry(name: "root", gecos: "root")))
+        #expect(PasswdEntry.fromFile(uid: 10_399, path: path) == .entry(PasswdEntry(name: "user399", gecos: "User 399")))
+        #expect(PasswdEntry.fromFile(uid: 4243, path: path) == .entry(PasswdEntry(name: "alice", gecos: "Alice Liddell,Room 1,,")))
+        #expect(PasswdEntry.fromFile(uid: 4244, path: path) == .unusable)
+        // The last line has no newline, and only six fields: not an entry.
+        #expect(PasswdEntry.fromFile(uid: 4245, path: path) == .absent)
+        #expect(PasswdEntry.fromFile(uid: 4246, path: path) == .absent)
+        #expect(PasswdEntry.fromFile(uid: 0, path: path + ".missing") == .absent)
+        // A last line without a newline still counts.
+        let unterminated = try passwdFile(bytes("root:x:0:0:root:/root:/bin/bash\nbob:x:77:77:Bob:/:/bin/sh"))
+        defer { removePasswdFile(unterminated) }
+        #expect(PasswdEntry.fromFile(uid: 77, path: unterminated) == .entry(PasswdEntry(name: "bob", gecos: "Bob")))
+        // A line longer than 64 KiB is passed over, and the next one still read.
+        let long = try passwdFile(bytes("x:" + String(repeating: "y", count: 100_000) + "\nbob:x:77:77:Bob:/:/bin/sh\n"))
+        defer { removePasswdFile(long) }
+        #expect(PasswdEntry.fromFile(uid: 77, path: long) == .entry(PasswdEntry(name: "bob", gecos: "Bob")))
+    }
+
+    @Test("this system's /etc/passwd gives what getpwuid gives")
+    func systemPasswd() throws {
+        let pw = try #require(getpwuid(0))
+        #expect(
+            PasswdEntry.fromFile(uid: 0)
+                == .entry(PasswdEntry(name: String(cString: pw.pointee.pw_name), gecos: String(cString: pw.pointee.pw_gecos))))
     }
 }

@@ -35,4 +35,10 @@ char *coutbox_argv(int index);
 char **coutbox_environment(void);
 int coutbox_set_pipe_size(int fd, int size);
 
+/// posix_spawn of `path` with stdin on `input` and stdout on `output`, nothing else
+/// changed, without touching the heap (vfork, dup2, execve): sendmail's drop helper.
+/// Returns 0 and the pid, or an errno (the exec's own when it failed). Only for a caller
+/// that installs no signal handlers.
+int coutbox_spawn_piped(pid_t *pid, const char *path, char *const argv[], char *const envp[], int input, int output);
+
 #endif
