@@ -58,7 +58,7 @@ public struct SubmissionOrigin: Equatable, Sendable {
             guard directory >= 0 else { return origin }
             let caller = SubmissionOrigin.process(pid, directory: directory)
             origin.caller = caller
-            if let grand = caller.parent, grand > 0 { origin.callerParent = SubmissionOrigin.process(grand, proc: proc) }
+            if let grand = caller.parent, grand > 0 { origin.callerParent = SubmissionOrigin.process(grand, proc: proc, withArguments: false) }
             origin.unit = unit(fromCGroup: SubmissionOrigin.read(directory, "cgroup") ?? "")
             // cron forks a child per job, which runs the job's shell: a few levels up. Each
             // level is one read of stat (command and parent), the caller's parent none.
@@ -75,10 +75,8 @@ public struct SubmissionOrigin: Equatable, Sendable {
                     (command, next) = (known.command, known.parent)
                     continue
                 }
-                let ancestor = coutbox_openat(AT_FDCWD, "\(proc)/\(p)", FileDescriptor.pathOnly | O_DIRECTORY | O_CLOEXEC, 0)
-                guard ancestor >= 0 else { break }
-                defer { close(ancestor) }
-                let stat = SubmissionOrigin.read(ancestor, "stat") ?? ""
+                // One read of an ancestor, so no directory to pin it by.
+                guard let stat = SubmissionOrigin.read(AT_FDCWD, "\(proc)/\(p)/stat") else { break }
                 (command, next) = (statCommand(stat), statParent(stat))
             }
             return origin
@@ -88,17 +86,19 @@ public struct SubmissionOrigin: Equatable, Sendable {
     /// Pins the calling process (sendmail's parent); call first, read later.
     public static func pin(proc: String = "/proc") -> Pin { Pin(pid: getppid(), proc: proc) }
 
-    static func process(_ pid: Int32, proc: String) -> Process {
+    static func process(_ pid: Int32, proc: String, withArguments: Bool = true) -> Process {
         let directory = coutbox_openat(AT_FDCWD, "\(proc)/\(pid)", FileDescriptor.pathOnly | O_DIRECTORY | O_CLOEXEC, 0)
         guard directory >= 0 else { return Process(pid: pid) }
         defer { close(directory) }
-        return process(pid, directory: directory)
+        return process(pid, directory: directory, withArguments: withArguments)
     }
 
-    static func process(_ pid: Int32, directory: Int32) -> Process {
+    /// The caller's parent is recorded without its command line (ORIGIN has no field
+    /// for it): one read of /proc fewer.
+    static func process(_ pid: Int32, directory: Int32, withArguments: Bool = true) -> Process {
         var p = Process(pid: pid)
         p.executable = link(directory, "exe")
-        p.arguments = (read(directory, "cmdline") ?? "").split(separator: "\0").map(String.init)
+        if withArguments { p.arguments = (read(directory, "cmdline") ?? "").split(separator: "\0").map(String.init) }
         let stat = read(directory, "stat") ?? ""
         p.command = statCommand(stat)
         p.parent = statParent(stat)
