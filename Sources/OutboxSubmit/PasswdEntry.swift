@@ -49,7 +49,6 @@ public struct PasswdEntry: Equatable, Sendable {
     /// colon-separated fields, others skipped. Read in chunks, a line at a time.
     public static func fromFile(uid: uid_t, path: String = "/etc/passwd") -> FileLookup {
         guard let file = try? FileDescriptor.open(path, flags: O_RDONLY) else { return .absent }
-        let wanted = Array(String(uid).utf8)
         var chunk = [UInt8].unfilled(16384)
         var line: [UInt8] = []
         while true {
@@ -57,21 +56,22 @@ public struct PasswdEntry: Equatable, Sendable {
             var start = 0
             for i in 0..<n where chunk[i] == ASCII.lf {
                 line += chunk[start..<i]
-                if let found = entry(line, uid: wanted) { return found }
+                if let found = entry(line, uid: uid) { return found }
                 line.removeAll(keepingCapacity: true)
                 start = i + 1
             }
             line += chunk[start..<n]
             // A line longer than any entry is skipped, not held.
             if line.count > 1 << 16 { line.removeAll() }
-            if n == 0 { return entry(line, uid: wanted) ?? .absent }
+            if n == 0 { return entry(line, uid: uid) ?? .absent }
         }
     }
 
-    /// The entry a passwd line gives when its uid field is `uid`, else nil.
-    static func entry(_ line: [UInt8], uid: [UInt8]) -> FileLookup? {
+    /// The entry a passwd line gives when its uid field is `uid`, else nil. The field is
+    /// compared as a number, as the C library reads it ("0042" is 42).
+    static func entry(_ line: [UInt8], uid: uid_t) -> FileLookup? {
         let fields = line.split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false)
-        guard fields.count == 7, fields[2].elementsEqual(uid) else { return nil }
+        guard fields.count == 7, number(fields[2]) == UInt64(uid) else { return nil }
         guard isUsableName(Array(fields[0])) else { return .unusable }
         return .entry(PasswdEntry(name: String(decoding: fields[0], as: UTF8.self), gecos: String(decoding: fields[4], as: UTF8.self)))
     }
@@ -109,11 +109,22 @@ public struct PasswdEntry: Equatable, Sendable {
         name.first != UInt8(ascii: "\"") && name.allSatisfy { $0 < 0x80 } && EnvelopeSyntax.localPartProblem(name[...]) == nil
     }
 
+    /// A field of 1 to 10 decimal digits as a number; nil for anything else.
+    static func number(_ field: ArraySlice<UInt8>) -> UInt64? {
+        guard !field.isEmpty, field.count <= 10 else { return nil }
+        var value: UInt64 = 0
+        for b in field {
+            guard b >= UInt8(ascii: "0"), b <= UInt8(ascii: "9") else { return nil }
+            value = value * 10 + UInt64(b - UInt8(ascii: "0"))
+        }
+        return value
+    }
+
     /// The first line of getent's output, `name:password:uid:gid:gecos:home:shell`; nil
     /// unless it has seven fields, this uid, and a usable name.
     public static func parse(_ text: [UInt8], uid: uid_t) -> PasswdEntry? {
         let line = text.split(separator: ASCII.lf, maxSplits: 1, omittingEmptySubsequences: false).first ?? []
-        guard case .entry(let found) = entry(Array(line), uid: Array(String(uid).utf8)) else { return nil }
+        guard case .entry(let found) = entry(Array(line), uid: uid) else { return nil }
         return found
     }
 }

@@ -69,13 +69,17 @@ struct PasswdEntryTests {
         var text = bytes("root:x:0:0:root:/root:/bin/bash\n# not an entry\nshort:line\n")
         for i in 0..<400 { text += bytes("user\(i):x:\(10_000 + i):100:User \(i):/home/u\(i):/bin/sh\n") }
         text += bytes("alice:x:4243:4243:Alice Liddell,Room 1,,:/home/alice:/bin/sh\nshadow:x:4243:4243:Second:/:/bin/sh\n")
-        text += bytes("odd name:x:4244:4244:O:/:/bin/sh\nlast:x:4245:4245:Last")
+        text += bytes("odd name:x:4244:4244:O:/:/bin/sh\nzeros:x:0042:42:Z:/:/bin/sh\nsigned:x:-43:43:S:/:/bin/sh\n")
+        text += bytes("last:x:4245:4245:Last")
         let path = try passwdFile(text)
         defer { removePasswdFile(path) }
         #expect(PasswdEntry.fromFile(uid: 0, path: path) == .entry(PasswdEntry(name: "root", gecos: "root")))
         #expect(PasswdEntry.fromFile(uid: 10_399, path: path) == .entry(PasswdEntry(name: "user399", gecos: "User 399")))
         #expect(PasswdEntry.fromFile(uid: 4243, path: path) == .entry(PasswdEntry(name: "alice", gecos: "Alice Liddell,Room 1,,")))
         #expect(PasswdEntry.fromFile(uid: 4244, path: path) == .unusable)
+        // The uid field is a number, as getpwuid reads it; a sign is not a digit.
+        #expect(PasswdEntry.fromFile(uid: 42, path: path) == .entry(PasswdEntry(name: "zeros", gecos: "Z")))
+        #expect(PasswdEntry.fromFile(uid: 43, path: path) == .absent)
         // The last line has no newline, and only six fields: not an entry.
         #expect(PasswdEntry.fromFile(uid: 4245, path: path) == .absent)
         #expect(PasswdEntry.fromFile(uid: 4246, path: path) == .absent)
