@@ -13,6 +13,10 @@
  * block comes from a free list or the arena's next bytes, and a page of the arena faults
  * once, when it is first written.
  *
+ * - Memory: each arena is one private mapping of 2 MiB, made when a thread first claims
+ *   it (MAP_NORESERVE; a page costs nothing until written). When the mapping cannot be
+ *   made (a small ulimit -d or -v: 8 MiB of static arenas made sendmail die at exec),
+ *   the thread is served by musl.
  * - Classes: 16-byte steps up to 128 bytes, then four per doubling up to 256 KiB (the
  *   block's 16-byte header included); larger requests go to musl, as do alignments above
  *   16 and every request once the arena is used up (so memory stays bounded: the arena,
@@ -32,6 +36,7 @@
  *   `busy` sends a request from a signal handler that interrupted its thread's own to musl.
  */
 #include <pthread.h>
+#include <sys/mman.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -60,6 +65,8 @@ struct header {
 _Static_assert(sizeof(struct header) == header_size, "the header keeps payloads 16-aligned");
 
 struct arena {
+    /* Mapped by the arena's first owner, kept for every later one; never unmapped. */
+    unsigned char *_Atomic memory;
     size_t used;
     struct header *free_blocks[class_count];
     /* Blocks other threads freed, pushed with a CAS and taken whole by the owner. */
@@ -69,8 +76,6 @@ struct arena {
     _Atomic int owned;
 };
 
-/* Untouched pages cost nothing: each is faulted in when first written. */
-static _Alignas(4096) unsigned char memory[arena_count][arena_size];
 static struct arena arenas[arena_count];
 /* This thread's arena: NULL until its first request; `no_arena` when all were taken or
  * once the thread is ending. */
@@ -95,11 +100,15 @@ static size_t class_size(int class) {
     return (size_t)(quarter + 1) << (e - 2);
 }
 
-/* The arena whose memory holds `pointer`, or NULL. */
+/* The arena whose memory holds `pointer`, or NULL. (A block reached this thread after
+ * its arena was mapped, through whatever handed it over: the acquire load sees it.) */
 static struct arena *arena_of(const void *pointer) {
-    uintptr_t p = (uintptr_t)pointer, start = (uintptr_t)memory;
-    if (p < start || p >= start + sizeof memory) return NULL;
-    return &arenas[(p - start) / arena_size];
+    uintptr_t p = (uintptr_t)pointer;
+    for (int i = 0; i < arena_count; i++) {
+        uintptr_t start = (uintptr_t)__atomic_load_n(&arenas[i].memory, __ATOMIC_ACQUIRE);
+        if (start != 0 && p >= start && p - start < arena_size) return &arenas[i];
+    }
+    return NULL;
 }
 
 /* Run as the thread ends (a pthread key's destructor): what it frees after this goes on
@@ -118,10 +127,17 @@ static struct arena *this_thread_arena(void) {
         mine = &no_arena;
         for (int i = 0; i < arena_count; i++) {
             int expected = 0;
-            if (__atomic_compare_exchange_n(&arenas[i].owned, &expected, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
-                mine = &arenas[i];
-                break;
+            if (!__atomic_compare_exchange_n(&arenas[i].owned, &expected, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) continue;
+            if (arenas[i].memory == NULL) {
+                void *m = mmap(NULL, arena_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+                if (m == MAP_FAILED) {
+                    __atomic_store_n(&arenas[i].owned, 0, __ATOMIC_RELEASE);
+                    break;
+                }
+                __atomic_store_n(&arenas[i].memory, (unsigned char *)m, __ATOMIC_RELEASE);
             }
+            mine = &arenas[i];
+            break;
         }
         /* Without a key the arena stays this thread's: only its free memory is lost. */
         pthread_once(&release_key_once, create_release_key);
@@ -149,7 +165,7 @@ static void *arena_allocate(struct arena *a, int class) {
     } else {
         size_t size = class_size(class);
         if (arena_size - a->used < size) return NULL;
-        h = (struct header *)(memory[a - arenas] + a->used);
+        h = (struct header *)(a->memory + a->used);
         a->used += size;
         h->class = (uint32_t)class;
     }
@@ -166,7 +182,9 @@ int __wrap_posix_memalign(void **result, size_t alignment, size_t size) {
     struct arena *a = aligned && class >= 0 ? this_thread_arena() : NULL;
     if (a != NULL && !a->busy) {
         a->busy = 1;
+        __atomic_signal_fence(__ATOMIC_SEQ_CST); /* the flag is set before the lists are touched */
         void *block = arena_allocate(a, class);
+        __atomic_signal_fence(__ATOMIC_SEQ_CST); /* and cleared after */
         a->busy = 0;
         if (block != NULL) {
             *result = block;
@@ -191,8 +209,10 @@ void __wrap_free(void *pointer) {
     h->state = state_free;
     if (owner == mine && !owner->busy) {
         owner->busy = 1;
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
         h->next = owner->free_blocks[h->class];
         owner->free_blocks[h->class] = h;
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
         owner->busy = 0;
         return;
     }

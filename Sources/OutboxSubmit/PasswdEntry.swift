@@ -51,19 +51,27 @@ public struct PasswdEntry: Equatable, Sendable {
         guard let file = try? FileDescriptor.open(path, flags: O_RDONLY) else { return .absent }
         var chunk = [UInt8].unfilled(16384)
         var line: [UInt8] = []
+        // Past 64 KiB a line is no entry: its bytes are dropped up to its newline.
+        var skipping = false
         while true {
-            let n = (try? file.read(into: &chunk)) ?? 0
+            // A read error ends the search: getent then answers, as for a missing file.
+            guard let n = try? file.read(into: &chunk) else { return .absent }
             var start = 0
             for i in 0..<n where chunk[i] == ASCII.lf {
-                line += chunk[start..<i]
-                if let found = entry(line, uid: uid) { return found }
+                if !skipping {
+                    line += chunk[start..<i]
+                    if let found = entry(line, uid: uid) { return found }
+                }
                 line.removeAll(keepingCapacity: true)
+                skipping = false
                 start = i + 1
             }
-            line += chunk[start..<n]
-            // A line longer than any entry is skipped, not held.
-            if line.count > 1 << 16 { line.removeAll() }
-            if n == 0 { return entry(line, uid: uid) ?? .absent }
+            if !skipping { line += chunk[start..<n] }
+            if line.count > 1 << 16 {
+                line.removeAll()
+                skipping = true
+            }
+            if n == 0 { return skipping ? .absent : entry(line, uid: uid) ?? .absent }
         }
     }
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -76,6 +77,30 @@ static void *free_one(void *pointer) {
     return NULL;
 }
 
+/* Under a data limit below an arena's 2 MiB, the first request maps none and is musl's:
+ * the limit is what this process already uses plus 1 MiB (VmData, in kB). */
+static int allocates_under_small_limit(void) {
+    pid_t child = fork();
+    if (child == 0) {
+        FILE *status = fopen("/proc/self/status", "r");
+        char line[256];
+        long data_kb = -1;
+        while (status != NULL && fgets(line, sizeof line, status) != NULL)
+            if (sscanf(line, "VmData: %ld kB", &data_kb) == 1) break;
+        if (data_kb < 0) _exit(2);
+        struct rlimit limit = {(rlim_t)(data_kb + 1024) * 1024, (rlim_t)(data_kb + 1024) * 1024};
+        if (setrlimit(RLIMIT_DATA, &limit) != 0) _exit(3);
+        unsigned char *p = block(16, 100);
+        if (p == NULL) _exit(4);
+        memset(p, 7, 100);
+        free(p);
+        _exit(0);
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
 static int stopped_by_trap(void (*action)(void)) {
     pid_t child = fork();
     if (child == 0) {
@@ -101,6 +126,8 @@ static void interior_free(void) {
 
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0); /* each line out before a trap in a later check */
+    /* First, before this process has mapped any arena. */
+    check(allocates_under_small_limit(), "under a data limit too small for an arena, blocks come from musl");
     void *a = block(16, 100);
     free(a);
     void *b = block(16, 100);

@@ -98,6 +98,18 @@ struct ModeTests {
         #expect(text.contains("Subject: offset\r\n") && !text.contains("SKIPPED"))
     }
 
+    @Test("under a 4 MiB data limit (ulimit -d, as in a limited cron job or service) sendmail still queues")
+    func smallDataLimit() throws {
+        // The Embedded sendmail's allocator arenas were 8 MiB of bss: exec failed under
+        // such a limit (SIGSEGV, exit 139, nothing said, nothing queued; review, helper-16).
+        let instance = try Instance()
+        let r = try run(
+            "/usr/bin/prlimit", ["--data=4194304", "--", Binaries.sendmail, "-i", "a@x.test"], stdin: Array("Subject: limited\n\nbody\n".utf8),
+            environment: ["OUTBOX_CONFIG": instance.configPath])
+        #expect(r.code == 0, "\(r.stderr)")
+        #expect(try instance.dropFiles().count == 1)
+    }
+
     @Test("a multi-megabyte message is stored whole")
     func largeMessage() throws {
         let instance = try Instance()

@@ -92,6 +92,12 @@ struct PasswdEntryTests {
         let long = try passwdFile(bytes("x:" + String(repeating: "y", count: 100_000) + "\nbob:x:77:77:Bob:/:/bin/sh\n"))
         defer { removePasswdFile(long) }
         #expect(PasswdEntry.fromFile(uid: 77, path: long) == .entry(PasswdEntry(name: "bob", gecos: "Bob")))
+        // The tail of an over-long line is not read as an entry of its own (review,
+        // helper-16: bytes past the first 64 KiB were parsed as a fresh line).
+        let tail = "x:x:2000:2000:" + String(repeating: "y", count: 90_000) + "admin:x:77:77:Evil:/h:/bin/sh\n"
+        let forged = try passwdFile(bytes(tail + "bob:x:77:77:Bob:/:/bin/sh\n"))
+        defer { removePasswdFile(forged) }
+        #expect(PasswdEntry.fromFile(uid: 77, path: forged) == .entry(PasswdEntry(name: "bob", gecos: "Bob")))
     }
 
     @Test("this system's /etc/passwd gives what getpwuid gives")
