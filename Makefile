@@ -50,12 +50,15 @@ SWIFTFLAGS := -c release --static-swift-stdlib -Xswiftc -Xfrontend -Xswiftc -dis
 #     0.52-0.63 ms. A submission, taking turns with the one-exec floor (bench/run.sh):
 #     1.14-1.97x the floor (median 1.38 over 12 rounds) vs 1.71-2.52x with both on glibc
 #     (sendmail static, the helper dynamic); with only the helper on musl, 1.34-1.45x
-#     where both on musl gave 1.25-1.36x.
+#     where both on musl gave 1.25-1.36x. With sendmail's own arenas (arena.c), the
+#     helper started by vfork and /etc/passwd read without the C heap: 0.81-1.39x, within
+#     1.35x in 30 of 34 rounds.
 #   What musl lacks and the code makes up for: it calls constructors without argc/argv
 #     (guard.c's main keeps them: Swift's entry point is renamed coutbox_swift_main), it
 #     has no arc4random_buf (guard.c, from getrandom), its pthread_t is a pointer and
 #     SOCK_STREAM a macro (OUTBOX_MUSL), and its getpwuid reads only /etc/passwd and nscd
-#     (sendmail asks getent(1) for a uid not found there: LDAP and sssd users).
+#     (sendmail reads /etc/passwd itself, then asks getent(1) for a uid not found there:
+#     LDAP and sssd users).
 #   outboxdrop: OutboxCore, OutboxDrop, outboxdrop; -Osize. 208 KB stripped (196 KB with
 #     the dynamic glibc, 7.0 MB as an ordinary static Swift program); no dynamic loader,
 #     so no LD_* to distrust, and nothing in it reads the environment before main.
