@@ -16,7 +16,7 @@ public enum SendmailCommand {
         // itself: waitpid would find no helper to report its failure (ECHILD).
         coutbox_signal_default(SIGCHLD)
         // First, while the caller is surely still there (`cmd | sendmail &` may not wait);
-        // read once the drop helper is starting.
+        // read on a thread of its own while the drop helper starts.
         let origin = SubmissionOrigin.pin()
         let invokedAs = argv.first.map { String($0.split(separator: "/").last ?? Substring($0)) } ?? "sendmail"
         var options = SendmailOptions()
@@ -31,6 +31,7 @@ public enum SendmailCommand {
             // start is reported where it was before, after the configuration's. A failure
             // before `deliver` takes it drops it here: its deinit aborts the helper, which
             // removes its unfinished file.
+            if options.mode == .deliver { origin.readInBackground() }
             let helper = options.mode == .deliver ? startHelper(options) : nil
             let config: Config
             do throws(ConfigError) {
