@@ -31,7 +31,9 @@ public enum SendmailCommand {
             // start is reported where it was before, after the configuration's. A failure
             // before `deliver` takes it drops it here: its deinit aborts the helper, which
             // removes its unfinished file.
-            if options.mode == .deliver { origin.readInBackground() }
+            // The time zone too (open, map and parse /etc/localtime: 12-18 us), which the
+            // Date and Message-ID a submission adds need; tzset is thread-safe.
+            if options.mode == .deliver { origin.readInBackground(then: { tzset() }) }
             let helper = options.mode == .deliver ? startHelper(options) : nil
             let config: Config
             do throws(ConfigError) {

@@ -58,10 +58,14 @@ public struct SubmissionOrigin: Equatable, Sendable {
 
         /// Starts the reading on a thread of its own: a submission's /proc reads (0.1 ms)
         /// then run while sendmail waits for the drop helper's exec (vfork), instead of
-        /// after it. Without a thread (RLIMIT_NPROC, TasksMax) `read` reads as before.
-        public func readInBackground() {
+        /// after it; `then` runs there next, before `read` returns. Without a thread
+        /// (RLIMIT_NPROC, TasksMax) `read` reads as before and `then` never runs.
+        public func readInBackground(then: @escaping @Sendable () -> Void = {}) {
             guard reader == nil, result == nil, directory >= 0 else { return }
-            let thread = WorkerThread(sendable: { [self] in result = readNow() })
+            let thread = WorkerThread(sendable: { [self] in
+                result = readNow()
+                then()
+            })
             if (try? thread.start()) != nil { reader = thread }
         }
 
