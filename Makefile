@@ -51,8 +51,8 @@ SWIFTFLAGS := -c release --static-swift-stdlib -Xswiftc -Xfrontend -Xswiftc -dis
 #     1.14-1.97x the floor (median 1.38 over 12 rounds) vs 1.71-2.52x with both on glibc
 #     (sendmail static, the helper dynamic); with only the helper on musl, 1.34-1.45x
 #     where both on musl gave 1.25-1.36x. With sendmail's own arenas (arena.c), the
-#     helper started by vfork and /etc/passwd read without the C heap: 0.81-1.39x, within
-#     1.35x in 30 of 34 rounds.
+#     helper started by vfork, /etc/passwd read without the C heap and ORIGIN read on a
+#     second thread: 1.20-1.27x over 20 rounds.
 #   What musl lacks and the code makes up for: it calls constructors without argc/argv
 #     (guard.c's main keeps them: Swift's entry point is renamed coutbox_swift_main), it
 #     has no arc4random_buf (guard.c, from getrandom), its pthread_t is a pointer and
