@@ -33,15 +33,30 @@ public final class DropHelperClient {
     }
 
     /// Starts the helper. `configPath` is passed as `-C` (the helper refuses it under
-    /// set-id unless the caller is root).
-    public init(helperPath: String = DropHelperClient.defaultHelperPath(), configPath: String?) throws(SubmissionError) {
+    /// set-id unless the caller is root). When the system refuses a task (EAGAIN:
+    /// RLIMIT_NPROC, TasksMax) `freeingTasks` ends the caller's own extra thread, and the
+    /// start is tried again while the kernel releases that task (up to 20 ms).
+    public init(
+        helperPath: String = DropHelperClient.defaultHelperPath(), configPath: String?, freeingTasks: (() -> Void)? = nil
+    ) throws(SubmissionError) {
         let input = try Self.pipe()
         let output = try Self.pipe()
         var args = [helperPath]
         if let configPath { args += ["-C", configPath] }
         var child: pid_t = 0
-        let rc = ChildProcess.withCStringArray(args) {
-            coutbox_spawn_piped(&child, helperPath, $0, coutbox_environment(), input.read.rawValue, output.write.rawValue)
+        let spawn = {
+            ChildProcess.withCStringArray(args) {
+                coutbox_spawn_piped(&child, helperPath, $0, coutbox_environment(), input.read.rawValue, output.write.rawValue)
+            }
+        }
+        var rc = spawn()
+        if rc == EAGAIN, let freeingTasks {
+            freeingTasks()
+            rc = spawn()
+            for _ in 0..<100 where rc == EAGAIN {
+                usleep(200)
+                rc = spawn()
+            }
         }
         // The child's ends are closed here whatever happened; ours go with `self`, or
         // with these values on a failed start.

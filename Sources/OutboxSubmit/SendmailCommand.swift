@@ -31,10 +31,14 @@ public enum SendmailCommand {
             // start is reported where it was before, after the configuration's. A failure
             // before `deliver` takes it drops it here: its deinit aborts the helper, which
             // removes its unfinished file.
-            // The time zone too (open, map and parse /etc/localtime: 12-18 us), which the
-            // Date and Message-ID a submission adds need; tzset is thread-safe.
+            // ORIGIN's /proc reads on a thread of its own, run while the helper's vfork waits
+            // for its exec, and the time zone (open, map and parse /etc/localtime: 12-18 us)
+            // that the Date and Message-ID need; tzset is thread-safe. (Started after the
+            // helper, the thread competed with its exec: slower than no thread.) The thread
+            // may take the last task RLIMIT_NPROC or TasksMax leaves: the helper's start
+            // then ends it and tries again (review, helper-17).
             if options.mode == .deliver { origin.readInBackground(then: { tzset() }) }
-            let helper = options.mode == .deliver ? startHelper(options) : nil
+            let helper = options.mode == .deliver ? startHelper(options, freeingTasks: { _ = origin.read() }) : nil
             let config: Config
             do throws(ConfigError) {
                 config = try ConfigLoader.load(try ConfigLoader.source(commandLine: options.configPath))
@@ -101,8 +105,8 @@ public enum SendmailCommand {
     }
 
     /// The drop helper, started; a failure to start is thrown where `deliver` takes it.
-    static func startHelper(_ options: SendmailOptions) -> Result<DropHelperClient, SubmissionError> {
-        Result { () throws(SubmissionError) in try DropHelperClient(configPath: options.configPath) }
+    static func startHelper(_ options: SendmailOptions, freeingTasks: (() -> Void)? = nil) -> Result<DropHelperClient, SubmissionError> {
+        Result { () throws(SubmissionError) in try DropHelperClient(configPath: options.configPath, freeingTasks: freeingTasks) }
     }
 
     /// Queues the message on standard input through the helper `started` by the caller (an

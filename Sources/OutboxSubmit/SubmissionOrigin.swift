@@ -56,16 +56,18 @@ public struct SubmissionOrigin: Equatable, Sendable {
 
         deinit { if directory >= 0 { close(directory) } }
 
-        /// Starts the reading on a thread of its own: a submission's /proc reads (0.1 ms)
-        /// then run while sendmail waits for the drop helper's exec (vfork), instead of
-        /// after it; `then` runs there next, before `read` returns. Without a thread
+        /// Starts the reading on a thread of its own (256 KiB of stack: every buffer is on
+        /// the heap): a submission's /proc reads (0.1 ms) then run beside its work instead
+        /// of in it; `then` runs there next, before `read` returns. Without a thread
         /// (RLIMIT_NPROC, TasksMax) `read` reads as before and `then` never runs.
         public func readInBackground(then: @escaping @Sendable () -> Void = {}) {
             guard reader == nil, result == nil, directory >= 0 else { return }
-            let thread = WorkerThread(sendable: { [self] in
-                result = readNow()
-                then()
-            })
+            let thread = WorkerThread(
+                stackSize: 256 << 10,
+                sendable: { [self] in
+                    result = readNow()
+                    then()
+                })
             if (try? thread.start()) != nil { reader = thread }
         }
 

@@ -10,8 +10,17 @@ public final class WorkerThread: @unchecked Sendable {
     private var handle = pthread_t()
     #endif
     private let body: () -> Void
+    private var stackSize: Int?
 
     public init(sendable body: @escaping @Sendable () -> Void) { self.body = body }
+
+    /// A thread with a stack of `stackSize` bytes instead of 8 MiB: sendmail's ORIGIN
+    /// reader, whose buffers are all on the heap, so that the stack's mapping does not
+    /// count 8 MiB against a small RLIMIT_DATA or RLIMIT_AS (review, helper-17).
+    public init(stackSize: Int, sendable body: @escaping @Sendable () -> Void) {
+        self.body = body
+        self.stackSize = stackSize
+    }
 
     /// For a body the compiler cannot prove safe to run on another thread, whose caller
     /// says why it is (adoption's parallel fsync: each writer is touched by one thread).
@@ -24,11 +33,15 @@ public final class WorkerThread: @unchecked Sendable {
         var attributes = pthread_attr_t()
         pthread_attr_init(&attributes)
         defer { pthread_attr_destroy(&attributes) }
-        #if OUTBOX_MUSL
-        // musl's threads get 128 KiB of stack; glibc's the stack limit, 8 MiB by default.
-        // The same code runs on both, so it gets glibc's default.
-        pthread_attr_setstacksize(&attributes, 8 << 20)
-        #endif
+        if let stackSize {
+            pthread_attr_setstacksize(&attributes, stackSize)
+        } else {
+            #if OUTBOX_MUSL
+            // musl's threads get 128 KiB of stack; glibc's the stack limit, 8 MiB by
+            // default. The same code runs on both, so it gets glibc's default.
+            pthread_attr_setstacksize(&attributes, 8 << 20)
+            #endif
+        }
         let result = pthread_create(
             &handle, &attributes,
             { context in

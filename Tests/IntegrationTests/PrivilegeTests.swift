@@ -47,6 +47,7 @@ struct PrivilegeTests {
         // died of SIGSEGV (exit 139) for both.
         #expect(results["unlisted_exit"] == "0", "a uid without a passwd entry: \(r.stderr)")
         #expect(results["unlisted_sender"] == "1", "its sender is #uid@domain")
+        #expect(results["nproc_exit"] == "0" && results["nproc_sender"] == "1", "one task below RLIMIT_NPROC: \(r.stdout)")
         #expect(results["nss_user_getent"] == "ldapuser", "the NSS module is in place (libnss-extrausers)")
         #expect(results["nss_user_exit"] == "0", "a user only an NSS module knows: \(r.stderr)")
         #expect(results["nss_user_sender"] == "1" && results["nss_user_from"] == "1", "named as getent names it")

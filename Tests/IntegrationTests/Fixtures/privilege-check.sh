@@ -116,6 +116,11 @@ drops_with() { grep -l -a -F -e "$1" "$W"/spool/maildrop/new/* 2>/dev/null | wc 
 printf 'Subject: unlisted\n\nbody\n' | as_uid 4242 "$W/prefix/sbin/sendmail" -i someone@x.test
 echo "RESULT unlisted_exit=$?"
 echo "RESULT unlisted_sender=$(drops_with '#4242@example.org')"
+# A user one task below RLIMIT_NPROC (a cron job near its nproc limit): the task left goes
+# to the drop helper, not to sendmail's ORIGIN thread (review, helper-17).
+printf 'Subject: nproc\n\nbody\n' | as_uid 4244 prlimit --nproc=2 -- "$W/prefix/sbin/sendmail" -i someone@x.test
+echo "RESULT nproc_exit=$?"
+echo "RESULT nproc_sender=$(drops_with '#4244@example.org')"
 # libnss-extrausers stands in for LDAP or sssd: a user only an NSS module knows, in this
 # namespace's own /var/lib and nsswitch.conf.
 if ldconfig -p | grep -q libnss_extrausers.so.2; then
