@@ -52,7 +52,7 @@ SWIFTFLAGS := -c release --static-swift-stdlib -Xswiftc -Xfrontend -Xswiftc -dis
 #     (sendmail static, the helper dynamic); with only the helper on musl, 1.34-1.45x
 #     where both on musl gave 1.25-1.36x. With sendmail's own arenas (arena.c), the
 #     helper started by vfork, /etc/passwd read without the C heap and ORIGIN read on a
-#     second thread: 1.20-1.27x over 20 rounds.
+#     second thread: 1.23-1.30x over 12 rounds.
 #   What musl lacks and the code makes up for: it calls constructors without argc/argv
 #     (guard.c's main keeps them: Swift's entry point is renamed coutbox_swift_main), it
 #     has no arc4random_buf (guard.c, from getrandom), its pthread_t is a pointer and
