@@ -1,5 +1,5 @@
 /*
- * sendmail's heap for Swift's own blocks: size classes carved from one static arena, in
+ * sendmail's heap for Swift's own blocks: size classes carved from per-thread arenas, in
  * front of musl's allocator. The Makefile links sendmail with --wrap=posix_memalign
  * --wrap=free (Embedded Swift allocates with posix_memalign only; the C library's own
  * malloc calls still go to musl). Not in the set-id helper: there musl's checks (a double
@@ -25,8 +25,9 @@
  *   class; arena memory is never given back while sendmail runs (it runs for a message).
  * - The header holds the class and a state word: freeing a block that is not allocated
  *   (a double free, a pointer into the middle of one) traps, as musl's check would.
- * - An arena per live thread, up to four (sendmail runs at most two at once: mailq
- *   renders half of each batch on a short-lived second thread), so that no lock is
+ * - An arena per live thread, up to four (sendmail runs at most two at once: a
+ *   submission reads ORIGIN on a second thread, mailq renders half of each batch on
+ *   one), so that no lock is
  *   shared. A block freed by a thread other than its arena's owner goes on that arena's
  *   lock-free list, taken back whole by the owner on its next request. When a thread
  *   ends its arena, with what is still allocated from it, goes to the next new thread.

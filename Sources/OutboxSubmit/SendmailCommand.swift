@@ -31,12 +31,12 @@ public enum SendmailCommand {
             // start is reported where it was before, after the configuration's. A failure
             // before `deliver` takes it drops it here: its deinit aborts the helper, which
             // removes its unfinished file.
-            // ORIGIN's /proc reads on a thread of its own, run while the helper's vfork waits
-            // for its exec, and the time zone (open, map and parse /etc/localtime: 12-18 us)
-            // that the Date and Message-ID need; tzset is thread-safe. (Started after the
-            // helper, the thread competed with its exec: slower than no thread.) The thread
-            // may take the last task RLIMIT_NPROC or TasksMax leaves: the helper's start
-            // then ends it and tries again (review, helper-17).
+            // Just before, ORIGIN's /proc reads start on a thread of its own, with the time
+            // zone (open, map and parse /etc/localtime: 12-18 us) that the Date and
+            // Message-ID need (tzset is thread-safe): they run while the helper's vfork
+            // waits for its exec (started after it, the thread competed with the exec and
+            // was slower than none). Should the thread take the last task RLIMIT_NPROC or
+            // TasksMax leaves, the helper's start ends it and tries again (helper-17).
             if options.mode == .deliver { origin.readInBackground(then: { tzset() }) }
             let helper = options.mode == .deliver ? startHelper(options, freeingTasks: { _ = origin.read() }) : nil
             let config: Config

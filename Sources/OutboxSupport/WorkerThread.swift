@@ -12,12 +12,10 @@ public final class WorkerThread: @unchecked Sendable {
     private let body: () -> Void
     private var stackSize: Int?
 
-    public init(sendable body: @escaping @Sendable () -> Void) { self.body = body }
-
-    /// A thread with a stack of `stackSize` bytes instead of 8 MiB: sendmail's ORIGIN
-    /// reader, whose buffers are all on the heap, so that the stack's mapping does not
-    /// count 8 MiB against a small RLIMIT_DATA or RLIMIT_AS (review, helper-17).
-    public init(stackSize: Int, sendable body: @escaping @Sendable () -> Void) {
+    /// `stackSize` instead of 8 MiB for a body that needs little (sendmail's ORIGIN
+    /// reader: its buffers are on the heap), so that the stack's mapping does not count
+    /// 8 MiB against a small RLIMIT_DATA or RLIMIT_AS (review, helper-17).
+    public init(stackSize: Int? = nil, sendable body: @escaping @Sendable () -> Void) {
         self.body = body
         self.stackSize = stackSize
     }
